@@ -1,0 +1,107 @@
+package ledger
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Hash is a SHA-256 hash: a record's leaf hash or a tree hash (RFC 6962).
+type Hash = tlog.Hash
+
+// MaxPayload is the largest payload a record may carry.
+const MaxPayload = 64 << 10
+
+// RegistryChain is the chain of operator-level records (key enrolments, scheme-wide draws):
+// everything that does not concern one enterprise.
+var RegistryChain = uuid.Nil
+
+// Record is one entry of the log, as stored and hashed.
+type Record struct {
+	Index   int64     // position in the log, from 0
+	Time    time.Time // when the log recorded it (UTC)
+	Chain   uuid.UUID // the enterprise it concerns, or RegistryChain
+	Prev    Hash      // leaf hash of the previous record of the same chain; zero for the first
+	Payload []byte    // exactly as submitted
+	Bytes   []byte    // the encoded record: the bytes that are stored and hashed
+}
+
+// Entry is what an appender submits.
+type Entry struct {
+	Chain   uuid.UUID
+	Payload []byte
+	// ExpectHead, when set, makes the append conditional: it is refused with a Conflict error
+	// unless the chain's head (the leaf hash of its last record; zero for an empty chain) is this.
+	ExpectHead *Hash
+}
+
+// Receipt acknowledges a durable append.
+type Receipt struct {
+	Index    int64     // the record's position in the log
+	Hash     Hash      // its leaf hash
+	Time     time.Time // the time the log recorded
+	ChainSeq int64     // its position in its chain, from 0
+}
+
+// Head is the state of one chain.
+type Head struct {
+	Chain uuid.UUID
+	Len   int64 // number of records in the chain
+	Index int64 // log index of the last record (-1 when empty)
+	Hash  Hash  // leaf hash of the last record (zero when empty)
+}
+
+// Hook lets a layer above the log (the certification lifecycle) check each record and keep
+// derived state in the same Badger transaction that commits it.
+type Hook interface {
+	// Apply is called by the log's single writer for each record about to be appended, in log
+	// order, inside the Badger transaction that will commit it; txn sees the writes made for
+	// earlier records of the same transaction. Apply checks first and writes after: it returns
+	// an error to refuse the record (nothing of it is written and the appender gets the error),
+	// or writes its own keys (under its own key prefix, see docs/ledger.md) and returns nil.
+	Apply(txn *badger.Txn, rec *Record) error
+	// Abort is called when a transaction into which Apply wrote failed to commit: whatever the
+	// hook cached from the records of that transaction must be forgotten.
+	Abort()
+}
+
+// Options configure a Log.
+type Options struct {
+	Dir      string // the data directory of the Badger database
+	InMemory bool   // for tests: no directory, nothing durable
+
+	Origin   string        // the checkpoint origin line, e.g. "santong.example/log"
+	Signer   note.Signer   // the log key: signs checkpoints (Ed25519, see NewSigner)
+	Verifier note.Verifier // its public half
+
+	// CheckpointInterval is how soon after an append a new checkpoint is signed (default 250ms).
+	CheckpointInterval time.Duration
+	// QueueSize bounds the appends waiting for the writer; past it Append fails with ErrPushback
+	// at once (default 65536).
+	QueueSize int
+	// MaxBatch is the most records committed in one transaction (default 4096).
+	MaxBatch int
+
+	Hook   Hook         // optional
+	Logger *slog.Logger // optional
+}
+
+// Checkpoint is a tree head in the C2SP tlog-checkpoint form.
+type Checkpoint struct {
+	Origin string
+	Size   int64
+	Root   Hash
+}
+
+// SignedCheckpoint is a checkpoint with its signed note, exactly as served.
+type SignedCheckpoint struct {
+	Checkpoint
+	Note []byte // the C2SP signed note: checkpoint text, blank line, signature lines
+}
+
+var _ = context.Background
