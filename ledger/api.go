@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -14,8 +13,9 @@ import (
 // Hash is a SHA-256 hash: a record's leaf hash or a tree hash (RFC 6962).
 type Hash = tlog.Hash
 
-// MaxPayload is the largest payload a record may carry.
-const MaxPayload = 64 << 10
+// MaxPayload is the largest payload a record may carry: just under 64 KiB, so that a whole
+// record fits the 2-byte length prefix of a C2SP tlog-tiles entry bundle.
+const MaxPayload = 1<<16 - 1 - recordHeader
 
 // RegistryChain is the chain of operator-level records (key enrolments, scheme-wide draws):
 // everything that does not concern one enterprise.
@@ -79,10 +79,11 @@ type Options struct {
 	Signer   note.Signer   // the log key: signs checkpoints (Ed25519, see NewSigner)
 	Verifier note.Verifier // its public half
 
-	// CheckpointInterval is how soon after an append a new checkpoint is signed (default 250ms).
+	// CheckpointInterval is how soon after an append a new checkpoint is signed (default 250ms;
+	// negative: only on demand).
 	CheckpointInterval time.Duration
 	// QueueSize bounds the appends waiting for the writer; past it Append fails with ErrPushback
-	// at once (default 65536).
+	// at once (default 16384).
 	QueueSize int
 	// MaxBatch is the most records committed in one transaction (default 4096).
 	MaxBatch int
@@ -104,4 +105,3 @@ type SignedCheckpoint struct {
 	Note []byte // the C2SP signed note: checkpoint text, blank line, signature lines
 }
 
-var _ = context.Background

@@ -2,77 +2,563 @@ package ledger
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/fault"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-var errTODO = errors.New("ledger: not implemented yet")
+// Errors an appender can get. Each is a *fault.Error; compare with errors.Is.
+var (
+	// ErrPushback: the writer's queue is full. Nothing was appended; retry after a pause.
+	ErrPushback = &fault.Error{Code: fault.Pushback, Message: "the log is overloaded: retry later"}
+	// ErrHeadMoved: Entry.ExpectHead did not match the chain's head. Nothing was appended.
+	ErrHeadMoved = &fault.Error{Code: fault.Conflict, Field: "expect_head", Message: "the chain's head has moved"}
+	// ErrClosed: the log is closed.
+	ErrClosed = &fault.Error{Code: fault.Internal, Message: "the log is closed"}
+	// ErrTooLarge: the payload is over MaxPayload.
+	ErrTooLarge = &fault.Error{Code: fault.TooLarge, Field: "payload", Message: "payload over 64 KiB"}
+)
+
+// maxTxnBytes bounds one Badger transaction; Badger's own limit with 64 MiB memtables is about 9.6 MB.
+const maxTxnBytes = 4 << 20
 
 // Log is the append-only log. It is safe for concurrent use.
 type Log struct {
-	db *badger.DB
+	opts  Options
+	db    *badger.DB
+	tiles *tileStore
+	log   *slog.Logger
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan *request
+	done   chan struct{} // closed when the writer has stopped
+	stop   chan struct{} // closed by Close, stops the checkpointer
+	cpDone chan struct{}
+
+	state    atomic.Pointer[treeState] // the committed tree
+	failed   atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
+	lastTime time.Time                 // writer only
+
+	cpMu   sync.Mutex // serialises signing
+	cp     atomic.Pointer[SignedCheckpoint]
+	cpWait chan struct{} // closed and replaced on each new checkpoint; guarded by cpMu
+	kick   chan struct{}
 }
 
-// Open opens (creating if need be) the log in opts.Dir.
-func Open(opts Options) (*Log, error) { return nil, errTODO }
+// request is one Append or AppendMany call waiting for the writer.
+type request struct {
+	entries   []Entry
+	receipts  []Receipt
+	errs      []error
+	remaining int
+	done      chan struct{}
+}
 
-// Close stops the writer after the appends already queued and closes the database.
-func (l *Log) Close() error { return errTODO }
+func (r *request) finish(i int, rc Receipt, err error) {
+	if err != nil {
+		r.errs[i] = err
+	} else {
+		r.receipts[i] = rc
+	}
+	r.remaining--
+	if r.remaining == 0 {
+		close(r.done)
+	}
+}
+
+// Open opens (creating if need be) the log in opts.Dir. It refuses to open a log whose records
+// no longer match its latest signed checkpoint.
+func Open(opts Options) (*Log, error) {
+	if opts.Origin == "" || opts.Signer == nil || opts.Verifier == nil {
+		return nil, errors.New("ledger: open: Origin, Signer and Verifier are required")
+	}
+	if opts.Signer.Name() != opts.Origin || opts.Verifier.Name() != opts.Origin || opts.Signer.KeyHash() != opts.Verifier.KeyHash() {
+		return nil, errors.New("ledger: open: the log key must be named after the origin and match its verifier")
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = 250 * time.Millisecond
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 16384
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 4096
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(true).
+		WithDetectConflicts(false).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithMetricsEnabled(false)
+	if opts.InMemory {
+		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open database: %w", err)
+	}
+	l := &Log{
+		opts:   opts,
+		db:     db,
+		tiles:  &tileStore{db: db, upper: make(map[[2]int64]*tile)},
+		log:    opts.Logger,
+		queue:  make(chan *request, opts.QueueSize),
+		done:   make(chan struct{}),
+		stop:   make(chan struct{}),
+		cpDone: make(chan struct{}),
+		cpWait: make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+	}
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go l.writer()
+	go l.checkpointer()
+	return l, nil
+}
+
+// load reads the size, rebuilds the tree's edge and checks the latest checkpoint.
+func (l *Log) load() error {
+	var size int64
+	err := l.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaSize)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return errors.New("malformed size")
+			}
+			size = int64(binary.BigEndian.Uint64(v))
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: open: read size: %w", err)
+	}
+	if _, err := l.Record(size); err == nil || fault.CodeOf(err) != fault.NotFound {
+		return fmt.Errorf("ledger: open: a record exists past the log's size %d: the database was altered", size)
+	}
+	s, err := l.rebuildEdge(size)
+	if err != nil {
+		return fmt.Errorf("ledger: open: %w", err)
+	}
+	l.state.Store(s)
+
+	var note []byte
+	err = l.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaCheckpoint)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		note, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: open: read checkpoint: %w", err)
+	}
+	if note == nil {
+		if size > 0 {
+			return fmt.Errorf("ledger: open: the log has %d records but no checkpoint: the database was altered", size)
+		}
+		l.cp.Store(&SignedCheckpoint{Checkpoint: Checkpoint{Origin: l.opts.Origin}})
+		return nil
+	}
+	cp, err := OpenCheckpoint(note, l.opts.Verifier)
+	if err != nil {
+		return fmt.Errorf("ledger: open: the stored checkpoint does not verify with the log key (%v): tampering or the wrong key", err)
+	}
+	if cp.Origin != l.opts.Origin {
+		return fmt.Errorf("ledger: open: the stored checkpoint is for origin %q, not %q", cp.Origin, l.opts.Origin)
+	}
+	if cp.Size > size {
+		return fmt.Errorf("ledger: open: the latest checkpoint covers %d records but the log has only %d: rollback or lost data", cp.Size, size)
+	}
+	root, err := tlog.TreeHash(cp.Size, hashReader{s, l.tiles})
+	if err != nil {
+		return fmt.Errorf("ledger: open: recompute root: %w", err)
+	}
+	if root != cp.Root {
+		return fmt.Errorf("ledger: open: the tree of %d records no longer matches the signed checkpoint: tampering (run the replay verifier to find the record)", cp.Size)
+	}
+	l.cp.Store(cp)
+	if cp.Size < size {
+		l.kickCheckpoint()
+	}
+	return nil
+}
+
+// rebuildEdge recomputes the partial tiles of a tree of size n from records and full tiles.
+func (l *Log) rebuildEdge(n int64) (*treeState, error) {
+	s := &treeState{size: n}
+	count := n // hashes at the bottom of tile level L
+	for L := 0; L < tileLevels && count > 0; L++ {
+		s.full[L] = count / tileWidth
+		for k := s.full[L] * tileWidth; k < count; k++ {
+			var h Hash
+			if L == 0 {
+				r, err := l.Record(k)
+				if err != nil {
+					return nil, err
+				}
+				h = r.Hash()
+			} else {
+				t, err := l.tiles.read(L-1, k)
+				if err != nil {
+					return nil, err
+				}
+				h = t.node(tileHeight, 0)
+			}
+			s.edge[L] = append(s.edge[L], h)
+		}
+		count = s.full[L]
+	}
+	return s, nil
+}
+
+// Close stops taking appends, commits those already queued, signs a final checkpoint and closes
+// the database.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.queue)
+	l.mu.Unlock()
+	<-l.done
+	close(l.stop)
+	<-l.cpDone
+	var err error
+	if l.failed.Load() == nil {
+		if _, err = l.SignCheckpoint(context.Background()); err != nil {
+			l.log.Error("sign final checkpoint", "err", err)
+		}
+	}
+	if cerr := l.db.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // DB is the Badger database the log lives in. Other packages keep their own state in it under
 // their own key prefixes (docs/ledger.md); they never write the log's prefixes.
 func (l *Log) DB() *badger.DB { return l.db }
 
 // Origin is the log's checkpoint origin.
-func (l *Log) Origin() string { return "" }
+func (l *Log) Origin() string { return l.opts.Origin }
 
-// Append appends one record and returns once it is durable.
-func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) { return Receipt{}, errTODO }
+// Append appends one record and returns once it is durable. If ctx ends first Append returns
+// ctx.Err(), and the record may or may not be appended.
+func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
+	rs, errs := l.AppendMany(ctx, []Entry{e})
+	return rs[0], errs[0]
+}
 
 // AppendMany appends entries in order, grouped into as few transactions as it can, and returns
 // once all are durable. errs[i] is the error of entries[i]; a refused entry does not stop the others.
 func (l *Log) AppendMany(ctx context.Context, entries []Entry) (rs []Receipt, errs []error) {
-	return nil, nil
+	rs, errs = make([]Receipt, len(entries)), make([]error, len(entries))
+	if len(entries) == 0 {
+		return rs, errs
+	}
+	fill := func(err error) ([]Receipt, []error) {
+		for i := range errs {
+			if errs[i] == nil && rs[i].Hash == (Hash{}) {
+				errs[i] = err
+			}
+		}
+		return rs, errs
+	}
+	if p := l.failed.Load(); p != nil {
+		return fill(*p)
+	}
+	req := &request{entries: entries, receipts: rs, errs: errs, remaining: len(entries), done: make(chan struct{})}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return fill(ErrClosed)
+	}
+	select {
+	case l.queue <- req:
+	default:
+		l.mu.RUnlock()
+		return fill(ErrPushback)
+	}
+	l.mu.RUnlock()
+	select {
+	case <-req.done:
+		return rs, errs
+	case <-ctx.Done():
+		return fill(ctx.Err())
+	}
+}
+
+// writer is the log's single writer: it takes queued requests in groups and commits each group
+// in one synced transaction (group commit).
+func (l *Log) writer() {
+	defer close(l.done)
+	for req := range l.queue {
+		batch, n := []*request{req}, len(req.entries)
+	collect:
+		for n < l.opts.MaxBatch {
+			select {
+			case r, ok := <-l.queue:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+				n += len(r.entries)
+			default:
+				break collect
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+type ack struct {
+	req *request
+	i   int
+	rc  Receipt
+}
+
+// commit appends the entries of batch in one or more transactions.
+func (l *Log) commit(batch []*request) {
+	if p := l.failed.Load(); p != nil {
+		for _, req := range batch {
+			for i := range req.entries {
+				req.finish(i, Receipt{}, *p)
+			}
+		}
+		return
+	}
+	s := l.state.Load().clone()
+	txn := l.db.NewTransaction(true)
+	heads := make(map[uuid.UUID]Head) // heads written by this transaction
+	var acks []ack
+	bytes := 0
+	failed := false
+
+	fail := func(err error) {
+		l.failed.Store(&err)
+		l.log.Error("log writer failed; the log takes no more appends until reopened", "err", err)
+		if l.opts.Hook != nil {
+			l.opts.Hook.Abort()
+		}
+		for _, a := range acks {
+			a.req.finish(a.i, Receipt{}, fault.Wrap(fault.Internal, err, "the log could not commit"))
+		}
+		acks = nil
+		failed = true
+	}
+	flush := func() {
+		if err := txn.Set(metaSize, putInt64(s.size)); err != nil {
+			txn.Discard()
+			fail(err)
+			return
+		}
+		if err := txn.Commit(); err != nil {
+			fail(err)
+			return
+		}
+		l.state.Store(s.clone())
+		for _, a := range acks {
+			a.req.finish(a.i, a.rc, nil)
+		}
+		acks, bytes = nil, 0
+		clear(heads)
+		txn = l.db.NewTransaction(true)
+		l.kickCheckpoint()
+	}
+
+	for _, req := range batch {
+		for i, e := range req.entries {
+			if failed {
+				req.finish(i, Receipt{}, *l.failed.Load())
+				continue
+			}
+			if len(e.Payload) > MaxPayload {
+				req.finish(i, Receipt{}, ErrTooLarge)
+				continue
+			}
+			if len(acks) > 0 && bytes+len(e.Payload)+recordHeader > maxTxnBytes {
+				flush()
+				if failed {
+					req.finish(i, Receipt{}, *l.failed.Load())
+					continue
+				}
+			}
+			head, ok := heads[e.Chain]
+			if !ok {
+				var err error
+				if head, err = readHead(txn, e.Chain); err != nil {
+					txn.Discard()
+					fail(err)
+					req.finish(i, Receipt{}, *l.failed.Load())
+					continue
+				}
+			}
+			if e.ExpectHead != nil && *e.ExpectHead != head.Hash {
+				req.finish(i, Receipt{}, ErrHeadMoved)
+				continue
+			}
+			now := time.Now().UTC()
+			if now.Before(l.lastTime) {
+				now = l.lastTime
+			}
+			rec := &Record{Index: s.size, Time: now, Chain: e.Chain, Prev: head.Hash, Payload: e.Payload}
+			rec.Bytes = encodeRecord(now, e.Chain, head.Hash, e.Payload)
+			rec.Payload = rec.Bytes[recordHeader:]
+			if l.opts.Hook != nil {
+				if err := l.opts.Hook.Apply(txn, rec); err != nil {
+					if errors.Is(err, badger.ErrTxnTooBig) {
+						txn.Discard()
+						fail(err)
+						req.finish(i, Receipt{}, *l.failed.Load())
+					} else {
+						req.finish(i, Receipt{}, err)
+					}
+					continue
+				}
+			}
+			leaf := rec.Hash()
+			nh := Head{Chain: e.Chain, Len: head.Len + 1, Index: rec.Index, Hash: leaf}
+			err := txn.Set(recordKey(rec.Index), rec.Bytes)
+			if err == nil {
+				err = txn.Set(chainKey(e.Chain, rec.Index), nil)
+			}
+			if err == nil {
+				err = txn.Set(headKey(e.Chain), encodeHead(nh))
+			}
+			s.push(0, leaf, func(L int, n int64, data []byte) {
+				if err == nil {
+					err = txn.Set(tileKey(L, n), data)
+				}
+			})
+			if err != nil {
+				txn.Discard()
+				fail(err)
+				req.finish(i, Receipt{}, *l.failed.Load())
+				continue
+			}
+			s.size++
+			l.lastTime = now
+			heads[e.Chain] = nh
+			bytes += len(rec.Bytes) + 256
+			acks = append(acks, ack{req, i, Receipt{Index: rec.Index, Hash: leaf, Time: now, ChainSeq: head.Len}})
+		}
+	}
+	if failed {
+		return
+	}
+	if len(acks) > 0 {
+		flush()
+	}
+	if !failed {
+		txn.Discard()
+	}
+}
+
+func readHead(txn *badger.Txn, chain uuid.UUID) (Head, error) {
+	item, err := txn.Get(headKey(chain))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Head{Chain: chain, Index: -1}, nil
+	}
+	if err != nil {
+		return Head{}, err
+	}
+	var h Head
+	err = item.Value(func(v []byte) error {
+		h, err = decodeHead(chain, v)
+		return err
+	})
+	return h, err
 }
 
 // Size is the number of acknowledged records.
-func (l *Log) Size() int64 { return 0 }
+func (l *Log) Size() int64 { return l.state.Load().size }
+
+var errNoRecord = &fault.Error{Code: fault.NotFound, Message: "no such record"}
 
 // Record reads record i.
-func (l *Log) Record(i int64) (*Record, error) { return nil, errTODO }
-
-// Chain lists the log indexes of a chain's records, in order, from its from-th record, at most limit.
-func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) { return nil, errTODO }
-
-// ChainHead returns a chain's head.
-func (l *Log) ChainHead(chain uuid.UUID) (Head, error) { return Head{}, errTODO }
-
-// Checkpoint returns the latest signed checkpoint (size 0 for a new log).
-func (l *Log) Checkpoint() *SignedCheckpoint { return nil }
-
-// SignCheckpoint signs a checkpoint covering every acknowledged record now.
-func (l *Log) SignCheckpoint(ctx context.Context) (*SignedCheckpoint, error) { return nil, errTODO }
-
-// WaitCheckpoint waits until a signed checkpoint covers size records and returns it.
-func (l *Log) WaitCheckpoint(ctx context.Context, size int64) (*SignedCheckpoint, error) {
-	return nil, errTODO
+func (l *Log) Record(i int64) (*Record, error) {
+	if i < 0 {
+		return nil, errNoRecord
+	}
+	var r *Record
+	err := l.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(recordKey(i))
+		if err != nil {
+			return err
+		}
+		b, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		r, err = DecodeRecord(i, b)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, errNoRecord
+	}
+	return r, err
 }
 
-// TreeHash returns the root of the tree of the first n records.
-func (l *Log) TreeHash(n int64) (Hash, error) { return Hash{}, errTODO }
+// Chain lists the log indexes of a chain's records, in order, from its from-th record, at most limit.
+func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
+	var out []int64
+	prefix := chainKey(chain, 0)[:17]
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		var n int64
+		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+			if n >= from {
+				out = append(out, int64(binary.BigEndian.Uint64(it.Item().Key()[17:])))
+			}
+			n++
+		}
+		return nil
+	})
+	return out, err
+}
 
-// InclusionProof proves record i in the tree of size n.
-func (l *Log) InclusionProof(i, n int64) (tlog.RecordProof, error) { return nil, errTODO }
+// ChainHead returns a chain's head.
+func (l *Log) ChainHead(chain uuid.UUID) (Head, error) {
+	var h Head
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		h, err = readHead(txn, chain)
+		return err
+	})
+	return h, err
+}
 
-// ConsistencyProof proves that the tree of size n is a prefix of the tree of size m.
-func (l *Log) ConsistencyProof(n, m int64) (tlog.TreeProof, error) { return nil, errTODO }
+type badgerLogger struct{ l *slog.Logger }
 
-// ReadTile returns the data of a C2SP tlog-tiles hash tile (height 8; t.W < 256 for a partial tile).
-func (l *Log) ReadTile(t tlog.Tile) ([]byte, error) { return nil, errTODO }
-
-// EntryBundle returns C2SP tlog-tiles entry bundle n with width w (1..256): each record's bytes
-// behind a 2-byte big-endian length.
-func (l *Log) EntryBundle(n int64, w int) ([]byte, error) { return nil, errTODO }
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badger: "+f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
+func (b badgerLogger) Infof(string, ...any)        {}
+func (b badgerLogger) Debugf(string, ...any)       {}

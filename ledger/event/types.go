@@ -1,0 +1,157 @@
+package event
+
+import (
+	"encoding/json"
+
+	"github.com/santong-cn/santong/internal/fault"
+)
+
+// Type names an event type.
+type Type string
+
+// Event types. docs/events.md lists their bodies and rules.
+const (
+	LogInitialised      Type = "log.initialised"       // genesis: the operator's root key; record 0 only
+	CertifierRegistered Type = "certifier.registered"  // operator enrols a certification body
+	KeyEnrolled         Type = "key.enrolled"          // operator enrols a key with a role and owner
+	KeyRevoked          Type = "key.revoked"           // operator revokes a key from a given time
+	EnterpriseReg       Type = "enterprise.registered" // operator enrols an enterprise
+	SelfDeclared        Type = "enterprise.declared"   // 自我声明: the enterprise declares conformity
+	ProductReg          Type = "product.registered"    // the enterprise registers a product
+	AuditRec            Type = "audit.recorded"        // a certifier records an expert audit
+	CertGrant           Type = "cert.granted"          // a certifier grants a certification
+	InspectionRec       Type = "inspection.recorded"   // follow-up supervision, random (双随机) or not
+	ComplaintRecv       Type = "complaint.received"    // 投诉举报
+	ComplaintClose      Type = "complaint.closed"
+	CertSuspend         Type = "cert.suspended" // 暂停, with a rectify-by deadline
+	CertReinstate       Type = "cert.reinstated"
+	CertRevoke          Type = "cert.revoked"   // 撤销: final
+	BatchIssue          Type = "batch.issued"   // a label batch: its ledger index is its id in tokens
+	BatchRecall         Type = "batch.recalled" // 退运 or 召回
+	DrawRec             Type = "draw.recorded"  // a verifiable 双随机 draw
+)
+
+// Role is what an enrolled key may do.
+type Role string
+
+// Roles.
+const (
+	RoleOperator   Role = "operator"   // the alliance platform: enrolment, keys, draws
+	RoleCertifier  Role = "certifier"  // a certification body: audits, inspections, certification decisions
+	RoleEnterprise Role = "enterprise" // a producer: its own products, declarations and label batches
+	RoleLabel      Role = "label"      // a label signer: signs tokens only, bound to one enterprise
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleOperator, RoleCertifier, RoleEnterprise, RoleLabel:
+		return true
+	}
+	return false
+}
+
+// spec is what the envelope of a type must look like, and who may sign it.
+type spec struct {
+	registry   bool // chain must be uuid.Nil
+	selfChain  bool // subject must equal chain
+	anyChain   bool // the registry chain or an enterprise chain (key events: the owner decides)
+	nilSubject bool // the subject may be uuid.Nil
+	roles      []Role
+}
+
+var specs = map[Type]spec{
+	LogInitialised:      {registry: true, nilSubject: true, roles: []Role{RoleOperator}},
+	CertifierRegistered: {registry: true, roles: []Role{RoleOperator}},
+	KeyEnrolled:         {anyChain: true, nilSubject: true, roles: []Role{RoleOperator}},
+	KeyRevoked:          {anyChain: true, nilSubject: true, roles: []Role{RoleOperator}},
+	EnterpriseReg:       {selfChain: true, roles: []Role{RoleOperator}},
+	SelfDeclared:        {selfChain: true, roles: []Role{RoleEnterprise}},
+	ProductReg:          {roles: []Role{RoleEnterprise}},
+	AuditRec:            {roles: []Role{RoleCertifier}},
+	CertGrant:           {roles: []Role{RoleCertifier}},
+	InspectionRec:       {roles: []Role{RoleCertifier}},
+	ComplaintRecv:       {roles: []Role{RoleOperator, RoleCertifier}},
+	ComplaintClose:      {roles: []Role{RoleOperator, RoleCertifier}},
+	CertSuspend:         {roles: []Role{RoleCertifier}},
+	CertReinstate:       {roles: []Role{RoleCertifier}},
+	CertRevoke:          {roles: []Role{RoleCertifier}},
+	BatchIssue:          {roles: []Role{RoleEnterprise}},
+	BatchRecall:         {roles: []Role{RoleEnterprise, RoleCertifier, RoleOperator}},
+	DrawRec:             {registry: true, roles: []Role{RoleOperator, RoleCertifier}},
+}
+
+// Types lists every event type.
+func Types() []Type {
+	return []Type{LogInitialised, CertifierRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
+		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
+		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec}
+}
+
+// Known reports whether t is a known event type.
+func (t Type) Known() bool { _, ok := specs[t]; return ok }
+
+// MayBeSignedBy reports whether a key of role r may sign events of type t.
+func (t Type) MayBeSignedBy(r Role) bool {
+	for _, x := range specs[t].roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Registry reports whether events of type t always go to the registry chain.
+func (t Type) Registry() bool { return specs[t].registry }
+
+// UnmarshalText refuses unknown types.
+func (t *Type) UnmarshalText(b []byte) error {
+	if !Type(b).Known() {
+		return ErrUnknownType
+	}
+	*t = Type(b)
+	return nil
+}
+
+// Body is the type-specific part of an event.
+type Body interface {
+	EventType() Type
+	// Validate checks the body's fields on their own (formats, enumerations, check digits);
+	// the lifecycle rules that need state are in package ledger/cert.
+	Validate() error
+}
+
+var bodies = map[Type]func() Body{
+	LogInitialised:      func() Body { return new(Genesis) },
+	CertifierRegistered: func() Body { return new(Certifier) },
+	KeyEnrolled:         func() Body { return new(KeyEnrolment) },
+	KeyRevoked:          func() Body { return new(KeyRevocation) },
+	EnterpriseReg:       func() Body { return new(Enterprise) },
+	SelfDeclared:        func() Body { return new(Declaration) },
+	ProductReg:          func() Body { return new(Product) },
+	AuditRec:            func() Body { return new(Audit) },
+	CertGrant:           func() Body { return new(Grant) },
+	InspectionRec:       func() Body { return new(Inspection) },
+	ComplaintRecv:       func() Body { return new(Complaint) },
+	ComplaintClose:      func() Body { return new(ComplaintClosure) },
+	CertSuspend:         func() Body { return new(Suspension) },
+	CertReinstate:       func() Body { return new(Reinstatement) },
+	CertRevoke:          func() Body { return new(Revocation) },
+	BatchIssue:          func() Body { return new(Batch) },
+	BatchRecall:         func() Body { return new(Recall) },
+	DrawRec:             func() Body { return new(Draw) },
+}
+
+// NewBody returns an empty body of type t (nil for an unknown type).
+func NewBody(t Type) Body {
+	if f, ok := bodies[t]; ok {
+		return f()
+	}
+	return nil
+}
+
+var _ json.Marshaler = json.RawMessage(nil)
+
+func bad(field, format string, args ...any) error {
+	return fault.Field(fault.Invalid, field, format, args...)
+}
