@@ -104,4 +104,3 @@ type SignedCheckpoint struct {
 	Checkpoint
 	Note []byte // the C2SP signed note: checkpoint text, blank line, signature lines
 }
-

@@ -330,8 +330,8 @@ func TestCheckpointFormat(t *testing.T) {
 		"example.com/log\n12\nAQID\n", // short root
 		"example.com/log\n-1\n" + FormatCheckpoint(c)[19:],
 		"example.com/log\n012\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
-		"example.com/log\n12\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",       // no final newline
-		"\n12\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",                      // no origin
+		"example.com/log\n12\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",     // no final newline
+		"\n12\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",                  // no origin
 		"example.com/log\n12\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n", // blank extension
 		"example.com/log\n1 2\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
 	}
