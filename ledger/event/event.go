@@ -36,6 +36,7 @@ package event
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -81,6 +82,7 @@ type Event struct {
 	Sig     []byte
 
 	raw []byte // the encoded event, once signed or decoded
+	msg []byte // the signing message, once decoded
 }
 
 // wire is the JSON form of an event; members in canonical order.
@@ -166,6 +168,9 @@ func (e *Event) check() error {
 
 // SigningMessage returns the domain-separated message that the signature covers.
 func (e *Event) SigningMessage() ([]byte, error) {
+	if e.msg != nil {
+		return e.msg, nil
+	}
 	w, err := e.wire()
 	if err != nil {
 		return nil, err
@@ -185,7 +190,7 @@ func (e *Event) Sign(priv ed25519.PrivateKey) ([]byte, error) {
 		return nil, fault.New(fault.Invalid, "not an Ed25519 private key")
 	}
 	e.Actor = KeyIDOf(priv.Public().(ed25519.PublicKey))
-	e.Sig = nil
+	e.Sig, e.msg = nil, nil
 	msg, err := e.SigningMessage()
 	if err != nil {
 		return nil, err
@@ -268,6 +273,12 @@ func Decode(b []byte) (*Event, error) {
 		return nil, ErrNonCanonical
 	}
 	e.raw = b
+	// The signing message is the input without its "sig" member (which follows "chain").
+	member := append(append([]byte(`,"sig":"`), base64.StdEncoding.AppendEncode(nil, e.Sig)...), '"')
+	if i := bytes.LastIndex(b, member); i > 0 {
+		e.msg = make([]byte, 0, len(Domain)+len(b)-len(member))
+		e.msg = append(append(append(e.msg, Domain...), b[:i]...), b[i+len(member):]...)
+	}
 	return e, nil
 }
 

@@ -310,3 +310,24 @@ func BenchmarkDecodeVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestSigningMessageFromBytes(t *testing.T) {
+	for _, s := range sampleBodies() {
+		e := New(s.chain, s.subject, s.body).At(t0)
+		b, err := e.Sign(testPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.msg = nil
+		want, _ := d.SigningMessage()
+		d2, _ := Decode(b)
+		got, _ := d2.SigningMessage()
+		if d2.msg == nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: signing message cut from the bytes differs", s.body.EventType())
+		}
+	}
+}
