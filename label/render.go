@@ -76,14 +76,17 @@ func (l Label) textLines() [4]string {
 	}
 }
 
-// fit cuts s so that it is at most w wide at font size f (CJK at 1 em, others at 0.66 em).
+// fit cuts s so that it is at most w wide at font size f (CJK at 1 em, lowercase, digits and space at 0.56 em, the rest at 0.7 em).
 func fit(s string, f, w float64) string {
 	width := 0.0
 	rs := []rune(s)
 	for i, r := range rs {
-		cw := 0.66 * f
-		if r >= 0x2E80 {
+		cw := 0.7 * f // capitals and symbols
+		switch {
+		case r >= 0x2E80:
 			cw = f
+		case r == ' ' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			cw = 0.56 * f
 		}
 		if width+cw > w {
 			return string(rs[:max(i-2, 0)]) + "..."
