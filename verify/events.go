@@ -1,0 +1,86 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/santong-cn/santong/internal/fault"
+)
+
+// EventReceipt answers POST /api/v1/events.
+type EventReceipt struct {
+	Index     int64          `json:"index"`
+	LeafHash  tlog.Hash      `json:"leaf_hash"`
+	Time      time.Time      `json:"time"`
+	ChainSeq  int64          `json:"chain_seq"`
+	RecordURL string         `json:"record_url"`
+	Inclusion *InclusionJSON `json:"inclusion,omitempty"` // with the checkpoint note that covers it
+	ProofURL  string         `json:"proof_url,omitempty"` // where to fetch the proof when no checkpoint covered it in time
+}
+
+// postEvent takes one signed event: the exact bytes ledger/event produced, as the request body
+// (Content-Type application/json). The signature is the authentication.
+func (s *Server) postEvent(c *gin.Context) {
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
+		s.fail(c, httpError(codeMediaType, "content type must be application/json"))
+		return
+	}
+	if c.Request.ContentLength > s.cfg.MaxBody {
+		s.fail(c, tooLarge(s.cfg.MaxBody))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(c, tooLarge(s.cfg.MaxBody))
+			return
+		}
+		s.fail(c, errInvalid("event", "could not read the request body"))
+		return
+	}
+	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		s.fail(c, errInvalid("event", "the body must be one signed event: a JSON object"))
+		return
+	}
+	rc, err := s.events.Submit(c, body)
+	if err != nil {
+		s.metrics.appends.WithLabelValues(fault.CodeOf(err)).Inc()
+		s.fail(c, err)
+		return
+	}
+	s.metrics.appends.WithLabelValues("ok").Inc()
+	out := EventReceipt{Index: rc.Index, LeafHash: rc.Hash, Time: rc.Time, ChainSeq: rc.ChainSeq,
+		RecordURL: fmt.Sprintf("%s/api/v1/records/%d", s.cfg.Origin, rc.Index)}
+	if s.cfg.ProofWait > 0 {
+		ctx, cancel := context.WithTimeout(c, s.cfg.ProofWait)
+		cp, err := s.log.WaitCheckpoint(ctx, rc.Index+1)
+		cancel()
+		if err == nil && cp != nil && cp.Size > rc.Index {
+			if out.Inclusion, err = s.inclusion(rc.Index, cp.Size, cp); err != nil {
+				s.logger.Warn("verify: inclusion proof of a new record", "index", rc.Index, "err", err)
+				out.Inclusion = nil
+			}
+		}
+	}
+	if out.Inclusion == nil {
+		out.ProofURL = fmt.Sprintf("%s/api/v1/proof/inclusion?index=%d", s.cfg.Origin, rc.Index)
+	}
+	c.Header("Location", out.RecordURL)
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, out)
+}
+
+func tooLarge(n int64) error {
+	return fault.Field(fault.TooLarge, "event", "the body is larger than %d bytes", n)
+}

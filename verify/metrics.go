@@ -1,0 +1,69 @@
+package verify
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"net/http"
+)
+
+type metrics struct {
+	reg          *prometheus.Registry
+	scans        *prometheus.CounterVec
+	appends      *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	scansDropped prometheus.Counter
+	rateLimited  prometheus.Counter
+	handler      http.Handler
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.scans = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "santong_scans_total", Help: "Scans answered, by verdict.",
+	}, []string{"verdict"})
+	m.appends = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "santong_appends_total", Help: "Events submitted through the API, by result (ok or an error code).",
+	}, []string{"result"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "santong_http_request_duration_seconds",
+		Help:    "HTTP request latency by route, method and status.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "method", "status"})
+	m.scansDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "santong_scans_unrecorded_total", Help: "Scans answered without being counted (scan queue full or timed out).",
+	})
+	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "santong_rate_limited_total", Help: "Requests refused with 429 by the per-IP rate limit.",
+	})
+	logSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "santong_log_size", Help: "Records in the log.",
+	}, func() float64 {
+		if s.log == nil {
+			return 0
+		}
+		return float64(s.log.Size())
+	})
+	cpSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "santong_checkpoint_size", Help: "Size of the latest signed checkpoint.",
+	}, func() float64 {
+		if s.log == nil {
+			return 0
+		}
+		if cp := s.log.Checkpoint(); cp != nil {
+			return float64(cp.Size)
+		}
+		return 0
+	})
+	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, logSize, cpSize,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.appends.WithLabelValues("ok")
+	for _, v := range Verdicts {
+		m.scans.WithLabelValues(v)
+	}
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// Metrics is the service's Prometheus registry (served at /metrics).
+func (s *Server) Metrics() *prometheus.Registry { return s.metrics.reg }

@@ -1,0 +1,160 @@
+package verify
+
+import (
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// recovery turns a panic into a logged 500 with the JSON error body.
+func (s *Server) recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.fail(c, fmt.Errorf("panic: %v", r))
+			}
+		}()
+		c.Next()
+	}
+}
+
+// observe records the latency of every request by route, and logs it (never the client IP).
+func (s *Server) observe() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		d := time.Since(start)
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		st := c.Writer.Status()
+		s.metrics.latency.WithLabelValues(route, c.Request.Method, strconv.Itoa(st)).Observe(d.Seconds())
+		lvl := slog.LevelDebug
+		if st >= 500 {
+			lvl = slog.LevelWarn
+		}
+		if s.logger.Enabled(c, lvl) {
+			s.logger.Log(c, lvl, "http", "method", c.Request.Method, "route", route, "status", st,
+				"dur", d, "bytes", c.Writer.Size())
+		}
+	}
+}
+
+// headers sets the headers every answer carries.
+func headers(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	c.Next()
+}
+
+// cors lets any origin read the public, credential-free endpoints (GS1 Digital Link resolvers
+// must support CORS) and answers preflight requests.
+func cors(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if c.Request.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept")
+		h.Set("Access-Control-Max-Age", "86400")
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	c.Next()
+}
+
+// rateLimit applies the per-IP token bucket.
+func (s *Server) rateLimit(c *gin.Context) {
+	if s.limiter != nil && !s.limiter.allow(c.ClientIP(), time.Now()) {
+		s.metrics.rateLimited.Inc()
+		s.fail(c, httpError(codeRateLimited, "too many requests: slow down"))
+		return
+	}
+	c.Next()
+}
+
+// limiter is a per-key token bucket with bounded memory: the keys are spread over shards, and
+// a shard that is full forgets its idle buckets (which are full again) or, failing that, half
+// of its buckets.
+type limiter struct {
+	rate   float64 // tokens per second
+	burst  float64
+	perMax int
+	seed   maphash.Seed
+	shards [64]limShard
+}
+
+type limShard struct {
+	mu sync.Mutex
+	m  map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(rate float64, burst, maxKeys int) *limiter {
+	l := &limiter{rate: rate, burst: float64(burst), perMax: max(1, maxKeys/64), seed: maphash.MakeSeed()}
+	for i := range l.shards {
+		l.shards[i].m = make(map[string]*bucket)
+	}
+	return l
+}
+
+func (l *limiter) allow(key string, now time.Time) bool {
+	sh := &l.shards[maphash.String(l.seed, key)%uint64(len(l.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b, ok := sh.m[key]
+	if !ok {
+		if len(sh.m) >= l.perMax {
+			l.evict(sh, now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		sh.m[key] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+func (l *limiter) evict(sh *limShard, now time.Time) {
+	full := time.Duration(l.burst / l.rate * float64(time.Second))
+	for k, b := range sh.m {
+		if now.Sub(b.last) >= full {
+			delete(sh.m, k)
+		}
+	}
+	for k := range sh.m { // map order is random: this forgets a random half
+		if len(sh.m) < l.perMax/2+1 {
+			break
+		}
+		delete(sh.m, k)
+	}
+}
+
+func (l *limiter) size() int {
+	n := 0
+	for i := range l.shards {
+		l.shards[i].mu.Lock()
+		n += len(l.shards[i].m)
+		l.shards[i].mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,208 @@
+package verify
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+)
+
+const maxQuery = 64
+
+// ListJSON is a page of a registry list.
+type ListJSON[T any] struct {
+	Items  []T    `json:"items"`
+	Total  int    `json:"total"`
+	Offset int    `json:"offset"`
+	Limit  int    `json:"limit"`
+	Query  string `json:"q,omitempty"`
+	Next   string `json:"next,omitempty"`
+	Prev   string `json:"prev,omitempty"`
+}
+
+// EnterpriseJSON is an enterprise's public record.
+type EnterpriseJSON struct {
+	Enterprise   *Enterprise   `json:"enterprise"`
+	Certificates []Certificate `json:"certificates"`
+	Products     []Product     `json:"products"`
+	History      []HistoryItem `json:"history"`
+	HistoryTotal int           `json:"history_total"`
+	ChainURL     string        `json:"chain_url,omitempty"`
+}
+
+func (s *Server) query(c *gin.Context) (Query, error) {
+	q := Query{Text: strings.TrimSpace(c.Query("q")), Enterprise: c.Query("enterprise")}
+	if len(q.Text) > maxQuery || !utf8.ValidString(q.Text) {
+		return q, errInvalid("q", fmt.Sprintf("must be at most %d bytes of UTF-8", maxQuery))
+	}
+	if len(q.Enterprise) > maxQuery {
+		return q, errInvalid("enterprise", "malformed enterprise id")
+	}
+	var err error
+	q.Offset, q.Limit, err = pageParams(c, "offset", s.cfg.PageSize, 100)
+	return q, err
+}
+
+func pageLinks[T any](l *ListJSON[T], base string, q Query) {
+	link := func(off int) string {
+		v := url.Values{}
+		if q.Text != "" {
+			v.Set("q", q.Text)
+		}
+		if q.Enterprise != "" {
+			v.Set("enterprise", q.Enterprise)
+		}
+		v.Set("offset", fmt.Sprint(off))
+		v.Set("limit", fmt.Sprint(q.Limit))
+		return base + "?" + v.Encode()
+	}
+	if q.Offset+len(l.Items) < l.Total {
+		l.Next = link(q.Offset + q.Limit)
+	}
+	if q.Offset > 0 {
+		l.Prev = link(max(0, q.Offset-q.Limit))
+	}
+}
+
+func (s *Server) listEnterprises(c *gin.Context, base string) (*ListJSON[Enterprise], error) {
+	q, err := s.query(c)
+	if err != nil {
+		return nil, err
+	}
+	items, total, err := s.reg.Enterprises(q)
+	if err != nil {
+		return nil, err
+	}
+	l := &ListJSON[Enterprise]{Items: nonNilSlice(items), Total: total, Offset: q.Offset, Limit: q.Limit, Query: q.Text}
+	pageLinks(l, s.cfg.Origin+base, q)
+	return l, nil
+}
+
+func (s *Server) listProducts(c *gin.Context, base string) (*ListJSON[Product], error) {
+	q, err := s.query(c)
+	if err != nil {
+		return nil, err
+	}
+	items, total, err := s.reg.Products(q)
+	if err != nil {
+		return nil, err
+	}
+	l := &ListJSON[Product]{Items: nonNilSlice(items), Total: total, Offset: q.Offset, Limit: q.Limit, Query: q.Text}
+	pageLinks(l, s.cfg.Origin+base, q)
+	return l, nil
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (s *Server) enterprisesJSON(c *gin.Context) {
+	l, err := s.listEnterprises(c, "/api/v1/enterprises")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.shortCache(c)
+	c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) productsJSON(c *gin.Context) {
+	l, err := s.listProducts(c, "/api/v1/products")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.shortCache(c)
+	c.JSON(http.StatusOK, l)
+}
+
+func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
+	id := c.Param("id")
+	if len(id) > maxQuery {
+		return nil, errInvalid("id", "malformed enterprise id")
+	}
+	e, err := s.reg.Enterprise(id)
+	if err != nil {
+		return nil, err
+	}
+	out := &EnterpriseJSON{Enterprise: e, Certificates: []Certificate{}}
+	for _, cid := range e.Certificates {
+		cert, err := s.reg.Certificate(cid)
+		if isNotFound(err) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out.Certificates = append(out.Certificates, *cert)
+	}
+	ps, _, err := s.reg.Products(Query{Enterprise: e.ID, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	out.Products = nonNilSlice(ps)
+	off, limit, err := pageParams(c, "offset", 50, 100)
+	if err != nil {
+		return nil, err
+	}
+	h, total, err := s.reg.History(e.ID, off, limit)
+	if err != nil {
+		return nil, err
+	}
+	out.History, out.HistoryTotal = nonNilSlice(h), total
+	if e.Chain != "" {
+		out.ChainURL = s.cfg.Origin + "/api/v1/enterprises/" + url.PathEscape(e.ID) + "/chain"
+	}
+	return out, nil
+}
+
+func (s *Server) enterpriseJSON(c *gin.Context) {
+	out, err := s.enterpriseRecord(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.shortCache(c)
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) home(c *gin.Context) { s.enterprisesPage(c) }
+
+func (s *Server) enterprisesPage(c *gin.Context) {
+	l, err := s.listEnterprises(c, "/registry")
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.shortCache(c)
+	s.html(c, http.StatusOK, "enterprises", l)
+}
+
+func (s *Server) productsPage(c *gin.Context) {
+	l, err := s.listProducts(c, "/registry/products")
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.shortCache(c)
+	s.html(c, http.StatusOK, "products", l)
+}
+
+func (s *Server) enterprisePage(c *gin.Context) {
+	out, err := s.enterpriseRecord(c)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.shortCache(c)
+	s.html(c, http.StatusOK, "enterprise", out)
+}
+
+// failPage answers a page request with an error: JSON when the client asks for it, else JSON
+// too (the error body is small and readable); browsers show it as text.
+func (s *Server) failPage(c *gin.Context, err error) { s.fail(c, err) }

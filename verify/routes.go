@@ -1,0 +1,86 @@
+package verify
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// routes builds the router: every route of the service is listed here.
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectFixedPath = false
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		s.logger.Error("verify: bad trusted proxies: trusting none", "err", err)
+		_ = r.SetTrustedProxies(nil)
+	}
+	r.Use(s.recovery(), s.observe(), headers)
+	r.NoRoute(func(c *gin.Context) { s.fail(c, notFound("page")) })
+	r.NoMethod(func(c *gin.Context) { s.fail(c, httpError(codeMethod, "method not allowed")) })
+
+	// Operations: not rate limited.
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metrics.handler))
+
+	pub := r.Group("", s.rateLimit, cors)
+	getHead := func(path string, h gin.HandlerFunc) {
+		pub.GET(path, h)
+		pub.HEAD(path, h)
+		pub.OPTIONS(path, h) // answered by cors
+	}
+
+	// The scan.
+	getHead("/q/:token", s.scanPage)
+	getHead("/api/v1/verify/:token", s.scanJSON)
+	getHead("/01/*path", s.digitalLink)
+
+	// The log's public face.
+	getHead("/checkpoint", s.checkpoint)
+	getHead("/tile/*path", s.tile)
+	getHead("/api/v1/records/:index", s.record)
+	getHead("/api/v1/proof/inclusion", s.inclusionProof)
+	getHead("/api/v1/proof/consistency", s.consistencyProof)
+	getHead("/api/v1/enterprises/:id/chain", s.chain)
+
+	// The public registry.
+	getHead("/", s.home)
+	getHead("/registry", s.enterprisesPage)
+	getHead("/registry/products", s.productsPage)
+	getHead("/registry/enterprises/:id", s.enterprisePage)
+	getHead("/api/v1/enterprises", s.enterprisesJSON)
+	getHead("/api/v1/enterprises/:id", s.enterpriseJSON)
+	getHead("/api/v1/products", s.productsJSON)
+
+	// Writes.
+	pub.POST("/api/v1/events", s.postEvent)
+	pub.OPTIONS("/api/v1/events", func(*gin.Context) {})
+	return r
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if s.draining.Load() {
+		s.fail(c, httpError(codeUnavailable, "shutting down"))
+		return
+	}
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(c, 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.logger.Warn("verify: not ready", "err", err)
+			s.fail(c, httpError(codeUnavailable, "not ready"))
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

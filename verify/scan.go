@@ -1,0 +1,160 @@
+package verify
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/ids"
+)
+
+// maxToken bounds a scanned token (a version-1 token is 125 characters): longer input is
+// refused before any work.
+const maxToken = 256
+
+var errMalformedToken = fault.Field(fault.Invalid, "token", "malformed token")
+
+// scanPage answers GET /q/{token}: the consumer page, or JSON when the client asks for it.
+func (s *Server) scanPage(c *gin.Context) {
+	s.answerScan(c, s.tokenInput(c), wantsJSON(c))
+}
+
+// scanJSON answers GET /api/v1/verify/{token}.
+func (s *Server) scanJSON(c *gin.Context) {
+	s.answerScan(c, s.tokenInput(c), true)
+}
+
+func (s *Server) tokenInput(c *gin.Context) scanInput {
+	in := scanInput{region: region(c), ip: c.ClientIP()}
+	tok := c.Param("token")
+	if len(tok) == 0 || len(tok) > maxToken {
+		in.err = errMalformedToken
+		return in
+	}
+	in.unit, in.err = s.tokens.CheckToken(tok)
+	if in.err == nil {
+		in.unit.Form = "token"
+	}
+	return in
+}
+
+// digitalLink answers a GS1 Digital Link: /01/{gtin}/10/{lot}/21/{serial}?S=... Bad syntax
+// is a 400 error, as GS1 resolvers do; a well-formed link gets its verdict.
+func (s *Server) digitalLink(c *gin.Context) {
+	gtin, lot, serial, sig, err := parseDigitalLink(c.Request.URL)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	in := scanInput{region: region(c), ip: c.ClientIP()}
+	in.unit, in.err = s.tokens.CheckDigitalLink(gtin, lot, serial, sig)
+	if in.err == nil {
+		in.unit.Form, in.unit.GTIN, in.unit.Lot = "gs1", gtin, lot
+	}
+	c.Header("Link", `</01/`+gtin+`>; rel="gs1:verificationService"`)
+	s.answerScan(c, in, wantsJSON(c))
+}
+
+// parseDigitalLink checks the syntax of a GS1 Digital Link path and its S query parameter.
+func parseDigitalLink(u *url.URL) (gtin, lot, serial, sig string, err error) {
+	p := u.EscapedPath()
+	if len(p) > 128 {
+		return "", "", "", "", errInvalid("path", "malformed GS1 Digital Link")
+	}
+	parts := strings.Split(p, "/")
+	// "", "01", gtin, "10", lot, "21", serial
+	if len(parts) != 7 || parts[0] != "" || parts[1] != "01" || parts[3] != "10" || parts[5] != "21" {
+		return "", "", "", "", errInvalid("path", "expected /01/{gtin}/10/{lot}/21/{serial}")
+	}
+	for i := 2; i < 7; i += 2 {
+		if parts[i], err = url.PathUnescape(parts[i]); err != nil || parts[i] == "" {
+			return "", "", "", "", errInvalid("path", "malformed GS1 Digital Link")
+		}
+	}
+	if gtin, err = ids.GTIN14(parts[2]); err != nil {
+		return "", "", "", "", errInvalid("gtin", "GTIN must be 8, 12, 13 or 14 digits with a valid check digit")
+	}
+	lot, serial = parts[4], parts[6]
+	if len(lot) > 20 || !gs1Chars(lot) {
+		return "", "", "", "", errInvalid("lot", "lot must be 1-20 GS1 characters")
+	}
+	if len(serial) > 20 || !gs1Chars(serial) {
+		return "", "", "", "", errInvalid("serial", "serial must be 1-20 GS1 characters")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", "", "", "", errInvalid("S", "malformed query")
+	}
+	sigs := q["S"]
+	if len(sigs) == 0 {
+		sigs = q["s"]
+	}
+	if len(sigs) != 1 || sigs[0] == "" || len(sigs[0]) > maxToken {
+		return "", "", "", "", errInvalid("S", "the signature parameter S is missing or malformed")
+	}
+	return gtin, lot, serial, sigs[0], nil
+}
+
+// gs1Chars reports whether s uses only GS1 AI encodable character set 82 (printable ASCII
+// without space, '#', '$', '@', '[', '\\', ']', '^', '`', '{', '|', '}', '~').
+func gs1Chars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c > '~' || strings.IndexByte("#$@[\\]^`{|}~", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// region is the coarse region a client gives (the region query parameter or the
+// X-Santong-Region header, e.g. from a CDN): 1-32 characters of A-Z 0-9 - _; anything else
+// is ignored.
+func region(c *gin.Context) string {
+	r := c.Query("region")
+	if r == "" {
+		r = c.GetHeader("X-Santong-Region")
+	}
+	if r == "" || len(r) > maxRegionLen {
+		return ""
+	}
+	r = strings.ToUpper(r)
+	for i := 0; i < len(r); i++ {
+		if ch := r[i]; !(ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+			return ""
+		}
+	}
+	return r
+}
+
+func wantsJSON(c *gin.Context) bool {
+	return c.NegotiateFormat(gin.MIMEHTML, gin.MIMEJSON) == gin.MIMEJSON
+}
+
+// answerScan computes the verdict, counts the scan (not for HEAD) and answers.
+func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
+	if c.Request.Method == http.MethodHead {
+		in.count = false
+	} else {
+		in.count = true
+	}
+	v, err := s.check(c, in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.metrics.scans.WithLabelValues(v.Verdict).Inc()
+	if v.RecordURL != "" {
+		v.RecordURL = s.cfg.Origin + v.RecordURL
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Vary", "Accept")
+	if asJSON {
+		c.JSON(http.StatusOK, v)
+		return
+	}
+	s.html(c, http.StatusOK, "scan", v)
+}

@@ -1,0 +1,202 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/gin-gonic/gin"
+)
+
+// Config configures the service. The zero value of every field has a sensible default.
+type Config struct {
+	// Origin is the public base URL of the service (e.g. "https://santong.example"); links in
+	// pages and JSON are made absolute with it. Empty: relative links.
+	Origin string
+	// TrustedProxies are the proxies (IPs or CIDRs) whose X-Forwarded-For is believed. None by
+	// default: the client IP is the peer address.
+	TrustedProxies []string
+	// Clone is when a genuine code is reported as possibly cloned.
+	Clone CloneRule
+	// ScanKey is the HMAC key for client IPs in scan records (random when empty).
+	ScanKey []byte
+	// RateLimit is the sustained requests per second allowed to one client IP on the public
+	// endpoints (default 20; negative: no limit); RateBurst the bucket size (default 60).
+	RateLimit float64
+	RateBurst int
+	// RateClients bounds the number of client IPs the limiter remembers (default 65536).
+	RateClients int
+	// MaxBody is the largest request body accepted (default 128 KiB; over it: 413).
+	MaxBody int64
+	// ProofWait is how long POST /api/v1/events waits for a checkpoint covering the new record
+	// before answering with a URL to fetch the proof from (default 1s; negative: no wait).
+	ProofWait time.Duration
+	// CheckpointMaxAge is the Cache-Control max-age of /checkpoint and of partial tiles (default 5s).
+	CheckpointMaxAge time.Duration
+	// Server timeouts (defaults: 5s, 15s, 30s, 120s) and the shutdown drain limit (default 30s).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	// ScanQueue bounds the scans waiting to be recorded (default 8192).
+	ScanQueue int
+	// PageSize is the default registry page size (default 20, at most 100).
+	PageSize int
+}
+
+// Deps are what the service needs from the rest of Santong (see deps.go for the interfaces
+// and adapters.go for the adapters to ledger, ledger/cert and label).
+type Deps struct {
+	Log      LogReader
+	Registry Registry
+	Tokens   Tokens
+	Events   Submitter
+	// DB is the log's Badger database: scans are counted in it under the key prefix 'q'.
+	// Ignored when Scans is set.
+	DB     *badger.DB
+	Scans  ScanCounter
+	Logger *slog.Logger
+	// Ready reports whether the service can take traffic (for /readyz); nil: always.
+	Ready func(context.Context) error
+	Now   func() time.Time // nil: time.Now
+}
+
+// Server is the verification service.
+type Server struct {
+	cfg     Config
+	log     LogReader
+	reg     Registry
+	tokens  Tokens
+	events  Submitter
+	scans   ScanCounter
+	store   *ScanStore // when the server opened it
+	logger  *slog.Logger
+	ready   func(context.Context) error
+	now     func() time.Time
+	metrics *metrics
+	limiter *limiter
+	engine  *gin.Engine
+
+	draining atomic.Bool
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New builds the service. When deps.Scans is nil and deps.DB is set, it starts a scan store on
+// deps.DB, which Run (or Close) stops.
+func New(cfg Config, deps Deps) *Server {
+	cfg.defaults()
+	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
+		scans: deps.Scans, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.scans == nil && deps.DB != nil {
+		s.store = OpenScanStore(deps.DB, ScanOptions{Key: cfg.ScanKey, Queue: cfg.ScanQueue, Logger: s.logger})
+		s.scans = s.store
+	}
+	s.metrics = newMetrics(s)
+	if cfg.RateLimit > 0 {
+		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateClients)
+	}
+	s.engine = s.routes()
+	return s
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, 5*time.Second)
+	def(&c.ReadTimeout, 15*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.ShutdownTimeout, 30*time.Second)
+	def(&c.ProofWait, time.Second)
+	def(&c.CheckpointMaxAge, 5*time.Second)
+	if c.RateLimit == 0 {
+		c.RateLimit = 20
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 60
+	}
+	if c.RateClients <= 0 {
+		c.RateClients = 65536
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 128 << 10
+	}
+	if c.PageSize <= 0 || c.PageSize > 100 {
+		c.PageSize = 20
+	}
+}
+
+// Handler is the service's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Serve listens on addr and runs the service until ctx is done (see Run).
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.Run(ctx, ln)
+}
+
+// Run serves on ln until ctx is done, then stops accepting, drains the requests in flight (at
+// most ShutdownTimeout) and stops the scan store. The caller closes the log and Badger after.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.engine,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info("verify: serving", "addr", ln.Addr().String())
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.draining.Store(true)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		s.logger.Info("verify: stopped")
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close stops the scan store the server opened (after recording the scans queued). Run calls it.
+func (s *Server) Close() error {
+	if s.store != nil {
+		return s.store.Close()
+	}
+	return nil
+}
