@@ -5,8 +5,8 @@ import (
 	"strconv"
 
 	"github.com/santong-cn/santong/internal/fault"
-	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/label"
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 // Adapters from the real packages to the service's small interfaces.

@@ -72,4 +72,6 @@ func errInvalid(field, msg string) error { return fault.Field(fault.Invalid, fie
 
 var errNotFound = errors.New("not found")
 
-func notFound(what string) error { return fault.Wrap(fault.NotFound, errNotFound, "%s", what+" not found") }
+func notFound(what string) error {
+	return fault.Wrap(fault.NotFound, errNotFound, "%s", what+" not found")
+}
