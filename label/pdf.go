@@ -51,15 +51,15 @@ func CJKFont() ([]byte, error) {
 	return data, nil
 }
 
-// PDFSheets builds a PDF of A4 label sheets. It holds the whole document in memory: the issuing
-// engine starts a new PDFSheets every few pages so that memory stays bounded.
-type PDFSheets struct {
+// SheetPDF builds a PDF of A4 label sheets. It holds the whole document in memory: the issuing
+// engine starts a new SheetPDF every few pages so that memory stays bounded.
+type SheetPDF struct {
 	pdf   *fpdf.Fpdf
 	pages int
 }
 
-// NewPDFSheets starts a PDF document with the CJK font from CJKFont.
-func NewPDFSheets() (*PDFSheets, error) {
+// NewSheetPDF starts a PDF document with the CJK font from CJKFont.
+func NewSheetPDF() (*SheetPDF, error) {
 	font, err := CJKFont()
 	if err != nil {
 		return nil, err
@@ -73,11 +73,11 @@ func NewPDFSheets() (*PDFSheets, error) {
 	if err := pdf.Error(); err != nil {
 		return nil, fault.Wrap(fault.Invalid, err, "load CJK font; hint: set SANTONG_CJK_FONT to a TrueType (.ttf) font with Chinese glyphs")
 	}
-	return &PDFSheets{pdf: pdf}, nil
+	return &SheetPDF{pdf: pdf}, nil
 }
 
 // AddPage adds one A4 page with up to PerSheet labels.
-func (s *PDFSheets) AddPage(labels []Label) error {
+func (s *SheetPDF) AddPage(labels []Label) error {
 	if len(labels) > PerSheet {
 		return fault.New(fault.Invalid, "a sheet holds at most %d labels", PerSheet)
 	}
@@ -109,7 +109,7 @@ func (s *PDFSheets) AddPage(labels []Label) error {
 
 const ptPerMM = 72 / 25.4
 
-func (s *PDFSheets) label(l Label, c *Code, x, y float64) {
+func (s *SheetPDF) label(l Label, c *Code, x, y float64) {
 	p := s.pdf
 	// code
 	m := codeMM / float64(c.Size)
@@ -172,7 +172,7 @@ func scriptRuns(t string, f func(run string, ascii bool)) {
 	}
 }
 
-func (s *PDFSheets) setFont(ascii bool, sizeMM float64) {
+func (s *SheetPDF) setFont(ascii bool, sizeMM float64) {
 	if ascii {
 		s.pdf.SetFont("Helvetica", "", sizeMM*ptPerMM)
 	} else {
@@ -180,7 +180,7 @@ func (s *PDFSheets) setFont(ascii bool, sizeMM float64) {
 	}
 }
 
-func (s *PDFSheets) textWidth(t string, sizeMM float64) float64 {
+func (s *SheetPDF) textWidth(t string, sizeMM float64) float64 {
 	w := 0.0
 	scriptRuns(t, func(run string, ascii bool) {
 		s.setFont(ascii, sizeMM)
@@ -189,7 +189,7 @@ func (s *PDFSheets) textWidth(t string, sizeMM float64) float64 {
 	return w
 }
 
-func (s *PDFSheets) text(x, y float64, t string, sizeMM float64) {
+func (s *SheetPDF) text(x, y float64, t string, sizeMM float64) {
 	scriptRuns(t, func(run string, ascii bool) {
 		s.setFont(ascii, sizeMM)
 		s.pdf.Text(x, y, run)
@@ -198,10 +198,10 @@ func (s *PDFSheets) text(x, y float64, t string, sizeMM float64) {
 }
 
 // Pages returns the number of pages added so far.
-func (s *PDFSheets) Pages() int { return s.pages }
+func (s *SheetPDF) Pages() int { return s.pages }
 
-// Write writes the PDF document. The PDFSheets cannot be used afterwards.
-func (s *PDFSheets) Write(w io.Writer) error {
+// Write writes the PDF document. The SheetPDF cannot be used afterwards.
+func (s *SheetPDF) Write(w io.Writer) error {
 	if err := s.pdf.Output(w); err != nil {
 		return fault.Wrap(fault.Internal, err, "write pdf")
 	}

@@ -96,7 +96,7 @@ func TestSheetPDFDecodes(t *testing.T) {
 	bin := needTool(t, "pdftoppm")
 	dir := keepDir(t)
 	ls := testLabels(t, PerSheet+5) // two pages
-	s, err := NewPDFSheets()
+	s, err := NewSheetPDF()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func decodeSheet(t *testing.T, pagePNG string, want []Label) {
 
 func TestNoFont(t *testing.T) {
 	t.Setenv(EnvCJKFont, filepath.Join(t.TempDir(), "missing.ttf"))
-	if _, err := NewPDFSheets(); err != ErrNoFont {
+	if _, err := NewSheetPDF(); err != ErrNoFont {
 		t.Fatalf("err = %v, want ErrNoFont", err)
 	}
 }
