@@ -151,7 +151,9 @@ const (
 	CertNone      = "none" // not (yet) certified
 )
 
-// StatusAt is the certificate's status at t.
+// StatusAt is the certificate's status at t: the last status change at or before t (none
+// before the first), then, unless revoked, the validity dates (none before ValidFrom, expired
+// from ValidUntil on), as ledger/cert decides it.
 func (c *Certificate) StatusAt(t time.Time) (status string, since time.Time, reason string) {
 	if c == nil {
 		return CertNone, time.Time{}, ""
@@ -163,13 +165,14 @@ func (c *Certificate) StatusAt(t time.Time) (status string, since time.Time, rea
 		}
 		status, since, reason = h.Status, h.At, h.Reason
 	}
-	if status == CertValid {
-		if !c.ValidFrom.IsZero() && t.Before(c.ValidFrom) {
-			return CertNone, time.Time{}, ""
-		}
-		if !c.ValidUntil.IsZero() && !t.Before(c.ValidUntil) {
-			return CertExpired, c.ValidUntil, ""
-		}
+	if status == CertRevoked || status == CertNone {
+		return status, since, reason
+	}
+	if !c.ValidFrom.IsZero() && t.Before(c.ValidFrom) {
+		return CertNone, time.Time{}, ""
+	}
+	if !c.ValidUntil.IsZero() && !t.Before(c.ValidUntil) {
+		return CertExpired, c.ValidUntil, ""
 	}
 	return status, since, reason
 }
