@@ -385,3 +385,12 @@ type DrawRecord struct {
 	Time  time.Time  `json:"time"`
 	Draw  event.Draw `json:"draw"`
 }
+
+func jsonUnmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fault.Wrap(fault.Internal, err, "corrupt projection value")
+	}
+	return nil
+}
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

@@ -1,0 +1,666 @@
+package cert
+
+import (
+	"crypto/ed25519"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/ledger/event"
+)
+
+// Config holds the lifecycle's tunable rules.
+type Config struct {
+	// AuditWindow is how recent a passing audit must be for a certification to be granted on it
+	// (default 180 days).
+	AuditWindow time.Duration
+	// MaxSkew is how far an event's time may be from the time the log records it (default 10
+	// minutes). It is what stops a revoked key from back-dating what it signs.
+	MaxSkew time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.AuditWindow <= 0 {
+		c.AuditWindow = 180 * 24 * time.Hour
+	}
+	if c.MaxSkew <= 0 {
+		c.MaxSkew = 10 * time.Minute
+	}
+	return c
+}
+
+// Errors of the lifecycle. Messages are fixed and name no input.
+var (
+	ErrChainMismatch   = fault.Field(fault.Invalid, "chain", "the record's chain is not the event's chain")
+	ErrSkew            = fault.Field(fault.Invalid, "time", "event time too far from the log's time")
+	ErrDuplicate       = fault.New(fault.Conflict, "event already in the log")
+	ErrGenesisFirst    = fault.New(fault.Conflict, "the first record must be log.initialised")
+	ErrGenesisOnce     = fault.New(fault.Conflict, "log.initialised is only the first record")
+	ErrUnknownKey      = fault.New(fault.Unauthorized, "signing key is not enrolled")
+	ErrKeyRevoked      = fault.New(fault.Unauthorized, "signing key is revoked")
+	ErrRole            = fault.New(fault.Forbidden, "the signing key's role may not do this")
+	ErrOtherEnterprise = fault.New(fault.Forbidden, "an enterprise key acts only for its own enterprise")
+	ErrExists          = fault.New(fault.Conflict, "already registered")
+)
+
+func notFound(what string) error { return fault.New(fault.NotFound, "no such %s", what) }
+func conflict(format string, a ...any) error {
+	return fault.New(fault.Conflict, format, a...)
+}
+
+// recInfo is what the rules need of the log record that carries an event.
+type recInfo struct {
+	Index int64
+	Time  time.Time
+	Chain uuid.UUID
+}
+
+// applier applies one event to a store: the rules of docs/events.md.
+type applier struct {
+	st      store
+	cfg     *Config
+	rc      recInfo
+	ev      *event.Event
+	actor   *Key
+	touched []uuid.UUID // products whose event list gets this record
+}
+
+// apply checks ev (carried by the record rc) against the state in st and, when it is allowed,
+// writes its effects to st. verify says whether the signature still has to be checked.
+func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) error {
+	if rc.Chain != ev.Chain {
+		return ErrChainMismatch
+	}
+	if d := ev.Time.Sub(rc.Time); d > cfg.MaxSkew || d < -cfg.MaxSkew {
+		return ErrSkew
+	}
+	dk := key('d', ev.Sig)
+	if ok, err := exists(st, dk); err != nil || ok {
+		if err == nil {
+			err = ErrDuplicate
+		}
+		return err
+	}
+	a := &applier{st: st, cfg: cfg, rc: rc, ev: ev}
+	if rc.Index == 0 || ev.Type == event.LogInitialised {
+		if rc.Index != 0 {
+			return ErrGenesisOnce
+		}
+		if ev.Type != event.LogInitialised {
+			return ErrGenesisFirst
+		}
+		if err := a.genesis(verify); err != nil {
+			return err
+		}
+	} else {
+		if err := a.authorise(verify); err != nil {
+			return err
+		}
+		if err := a.dispatch(); err != nil {
+			return err
+		}
+	}
+	st.set(dk, nil)
+	for _, p := range a.touched {
+		st.set(key('h', uid(p), idx8(rc.Index)), nil)
+	}
+	return nil
+}
+
+// lookupKey returns an enrolled key.
+func lookupKey(st store, id event.KeyID) (*Key, error) {
+	var k Key
+	ok, err := load(st, key('k', id[:]), &k)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	return &k, nil
+}
+
+// authorise checks the actor's key: enrolled, not revoked at the event's time, a role that may
+// sign this type, for its own enterprise; and the signature when verify is set.
+func (a *applier) authorise(verify bool) error {
+	k, err := lookupKey(a.st, a.ev.Actor)
+	if err != nil {
+		return err
+	}
+	if !k.ValidAt(a.ev.Time) {
+		return ErrKeyRevoked
+	}
+	if !a.ev.Type.MayBeSignedBy(k.Role) {
+		return ErrRole
+	}
+	if k.Role == event.RoleEnterprise && k.Owner != a.ev.Chain {
+		return ErrOtherEnterprise
+	}
+	if verify {
+		if err := a.ev.Verify(ed25519.PublicKey(k.Public)); err != nil {
+			return err
+		}
+	}
+	a.actor = k
+	return nil
+}
+
+func (a *applier) genesis(verify bool) error {
+	g := a.ev.Body.(*event.Genesis)
+	if a.ev.Actor != event.KeyIDOf(g.RootKey) {
+		return fault.Field(fault.Unauthorized, "root_key", "genesis must be signed by the root key it names")
+	}
+	if a.ev.Subject != uuid.Nil {
+		return fault.Field(fault.Invalid, "subject", "genesis has the nil subject")
+	}
+	if verify {
+		if err := a.ev.Verify(g.RootKey); err != nil {
+			return err
+		}
+	}
+	save(a.st, key('k', a.ev.Actor[:]), &Key{ID: a.ev.Actor, Public: g.RootKey, Role: event.RoleOperator,
+		Name: g.Name, Enrolled: a.ev.Time, Index: a.rc.Index})
+	a.st.set(key('z'), a.ev.Actor[:])
+	return nil
+}
+
+func (a *applier) dispatch() error {
+	switch b := a.ev.Body.(type) {
+	case *event.Certifier:
+		return a.certifier(b)
+	case *event.KeyEnrolment:
+		return a.keyEnrolled(b)
+	case *event.KeyRevocation:
+		return a.keyRevoked(b)
+	case *event.Enterprise:
+		return a.enterprise(b)
+	case *event.Declaration:
+		return a.declaration(b)
+	case *event.Product:
+		return a.product(b)
+	case *event.Audit:
+		return a.audit(b)
+	case *event.Grant:
+		return a.grant(b)
+	case *event.Inspection:
+		return a.inspection(b)
+	case *event.Complaint:
+		return a.complaint(b)
+	case *event.ComplaintClosure:
+		return a.complaintClosed(b)
+	case *event.Suspension, *event.Reinstatement, *event.Revocation:
+		return a.certStatus()
+	case *event.Batch:
+		return a.batch(b)
+	case *event.Recall:
+		return a.recall(b)
+	case *event.Draw:
+		return a.draw(b)
+	}
+	return event.ErrUnknownType
+}
+
+// new refuses a subject id already taken under kind.
+func (a *applier) fresh(kind byte) error {
+	ok, err := exists(a.st, key(kind, uid(a.ev.Subject)))
+	if err == nil && ok {
+		err = ErrExists
+	}
+	return err
+}
+
+func (a *applier) certifier(b *event.Certifier) error {
+	if err := a.fresh('f'); err != nil {
+		return err
+	}
+	save(a.st, key('f', uid(a.ev.Subject)), &Certifier{ID: a.ev.Subject, Name: b.Name, USCC: b.USCC,
+		Accreditation: b.Accreditation, Registered: a.ev.Time, Index: a.rc.Index})
+	return nil
+}
+
+func (a *applier) loadEnterprise(id uuid.UUID) (*Enterprise, error) {
+	var e Enterprise
+	ok, err := load(a.st, key('e', uid(id)), &e)
+	if err == nil && !ok {
+		err = notFound("enterprise")
+	}
+	return &e, err
+}
+
+func (a *applier) keyEnrolled(b *event.KeyEnrolment) error {
+	id := event.KeyIDOf(b.Key)
+	if ok, err := exists(a.st, key('k', id[:])); err != nil || ok {
+		if err == nil {
+			err = fault.Field(fault.Conflict, "key", "key already enrolled")
+		}
+		return err
+	}
+	owner := a.ev.Subject
+	var ent *Enterprise
+	switch b.Role {
+	case event.RoleOperator:
+		if owner != uuid.Nil || a.ev.Chain != uuid.Nil {
+			return fault.Field(fault.Invalid, "subject", "operator keys belong to the registry")
+		}
+	case event.RoleCertifier:
+		if a.ev.Chain != uuid.Nil {
+			return fault.Field(fault.Invalid, "chain", "certifier keys belong to the registry chain")
+		}
+		if ok, err := exists(a.st, key('f', uid(owner))); err != nil || !ok {
+			if err == nil {
+				err = notFound("certifier")
+			}
+			return err
+		}
+	default: // enterprise, label
+		if a.ev.Chain != owner {
+			return fault.Field(fault.Invalid, "chain", "enterprise and label keys belong to the enterprise's chain")
+		}
+		var err error
+		if ent, err = a.loadEnterprise(owner); err != nil {
+			return err
+		}
+		ent.Keys = append(ent.Keys, id)
+		save(a.st, key('e', uid(owner)), ent)
+	}
+	save(a.st, key('k', id[:]), &Key{ID: id, Public: b.Key, Role: b.Role, Owner: owner, Name: b.Name,
+		Enrolled: a.ev.Time, Index: a.rc.Index})
+	return nil
+}
+
+func (a *applier) keyRevoked(b *event.KeyRevocation) error {
+	k, err := lookupKey(a.st, b.Key)
+	if err != nil {
+		return notFound("key")
+	}
+	if k.RevokedFrom != nil {
+		return conflict("key already revoked")
+	}
+	want := k.Owner
+	if k.Role == event.RoleOperator || k.Role == event.RoleCertifier {
+		want = uuid.Nil
+	}
+	if k.Owner != a.ev.Subject || a.ev.Chain != want {
+		return fault.Field(fault.Invalid, "subject", "a revocation names the key's owner, on the owner's chain")
+	}
+	from, _ := event.ParseTime(b.From)
+	if b.Key == a.ev.Actor && !from.After(a.ev.Time) {
+		return conflict("a key cannot revoke itself before this event")
+	}
+	k.RevokedFrom = &from
+	k.Revocation = &KeyRevoking{Reason: b.Reason, Index: a.rc.Index, Time: a.ev.Time}
+	save(a.st, key('k', b.Key[:]), k)
+	return nil
+}
+
+func (a *applier) enterprise(b *event.Enterprise) error {
+	if err := a.fresh('e'); err != nil {
+		return err
+	}
+	uk := key('u', []byte(b.USCC))
+	if ok, err := exists(a.st, uk); err != nil || ok {
+		if err == nil {
+			err = fault.Field(fault.Conflict, "uscc", "credit code already registered")
+		}
+		return err
+	}
+	save(a.st, key('e', uid(a.ev.Subject)), &Enterprise{ID: a.ev.Subject, Name: b.Name, USCC: b.USCC,
+		ExportFiling: b.ExportFiling, Address: b.Address, Registered: a.ev.Time, Index: a.rc.Index})
+	a.st.set(uk, uid(a.ev.Subject))
+	return nil
+}
+
+// ownProducts checks that every product is registered to the event's enterprise.
+func (a *applier) ownProducts(ps []uuid.UUID) error {
+	for _, p := range ps {
+		var pr Product
+		ok, err := load(a.st, key('p', uid(p)), &pr)
+		if err != nil {
+			return err
+		}
+		if !ok || pr.Enterprise != a.ev.Chain {
+			return fault.Field(fault.NotFound, "products", "no such product of this enterprise")
+		}
+	}
+	a.touched = append(a.touched, ps...)
+	return nil
+}
+
+func (a *applier) declaration(b *event.Declaration) error {
+	ent, err := a.loadEnterprise(a.ev.Chain)
+	if err != nil {
+		return err
+	}
+	if err := a.ownProducts(b.Products); err != nil {
+		return err
+	}
+	ent.Declarations = append(ent.Declarations, Declaration{Index: a.rc.Index, Time: a.ev.Time,
+		Document: b.Document, Products: b.Products, Standards: b.Standards})
+	save(a.st, key('e', uid(ent.ID)), ent)
+	return nil
+}
+
+func sameSet(x, y []string) bool {
+	x, y = slices.Clone(x), slices.Clone(y)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+func (a *applier) product(b *event.Product) error {
+	ent, err := a.loadEnterprise(a.ev.Chain)
+	if err != nil {
+		return err
+	}
+	if err := a.fresh('p'); err != nil {
+		return err
+	}
+	var gk []byte
+	if b.GTIN != "" {
+		g14, _ := ids.GTIN14(b.GTIN)
+		gk = key('g', []byte(g14))
+		if ok, err := exists(a.st, gk); err != nil || ok {
+			if err == nil {
+				err = fault.Field(fault.Conflict, "gtin", "GTIN already registered")
+			}
+			return err
+		}
+		a.st.set(gk, uid(a.ev.Subject))
+	}
+	save(a.st, key('p', uid(a.ev.Subject)), &Product{ID: a.ev.Subject, Enterprise: ent.ID, Name: b.Name,
+		Category: b.Category, GTIN: b.GTIN, ExportStandards: b.ExportStandards, DomesticStandards: b.DomesticStandards,
+		SameStandards: sameSet(b.ExportStandards, b.DomesticStandards), Lines: b.Lines,
+		Registered: a.ev.Time, Index: a.rc.Index})
+	ent.Products = append(ent.Products, a.ev.Subject)
+	save(a.st, key('e', uid(ent.ID)), ent)
+	a.touched = append(a.touched, a.ev.Subject)
+	return nil
+}
+
+func (a *applier) audit(b *event.Audit) error {
+	if _, err := a.loadEnterprise(a.ev.Chain); err != nil {
+		return err
+	}
+	if err := a.fresh('a'); err != nil {
+		return err
+	}
+	if d, _ := event.ParseDate(b.Date); d.After(a.ev.Time) {
+		return fault.Field(fault.Invalid, "date", "audit date after the event")
+	}
+	if err := a.ownProducts(b.Products); err != nil {
+		return err
+	}
+	save(a.st, key('a', uid(a.ev.Subject)), &Audit{ID: a.ev.Subject, Enterprise: a.ev.Chain, Certifier: a.actor.Owner,
+		Scheme: b.Scheme, Scope: b.Scope, Products: b.Products, Auditors: b.Auditors, Date: b.Date,
+		Result: b.Result, Findings: b.Findings, Reports: b.Reports, Time: a.ev.Time, Index: a.rc.Index})
+	return nil
+}
+
+func (a *applier) grant(b *event.Grant) error {
+	ent, err := a.loadEnterprise(a.ev.Chain)
+	if err != nil {
+		return err
+	}
+	if err := a.fresh('c'); err != nil {
+		return err
+	}
+	var au Audit
+	if ok, err := load(a.st, key('a', uid(b.Audit)), &au); err != nil || !ok || au.Enterprise != ent.ID {
+		if err == nil {
+			err = fault.Field(fault.NotFound, "audit", "no such audit of this enterprise")
+		}
+		return err
+	}
+	auditDay, _ := event.ParseDate(au.Date)
+	switch {
+	case au.Result != event.ResultPass:
+		return fault.Field(fault.Conflict, "audit", "the audit did not pass")
+	case au.Scheme != b.Scheme:
+		return fault.Field(fault.Conflict, "audit", "the audit is of another scheme")
+	case au.Scope != b.Scope:
+		return fault.Field(fault.Conflict, "audit", "the audit is of another scope")
+	case a.ev.Time.Sub(auditDay) > a.cfg.AuditWindow:
+		return fault.Field(fault.Conflict, "audit", "the audit is older than the audit window")
+	}
+	for _, p := range b.Products {
+		if !slices.Contains(au.Products, p) {
+			return fault.Field(fault.Conflict, "products", "a product outside the audit's scope")
+		}
+	}
+	from, _ := event.ParseDate(b.ValidFrom)
+	until, _ := event.ParseDate(b.ValidUntil)
+	if from.Before(auditDay) {
+		return fault.Field(fault.Conflict, "valid_from", "validity starts before the audit")
+	}
+	nk := key('n', []byte(b.Scheme), []byte{0}, []byte(b.Number))
+	if ok, err := exists(a.st, nk); err != nil || ok {
+		if err == nil {
+			err = fault.Field(fault.Conflict, "number", "certificate number already used")
+		}
+		return err
+	}
+	c := &Certificate{ID: a.ev.Subject, Enterprise: ent.ID, Certifier: a.actor.Owner, Scheme: b.Scheme,
+		Number: b.Number, Scope: b.Scope, Products: b.Products, Audit: b.Audit, ValidFrom: from,
+		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index}
+	save(a.st, key('c', uid(c.ID)), c)
+	a.st.set(nk, uid(c.ID))
+	ent.Certificates = append(ent.Certificates, c.ID)
+	save(a.st, key('e', uid(ent.ID)), ent)
+	for _, p := range b.Products {
+		var pr Product
+		if _, err := load(a.st, key('p', uid(p)), &pr); err != nil {
+			return err
+		}
+		pr.Certificates = append(pr.Certificates, c.ID)
+		save(a.st, key('p', uid(p)), &pr)
+	}
+	a.touched = append(a.touched, b.Products...)
+	return nil
+}
+
+func (a *applier) loadCert(id uuid.UUID) (*Certificate, error) {
+	var c Certificate
+	ok, err := load(a.st, key('c', uid(id)), &c)
+	if err == nil && (!ok || c.Enterprise != a.ev.Chain) {
+		err = fault.Field(fault.NotFound, "certificate", "no such certificate of this enterprise")
+	}
+	return &c, err
+}
+
+func (a *applier) inspection(b *event.Inspection) error {
+	c, err := a.loadCert(b.Certificate)
+	if err != nil {
+		return err
+	}
+	if err := a.fresh('s'); err != nil {
+		return err
+	}
+	if d, _ := event.ParseDate(b.Date); d.After(a.ev.Time) {
+		return fault.Field(fault.Invalid, "date", "inspection date after the event")
+	}
+	if b.Draw != 0 {
+		var d DrawRecord
+		ok, err := load(a.st, key('w', idx8(b.Draw)), &d)
+		if err != nil {
+			return err
+		}
+		if !ok || !slices.ContainsFunc(d.Draw.Targets, func(t event.DrawTarget) bool { return t.Enterprise == a.ev.Chain }) {
+			return fault.Field(fault.NotFound, "draw", "no draw that selected this enterprise")
+		}
+	}
+	save(a.st, key('s', uid(a.ev.Subject)), &Inspection{ID: a.ev.Subject, Enterprise: a.ev.Chain,
+		Certificate: c.ID, Certifier: a.actor.Owner, Kind: b.Kind, Date: b.Date, Result: b.Result,
+		Draw: b.Draw, Findings: b.Findings, Time: a.ev.Time, Index: a.rc.Index})
+	a.touched = append(a.touched, c.Products...)
+	return nil
+}
+
+func (a *applier) complaint(b *event.Complaint) error {
+	if _, err := a.loadEnterprise(a.ev.Chain); err != nil {
+		return err
+	}
+	if err := a.fresh('o'); err != nil {
+		return err
+	}
+	if err := a.ownProducts(b.Products); err != nil {
+		return err
+	}
+	save(a.st, key('o', uid(a.ev.Subject)), &Complaint{ID: a.ev.Subject, Enterprise: a.ev.Chain,
+		Products: b.Products, Channel: b.Channel, Summary: b.Summary, Document: b.Document,
+		Received: a.ev.Time, Index: a.rc.Index})
+	return nil
+}
+
+func (a *applier) complaintClosed(b *event.ComplaintClosure) error {
+	var c Complaint
+	ok, err := load(a.st, key('o', uid(a.ev.Subject)), &c)
+	if err != nil {
+		return err
+	}
+	if !ok || c.Enterprise != a.ev.Chain {
+		return notFound("complaint")
+	}
+	if c.Closed != nil {
+		return conflict("complaint already closed")
+	}
+	t := a.ev.Time
+	c.Closed, c.Outcome = &t, b.Outcome
+	save(a.st, key('o', uid(c.ID)), &c)
+	a.touched = append(a.touched, c.Products...)
+	return nil
+}
+
+// certStatus applies a suspension, reinstatement or revocation.
+func (a *applier) certStatus() error {
+	c, err := a.loadCert(a.ev.Subject)
+	if err != nil {
+		return err
+	}
+	now := c.StatusAt(a.ev.Time)
+	ch := StatusChange{At: a.ev.Time, Index: a.rc.Index}
+	switch b := a.ev.Body.(type) {
+	case *event.Suspension:
+		if now != StatusActive {
+			return conflict("only an active certificate can be suspended")
+		}
+		ch.Status, ch.Reason, ch.RectifyBy = StatusSuspended, b.Reason, b.RectifyBy
+	case *event.Reinstatement:
+		if now != StatusSuspended {
+			return conflict("only a suspended certificate can be reinstated")
+		}
+		var in Inspection
+		ok, err := load(a.st, key('s', uid(b.Inspection)), &in)
+		if err != nil {
+			return err
+		}
+		if !ok || in.Certificate != c.ID {
+			return fault.Field(fault.NotFound, "inspection", "no such inspection of this certificate")
+		}
+		suspended := c.History[len(c.History)-1]
+		inDay, _ := event.ParseDate(in.Date)
+		if in.Result != event.ResultPass || in.Index < suspended.Index || inDay.Before(dayOf(suspended.At)) {
+			return fault.Field(fault.Conflict, "inspection", "reinstatement needs a passing inspection after the suspension")
+		}
+		ch.Status, ch.Inspection = StatusActive, in.ID
+	case *event.Revocation:
+		if c.current() == StatusRevoked {
+			return conflict("certificate already revoked")
+		}
+		ch.Status, ch.Reason = StatusRevoked, b.Reason
+	}
+	c.History = append(c.History, ch)
+	save(a.st, key('c', uid(c.ID)), c)
+	a.touched = append(a.touched, c.Products...)
+	return nil
+}
+
+func (a *applier) batch(b *event.Batch) error {
+	if err := a.fresh('b'); err != nil {
+		return err
+	}
+	var pr Product
+	ok, err := load(a.st, key('p', uid(b.Product)), &pr)
+	if err != nil {
+		return err
+	}
+	if !ok || pr.Enterprise != a.ev.Chain {
+		return fault.Field(fault.NotFound, "product", "no such product of this enterprise")
+	}
+	c, err := a.loadCert(b.Certificate)
+	if err != nil {
+		return err
+	}
+	produced, _ := event.ParseDate(b.ProductionDate)
+	switch {
+	case !c.Covers(b.Product):
+		return fault.Field(fault.Conflict, "certificate", "the certificate does not cover the product")
+	case produced.After(a.ev.Time):
+		return fault.Field(fault.Invalid, "production_date", "production date after the event")
+	case !c.ValidAt(a.ev.Time) || !c.ValidAt(produced):
+		return fault.Field(fault.Conflict, "certificate", "the product's certification is not valid")
+	}
+	lk, err := lookupKey(a.st, b.LabelKey)
+	if err != nil || lk.Role != event.RoleLabel || lk.Owner != a.ev.Chain {
+		return fault.Field(fault.Forbidden, "label_key", "not a label key of this enterprise")
+	}
+	if !lk.ValidAt(a.ev.Time) {
+		return fault.Field(fault.Forbidden, "label_key", "label key revoked")
+	}
+	save(a.st, key('b', uid(a.ev.Subject)), &Batch{ID: a.ev.Subject, Index: a.rc.Index, Enterprise: a.ev.Chain,
+		Product: b.Product, Certificate: c.ID, Lot: b.Lot, ProductionDate: b.ProductionDate, Produced: produced,
+		Quantity: b.Quantity, FirstSerial: b.FirstSerial, LabelKey: b.LabelKey, Issued: a.ev.Time})
+	a.st.set(key('i', idx8(a.rc.Index)), uid(a.ev.Subject))
+	a.touched = append(a.touched, b.Product)
+	return nil
+}
+
+func (a *applier) recall(b *event.Recall) error {
+	var bt Batch
+	ok, err := load(a.st, key('b', uid(a.ev.Subject)), &bt)
+	if err != nil {
+		return err
+	}
+	if !ok || bt.Enterprise != a.ev.Chain {
+		return notFound("batch")
+	}
+	if bt.Recall != nil {
+		return conflict("batch already recalled")
+	}
+	bt.Recall = &BatchRecall{Kind: b.Kind, Reason: b.Reason, Time: a.ev.Time, Index: a.rc.Index}
+	save(a.st, key('b', uid(bt.ID)), &bt)
+	a.touched = append(a.touched, bt.Product)
+	return nil
+}
+
+// draw checks a draw's shape against the state; the derivation itself is checked against the
+// log by Registry.Submit and VerifyDraw, which can read the checkpoint's records.
+func (a *applier) draw(b *event.Draw) error {
+	if b.Checkpoint.Size > a.rc.Index {
+		return fault.Field(fault.Invalid, "checkpoint", "a draw names a checkpoint of earlier records")
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, t := range b.Targets {
+		if seen[t.Enterprise] {
+			return fault.Field(fault.Invalid, "targets", "repeated target")
+		}
+		seen[t.Enterprise] = true
+		if _, err := a.loadEnterprise(t.Enterprise); err != nil {
+			return err
+		}
+		for _, in := range t.Inspectors {
+			if _, ok := slices.BinarySearch(b.Inspectors, in); !ok {
+				return fault.Field(fault.Invalid, "targets", "an inspector outside the pool")
+			}
+		}
+	}
+	save(a.st, key('w', idx8(a.rc.Index)), &DrawRecord{ID: a.ev.Subject, Index: a.rc.Index, Time: a.ev.Time, Draw: *b})
+	return nil
+}
+
+// dayOf returns the start of t's day in China Standard Time.
+func dayOf(t time.Time) time.Time {
+	t = t.In(event.CST)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, event.CST)
+}
