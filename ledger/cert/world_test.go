@@ -24,14 +24,14 @@ func pub(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.Pu
 // world is a cast of actors and ids, and a way to submit events: to a Replayer (with a clock
 // the test moves) or to a Registry over a real log.
 type world struct {
-	t                                      testing.TB
+	t                                       testing.TB
 	root, certK, entK, ent2K, label, label2 ed25519.PrivateKey
-	certifier, ent, ent2, prod, prod2      uuid.UUID
-	audit, cert, cert2, insp, batch        uuid.UUID
-	clock                                  time.Time
-	submit                                 func(b []byte) (int64, error)
-	reg                                    *Registry
-	rp                                     *Replayer
+	certifier, ent, ent2, prod, prod2       uuid.UUID
+	audit, cert, cert2, insp, batch         uuid.UUID
+	clock                                   time.Time
+	submit                                  func(b []byte) (int64, error)
+	reg                                     *Registry
+	rp                                      *Replayer
 }
 
 func newWorld(t testing.TB) *world {
@@ -169,4 +169,8 @@ func usccFor(n int) string {
 		panic(err)
 	}
 	return body + string(c)
+}
+
+func ledgerEntry(chain uuid.UUID, b []byte) ledger.Entry {
+	return ledger.Entry{Chain: chain, Payload: b}
 }
