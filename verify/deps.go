@@ -122,7 +122,7 @@ type Certificate struct {
 	Scheme     string         `json:"scheme"` // "santong" or "eco-origin"
 	Subject    string         `json:"subject"`
 	ValidFrom  time.Time      `json:"valid_from,omitzero"`
-	ValidUntil time.Time      `json:"valid_until,omitzero"`
+	ValidUntil time.Time      `json:"valid_until,omitzero"` // valid before this instant
 	History    []StatusChange `json:"history"` // oldest first
 }
 

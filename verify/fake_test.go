@@ -317,7 +317,7 @@ var (
 )
 
 func day(s string) time.Time {
-	t, err := time.Parse("2006-01-02", s)
+	t, err := time.ParseInLocation("2006-01-02", s, cst)
 	if err != nil {
 		panic(err)
 	}

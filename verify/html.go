@@ -56,7 +56,13 @@ var funcs = template.FuncMap{
 		}
 		return Text{ZH: s, EN: s}
 	},
-	"add": func(a, b int) int { return a + b },
+	// lastDay shows an exclusive end instant (valid before it) as the last day it covers
+	"lastDay": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.Add(-time.Nanosecond).In(cst).Format("2006-01-02")
+	},
 }
 
 var templates = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))

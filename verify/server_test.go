@@ -80,7 +80,7 @@ func TestVerdicts(t *testing.T) {
 		genuine              bool
 		html                 []string // visible text on the page
 	}{
-		{"genuine", good, VerdictGenuine, true, []string{"正品 · 三同认证有效", "Genuine", "宁波海天食品有限公司", "特级酱油", "L2026A", "2026-04-01", "STC-2025-0001", "2025-01-01", "2028-01-01", "首次扫码"}},
+		{"genuine", good, VerdictGenuine, true, []string{"正品 · 三同认证有效", "Genuine", "宁波海天食品有限公司", "特级酱油", "L2026A", "2026-04-01", "STC-2025-0001", "2025-01-01", "2027-12-31", "首次扫码"}},
 		{"revoked", f.token(1, 1), VerdictRevoked, true, []string{"认证已撤销", "certification revoked", "逾期未整改", "2026-03-01", "生产时认证有效", "valid when the batch was made"}},
 		{"recalled", f.token(2, 5), VerdictRecalled, true, []string{"该批次已召回", "微生物超标"}},
 		{"suspended", f.token(3, 1), VerdictSuspended, true, []string{"认证已暂停", "限期整改", "2026-05-01"}},
@@ -152,7 +152,7 @@ func TestVerdictDetails(t *testing.T) {
 	if v.Certificate.StatusAtProduction != CertSuspended || v.Certificate.ValidAtProduction || v.Scans.Count != 2 {
 		t.Errorf("made while suspended: %+v %+v", v.Certificate, v.Scans)
 	}
-	if !strings.Contains(v.Messages[0].ZH, "生产时认证已无效") {
+	if !strings.Contains(v.Messages[1].ZH, "生产时认证已无效") {
 		t.Errorf("messages %+v", v.Messages)
 	}
 }
@@ -168,7 +168,7 @@ func TestCloned(t *testing.T) {
 		}
 	}
 	r := do(t, s.Handler(), "GET", "/q/"+tok, "X-Santong-Region", "US-CA")
-	if !strings.Contains(r.body, `data-verdict="cloned"`) || !strings.Contains(r.body, "可能被复制") || !strings.Contains(r.body, "2026-06-01 18:00") {
+	if !strings.Contains(r.body, `data-verdict="cloned"`) || !strings.Contains(r.body, "可能被复制") || !strings.Contains(r.body, "2026-06-01 10:00") {
 		t.Fatalf("third region: %s", r.body)
 	}
 	// by count alone

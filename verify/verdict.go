@@ -198,10 +198,10 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 
 func (v *Verdict) set(code string, genuine bool, msgs ...Text) *Verdict {
 	v.Verdict, v.Genuine, v.Title = code, genuine, titles[code]
-	v.Messages = append(v.Messages, msgs...)
 	if m, ok := explanations[code]; ok {
 		v.Messages = append(v.Messages, m)
 	}
+	v.Messages = append(v.Messages, msgs...)
 	return v
 }
 

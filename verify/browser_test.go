@@ -1,0 +1,93 @@
+package verify
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromium finds a headless browser: skipped when missing, unless SANTONG_REQUIRE_TOOLS=1
+// (CI), where a missing browser fails the test.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("SANTONG_REQUIRE_TOOLS") == "1" {
+		t.Fatal("chromium not found (SANTONG_REQUIRE_TOOLS=1): apt-get install chromium chromium-driver")
+	}
+	t.Skip("chromium not found")
+	return ""
+}
+
+func runChromium(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir=" + t.TempDir(), "--window-size=412,1400", "--hide-scrollbars", "--lang=zh-CN"}
+	out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// TestBrowser opens the page of a genuine and of a revoked code in headless Chromium, checks
+// what it shows and keeps a screenshot (in SANTONG_SCREENSHOTS when set, else t.TempDir()).
+func TestBrowser(t *testing.T) {
+	bin := chromium(t)
+	w := newWorld(t, "")
+	s := w.server(Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	defer func() { cancel(); <-done; w.close() }()
+	w.viaHandler(s.Handler())
+	w.setup()
+
+	dir := os.Getenv("SANTONG_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	base := "http://" + ln.Addr().String()
+	for _, c := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"genuine", base + "/q/" + w.token(w.labelK, w.batch1, 11),
+			[]string{"正品 · 三同认证有效", "Genuine · santong certification valid", "四川川味食品有限公司", "川味腊肉 500克", "LOT1", "STC-2026-0001", "首次扫码"}},
+		{"revoked", base + "/q/" + w.token(w.label2K, w.batch2, 11),
+			[]string{"正品 · 认证已撤销", "Genuine · certification revoked", "青岛蓝海服装有限公司", "逾期未整改", "生产时认证有效"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dom := runChromium(t, bin, "--dump-dom", c.url)
+			if !strings.Contains(dom, `data-verdict="`+c.name+`"`) {
+				t.Fatalf("the page does not show the %s verdict:\n%s", c.name, dom)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(dom, want) {
+					t.Errorf("the page lacks %q", want)
+				}
+			}
+			shot := filepath.Join(dir, "scan-"+c.name+".png")
+			runChromium(t, bin, "--screenshot="+shot, c.url)
+			fi, err := os.Stat(shot)
+			if err != nil || fi.Size() < 2000 {
+				t.Fatalf("screenshot %s: %v", shot, err)
+			}
+			t.Logf("screenshot: %s (%d bytes)", shot, fi.Size())
+		})
+	}
+}
