@@ -123,7 +123,7 @@ type Certificate struct {
 	Subject    string         `json:"subject"`
 	ValidFrom  time.Time      `json:"valid_from,omitzero"`
 	ValidUntil time.Time      `json:"valid_until,omitzero"` // valid before this instant
-	History    []StatusChange `json:"history"` // oldest first
+	History    []StatusChange `json:"history"`              // oldest first
 }
 
 // StatusChange is one step of a certificate's lifecycle.
