@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,6 +322,10 @@ func (l *Log) writer() {
 	defer close(l.done)
 	for req := range l.queue {
 		batch, n := []*request{req}, len(req.entries)
+		// Take what is queued. When the queue runs dry, yield the processor a few times first:
+		// appenders just woken by the last commit are about to queue, and a larger group costs
+		// one fsync as a small one does.
+		idle := 0
 	collect:
 		for n < l.opts.MaxBatch {
 			select {
@@ -330,8 +335,12 @@ func (l *Log) writer() {
 				}
 				batch = append(batch, r)
 				n += len(r.entries)
+				idle = 0
 			default:
-				break collect
+				if idle++; idle > 3 {
+					break collect
+				}
+				runtime.Gosched()
 			}
 		}
 		l.commit(batch)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
@@ -26,15 +27,19 @@ const (
 // rowOffset[r] is where row r (4..7) starts in a tile's stored interior.
 var rowOffset = [8]int{4: 0, 5: 16, 6: 24, 7: 28}
 
-// tile is a full stored tile: its bottom row and its interior rows 4-7.
+// tile is a full stored tile: its bottom row and its interior rows 4-7; or an edge tile, with
+// its bottom row only; or a hot tile, with every row computed.
 type tile struct {
-	bottom   []Hash // 256 hashes
-	interior []Hash // rows 4..7, or nil for an edge tile
+	bottom   []Hash // 256 hashes (fewer at the edge)
+	interior []Hash // rows 4..7, or nil
+	rows     [][]Hash
 }
 
 // node returns the hash at row r (0..8), position p of the tile, computing what is not stored.
 func (t *tile) node(r, p int) Hash {
 	switch {
+	case t.rows != nil:
+		return t.rows[r][p]
 	case r == 0:
 		return t.bottom[p]
 	case t.interior != nil && r >= interiorFrom && r < tileHeight:
@@ -42,6 +47,24 @@ func (t *tile) node(r, p int) Hash {
 	default:
 		return tlog.NodeHash(t.node(r-1, 2*p), t.node(r-1, 2*p+1))
 	}
+}
+
+// expand computes every row of a full tile, for tiles kept in memory.
+func (t *tile) expand() {
+	rows := make([][]Hash, tileHeight+1)
+	rows[0] = t.bottom
+	for r := 1; r <= tileHeight; r++ {
+		row := make([]Hash, len(rows[r-1])/2)
+		for i := range row {
+			if t.interior != nil && r >= interiorFrom && r < tileHeight {
+				row[i] = t.interior[rowOffset[r]+i]
+			} else {
+				row[i] = tlog.NodeHash(rows[r-1][2*i], rows[r-1][2*i+1])
+			}
+		}
+		rows[r] = row
+	}
+	t.rows = rows
 }
 
 // completeTile computes the stored form of a full tile from its bottom row, and its root (the
@@ -85,6 +108,28 @@ type treeState struct {
 	size int64
 	full [tileLevels]int64  // number of full tiles at each tile level
 	edge [tileLevels][]Hash // bottom row of the partial tile at each level
+
+	// expanded edge tiles, computed on first use by readers of this snapshot
+	edgeTiles [tileLevels]atomic.Pointer[tile]
+}
+
+// edgeTile returns the partial tile at level L with all its complete rows computed.
+func (s *treeState) edgeTile(L int) *tile {
+	if t := s.edgeTiles[L].Load(); t != nil {
+		return t
+	}
+	rows := make([][]Hash, tileHeight+1)
+	rows[0] = s.edge[L]
+	for r := 1; r <= tileHeight; r++ {
+		row := make([]Hash, len(rows[r-1])/2)
+		for i := range row {
+			row[i] = tlog.NodeHash(rows[r-1][2*i], rows[r-1][2*i+1])
+		}
+		rows[r] = row
+	}
+	t := &tile{bottom: s.edge[L], rows: rows}
+	s.edgeTiles[L].Store(t)
+	return t
 }
 
 // push adds a hash at tile level L and returns the tiles it completes (level, n, data).
@@ -103,13 +148,13 @@ func (s *treeState) push(L int, h Hash, done func(L int, n int64, data []byte)) 
 
 // clone returns a copy whose edges the writer may append to.
 func (s *treeState) clone() *treeState {
-	c := *s
+	c := &treeState{size: s.size, full: s.full}
 	for L := range c.edge {
 		if s.edge[L] != nil {
 			c.edge[L] = append(make([]Hash, 0, tileWidth), s.edge[L]...)
 		}
 	}
-	return &c
+	return c
 }
 
 // tileStore reads stored tiles, caching those above level 0 (there are few and they are hot).
@@ -147,6 +192,7 @@ func (ts *tileStore) read(L int, n int64) (*tile, error) {
 		return nil, err
 	}
 	if L > 0 {
+		t.expand()
 		ts.mu.Lock()
 		ts.upper[[2]int64{int64(L), n}] = t
 		ts.mu.Unlock()
@@ -183,7 +229,7 @@ func (r hashReader) ReadHashes(indexes []int64) ([]Hash, error) {
 				return nil, err
 			}
 		case n == r.s.full[L] && (p+1)<<row <= len(r.s.edge[L]):
-			t = &tile{bottom: r.s.edge[L]}
+			t = r.s.edgeTile(L)
 		default:
 			return nil, fault.New(fault.NotFound, "hash not in tree")
 		}

@@ -28,11 +28,16 @@ type Hook struct {
 
 	mu      sync.Mutex
 	pending map[string]*event.Event // payload -> decoded and signature-checked event
+
+	applyMu sync.Mutex // Apply runs in the log's writer, and in Rebuild
+	objs    *objCache
+
+	pubs sync.Map // event.KeyID -> ed25519.PublicKey: a key id names one key for good
 }
 
 // NewHook returns the lifecycle hook.
 func NewHook(cfg Config) *Hook {
-	return &Hook{cfg: cfg.withDefaults(), pending: make(map[string]*event.Event)}
+	return &Hook{cfg: cfg.withDefaults(), pending: make(map[string]*event.Event), objs: newObjCache()}
 }
 
 // Apply implements ledger.Hook: it decodes the record's event (or takes the one Submit decoded
@@ -50,15 +55,23 @@ func (h *Hook) Apply(txn *badger.Txn, rec *ledger.Record) error {
 		}
 		verify = true
 	}
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+	h.objs.begin(txn)
 	st := newTxnStore(txn)
+	st.cache = h.objs
 	if err := apply(st, &h.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, verify); err != nil {
 		return err
 	}
 	return st.flush()
 }
 
-// Abort implements ledger.Hook. The hook caches nothing of a transaction.
-func (h *Hook) Abort() {}
+// Abort implements ledger.Hook: it forgets the decoded values of the failed transaction.
+func (h *Hook) Abort() {
+	h.applyMu.Lock()
+	h.objs.abort()
+	h.applyMu.Unlock()
+}
 
 func (h *Hook) hold(b []byte, ev *event.Event) {
 	h.mu.Lock()
@@ -126,11 +139,11 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 			return ledger.Receipt{}, err
 		}
 	} else {
-		k, err := r.Key(ev.Actor)
+		pub, err := r.publicKey(ev.Actor)
 		if err != nil {
 			return ledger.Receipt{}, err
 		}
-		if err := ev.Verify(ed25519.PublicKey(k.Public)); err != nil {
+		if err := ev.Verify(pub); err != nil {
 			return ledger.Receipt{}, err
 		}
 		if d, ok := ev.Body.(*event.Draw); ok {
@@ -146,11 +159,27 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	return r.log.Append(ctx, ledger.Entry{Chain: ev.Chain, Payload: b})
 }
 
+// publicKey returns the public key of an enrolled key id (revoked or not: Apply checks that).
+func (r *Registry) publicKey(id event.KeyID) (ed25519.PublicKey, error) {
+	if p, ok := r.hook.pubs.Load(id); ok {
+		return p.(ed25519.PublicKey), nil
+	}
+	k, err := r.Key(id)
+	if err != nil {
+		return nil, err
+	}
+	r.hook.pubs.Store(id, ed25519.PublicKey(k.Public))
+	return k.Public, nil
+}
+
 // Rebuild drops the projection and folds it again from every record of the log, checking every
 // signature, role and transition as it goes. Submits wait while it runs.
 func (r *Registry) Rebuild(ctx context.Context) error {
 	r.rebuild.Lock()
 	defer r.rebuild.Unlock()
+	r.hook.applyMu.Lock()
+	r.hook.objs.reset()
+	r.hook.applyMu.Unlock()
 	if err := r.db.DropPrefix([]byte{prefix}); err != nil {
 		return fault.Wrap(fault.Internal, err, "drop projection")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -57,13 +58,57 @@ func uid(u uuid.UUID) []byte { return u[:] }
 type store interface {
 	get(k []byte) ([]byte, bool, error)
 	set(k, v []byte)
+	// obj returns the decoded value of k when one is cached (the newest version), and objSet
+	// caches the decoded value just read or written.
+	obj(k []byte) (any, bool)
+	objSet(k []byte, v any, written bool)
 }
+
+// cached says which kinds keep decoded values in memory: the registry's own entities, whose
+// number is bounded by the number of enterprises, not by batches.
+func cached(k []byte) bool {
+	switch k[1] {
+	case 'k', 'c', 'p', 'e', 'f':
+		return true
+	}
+	return false
+}
+
+// objCache holds decoded projection values for the hook: committed ones, and those written by
+// the records of the transaction in progress (promoted when the next transaction starts,
+// dropped by Abort).
+type objCache struct {
+	txn       *badger.Txn
+	pending   map[string]any
+	committed map[string]any
+}
+
+func newObjCache() *objCache {
+	return &objCache{pending: map[string]any{}, committed: map[string]any{}}
+}
+
+// begin notes the transaction of the next Apply: a new one means the previous one committed.
+func (c *objCache) begin(txn *badger.Txn) {
+	if txn != c.txn {
+		for k, v := range c.pending {
+			c.committed[k] = v
+		}
+		clear(c.pending)
+		c.txn = txn
+	}
+}
+
+func (c *objCache) abort() { clear(c.pending); c.txn = nil }
+
+func (c *objCache) reset() { clear(c.pending); clear(c.committed); c.txn = nil }
 
 // txnStore reads through a pending-write overlay to a Badger transaction.
 type txnStore struct {
 	txn   *badger.Txn
 	w     map[string][]byte
 	order []string
+	objs  map[string]any // decoded values written by this record
+	cache *objCache      // nil for read-only use
 }
 
 func newTxnStore(txn *badger.Txn) *txnStore {
@@ -92,11 +137,50 @@ func (s *txnStore) set(k, v []byte) {
 	s.w[string(k)] = v
 }
 
-// flush writes the held-back writes into the transaction.
+func (s *txnStore) obj(k []byte) (any, bool) {
+	if s.cache == nil || !cached(k) {
+		return nil, false
+	}
+	if v, ok := s.objs[string(k)]; ok {
+		return v, true
+	}
+	if _, ok := s.w[string(k)]; ok {
+		return nil, false
+	}
+	if v, ok := s.cache.pending[string(k)]; ok {
+		return v, true
+	}
+	v, ok := s.cache.committed[string(k)]
+	return v, ok
+}
+
+func (s *txnStore) objSet(k []byte, v any, written bool) {
+	if s.cache == nil || !cached(k) {
+		return
+	}
+	switch {
+	case written:
+		if s.objs == nil {
+			s.objs = make(map[string]any, 4)
+		}
+		s.objs[string(k)] = v
+	case s.w[string(k)] == nil && s.cache.pending[string(k)] == nil:
+		// Read from the transaction and not written in it: committed state.
+		s.cache.committed[string(k)] = v
+	}
+}
+
+// flush writes the held-back writes into the transaction and their decoded values into the
+// cache's pending set.
 func (s *txnStore) flush() error {
 	for _, k := range s.order {
 		if err := s.txn.Set([]byte(k), s.w[k]); err != nil {
 			return err
+		}
+	}
+	if s.cache != nil {
+		for k, v := range s.objs {
+			s.cache.pending[k] = v
 		}
 	}
 	return nil
@@ -107,6 +191,8 @@ type memStore struct{ m map[string][]byte }
 
 func (s *memStore) get(k []byte) ([]byte, bool, error) { v, ok := s.m[string(k)]; return v, ok, nil }
 func (s *memStore) set(k, v []byte)                    { s.m[string(k)] = v }
+func (s *memStore) obj([]byte) (any, bool)             { return nil, false }
+func (s *memStore) objSet([]byte, any, bool)           {}
 
 // overlay holds one record's writes over a memStore until its checks pass.
 type overlay struct {
@@ -120,14 +206,29 @@ func (o *overlay) get(k []byte) ([]byte, bool, error) {
 	}
 	return o.base.get(k)
 }
-func (o *overlay) set(k, v []byte) { o.w[string(k)] = v }
+func (o *overlay) set(k, v []byte)          { o.w[string(k)] = v }
+func (o *overlay) obj([]byte) (any, bool)   { return nil, false }
+func (o *overlay) objSet([]byte, any, bool) {}
 func (o *overlay) flush() {
 	for k, v := range o.w {
 		o.base.m[k] = v
 	}
 }
 
+// shallow returns a new pointer to a shallow copy of *v. Rules only append to slices and set
+// fields of the values they load, so a shallow copy keeps cached versions intact.
+func shallow(v any) any {
+	rv := reflect.ValueOf(v).Elem()
+	c := reflect.New(rv.Type())
+	c.Elem().Set(rv)
+	return c.Interface()
+}
+
 func load(st store, k []byte, v any) (bool, error) {
+	if o, ok := st.obj(k); ok {
+		reflect.ValueOf(v).Elem().Set(reflect.ValueOf(o).Elem())
+		return true, nil
+	}
 	b, ok, err := st.get(k)
 	if err != nil || !ok {
 		return false, err
@@ -135,6 +236,7 @@ func load(st store, k []byte, v any) (bool, error) {
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, fault.Wrap(fault.Internal, err, "corrupt projection value")
 	}
+	st.objSet(k, shallow(v), false)
 	return true, nil
 }
 
@@ -144,9 +246,13 @@ func save(st store, k []byte, v any) {
 		panic(err) // our own types always marshal
 	}
 	st.set(k, b)
+	st.objSet(k, shallow(v), true)
 }
 
 func exists(st store, k []byte) (bool, error) {
+	if _, ok := st.obj(k); ok {
+		return true, nil
+	}
 	_, ok, err := st.get(k)
 	return ok, err
 }
