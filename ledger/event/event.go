@@ -235,8 +235,18 @@ func Decode(b []byte) (*Event, error) {
 	if len(b) > MaxSize {
 		return nil, ErrTooLarge
 	}
+	e, err := decode(b)
+	if err != nil {
+		return nil, classify(b, err)
+	}
+	return e, nil
+}
+
+func decode(b []byte) (*Event, error) {
+	// Unknown members are left out by the fast decoder and found by the canonical check; the
+	// strict decoder then runs on the failure path to name the error.
 	var w wire
-	if err := strict(b, &w); err != nil {
+	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, err
 	}
 	if w.V != Version {
@@ -251,7 +261,7 @@ func Decode(b []byte) (*Event, error) {
 		return nil, ErrBadTime
 	}
 	body := newBody()
-	if err := strict(w.Body, body); err != nil {
+	if err := json.Unmarshal(w.Body, body); err != nil {
 		return nil, err
 	}
 	e := &Event{Type: w.Type, Chain: w.Chain, Subject: w.Subject, Time: t, Actor: w.Actor, Body: body, Sig: w.Sig}
@@ -280,6 +290,26 @@ func Decode(b []byte) (*Event, error) {
 		e.msg = append(append(append(e.msg, Domain...), b[:i]...), b[i+len(member):]...)
 	}
 	return e, nil
+}
+
+// classify names the error of an event that failed to decode: it decodes again strictly,
+// envelope then body, so that an unknown member or trailing data gets its own error; else err
+// (a fault.Error as it is, anything else as ErrMalformed).
+func classify(b []byte, err error) error {
+	var w wire
+	if serr := strict(b, &w); serr != nil {
+		return serr
+	}
+	if newBody, ok := bodies[w.Type]; ok {
+		if serr := strict(w.Body, newBody()); serr != nil {
+			return serr
+		}
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return ErrMalformed
 }
 
 // strict unmarshals one JSON value, refusing unknown members and trailing data.
