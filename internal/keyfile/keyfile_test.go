@@ -246,3 +246,22 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestDefaultParams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("argon2id at 64 MiB")
+	}
+	key, _ := Generate()
+	path := filepath.Join(t.TempDir(), "k")
+	if err := Write(path, key, pass, ""); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !bytes.Contains(data, []byte(`"memory_kib": 65536`)) {
+		t.Fatalf("default parameters not recorded:\n%s", data)
+	}
+	got, err := Read(path, pass)
+	if err != nil || !got.Equal(key) {
+		t.Fatal(err)
+	}
+}
