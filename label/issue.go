@@ -80,7 +80,8 @@ type chunk struct {
 // number of chunks is in flight, so memory does not grow with Count. Chunks are signed and
 // rendered on opt.Workers goroutines; manifests are written in serial order. Manifests are
 // written under temporary names and renamed when everything succeeded; an existing manifest is
-// never overwritten.
+// never overwritten. On an error or a cancelled ctx, the PNG, SVG and PDF files already written
+// stay in the directory, but no manifest appears: a manifest is the mark of a complete run.
 func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 	if len(b.Key) != ed25519.PrivateKeySize {
 		return Result{}, ErrKey
