@@ -235,6 +235,7 @@ func (r *Registry) BatchInfo(i int64, now time.Time) (*BatchInfo, error) {
 // t, in id order after the id after (uuid.Nil to start), at most limit. next is the cursor of the
 // following page (uuid.Nil at the end). This is the public disclosure.
 func (r *Registry) Certified(scheme string, t time.Time, after uuid.UUID, limit int) (ents []*Enterprise, next uuid.UUID, err error) {
+	limit = pageSize(limit)
 	err = r.scan('e', after, func(st store, v []byte) (bool, error) {
 		e := new(Enterprise)
 		if err := jsonUnmarshal(v, e); err != nil {
@@ -256,6 +257,7 @@ func (r *Registry) Certified(scheme string, t time.Time, after uuid.UUID, limit 
 // CertifiedProducts lists the products that a certificate of the scheme ("" for any) active at
 // t covers; paginated like Certified.
 func (r *Registry) CertifiedProducts(scheme string, t time.Time, after uuid.UUID, limit int) (ps []*Product, next uuid.UUID, err error) {
+	limit = pageSize(limit)
 	err = r.scan('p', after, func(st store, v []byte) (bool, error) {
 		p := new(Product)
 		if err := jsonUnmarshal(v, p); err != nil {
@@ -272,6 +274,16 @@ func (r *Registry) CertifiedProducts(scheme string, t time.Time, after uuid.UUID
 		next = uuid.Nil
 	}
 	return ps, next, err
+}
+
+// MaxPage is the largest page of the listings; a limit of 0 or less, or over it, means MaxPage.
+const MaxPage = 1000
+
+func pageSize(limit int) int {
+	if limit <= 0 || limit > MaxPage {
+		return MaxPage
+	}
+	return limit
 }
 
 func anyActive(st store, certs []uuid.UUID, scheme string, t time.Time, product uuid.UUID) (bool, error) {

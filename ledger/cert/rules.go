@@ -50,6 +50,14 @@ func conflict(format string, a ...any) error {
 	return fault.New(fault.Conflict, format, a...)
 }
 
+// repeatable lists the types whose rules alone would accept the same event twice.
+var repeatable = map[event.Type]bool{
+	event.SelfDeclared:  true, // its subject is the enterprise
+	event.CertSuspend:   true, // suspend, reinstate, suspend again within MaxSkew
+	event.CertReinstate: true,
+	event.DrawRec:       true,
+}
+
 // recInfo is what the rules need of the log record that carries an event.
 type recInfo struct {
 	Index int64
@@ -76,12 +84,18 @@ func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) erro
 	if d := ev.Time.Sub(rc.Time); d > cfg.MaxSkew || d < -cfg.MaxSkew {
 		return ErrSkew
 	}
-	dk := key('d', ev.Sig)
-	if ok, err := exists(st, dk); err != nil || ok {
-		if err == nil {
-			err = ErrDuplicate
+	// The same event twice: events that create their subject are refused the second time by
+	// the subject's id; events that change state once (revocations, recalls, closures) by the
+	// state. The others, which could apply twice, are remembered by their signature.
+	var dk []byte
+	if repeatable[ev.Type] {
+		dk = key('d', ev.Sig)
+		if ok, err := exists(st, dk); err != nil || ok {
+			if err == nil {
+				err = ErrDuplicate
+			}
+			return err
 		}
-		return err
 	}
 	a := &applier{st: st, cfg: cfg, rc: rc, ev: ev}
 	if rc.Index == 0 || ev.Type == event.LogInitialised {
@@ -102,7 +116,9 @@ func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) erro
 			return err
 		}
 	}
-	st.set(dk, nil)
+	if dk != nil {
+		st.set(dk, nil)
+	}
 	for _, p := range a.touched {
 		st.set(key('h', uid(p), idx8(rc.Index)), nil)
 	}

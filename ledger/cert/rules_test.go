@@ -302,12 +302,16 @@ func TestTransitions(t *testing.T) {
 	}
 
 	// The same event twice, and an event whose time is off.
-	b := w.sign(newEnt, w.ent, uuid.New(), product(""))
-	if _, err := w.submit(b); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.submit(b); codeOf(err) != fault.Conflict {
-		t.Errorf("same event twice: %v", err)
+	for _, b := range [][]byte{
+		w.sign(newEnt, w.ent, uuid.New(), product("")),
+		w.sign(newEnt, w.ent, w.ent, &event.Declaration{Document: sha("e"), Products: []uuid.UUID{w.prod}, Standards: []string{"GB 2730"}}),
+	} {
+		if _, err := w.submit(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.submit(b); codeOf(err) != fault.Conflict {
+			t.Errorf("same event twice: %v", err)
+		}
 	}
 	late, _ := event.New(w.ent, uuid.New(), product("")).At(w.clock.Add(-time.Hour)).Sign(newEnt)
 	if _, err := w.submit(late); codeOf(err) != fault.Invalid {
