@@ -146,7 +146,7 @@ func BenchmarkLogAppend(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
 }
 
-func newRawLog(b *testing.B) *ledger.Log {
+func newRawLog(b testing.TB) *ledger.Log {
 	signer, verifier, err := ledger.NewSigner(origin, testKey(9))
 	if err != nil {
 		b.Fatal(err)

@@ -349,6 +349,7 @@ func (r *Registry) records(idx []int64) ([]Recorded, error) {
 
 // EnterpriseEvents returns an enterprise's events (its chain) in order, from its from-th, at most limit.
 func (r *Registry) EnterpriseEvents(id uuid.UUID, from int64, limit int) ([]Recorded, error) {
+	limit = pageSize(limit)
 	idx, err := r.log.Chain(id, from, limit)
 	if err != nil {
 		return nil, err
@@ -360,6 +361,7 @@ func (r *Registry) EnterpriseEvents(id uuid.UUID, from int64, limit int) ([]Reco
 // certificates, inspections, batches, recalls, declarations and complaints) in order, skipping
 // the first from, at most limit.
 func (r *Registry) ProductEvents(id uuid.UUID, from int64, limit int) ([]Recorded, error) {
+	limit = pageSize(limit)
 	var idx []int64
 	err := r.db.View(func(txn *badger.Txn) error {
 		p := key('h', uid(id))

@@ -339,3 +339,49 @@ func TestRebuildReportsTampering(t *testing.T) {
 		t.Fatalf("replay past the end: %v", err)
 	}
 }
+
+// TestReplayFindsForbiddenRecords: records that a log without the lifecycle hook accepted (an
+// insider appending straight to Badger would get the same) are found by the replay, at the
+// right index, with the right reason: signature, role, transition.
+func TestReplayFindsForbiddenRecords(t *testing.T) {
+	w := memWorld(t) // only for signing
+	w.clock = time.Now()
+	ctx := context.Background()
+	good := [][]byte{
+		w.sign(w.root, uuid.Nil, uuid.Nil, &event.Genesis{Name: "a", Origin: origin, RootKey: pub(w.root)}),
+		w.sign(w.root, w.ent, w.ent, &event.Enterprise{Name: "e", USCC: usccFor(0), ExportFiling: "1", Address: "a"}),
+		w.sign(w.root, w.ent, w.ent, &event.KeyEnrolment{Key: pub(w.entK), Role: event.RoleEnterprise}),
+	}
+	forged := good[1][:len(good[1]):len(good[1])]
+	forged = append([]byte(nil), forged...)
+	forged[len(forged)-30] ^= 1 // breaks the canonical form or the signature
+	bad := []struct {
+		name  string
+		chain uuid.UUID
+		b     []byte
+		code  string
+	}{
+		{"unknown key", w.ent, w.sign(testKey(77), w.ent, w.prod, product("")), fault.Unauthorized},
+		{"wrong role", w.ent, w.sign(w.entK, w.ent, w.audit, &event.Audit{Scheme: "santong", Scope: "enterprise", Auditors: []string{"a"}, Date: w.date(0), Result: "pass"}), fault.Forbidden},
+		{"forbidden transition", w.ent, w.sign(w.entK, w.ent, w.batch, w.batchBody()), fault.NotFound},
+		{"mangled", w.ent, forged, fault.Invalid},
+		{"wrong chain", uuid.Nil, w.sign(w.entK, w.ent, w.prod, product("")), fault.Invalid},
+		{"second genesis", uuid.Nil, w.sign(w.root, uuid.Nil, uuid.Nil, &event.Genesis{Name: "b", Origin: origin, RootKey: pub(w.root)}), fault.Conflict},
+	}
+	for _, tt := range bad {
+		raw := newRawLog(t)
+		for _, b := range good {
+			if _, err := raw.Append(ctx, ledgerEntry(chainOf(b), b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := raw.Append(ctx, ledgerEntry(tt.chain, tt.b)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReplayLog(Config{}, raw.Size(), raw.Record, false)
+		var re *RecordError
+		if !errors.As(err, &re) || re.Index != 3 || fault.CodeOf(err) != tt.code {
+			t.Errorf("%s: got %v (code %s), want record 3 with %s", tt.name, err, fault.CodeOf(err), tt.code)
+		}
+	}
+}
