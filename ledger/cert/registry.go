@@ -173,7 +173,8 @@ func (r *Registry) publicKey(id event.KeyID) (ed25519.PublicKey, error) {
 }
 
 // Rebuild drops the projection and folds it again from every record of the log, checking every
-// signature, role and transition as it goes. Submits wait while it runs.
+// signature, role and transition as it goes. Submits wait while it runs; appends made to the
+// log directly, not through Submit, must not run meanwhile.
 func (r *Registry) Rebuild(ctx context.Context) error {
 	r.rebuild.Lock()
 	defer r.rebuild.Unlock()
@@ -189,21 +190,28 @@ func (r *Registry) Rebuild(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		txn := r.db.NewTransaction(true)
-		for i := start; i < min(n, start+chunk); i++ {
-			rec, err := r.log.Record(i)
-			if err != nil {
-				txn.Discard()
-				return err
-			}
-			if err := r.hook.Apply(txn, rec); err != nil {
-				txn.Discard()
-				return &RecordError{Index: i, Err: err}
-			}
+		if err := r.rebuildChunk(start, min(n, start+chunk)); err != nil {
+			r.hook.Abort()
+			return err
 		}
-		if err := txn.Commit(); err != nil {
-			return fault.Wrap(fault.Internal, err, "commit projection")
+	}
+	return nil
+}
+
+func (r *Registry) rebuildChunk(from, to int64) error {
+	txn := r.db.NewTransaction(true)
+	defer txn.Discard()
+	for i := from; i < to; i++ {
+		rec, err := r.log.Record(i)
+		if err != nil {
+			return err
 		}
+		if err := r.hook.Apply(txn, rec); err != nil {
+			return &RecordError{Index: i, Err: err}
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fault.Wrap(fault.Internal, err, "commit projection")
 	}
 	return nil
 }
