@@ -64,6 +64,7 @@ type ScanStore struct {
 	key      []byte
 	queue    chan *scanReq
 	maxBatch int
+	linger   time.Duration
 	log      *slog.Logger
 
 	mu     sync.RWMutex // guards closed against sends on queue
@@ -86,6 +87,10 @@ type ScanOptions struct {
 	Key      []byte // HMAC key for client IPs; random when empty (hashes then differ across restarts)
 	Queue    int    // bound of waiting scans (default 8192)
 	MaxBatch int    // scans per transaction (default 512)
+	// Linger is how long the writer waits for more scans before committing a batch smaller
+	// than MaxBatch (default 0: commit at once; the batch is what queued during the previous
+	// commit). Fewer, larger commits cost fewer syncs but add latency.
+	Linger time.Duration
 	Logger   *slog.Logger
 }
 
@@ -105,7 +110,7 @@ func OpenScanStore(db *badger.DB, o ScanOptions) *ScanStore {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &ScanStore{db: db, key: o.Key, queue: make(chan *scanReq, o.Queue), maxBatch: o.MaxBatch,
-		log: o.Logger, done: make(chan struct{})}
+		linger: o.Linger, log: o.Logger, done: make(chan struct{})}
 	go s.run()
 	return s
 }
@@ -180,8 +185,18 @@ func (s *ScanStore) HashIP(ip string) [16]byte {
 func (s *ScanStore) run() {
 	defer close(s.done)
 	batch := make([]*scanReq, 0, s.maxBatch)
+	var timer *time.Timer
 	for r := range s.queue {
 		batch = append(batch[:0], r)
+		var deadline <-chan time.Time
+		if s.linger > 0 {
+			if timer == nil {
+				timer = time.NewTimer(s.linger)
+			} else {
+				timer.Reset(s.linger)
+			}
+			deadline = timer.C
+		}
 	fill:
 		for len(batch) < s.maxBatch {
 			select {
@@ -191,8 +206,23 @@ func (s *ScanStore) run() {
 				}
 				batch = append(batch, r)
 			default:
-				break fill
+				if deadline == nil {
+					break fill
+				}
+				select {
+				case r, ok := <-s.queue:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, r)
+				case <-deadline:
+					deadline = nil
+					break fill
+				}
 			}
+		}
+		if timer != nil {
+			timer.Stop() // Go 1.23+ timers: no stale value to drain after Stop
 		}
 		s.commit(batch)
 	}
