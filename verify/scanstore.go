@@ -91,7 +91,7 @@ type ScanOptions struct {
 	// than MaxBatch (default 0: commit at once; the batch is what queued during the previous
 	// commit). Fewer, larger commits cost fewer syncs but add latency.
 	Linger time.Duration
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // OpenScanStore starts a scan store on db. Close stops it; it does not close db.
