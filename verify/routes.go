@@ -35,7 +35,9 @@ func (s *Server) routes() *gin.Engine {
 	}
 
 	// The scan.
-	getHead("/q/:token", s.scanPage)
+	for _, p := range s.cfg.ScanPaths {
+		getHead(p+":token", s.scanPage)
+	}
 	getHead("/api/v1/verify/:token", s.scanJSON)
 	getHead("/01/*path", s.digitalLink)
 

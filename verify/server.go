@@ -49,6 +49,9 @@ type Config struct {
 	ScanQueue int
 	// PageSize is the default registry page size (default 20, at most 100).
 	PageSize int
+	// ScanPaths are the path prefixes under which printed token URLs are answered (default
+	// "/q/" and "/Q/": label URLs are upper case, e.g. HTTPS://V.SANTONG.CN/Q/{token}).
+	ScanPaths []string
 }
 
 // Deps are what the service needs from the rest of Santong (see deps.go for the interfaces
@@ -137,6 +140,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 128 << 10
+	}
+	if len(c.ScanPaths) == 0 {
+		c.ScanPaths = []string{"/q/", "/Q/"}
 	}
 	if c.PageSize <= 0 || c.PageSize > 100 {
 		c.PageSize = 20

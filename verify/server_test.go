@@ -202,13 +202,16 @@ func TestNegotiationAndHead(t *testing.T) {
 	if !strings.HasPrefix(r.Header().Get("Content-Type"), "text/html") || !strings.Contains(r.body, `<html lang="zh-CN">`) {
 		t.Fatalf("default is HTML: %s", r.Header().Get("Content-Type"))
 	}
+	if r := do(t, s.Handler(), "GET", "/Q/"+tok); !strings.Contains(r.body, `data-verdict="genuine"`) {
+		t.Errorf("upper-case /Q/ path as printed: %d", r.Code)
+	}
 	h := do(t, s.Handler(), "HEAD", "/q/"+tok)
 	if h.Code != 200 {
 		t.Fatalf("HEAD %d", h.Code)
 	}
 	v := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+tok))
-	if v.Scans.Count != 3 {
-		t.Errorf("HEAD counted a scan: count %d, want 3", v.Scans.Count)
+	if v.Scans.Count != 4 {
+		t.Errorf("HEAD counted a scan: count %d, want 4", v.Scans.Count)
 	}
 }
 

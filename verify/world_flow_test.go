@@ -211,7 +211,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	// the scans were recorded before Run returned; then the caller closes the log
-	st, err := OpenScanStore(w.reg.Log().DB(), ScanOptions{}).Stats(itoa(int(w.batch1)), 1)
+	st, err := s.store.Stats(itoa(int(w.batch1)), 1)
 	if err != nil || st.Count != 1 {
 		t.Errorf("scan stats after shutdown: %+v %v", st, err)
 	}
