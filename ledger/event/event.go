@@ -235,6 +235,9 @@ func Decode(b []byte) (*Event, error) {
 	if len(b) > MaxSize {
 		return nil, ErrTooLarge
 	}
+	if e := decodeFast(b); e != nil {
+		return e, nil
+	}
 	e, err := decode(b)
 	if err != nil {
 		return nil, classify(b, err)

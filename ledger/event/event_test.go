@@ -266,6 +266,19 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"actor":"0000000000000000","body":{},"chain":"00000000-0000-0000-0000-000000000000"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		fast := decodeFast(b)
+		slow, serr := decode(b)
+		if (fast != nil) != (serr == nil) {
+			t.Fatalf("fast path accepts: %v, slow path error: %v", fast != nil, serr)
+		}
+		if fast != nil {
+			fm, _ := fast.SigningMessage()
+			sm, _ := slow.SigningMessage()
+			if !bytes.Equal(fm, sm) || fast.Actor != slow.Actor || fast.Chain != slow.Chain || fast.Subject != slow.Subject ||
+				!fast.Time.Equal(slow.Time) || fast.Type != slow.Type || !bytes.Equal(fast.Sig, slow.Sig) {
+				t.Fatal("fast and slow paths decode differently")
+			}
+		}
 		e, err := Decode(b)
 		if err != nil {
 			if fault.CodeOf(err) == fault.Internal {
@@ -321,6 +334,9 @@ func TestSigningMessageFromBytes(t *testing.T) {
 		d, err := Decode(b)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if d2 := decodeFast(b); d2 == nil {
+			t.Fatalf("%s: fast path refuses a canonical event", s.body.EventType())
 		}
 		d.msg = nil
 		want, _ := d.SigningMessage()
