@@ -31,7 +31,33 @@ var schemeTexts = map[string]Text{
 	"eco-origin": {ZH: "生态原产地产品保护", EN: "ecological-origin protection"},
 }
 
+// eventTexts names the event types (ledger/event) on the enterprise page.
+var eventTexts = map[string]Text{
+	"enterprise.registered": {ZH: "企业登记", EN: "enterprise registered"},
+	"enterprise.declared":   {ZH: "自我声明", EN: "self-declaration"},
+	"key.enrolled":          {ZH: "密钥登记", EN: "key enrolled"},
+	"key.revoked":           {ZH: "密钥撤销", EN: "key revoked"},
+	"product.registered":    {ZH: "产品登记", EN: "product registered"},
+	"audit.recorded":        {ZH: "专家组审核", EN: "expert audit"},
+	"cert.granted":          {ZH: "颁发认证", EN: "certification granted"},
+	"inspection.recorded":   {ZH: "监督检查", EN: "inspection"},
+	"complaint.received":    {ZH: "投诉举报", EN: "complaint received"},
+	"complaint.closed":      {ZH: "投诉办结", EN: "complaint closed"},
+	"cert.suspended":        {ZH: "暂停认证", EN: "certification suspended"},
+	"cert.reinstated":       {ZH: "恢复认证", EN: "certification reinstated"},
+	"cert.revoked":          {ZH: "撤销认证", EN: "certification revoked"},
+	"batch.issued":          {ZH: "标签批次", EN: "label batch issued"},
+	"batch.recalled":        {ZH: "批次召回", EN: "batch recalled"},
+	"draw.recorded":         {ZH: "双随机抽取", EN: "random draw"},
+}
+
 var funcs = template.FuncMap{
+	"event": func(s string) Text {
+		if t, ok := eventTexts[s]; ok {
+			return t
+		}
+		return Text{ZH: s, EN: s}
+	},
 	"date": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

@@ -104,7 +104,7 @@ func TestRealRegistry(t *testing.T) {
 	if len(e.Certificates) != 1 || len(e.Products) != 1 || e.HistoryTotal < 5 || e.Certificates[0].History[1].Status != CertRevoked {
 		t.Errorf("enterprise record: %+v", e)
 	}
-	if r := do(t, h, "GET", "/registry/enterprises/"+w.ent2.String()); r.Code != 200 || !strings.Contains(r.body, "青岛蓝海服装有限公司") || !strings.Contains(r.body, "cert.revoked") {
+	if r := do(t, h, "GET", "/registry/enterprises/"+w.ent2.String()); r.Code != 200 || !strings.Contains(r.body, "青岛蓝海服装有限公司") || !strings.Contains(r.body, "撤销认证") {
 		t.Errorf("enterprise page: %d", r.Code)
 	}
 
