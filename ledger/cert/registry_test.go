@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -410,4 +413,53 @@ func TestSubmitMangledBytes(t *testing.T) {
 	if _, err := w.reg.Submit(context.Background(), good); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestConcurrentSubmits: many submitters and readers at once (run with -race); the kept state
+// equals a rebuild afterwards.
+func TestConcurrentSubmits(t *testing.T) {
+	w := logWorld(t, "")
+	w.setup()
+	w.certify()
+	var wg sync.WaitGroup
+	var accepted atomic.Int64
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				var body event.Body = w.batchBody()
+				k, chain := w.entK, w.ent
+				switch i % 10 {
+				case 3:
+					k, chain, body = w.ent2K, w.ent2, product("")
+				case 7:
+					body = &event.Declaration{Document: sha("q"), Products: []uuid.UUID{w.prod}, Standards: []string{fmt.Sprint(g, i)}}
+				}
+				subject := uuid.New()
+				if _, ok := body.(*event.Declaration); ok {
+					subject = w.ent
+				}
+				if rc, err := w.do(k, chain, subject, body); err == nil {
+					accepted.Add(1)
+					if _, ok := body.(*event.Batch); ok {
+						if _, err := w.reg.BatchInfo(rc, time.Now()); err != nil {
+							t.Error(err)
+						}
+					}
+				} else {
+					t.Error(err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if accepted.Load() != 320 {
+		t.Fatalf("accepted %d of 320", accepted.Load())
+	}
+	before := dump(t, w.reg)
+	if err := w.reg.Rebuild(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sameDump(t, "rebuild after concurrent submits", before, dump(t, w.reg))
 }
