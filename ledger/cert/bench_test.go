@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/ledger"
-	"github.com/santong-cn/santong/ledger/event"
 )
 
 // presign signs n label-batch events of w.ent on all cores.
@@ -115,7 +114,6 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(last+1)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-var _ = event.Version
 
 // submitters is the number of goroutines BenchmarkSubmit runs (-submitters).
 var submitters = 512

@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
-	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -389,4 +388,3 @@ func (r *Registry) Draw(i int64) (*DrawRecord, error) {
 	return &d, r.get(key('w', idx8(i)), &d, "draw")
 }
 
-var _ = ledger.RegistryChain

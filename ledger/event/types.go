@@ -1,8 +1,6 @@
 package event
 
 import (
-	"encoding/json"
-
 	"github.com/santong-cn/santong/internal/fault"
 )
 
@@ -149,8 +147,6 @@ func NewBody(t Type) Body {
 	}
 	return nil
 }
-
-var _ json.Marshaler = json.RawMessage(nil)
 
 func bad(field, format string, args ...any) error {
 	return fault.Field(fault.Invalid, field, format, args...)
