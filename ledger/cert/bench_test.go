@@ -114,7 +114,6 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(last+1)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-
 // submitters is the number of goroutines BenchmarkSubmit runs (-submitters).
 var submitters = 512
 

@@ -210,4 +210,3 @@ func VerifyDraw(cfg Config, index int64, read func(i int64) (*ledger.Record, err
 	}
 	return d, nil
 }
-

@@ -387,4 +387,3 @@ func (r *Registry) Draw(i int64) (*DrawRecord, error) {
 	var d DrawRecord
 	return &d, r.get(key('w', idx8(i)), &d, "draw")
 }
-
