@@ -205,7 +205,7 @@ func (c *rawClient) get(url string) (int, error) {
 	path := url[strings.Index(url[len("http://"):], "/")+len("http://"):]
 	c.req = append(c.req[:0], "GET "...)
 	c.req = append(c.req, path...)
-	c.req = append(c.req, " HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n\r\n"...)
+	c.req = append(c.req, " HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n"...)
 	if _, err := c.conn.Write(c.req); err != nil {
 		c.close()
 		c.conn = nil
