@@ -48,6 +48,23 @@ type ErrorDetail struct {
 // fail answers with err as a JSON error. Internal errors are logged with their details and
 // reach the client as "internal error".
 func (s *Server) fail(c *gin.Context, err error) {
+	st, body := s.errorBody(c, err)
+	c.AbortWithStatusJSON(st, body)
+}
+
+// failPage answers a page request with err: an HTML page for browsers, JSON for clients that
+// ask for it.
+func (s *Server) failPage(c *gin.Context, err error) {
+	if wantsJSON(c) {
+		s.fail(c, err)
+		return
+	}
+	st, body := s.errorBody(c, err)
+	s.html(c, st, "error", body.Error)
+	c.Abort()
+}
+
+func (s *Server) errorBody(c *gin.Context, err error) (int, ErrorBody) {
 	code := fault.CodeOf(err)
 	st, ok := statusOf[code]
 	if !ok {
@@ -62,7 +79,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		c.Header("Retry-After", "1")
 	}
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(st, ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Field: fault.FieldOf(err)}})
+	return st, ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Field: fault.FieldOf(err)}}
 }
 
 // httpError is an error with an HTTP-layer code (not one of fault's).

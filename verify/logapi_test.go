@@ -195,6 +195,12 @@ func TestRegistryEndpoints(t *testing.T) {
 			t.Errorf("%s: %d, want %d", p, r.Code, code)
 		}
 	}
+	if r := do(t, h, "GET", "/registry/enterprises/nope"); !strings.Contains(r.body, "未找到") || !strings.HasPrefix(r.Header().Get("Content-Type"), "text/html") {
+		t.Errorf("HTML error page: %s", r.body)
+	}
+	if r := do(t, h, "GET", "/registry?limit=0", "Accept", "application/json"); decode[ErrorBody](t, r).Error.Field != "limit" {
+		t.Errorf("JSON error for a page when asked: %s", r.body)
+	}
 	for path, want := range map[string]string{
 		"/registry":                      "宁波海天食品有限公司",
 		"/":                              "三同企业公开名录",

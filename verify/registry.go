@@ -202,7 +202,3 @@ func (s *Server) enterprisePage(c *gin.Context) {
 	s.shortCache(c)
 	s.html(c, http.StatusOK, "enterprise", out)
 }
-
-// failPage answers a page request with an error: JSON when the client asks for it, else JSON
-// too (the error body is small and readable); browsers show it as text.
-func (s *Server) failPage(c *gin.Context, err error) { s.fail(c, err) }

@@ -143,7 +143,11 @@ func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
 	}
 	v, err := s.check(c, in)
 	if err != nil {
-		s.fail(c, err)
+		if asJSON {
+			s.fail(c, err)
+		} else {
+			s.failPage(c, err)
+		}
 		return
 	}
 	s.metrics.scans.WithLabelValues(v.Verdict).Inc()

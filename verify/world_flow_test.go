@@ -15,6 +15,7 @@ import (
 
 	"github.com/santong-cn/santong/label"
 	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 // TestRealRegistry runs the service over the real ledger, ledger/cert and label.
@@ -85,9 +86,16 @@ func TestRealRegistry(t *testing.T) {
 		t.Errorf("digital link: %s", r.body)
 	}
 
+	// a suspension is seen by the very next scan (the adapter's cache follows the log)
+	w.must(w.certK, w.ent, w.cert1, &event.Suspension{Reason: "抽检不合格 failed a random inspection", RectifyBy: date(30 * 24 * time.Hour)})
+	v = scan(w.token(w.labelK, w.batch1, 7))
+	if v.Verdict != VerdictSuspended || v.Certificate.StatusAtProduction != CertValid || !strings.Contains(v.Certificate.Reason, "限期整改至") || v.Scans.Count != 3 {
+		t.Fatalf("after suspension: %s %+v %+v", v.Verdict, v.Certificate, v.Scans)
+	}
+
 	// the registry
 	l := decode[ListJSON[Enterprise]](t, do(t, h, "GET", "/api/v1/enterprises"))
-	if l.Total != 2 || l.Items[0].Status != CertValid || l.Items[1].Status != CertRevoked {
+	if l.Total != 2 || l.Items[0].Status != CertSuspended || l.Items[1].Status != CertRevoked {
 		t.Fatalf("enterprises: %+v", l)
 	}
 	for _, q := range []string{"川味", "91510100MA0000000", "9506000134352"} {
