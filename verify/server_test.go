@@ -3,11 +3,14 @@ package verify
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,4 +369,69 @@ func readAll(t testing.TB, r io.Reader) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestTrustedProxies(t *testing.T) {
+	f := newFixture()
+	from := func(s *Server, remote, xff string) int {
+		req := httptest.NewRequest("GET", "/checkpoint", nil)
+		req.RemoteAddr = remote
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		return w.Code
+	}
+	// untrusted peer: X-Forwarded-For is ignored, all its requests share one bucket
+	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 1})
+	if from(s, "192.0.2.1:1", "203.0.113.1") != 200 || from(s, "192.0.2.1:1", "203.0.113.2") != 429 {
+		t.Errorf("X-Forwarded-For believed from an untrusted peer")
+	}
+	// trusted proxy: each forwarded client has its own bucket
+	s = newTestServer(t, f, Config{RateLimit: 1, RateBurst: 1, TrustedProxies: []string{"192.0.2.0/24"}})
+	if from(s, "192.0.2.1:1", "203.0.113.1") != 200 || from(s, "192.0.2.1:1", "203.0.113.2") != 200 || from(s, "192.0.2.1:1", "203.0.113.1") != 429 {
+		t.Errorf("X-Forwarded-For not used from a trusted proxy")
+	}
+}
+
+// TestLogsHoldNoIP: the request log and error log never carry the client IP or the token.
+func TestLogsHoldNoIP(t *testing.T) {
+	f := newFixture()
+	var buf strings.Builder
+	var mu sync.Mutex
+	d := f.deps()
+	d.DB = openMemDB(t)
+	d.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := New(Config{RateLimit: -1}, d)
+	defer s.Close()
+	tok := f.token(0, 1)
+	req := httptest.NewRequest("GET", "/q/"+tok+"?region=CN-ZJ", nil)
+	req.RemoteAddr = "198.51.100.23:4444"
+	s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	f.reg.submitErr = fmt.Errorf("disk failure")
+	req = httptest.NewRequest("POST", "/api/v1/events", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "198.51.100.23:4444"
+	s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, `"route":"/q/:token"`) || !strings.Contains(out, "disk failure") {
+		t.Fatalf("expected log lines, got %s", out)
+	}
+	if strings.Contains(out, "198.51.100.23") || strings.Contains(out, tok) {
+		t.Errorf("log holds the client IP or the token: %s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
