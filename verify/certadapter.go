@@ -59,7 +59,18 @@ func NewCertRegistry(reg *cert.Registry) *CertRegistry {
 // label tokens (signed over the log's origin) and the database for scan counts.
 func (a *CertRegistry) Deps() Deps {
 	return Deps{Log: a.log, Registry: a, Events: a, DB: a.db,
-		Tokens: LabelTokens{Origin: a.log.Origin(), Keys: a}}
+		Tokens: LabelTokens{Origin: a.log.Origin(), Keys: a}, Ready: a.ready}
+}
+
+// ready reports whether the database is open and the log has a signed checkpoint.
+func (a *CertRegistry) ready(context.Context) error {
+	if a.db.IsClosed() {
+		return fmt.Errorf("database closed")
+	}
+	if a.log.Checkpoint() == nil {
+		return fmt.Errorf("no checkpoint yet")
+	}
+	return nil
 }
 
 // Submit implements Submitter.
