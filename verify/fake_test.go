@@ -191,6 +191,7 @@ type fakeRegistry struct {
 	revoked     map[int64]bool
 	history     map[string][]HistoryItem
 	submitErr   error
+	submitWait  chan struct{} // when set, Submit signals started and then sleeps 300ms
 }
 
 func (r *fakeRegistry) Enterprise(id string) (*Enterprise, error) {
@@ -270,6 +271,10 @@ func (r *fakeRegistry) History(id string, offset, limit int) ([]HistoryItem, int
 func (r *fakeRegistry) Submit(ctx context.Context, ev []byte) (ledger.Receipt, error) {
 	if r.submitErr != nil {
 		return ledger.Receipt{}, r.submitErr
+	}
+	if r.submitWait != nil {
+		close(r.submitWait)
+		time.Sleep(300 * time.Millisecond)
 	}
 	var v struct {
 		Chain uuid.UUID `json:"chain"`

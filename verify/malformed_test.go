@@ -67,3 +67,39 @@ func TestMalformedHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestGracefulShutdown: a write in flight when the context ends is answered before Run returns,
+// and new connections are refused after.
+func TestGracefulShutdown(t *testing.T) {
+	f := newFixture()
+	f.reg.submitWait = make(chan struct{})
+	s := newTestServer(t, f, Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+ln.Addr().String()+"/api/v1/events", "application/json", strings.NewReader(`{"chain":"`+entA+`"}`))
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	<-f.reg.submitWait // the write is in flight
+	cancel()
+	if code := <-got; code != 201 {
+		t.Fatalf("in-flight write: %d", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		t.Errorf("still serving after Run returned")
+	}
+}
