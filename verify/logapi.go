@@ -243,7 +243,11 @@ func (s *Server) consistencyProof(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.Header("Cache-Control", immutable)
+	if _, explicit := c.GetQuery("to"); explicit {
+		c.Header("Cache-Control", immutable)
+	} else {
+		s.shortCache(c) // "to" defaulted to the latest checkpoint, which moves
+	}
 	c.JSON(http.StatusOK, ConsistencyJSON{From: from, To: to, Proof: nonNil(p)})
 }
 

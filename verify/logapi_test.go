@@ -119,9 +119,13 @@ func TestLogEndpoints(t *testing.T) {
 	if ij.Checkpoint != "" || tlog.CheckRecord(ij.Proof, 200, root200, 100, *ij.LeafHash) != nil {
 		t.Errorf("inclusion in tree 200: %+v", ij)
 	}
-	cj := decode[ConsistencyJSON](t, do(t, h, "GET", "/api/v1/proof/consistency?from=200"))
-	if cj.To != size || tlog.CheckTree(cj.Proof, size, root, 200, root200) != nil {
-		t.Errorf("consistency: %+v", cj)
+	r = do(t, h, "GET", "/api/v1/proof/consistency?from=200")
+	cj := decode[ConsistencyJSON](t, r)
+	if cj.To != size || tlog.CheckTree(cj.Proof, size, root, 200, root200) != nil || r.Header().Get("Cache-Control") != "public, max-age=5" {
+		t.Errorf("consistency: %+v %v", cj, r.Header())
+	}
+	if r := do(t, h, "GET", "/api/v1/proof/consistency?from=200&to=250"); r.Header().Get("Cache-Control") != immutable {
+		t.Errorf("consistency between fixed sizes is immutable: %v", r.Header())
 	}
 	for p, code := range map[string]int{
 		"/api/v1/proof/inclusion":                    400,
