@@ -1,3 +1,13 @@
 // Package verify is the Gin verification service: consumer scan pages, the public registry,
-// the log's public endpoints and the signed write API.
+// the log's public endpoints and the signed write API. It is the only package that imports Gin.
+//
+// The service sees the rest of Santong through small interfaces defined here (deps.go):
+// LogReader (*ledger.Log as is), Registry and Submitter (CertRegistry adapts ledger/cert),
+// Tokens (LabelTokens checks label's tokens and GS1 Digital Links) and ScanCounter (ScanStore,
+// scan counts in the log's Badger database under the key prefix 'q', outside the Merkle log).
+//
+// Files: routes.go lists every route; one file per resource (scan.go, logapi.go, registry.go,
+// events.go); verdict.go computes a scan's verdict; errors.go holds the one table from error
+// codes to HTTP statuses; middleware.go the recovery, observation, CORS and per-IP rate limit;
+// server.go New, Serve and Run. docs/api.md documents the HTTP API.
 package verify
