@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
@@ -50,6 +52,9 @@ type Report struct {
 // link, every stored tile and the tree root, compares the root with the signed checkpoint and
 // checks the chain index and heads. It returns a *Fault naming the first bad record (or tile) it
 // finds. It reads only from the database, so it catches what an insider changed there.
+//
+// One goroutine reads, GOMAXPROCS goroutines hash, and the checks that depend on order (links,
+// times, Check) run in log order on the calling goroutine.
 func (l *Log) Replay(ctx context.Context, opts ReplayOptions) (*Report, error) {
 	cp := l.Checkpoint().Checkpoint
 	if opts.Checkpoint != nil {
@@ -58,83 +63,72 @@ func (l *Log) Replay(ctx context.Context, opts ReplayOptions) (*Report, error) {
 	if cp.Origin != l.opts.Origin {
 		return nil, &Fault{Index: -1, Problem: "the checkpoint is for another log"}
 	}
-	w := &walker{
-		heads:   make(map[uuid.UUID]Head),
-		chainOf: make([]uint32, 0, cp.Size),
-		ids:     make(map[uuid.UUID]uint32),
+	s := l.state.Load()
+	total := s.size
+	w := &walker{heads: make(map[uuid.UUID]Head), ids: make(map[uuid.UUID]uint32)}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *replayBatch, 16)
+	order := make(chan *replayBatch, 16)
+	var readErr error
+	go func() {
+		defer close(work)
+		defer close(order)
+		readErr = l.readBatches(ctx, s, work, order)
+	}()
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		go func() {
+			for b := range work {
+				b.hash()
+			}
+		}()
 	}
-	total := l.Size()
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}, PrefetchValues: true, PrefetchSize: 256})
-		defer it.Close()
-		var want int64
-		var tileLeaves []Hash
-		for it.Rewind(); it.Valid(); it.Next() {
-			if want%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if opts.Progress != nil {
-					opts.Progress(want, total)
-				}
-			}
-			key := it.Item().Key()
-			if len(key) != 9 {
-				return &Fault{Index: -1, Problem: "a malformed record key is in the database"}
-			}
-			idx := int64(binary.BigEndian.Uint64(key[1:]))
-			if idx != want {
-				if idx > want {
-					return &Fault{Index: want, Problem: "record is missing (deleted from the database)"}
-				}
-				return &Fault{Index: idx, Problem: "record key out of order"}
-			}
-			if want%tileWidth == 0 {
-				tileLeaves = nil
-				if n := want / tileWidth; n < l.state.Load().full[0] {
-					t, err := l.tiles.read(0, n)
-					if err != nil {
-						return &Fault{Index: want, Problem: fmt.Sprintf("stored tile (0, %d) is unreadable: %v", n, err)}
-					}
-					tileLeaves = t.bottom
-				}
-			}
-			var rec *Record
-			err := it.Item().Value(func(v []byte) error {
-				var err error
-				rec, err = DecodeRecord(idx, bytes.Clone(v))
-				return err
-			})
-			if err != nil {
-				return &Fault{Index: idx, Problem: "record bytes are malformed: " + err.Error()}
-			}
-			leaf := rec.Hash()
-			if tileLeaves != nil && tileLeaves[idx%tileWidth] != leaf {
-				return &Fault{Index: idx, Problem: "record bytes do not match the hash the tree committed (altered, or records swapped)"}
-			}
-			if f := w.record(rec, leaf, tileLeaves != nil); f != nil {
-				return f
-			}
-			if opts.Check != nil && idx < cp.Size {
-				if err := opts.Check(rec); err != nil {
-					return &Fault{Index: idx, Problem: err.Error()}
-				}
-			}
-			want++
+	var f *Fault
+	var tileRoots []Hash // roots of the full level-0 tiles, recomputed
+	var done int64
+	for b := range order {
+		if f != nil {
+			continue // drain until the reader stops
 		}
-		if want < cp.Size {
-			return &Fault{Index: want, Problem: fmt.Sprintf("the log ends at %d records but the signed checkpoint covers %d: records were dropped", want, cp.Size)}
+		<-b.done
+		if f = w.batch(l, b, cp, opts.Check); f != nil {
+			cancel()
+			continue
 		}
-		if want != total {
-			return &Fault{Index: -1, Problem: fmt.Sprintf("the database holds %d records but the log's size is %d", want, total)}
+		if b.tile != nil {
+			tileRoots = append(tileRoots, b.root)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		done += int64(len(b.recs))
+		if opts.Progress != nil && done%65536 < int64(len(b.recs)) {
+			opts.Progress(done, total)
+		}
 	}
-	if f := w.verifyTree(l, cp); f != nil {
+	if f != nil {
 		return nil, f
+	}
+	if readErr != nil {
+		var rf *Fault
+		if errors.As(readErr, &rf) {
+			return nil, rf
+		}
+		return nil, readErr
+	}
+	if done < cp.Size {
+		return nil, &Fault{Index: done, Problem: fmt.Sprintf("the log ends at %d records but the signed checkpoint covers %d: records were dropped", done, cp.Size)}
+	}
+	if done != total {
+		return nil, &Fault{Index: -1, Problem: fmt.Sprintf("the database holds %d records but the log's size is %d", done, total)}
+	}
+	if f := l.verifyUpperTiles(s, tileRoots); f != nil {
+		return nil, f
+	}
+	if cp.Size == done {
+		if w.root() != cp.Root {
+			return nil, &Fault{Index: -1, Problem: "the recomputed tree root does not match the signed checkpoint"}
+		}
+	} else if root, err := tlog.TreeHash(cp.Size, hashReader{s, l.tiles}); err != nil || root != cp.Root {
+		return nil, &Fault{Index: -1, Problem: fmt.Sprintf("the recomputed tree of %d records does not match the signed checkpoint", cp.Size)}
 	}
 	if f := l.verifyIndexes(w); f != nil {
 		return nil, f
@@ -145,7 +139,128 @@ func (l *Log) Replay(ctx context.Context, opts ReplayOptions) (*Report, error) {
 	return &Report{Records: total, Chains: len(w.heads), Checkpoint: cp}, nil
 }
 
-// walker is the state of a full replay.
+// replayBatch is up to one tile's worth of records, aligned to tiles.
+type replayBatch struct {
+	start  int64
+	recs   []*Record
+	leaves []Hash
+	stored []byte // the stored tile covering these records, if the tile is full
+	tile   []byte // the recomputed tile, when stored is set
+	root   Hash   // the recomputed tile's root
+	fault  *Fault // a fault found by the reader after recs
+	done   chan struct{}
+}
+
+func (b *replayBatch) hash() {
+	b.leaves = make([]Hash, len(b.recs))
+	for i, r := range b.recs {
+		b.leaves[i] = r.Hash()
+	}
+	if b.stored != nil && len(b.leaves) == tileWidth {
+		b.tile, b.root = completeTile(b.leaves)
+	}
+	close(b.done)
+}
+
+// readBatches reads the records in key order into tile-aligned batches.
+func (l *Log) readBatches(ctx context.Context, s *treeState, work, order chan<- *replayBatch) error {
+	return l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}})
+		defer it.Close()
+		var want int64
+		b := &replayBatch{done: make(chan struct{})}
+		send := func() bool {
+			select {
+			case order <- b:
+			case <-ctx.Done():
+				return false
+			}
+			work <- b // the hashers drain work until it is closed
+			b = &replayBatch{start: want, done: make(chan struct{})}
+			return true
+		}
+		fail := func(f *Fault) error {
+			b.fault = f
+			send()
+			return nil
+		}
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			if len(key) != 9 {
+				return fail(&Fault{Index: want, Problem: "a malformed record key is in the database"})
+			}
+			idx := int64(binary.BigEndian.Uint64(key[1:]))
+			if idx > want {
+				return fail(&Fault{Index: want, Problem: "record is missing (deleted from the database)"})
+			} else if idx < want {
+				return fail(&Fault{Index: idx, Problem: "record key out of order"})
+			}
+			if want%tileWidth == 0 && want/tileWidth < s.full[0] {
+				item, err := txn.Get(tileKey(0, want/tileWidth))
+				if err == nil {
+					b.stored, err = item.ValueCopy(nil)
+				}
+				if err != nil {
+					return fail(&Fault{Index: want, Problem: fmt.Sprintf("stored tile (0, %d) is unreadable: %v", want/tileWidth, err)})
+				}
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			rec, err := DecodeRecord(idx, v)
+			if err != nil {
+				return fail(&Fault{Index: idx, Problem: "record bytes are malformed: " + err.Error()})
+			}
+			b.recs = append(b.recs, rec)
+			want++
+			if want%tileWidth == 0 && !send() {
+				return ctx.Err()
+			}
+		}
+		if len(b.recs) > 0 {
+			send()
+		}
+		return nil
+	})
+}
+
+// batch runs the in-order checks of one batch.
+func (w *walker) batch(l *Log, b *replayBatch, cp Checkpoint, check func(*Record) error) *Fault {
+	var storedLeaves []byte
+	if b.stored != nil {
+		if len(b.stored) != tileBytes {
+			return &Fault{Index: b.start, Problem: "the stored tile covering this record is malformed"}
+		}
+		storedLeaves = b.stored[:tileWidth*tlog.HashSize]
+	}
+	for i, rec := range b.recs {
+		leaf := b.leaves[i]
+		if storedLeaves != nil {
+			off := int(rec.Index%tileWidth) * tlog.HashSize
+			if !bytes.Equal(storedLeaves[off:off+tlog.HashSize], leaf[:]) {
+				return &Fault{Index: rec.Index, Problem: "record bytes do not match the hash the tree committed (altered, or records swapped)"}
+			}
+		}
+		if f := w.record(rec, leaf, storedLeaves != nil); f != nil {
+			return f
+		}
+		if check != nil && rec.Index < cp.Size {
+			if err := check(rec); err != nil {
+				return &Fault{Index: rec.Index, Problem: err.Error()}
+			}
+		}
+	}
+	if b.fault != nil {
+		return b.fault
+	}
+	if b.tile != nil && !bytes.Equal(b.tile, b.stored) {
+		return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (0, %d) has a wrong interior hash", b.start/tileWidth)}
+	}
+	return nil
+}
+
+// walker is the in-order state of a full replay.
 type walker struct {
 	heads    map[uuid.UUID]Head
 	chainOf  []uint32 // chain number of each record
@@ -153,7 +268,6 @@ type walker struct {
 	chains   []uuid.UUID
 	frontier []frontierNode // complete subtrees, left to right, for the root
 	lastTime int64
-	verified map[uuid.UUID]bool // whether each chain's last hash was checked against a stored leaf
 }
 
 type frontierNode struct {
@@ -201,53 +315,32 @@ func (w *walker) record(rec *Record, leaf Hash, stored bool) *Fault {
 	return nil
 }
 
-// verifyTree checks the recomputed root against the checkpoint and every stored tile against
-// the recomputed tree.
-func (w *walker) verifyTree(l *Log, cp Checkpoint) *Fault {
-	// The checkpoint covers a prefix; recompute that prefix's root from the stored tiles, which
-	// were themselves checked leaf by leaf, and check the tiles above level 0.
-	s := l.state.Load()
-	for L := 1; L < tileLevels; L++ {
+// verifyUpperTiles checks the stored tiles above level 0 against the roots recomputed below them.
+func (l *Log) verifyUpperTiles(s *treeState, roots []Hash) *Fault {
+	for L := 1; L < tileLevels && s.full[L] > 0; L++ {
+		var next []Hash
 		for n := int64(0); n < s.full[L]; n++ {
-			t, err := l.tiles.read(L, n)
+			var stored []byte
+			err := l.db.View(func(txn *badger.Txn) error {
+				item, err := txn.Get(tileKey(L, n))
+				if err == nil {
+					stored, err = item.ValueCopy(nil)
+				}
+				return err
+			})
 			if err != nil {
 				return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (%d, %d) is unreadable: %v", L, n, err)}
 			}
-			for k := 0; k < tileWidth; k++ {
-				below, err := l.tiles.read(L-1, n*tileWidth+int64(k))
-				if err != nil {
-					return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (%d, %d) is unreadable: %v", L-1, n*tileWidth+int64(k), err)}
-				}
-				if below.node(tileHeight, 0) != t.bottom[k] {
-					return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (%d, %d) does not match the tiles below it", L, n)}
-				}
+			if int64(len(roots)) < (n+1)*tileWidth {
+				return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (%d, %d) covers records the log does not have", L, n)}
 			}
-		}
-	}
-	for L := 0; L < tileLevels; L++ {
-		for n := int64(0); n < s.full[L]; n++ {
-			t, err := l.tiles.read(L, n)
-			if err != nil {
-				return &Fault{Index: -1, Problem: err.Error()}
+			want, root := completeTile(roots[n*tileWidth : (n+1)*tileWidth])
+			if !bytes.Equal(want, stored) {
+				return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (%d, %d) does not match the records below it", L, n)}
 			}
-			data, _ := completeTile(t.bottom)
-			want, _ := decodeTile(data)
-			for i := range want.interior {
-				if want.interior[i] != t.interior[i] {
-					return &Fault{Index: -1, Problem: fmt.Sprintf("stored tile (%d, %d) has a wrong interior hash", L, n)}
-				}
-			}
+			next = append(next, root)
 		}
-	}
-	if cp.Size == int64(len(w.chainOf)) {
-		if root := w.root(); root != cp.Root {
-			return &Fault{Index: -1, Problem: "the recomputed tree root does not match the signed checkpoint"}
-		}
-		return nil
-	}
-	root, err := tlog.TreeHash(cp.Size, hashReader{s, l.tiles})
-	if err != nil || root != cp.Root {
-		return &Fault{Index: -1, Problem: fmt.Sprintf("the recomputed tree of %d records does not match the signed checkpoint", cp.Size)}
+		roots = next
 	}
 	return nil
 }
