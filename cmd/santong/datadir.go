@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/keyfile"
+	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/cert"
+	"github.com/santong-cn/santong/verify"
+)
+
+// A data directory holds one log:
+//
+//	DIR/santong.json      the configuration (origin, public keys, URL prefix): not secret
+//	DIR/keys/log.key      the log key, encrypted: signs checkpoints
+//	DIR/keys/operator.key the operator's root key, encrypted: enrols certifiers and enterprises
+//	DIR/scan.key          the HMAC key for client IPs in scan records (0600)
+//	DIR/db/               the Badger database (the log, the state, the scan counts)
+//
+// The keys are encrypted with the passphrase in SANTONG_PASSPHRASE (or one typed at a prompt).
+
+const defaultData = "santong-data"
+
+// kdfParams are the key-file encryption parameters; tests lower them.
+var kdfParams = keyfile.DefaultParams
+
+// config is DIR/santong.json.
+type config struct {
+	Origin      string `json:"origin"`       // the log's checkpoint origin, e.g. "santong.example/log"
+	LogKey      string `json:"log_key"`      // the log's signed-note verifier key
+	OperatorKey string `json:"operator_key"` // the operator root key id
+	URLPrefix   string `json:"url_prefix"`   // printed before tokens on labels, upper case
+	Created     string `json:"created"`
+}
+
+func dataDir(c *cli, flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return c.env("SANTONG_DATA", defaultData)
+}
+
+func readConfig(dir string) (*config, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "santong.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, withHint(fmt.Errorf("%s is not a Santong data directory", dir), "create one with 'santong init --data %s', or pass --data", dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cfg config
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg.Origin == "" {
+		return nil, fmt.Errorf("%s: malformed santong.json", dir)
+	}
+	return &cfg, nil
+}
+
+func writeConfig(dir string, cfg *config) error {
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "santong.json"), append(b, '\n'), 0o644)
+}
+
+// passphrase returns the passphrase for the data directory's keys (SANTONG_PASSPHRASE or a prompt).
+func (c *cli) passphrase(prompt string) ([]byte, error) {
+	if p := c.getenv("SANTONG_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	if !c.tty {
+		return nil, withHint(errors.New("no passphrase"), "set SANTONG_PASSPHRASE, or run on a terminal to be prompted")
+	}
+	return keyfile.Passphrase(prompt)
+}
+
+// keyPassphrase returns the passphrase for a signing key file: SANTONG_KEY_PASSPHRASE, else
+// SANTONG_PASSPHRASE, else a prompt.
+func (c *cli) keyPassphrase(path string) ([]byte, error) {
+	if p := c.getenv("SANTONG_KEY_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	return c.passphrase("passphrase for " + path + ": ")
+}
+
+// readKey decrypts a key file.
+func (c *cli) readKey(path string) (ed25519.PrivateKey, error) {
+	if path == "" {
+		return nil, usagef("--key is required: the key file that signs")
+	}
+	pass, err := c.keyPassphrase(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keyfile.Read(path, pass)
+	if err != nil {
+		if fault.CodeOf(err) == fault.Unauthorized {
+			return nil, withHint(fmt.Errorf("%s: %w", path, err), "check SANTONG_KEY_PASSPHRASE or SANTONG_PASSPHRASE")
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// openRegistry opens the data directory's log and registry for this process alone.
+func (c *cli) openRegistry(dir string) (*cert.Registry, *config, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	pass, err := c.passphrase("passphrase for " + dir + ": ")
+	if err != nil {
+		return nil, nil, err
+	}
+	logKey, err := keyfile.Read(filepath.Join(dir, "keys", "log.key"), pass)
+	if err != nil {
+		return nil, nil, withHint(fmt.Errorf("open the log key: %w", err), "the data directory's keys open with SANTONG_PASSPHRASE")
+	}
+	signer, verifier, err := ledger.NewSigner(cfg.Origin, logKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier}, cert.Config{})
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "resource temporarily unavailable") {
+			return nil, nil, withHint(fmt.Errorf("the data directory %s is in use", dir), "is 'santong serve' running on it? send writes to it with --server URL")
+		}
+		return nil, nil, err
+	}
+	return reg, cfg, nil
+}
+
+// target is where signed events go: a local data directory or a server.
+type target interface {
+	Submit(ctx context.Context, ev []byte) (ledger.Receipt, error)
+	Close() error
+}
+
+// openTarget opens --server if given, else the local data directory.
+func (c *cli) openTarget(data, server string) (target, error) {
+	if server != "" {
+		if data != "" {
+			return nil, usagef("--data and --server are exclusive: write to one or the other")
+		}
+		return &serverTarget{base: strings.TrimSuffix(server, "/"), client: &http.Client{Timeout: 30 * time.Second}}, nil
+	}
+	reg, _, err := c.openRegistry(dataDir(c, data))
+	if err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+type serverTarget struct {
+	base   string
+	client *http.Client
+}
+
+func (s *serverTarget) Close() error { return nil }
+
+// Submit posts a signed event to the server's write API.
+func (s *serverTarget) Submit(ctx context.Context, ev []byte) (ledger.Receipt, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", s.base+"/api/v1/events", bytes.NewReader(ev))
+	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return ledger.Receipt{}, withHint(err, "is the server at %s running?", s.base)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return ledger.Receipt{}, httpError(resp.StatusCode, body)
+	}
+	var rc verify.EventReceipt
+	if err := json.Unmarshal(body, &rc); err != nil {
+		return ledger.Receipt{}, fmt.Errorf("malformed answer from the server: %w", err)
+	}
+	return ledger.Receipt{Index: rc.Index, Hash: rc.LeafHash, Time: rc.Time, ChainSeq: rc.ChainSeq}, nil
+}
+
+// httpError turns a server's JSON error body into an error with its code.
+func httpError(status int, body []byte) error {
+	var eb verify.ErrorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
+		return &fault.Error{Code: eb.Error.Code, Field: eb.Error.Field, Message: eb.Error.Message}
+	}
+	return fmt.Errorf("the server answered %d %s", status, http.StatusText(status))
+}
+
+// getJSON fetches a JSON document from a server.
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return httpError(resp.StatusCode, body)
+	}
+	return json.Unmarshal(body, v)
+}
