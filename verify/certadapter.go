@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -378,11 +377,8 @@ func pageSlice[T any](all []T, q Query) ([]T, int) {
 }
 
 // snapshot returns the registry lists, rebuilt when the log has grown (at most once a second).
-//
-// cert.Registry lists only the currently certified (Certified, CertifiedProducts); the public
-// registry also shows suspended and revoked ones with their status, so the snapshot reads the
-// projection's documented keys ('x' 'e' and 'x' 'p', JSON values of cert.Enterprise and
-// cert.Product) read-only. A listing method on cert.Registry would replace this.
+// The public registry shows every enterprise and product, suspended and revoked ones too, with
+// their status.
 func (a *CertRegistry) snapshot() (*snapshot, error) {
 	a.snapMu.Lock()
 	defer a.snapMu.Unlock()
@@ -393,34 +389,25 @@ func (a *CertRegistry) snapshot() (*snapshot, error) {
 	s := &snapshot{size: size, built: time.Now()}
 	var ents []*cert.Enterprise
 	var prods []*cert.Product
-	err := a.db.View(func(txn *badger.Txn) error {
-		for _, kind := range []byte{'e', 'p'} {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{'x', kind}, PrefetchValues: true})
-			for it.Rewind(); it.Valid(); it.Next() {
-				if len(it.Item().Key()) != 18 {
-					continue
-				}
-				err := it.Item().Value(func(v []byte) error {
-					if kind == 'e' {
-						e := new(cert.Enterprise)
-						ents = append(ents, e)
-						return json.Unmarshal(v, e)
-					}
-					p := new(cert.Product)
-					prods = append(prods, p)
-					return json.Unmarshal(v, p)
-				})
-				if err != nil {
-					it.Close()
-					return fmt.Errorf("registry snapshot: %w", err)
-				}
-			}
-			it.Close()
+	for after := uuid.Nil; ; {
+		page, next, err := a.reg.Enterprises(after, cert.MaxPage)
+		if err != nil {
+			return nil, fmt.Errorf("registry snapshot: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		ents = append(ents, page...)
+		if after = next; next == uuid.Nil {
+			break
+		}
+	}
+	for after := uuid.Nil; ; {
+		page, next, err := a.reg.Products(after, cert.MaxPage)
+		if err != nil {
+			return nil, fmt.Errorf("registry snapshot: %w", err)
+		}
+		prods = append(prods, page...)
+		if after = next; next == uuid.Nil {
+			break
+		}
 	}
 	for _, e := range ents {
 		s.enterprises = append(s.enterprises, a.enterpriseView(e))
