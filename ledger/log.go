@@ -383,6 +383,14 @@ func (l *Log) commit(batch []*request) {
 		failed = true
 	}
 	flush := func() {
+		// Each chain's head once per transaction, at its last record.
+		for _, h := range heads {
+			if err := txn.Set(headKey(h.Chain), encodeHead(h)); err != nil {
+				txn.Discard()
+				fail(err)
+				return
+			}
+		}
 		if err := txn.Set(metaSize, putInt64(s.size)); err != nil {
 			txn.Discard()
 			fail(err)
@@ -457,9 +465,6 @@ func (l *Log) commit(batch []*request) {
 			err := txn.Set(recordKey(rec.Index), rec.Bytes)
 			if err == nil {
 				err = txn.Set(chainKey(e.Chain, rec.Index), nil)
-			}
-			if err == nil {
-				err = txn.Set(headKey(e.Chain), encodeHead(nh))
 			}
 			s.push(0, leaf, func(L int, n int64, data []byte) {
 				if err == nil {
