@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/event"
+)
+
+// The registrations: certification bodies and enterprises (operator), self-declarations and
+// products (enterprise).
+
+// usccFlag checks a credit code client-side, for an early and precise error.
+func usccFlag(name, v string) (string, error) {
+	code := strings.ToUpper(strings.TrimSpace(v))
+	if err := ids.ValidateUSCC(code); err != nil {
+		return "", withHint(usagef("--%s: %s", name, fault.MessageOf(err)),
+			"a 统一社会信用代码 has 18 characters (digits and A-Y without I, O, S, V, Z), the last a check character (GB 32100-2015)")
+	}
+	return code, nil
+}
+
+// cmdCertifierRegister registers a certification body (operator).
+func cmdCertifierRegister(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("certifier register")
+	o := addSignFlags(fs, "the operator's key file")
+	name := fs.String("name", "", "the certification body's name")
+	uscc := fs.String("uscc", "", "its 统一社会信用代码 (optional)")
+	accr := fs.String("accreditation", "", "its accreditation, e.g. CNCA-R-2003-117 (optional)")
+	idFlag := fs.String("id", "", "the new certifier's id (default: a random UUID)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if err := required("name", *name, "the certification body's name"); err != nil {
+		return err
+	}
+	code := ""
+	if *uscc != "" {
+		var err error
+		if code, err = usccFlag("uscc", *uscc); err != nil {
+			return err
+		}
+	}
+	id, err := newID(*idFlag)
+	if err != nil {
+		return err
+	}
+	s, err := o.open(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	body := &event.Certifier{Accreditation: *accr, Name: *name, USCC: code}
+	rc, err := s.submit(ctx, ledger.RegistryChain, id, body, nil)
+	if err != nil {
+		return err
+	}
+	res := newResult(body.EventType(), rc).id("certifier", id)
+	if !o.json {
+		res.lines = append(res.lines, fmt.Sprintf("next: santong key enrol --role certifier --certifier %s --pub KEYFILE ...", id))
+	}
+	return s.print(res)
+}
+
+// cmdEnterpriseRegister registers an enterprise (operator): its chain starts here.
+func cmdEnterpriseRegister(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("enterprise register")
+	o := addSignFlags(fs, "the operator's key file")
+	name := fs.String("name", "", "the enterprise's registered name")
+	uscc := fs.String("uscc", "", "its 统一社会信用代码 (18 characters)")
+	filing := fs.String("export-filing", "", "its export filing number (出口备案号)")
+	addr := fs.String("address", "", "its address")
+	idFlag := fs.String("id", "", "the new enterprise's id (default: a random UUID)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if err := required("name", *name, "the enterprise's registered name"); err != nil {
+		return err
+	}
+	if *uscc == "" {
+		return usagef("--uscc is required: the enterprise's 统一社会信用代码")
+	}
+	code, err := usccFlag("uscc", *uscc)
+	if err != nil {
+		return err
+	}
+	if err := required("export-filing", *filing, "the export filing number (出口备案号)"); err != nil {
+		return err
+	}
+	if err := required("address", *addr, "the enterprise's address"); err != nil {
+		return err
+	}
+	id, err := newID(*idFlag)
+	if err != nil {
+		return err
+	}
+	s, err := o.open(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	body := &event.Enterprise{Address: *addr, ExportFiling: *filing, Name: *name, USCC: code}
+	rc, err := s.submit(ctx, id, id, body, nil)
+	if err != nil {
+		return err
+	}
+	res := newResult(body.EventType(), rc).id("enterprise", id)
+	res.lines = append(res.lines, "  uscc        "+code)
+	if !o.json {
+		res.lines = append(res.lines, fmt.Sprintf("next: santong key enrol --role enterprise --enterprise %s --pub KEYFILE ...", code))
+	}
+	return s.print(res)
+}
+
+// cmdEnterpriseDeclare records a self-declaration of conformity (自我声明), signed by the
+// enterprise: the document's SHA-256, the products and the standards declared.
+func cmdEnterpriseDeclare(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("enterprise declare")
+	o := addSignFlags(fs, "the enterprise's key file")
+	ent := fs.String("enterprise", "", "the enterprise (id or credit code; default: the signing key's enterprise, with --data)")
+	doc := fs.String("document", "", "the declaration document: its SHA-256 is recorded")
+	var products, standards listFlag
+	fs.Var(&products, "products", "the products declared: ids or GTINs (repeatable, or a comma list)")
+	fs.Var(&standards, "standards", "the standards declared (repeatable, or a comma list)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if *doc == "" {
+		return usagef("--document is required: the declaration document")
+	}
+	sum, err := fileSHA256("document", *doc)
+	if err != nil {
+		return err
+	}
+	if len(products) == 0 {
+		return usagef("--products is required: the products declared")
+	}
+	if len(standards) == 0 {
+		return usagef("--standards is required: the standards declared")
+	}
+	s, err := o.open(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	entID, err := s.ownEnterprise(ctx, *ent)
+	if err != nil {
+		return err
+	}
+	ps, err := s.products(ctx, "products", products)
+	if err != nil {
+		return err
+	}
+	body := &event.Declaration{Document: sum, Products: ps, Standards: standards}
+	rc, err := s.submit(ctx, entID, entID, body, map[string]string{"document_sha256": "document"})
+	if err != nil {
+		return err
+	}
+	res := newResult(body.EventType(), rc).id("enterprise", entID)
+	res.lines = append(res.lines, "  document    sha256:"+sum)
+	return s.print(res)
+}
+
+// cmdProductRegister registers a product of the enterprise (enterprise key).
+func cmdProductRegister(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("product register")
+	o := addSignFlags(fs, "the enterprise's key file")
+	ent := fs.String("enterprise", "", "the enterprise (id or credit code; default: the signing key's enterprise, with --data)")
+	name := fs.String("name", "", "the product's name")
+	category := fs.String("category", "", "food, agricultural, consumer_goods or industrial")
+	gtin := fs.String("gtin", "", "its GTIN (8, 12, 13 or 14 digits), if it has one")
+	var export, domestic, lines listFlag
+	fs.Var(&export, "export-standard", "a standard it is made to for export (repeatable, or a comma list)")
+	fs.Var(&domestic, "domestic-standard", "a standard it is made to for the home market (repeatable, or a comma list)")
+	fs.Var(&lines, "line", "a production line that makes it (repeatable, or a comma list)")
+	idFlag := fs.String("id", "", "the new product's id (default: a random UUID)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if err := required("name", *name, "the product's name"); err != nil {
+		return err
+	}
+	if err := oneOfFlag("category", *category, event.Categories...); err != nil {
+		return err
+	}
+	if *gtin != "" {
+		if err := ids.ValidateGTIN(*gtin); err != nil {
+			return usagef("--gtin: %s", fault.MessageOf(err))
+		}
+	}
+	if len(export) == 0 {
+		return usagef("--export-standard is required: the standards it is made to for export")
+	}
+	if len(domestic) == 0 {
+		return withHint(usagef("--domestic-standard is required: the standards it is made to for the home market"),
+			"三同 means the same standards at home as for export: repeat them")
+	}
+	if len(lines) == 0 {
+		return usagef("--line is required: the production lines that make it")
+	}
+	id, err := newID(*idFlag)
+	if err != nil {
+		return err
+	}
+	s, err := o.open(c)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	entID, err := s.ownEnterprise(ctx, *ent)
+	if err != nil {
+		return err
+	}
+	body := &event.Product{Category: *category, DomesticStandards: domestic, ExportStandards: export,
+		GTIN: *gtin, Lines: lines, Name: *name}
+	rc, err := s.submit(ctx, entID, id, body, map[string]string{
+		"export_standards": "export-standard", "domestic_standards": "domestic-standard", "lines": "line"})
+	if err != nil {
+		return err
+	}
+	res := newResult(body.EventType(), rc).id("product", id).id("enterprise", entID)
+	if !sameStrings(export, domestic) && !o.json {
+		res.lines = append(res.lines, "note: the export and domestic standards differ: 三同 asks for the same")
+	}
+	return s.print(res)
+}
+
+// sameStrings reports whether two lists hold the same set of strings.
+func sameStrings(a, b []string) bool {
+	set := map[string]int{}
+	for _, x := range a {
+		set[x] |= 1
+	}
+	for _, x := range b {
+		set[x] |= 2
+	}
+	for _, v := range set {
+		if v != 3 {
+			return false
+		}
+	}
+	return true
+}
