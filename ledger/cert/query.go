@@ -234,45 +234,59 @@ func (r *Registry) BatchInfo(i int64, now time.Time) (*BatchInfo, error) {
 // t, in id order after the id after (uuid.Nil to start), at most limit. next is the cursor of the
 // following page (uuid.Nil at the end). This is the public disclosure.
 func (r *Registry) Certified(scheme string, t time.Time, after uuid.UUID, limit int) (ents []*Enterprise, next uuid.UUID, err error) {
-	limit = pageSize(limit)
-	err = r.scan('e', after, func(st store, v []byte) (bool, error) {
-		e := new(Enterprise)
-		if err := jsonUnmarshal(v, e); err != nil {
-			return false, err
-		}
-		ok, err := anyActive(st, e.Certificates, scheme, t, uuid.Nil)
-		if ok {
-			ents = append(ents, e)
-			next = e.ID
-		}
-		return len(ents) >= limit, err
+	return list(r, 'e', after, limit, newEnterprise, func(st store, e *Enterprise) (bool, error) {
+		return anyActive(st, e.Certificates, scheme, t, uuid.Nil)
 	})
-	if len(ents) < limit {
-		next = uuid.Nil
-	}
-	return ents, next, err
 }
 
 // CertifiedProducts lists the products that a certificate of the scheme ("" for any) active at
 // t covers; paginated like Certified.
 func (r *Registry) CertifiedProducts(scheme string, t time.Time, after uuid.UUID, limit int) (ps []*Product, next uuid.UUID, err error) {
+	return list(r, 'p', after, limit, newProduct, func(st store, p *Product) (bool, error) {
+		return anyActive(st, p.Certificates, scheme, t, p.ID)
+	})
+}
+
+// Enterprises lists every registered enterprise, whatever the state of its certificates;
+// paginated like Certified. The public registry shows suspended and revoked ones too.
+func (r *Registry) Enterprises(after uuid.UUID, limit int) ([]*Enterprise, uuid.UUID, error) {
+	return list(r, 'e', after, limit, newEnterprise, func(store, *Enterprise) (bool, error) { return true, nil })
+}
+
+// Products lists every registered product; paginated like Certified.
+func (r *Registry) Products(after uuid.UUID, limit int) ([]*Product, uuid.UUID, error) {
+	return list(r, 'p', after, limit, newProduct, func(store, *Product) (bool, error) { return true, nil })
+}
+
+// identified is what list pages through: a projection value with an id.
+type identified interface{ id() uuid.UUID }
+
+func newEnterprise() *Enterprise { return new(Enterprise) }
+func newProduct() *Product       { return new(Product) }
+
+func (e *Enterprise) id() uuid.UUID { return e.ID }
+func (p *Product) id() uuid.UUID    { return p.ID }
+
+// list walks the values of kind after the id after, decoding each into a fresh value, and keeps
+// those keep accepts, at most limit.
+func list[P identified](r *Registry, kind byte, after uuid.UUID, limit int, fresh func() P, keep func(store, P) (bool, error)) (out []P, next uuid.UUID, err error) {
 	limit = pageSize(limit)
-	err = r.scan('p', after, func(st store, v []byte) (bool, error) {
-		p := new(Product)
-		if err := jsonUnmarshal(v, p); err != nil {
+	err = r.scan(kind, after, func(st store, v []byte) (bool, error) {
+		x := fresh()
+		if err := jsonUnmarshal(v, x); err != nil {
 			return false, err
 		}
-		ok, err := anyActive(st, p.Certificates, scheme, t, p.ID)
+		ok, err := keep(st, x)
 		if ok {
-			ps = append(ps, p)
-			next = p.ID
+			out = append(out, x)
+			next = x.id()
 		}
-		return len(ps) >= limit, err
+		return len(out) >= limit, err
 	})
-	if len(ps) < limit {
+	if len(out) < limit {
 		next = uuid.Nil
 	}
-	return ps, next, err
+	return out, next, err
 }
 
 // MaxPage is the largest page of the listings; a limit of 0 or less, or over it, means MaxPage.
