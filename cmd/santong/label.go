@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/label"
+	"github.com/santong-cn/santong/ledger/cert"
+	"github.com/santong-cn/santong/ledger/event"
+)
+
+// labelFormats maps --format words to label outputs.
+var labelFormats = map[string]label.Outputs{
+	"csv":       label.CSVManifest,
+	"json":      label.JSONManifest,
+	"png":       label.PNGFiles,
+	"svg":       label.SVGFiles,
+	"svg-sheet": label.SVGSheets,
+	"pdf":       label.PDFSheets,
+}
+
+func parseFormats(s string) (label.Outputs, error) {
+	var o label.Outputs
+	for _, w := range strings.Split(s, ",") {
+		f, ok := labelFormats[strings.ToLower(strings.TrimSpace(w))]
+		if !ok {
+			return 0, usagef("--format %q: choose from csv, json, png, svg, svg-sheet, pdf, separated by commas", w)
+		}
+		o |= f
+	}
+	return o, nil
+}
+
+// labelIssueResult is what label issue reports.
+type labelIssueResult struct {
+	Batch      string `json:"batch"`       // the batch event's subject
+	Index      int64  `json:"index"`       // its ledger index: the batch number in tokens
+	Product    string `json:"product"`     // product id
+	Lot        string `json:"lot"`         // lot
+	First      uint64 `json:"first"`       // first serial
+	Count      uint64 `json:"count"`       // units
+	Out        string `json:"out"`         // output directory
+	Files      int    `json:"files"`       // files written
+	Prefix     string `json:"prefix"`      // URL prefix
+	FirstURL   string `json:"first_url"`   // the first unit's URL
+	LabelKeyID string `json:"label_key"`   // the label key's id
+	Seconds    string `json:"elapsed"`     // time taken
+	Cert       string `json:"certificate"` // the certificate the batch rests on
+}
+
+// cmdLabelIssue appends a label-batch event and writes its labels.
+func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("label issue")
+	product := fs.String("product", "", "the product: its id, or its GTIN (with --data)")
+	lot := fs.String("lot", "", "the lot (batch number) printed on the labels")
+	count := fs.Uint64("count", 0, "number of units")
+	out := fs.String("out", "", "the output directory (created; must not hold a manifest)")
+	format := fs.String("format", "csv", "outputs, comma-separated: csv, json, png, svg, svg-sheet, pdf")
+	keyPath := fs.String("key", "", "the enterprise key file that signs the batch event")
+	labelKeyPath := fs.String("label-key", "", "the enterprise's enrolled label key file that signs the tokens")
+	prodDate := fs.String("production-date", time.Now().In(event.CST).Format(event.DateFormat), "production date YYYY-MM-DD (China Standard Time)")
+	first := fs.Uint64("first", 1, "the first unit serial")
+	prefix := fs.String("prefix", "", "URL prefix printed before tokens (default: the data directory's, or SERVER/Q/)")
+	certFlag := fs.String("cert", "", "the certificate the batch rests on (default: one valid now that covers the product; required with --server)")
+	entFlag := fs.String("enterprise", "", "the enterprise id (read from the registry with --data; required with --server)")
+	data := fs.String("data", "", "the data directory (default $SANTONG_DATA or ./"+defaultData+")")
+	server := fs.String("server", "", "write to this server instead of a data directory")
+	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	switch {
+	case *product == "":
+		return usagef("--product is required")
+	case *lot == "" || len(*lot) > 256:
+		return usagef("--lot is required (at most 256 bytes)")
+	case *count < 1 || *count > 1<<40:
+		return usagef("--count must be between 1 and 2^40")
+	case *first > 1<<52:
+		return usagef("--first is too large")
+	case *out == "":
+		return usagef("--out is required: the directory for the labels")
+	case *labelKeyPath == "":
+		return usagef("--label-key is required: the label key file that signs the tokens")
+	}
+	outputs, err := parseFormats(*format)
+	if err != nil {
+		return err
+	}
+	if _, err := event.ParseDate(*prodDate); err != nil {
+		return usagef("--production-date %q: must be a date YYYY-MM-DD", *prodDate)
+	}
+	if *prefix != "" {
+		if err := label.CheckPrefix(*prefix); err != nil {
+			return usagef("--prefix %q: %v", *prefix, err)
+		}
+	}
+	// What could fail after the event is appended is checked before: a used output directory,
+	// a missing font.
+	for _, m := range []string{label.ManifestCSV, label.ManifestJSON} {
+		if _, err := os.Lstat(filepath.Join(*out, m)); err == nil {
+			return withHint(fmt.Errorf("%s already holds %s", *out, m), "choose an empty --out directory")
+		}
+	}
+	if outputs&label.PDFSheets != 0 {
+		if _, err := label.CJKFont(); err != nil {
+			return withHint(errors.New("no CJK font for PDF sheets"), "apt-get install fonts-droid-fallback, set %s to a .ttf font, or choose --format svg-sheet", label.EnvCJKFont)
+		}
+	}
+	entKey, err := c.readKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	labelKey, err := c.readKey(*labelKeyPath)
+	if err != nil {
+		return err
+	}
+	if labelKey.Equal(entKey) {
+		return usagef("--key and --label-key are the same key: the label key is a separate key enrolled with the role label")
+	}
+	labelKeyID := event.KeyIDOf(labelKey.Public().(ed25519.PublicKey))
+
+	tgt, err := c.openTarget(*data, *server)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Lot: *lot, ProductionDate: *prodDate, Quantity: int64(*count)}
+	var origin, pfx, productName string
+	var chain uuid.UUID
+	if reg, ok := tgt.(*cert.Registry); ok {
+		cfg, err := readConfig(dataDir(c, *data))
+		if err != nil {
+			return err
+		}
+		origin, pfx = cfg.Origin, cfg.URLPrefix
+		p, err := findProduct(reg, *product)
+		if err != nil {
+			return err
+		}
+		b.Product, chain, productName = p.ID, p.Enterprise, p.Name
+		if b.Certificate, err = pickCert(reg, p, *certFlag); err != nil {
+			return err
+		}
+	} else {
+		if b.Product, err = uuid.Parse(*product); err != nil {
+			return usagef("--product %q: with --server, give the product's id", *product)
+		}
+		if chain, err = uuid.Parse(*entFlag); err != nil {
+			return usagef("--enterprise ID is required with --server: the product's enterprise")
+		}
+		if b.Certificate, err = uuid.Parse(*certFlag); err != nil {
+			return usagef("--cert ID is required with --server: the certificate that covers the product")
+		}
+		if origin, err = serverOrigin(ctx, *server); err != nil {
+			return err
+		}
+		pfx = strings.ToUpper(strings.TrimSuffix(*server, "/")) + "/Q/"
+		productName = *lot
+	}
+	if *prefix != "" {
+		pfx = *prefix
+	}
+	if err := label.CheckPrefix(pfx); err != nil {
+		return withHint(fmt.Errorf("URL prefix %q: %v", pfx, err), "set one with --prefix")
+	}
+	if i := strings.Index(productName, " ("); i > 0 {
+		productName = productName[:i] // the printed name: the Chinese part of "中文 (English)"
+	}
+
+	batchID := uuid.New()
+	signed, err := event.New(chain, batchID, b).Sign(entKey)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rc, err := tgt.Submit(ctx, signed)
+	if err != nil {
+		return batchRefused(err)
+	}
+	res, err := label.Issue(ctx, label.Batch{Key: labelKey, Origin: origin, Batch: rc.Index, First: *first, Count: *count,
+		Prefix: pfx, Product: productName, Lot: *lot},
+		label.IssueOptions{Outputs: outputs, Dir: *out, Progress: c.progress("labels")})
+	if err != nil {
+		return withHint(fmt.Errorf("batch %d is recorded, but writing its labels failed: %w", rc.Index, err),
+			"the batch stands; write its labels again into an empty directory with the same keys and serials")
+	}
+	tok, err := label.Sign(labelKey, origin, rc.Index, *first)
+	if err != nil {
+		return err
+	}
+	r := labelIssueResult{Batch: batchID.String(), Index: rc.Index, Product: b.Product.String(), Lot: *lot, First: *first,
+		Count: *count, Out: *out, Files: res.Files, Prefix: pfx, FirstURL: tok.URL(pfx), LabelKeyID: labelKeyID.String(),
+		Seconds: time.Since(start).Round(time.Millisecond).String(), Cert: b.Certificate.String()}
+	if *jsonOut {
+		return c.printJSON(r)
+	}
+	fmt.Fprintf(c.stdout, "batch %d recorded (%s): %s, lot %s, units %d..%d\n", r.Index, r.Batch, productName, r.Lot, r.First, r.First+r.Count-1)
+	fmt.Fprintf(c.stdout, "wrote %d files to %s in %s\nfirst label: %s\n", r.Files, r.Out, r.Seconds, r.FirstURL)
+	return nil
+}
+
+// findProduct finds a product by id or GTIN.
+func findProduct(reg *cert.Registry, s string) (*cert.Product, error) {
+	var p *cert.Product
+	var err error
+	if id, perr := uuid.Parse(s); perr == nil {
+		p, err = reg.Product(id)
+	} else if strings.Trim(s, "0123456789") == "" {
+		p, err = reg.ProductByGTIN(s)
+	} else {
+		return nil, usagef("--product %q: give a product id or a GTIN", s)
+	}
+	if fault.CodeOf(err) == fault.NotFound || fault.CodeOf(err) == fault.Invalid {
+		return nil, withHint(fmt.Errorf("no product %s in the registry", s), "register it first with 'santong product register'")
+	}
+	return p, err
+}
+
+// pickCert returns the certificate named by flag, or else one that is valid now and covers p.
+func pickCert(reg *cert.Registry, p *cert.Product, flag string) (uuid.UUID, error) {
+	if flag != "" {
+		id, err := uuid.Parse(flag)
+		if err != nil {
+			return uuid.Nil, usagef("--cert %q: not a certificate id", flag)
+		}
+		return id, nil
+	}
+	now := time.Now()
+	var last *cert.Certificate
+	for _, id := range p.Certificates {
+		ct, err := reg.Certificate(id)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		if ct.ValidAt(now) {
+			return id, nil
+		}
+		last = ct
+	}
+	if last == nil {
+		return uuid.Nil, withHint(fmt.Errorf("product %s is not certified: no certificate covers it", p.ID),
+			"a certifier grants one after a passing audit ('santong cert grant')")
+	}
+	return uuid.Nil, withHint(fmt.Errorf("product %s is not certified now: its certificate %s is %s", p.ID, last.Number, last.StatusAt(now)),
+		"labels are issued only under a certificate valid now")
+}
+
+// batchRefused explains why the registry refused a batch event.
+func batchRefused(err error) error {
+	err = fmt.Errorf("the registry refused the batch: %w", err)
+	var fe *fault.Error
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch {
+	case fe.Field == "certificate":
+		return withHint(err, "labels are issued only for a product whose certification is valid now and on the production date")
+	case fe.Field == "label_key":
+		return withHint(err, "--label-key must be a label key enrolled for this enterprise ('santong key enrol --role label')")
+	case fe.Code == fault.Unauthorized || fe.Code == fault.Forbidden:
+		return withHint(err, "--key must be an enrolled enterprise key of the product's enterprise")
+	}
+	return err
+}
+
+// serverOrigin reads the log's origin: the first line of the server's checkpoint.
+func serverOrigin(ctx context.Context, server string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(server, "/")+"/checkpoint", nil)
+	if err != nil {
+		return "", usagef("--server %q: %v", server, err)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return "", withHint(err, "is the server at %s running?", server)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("read the server's checkpoint: %s", resp.Status)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) == "" {
+		return "", errors.New("malformed checkpoint from the server")
+	}
+	return strings.TrimSpace(line), nil
+}
