@@ -72,14 +72,14 @@ func cmdDraw(ctx context.Context, c *cli, args []string) error {
 	}
 	res := newResult(d.EventType(), rc).id("draw", id)
 	res.Extra = d
-	res.lines = append(res.lines, fmt.Sprintf("  checkpoint  %s at size %d; %d of %d certified enterprises drawn",
+	res.fact("checkpoint", fmt.Sprintf("%s at size %d; %d of %d certified enterprises drawn",
 		d.Checkpoint.Origin, d.Checkpoint.Size, len(d.Targets), d.Population))
 	for _, t := range d.Targets {
 		name := t.Enterprise.String()
 		if e, err := s.reg.Enterprise(t.Enterprise); err == nil {
 			name = fmt.Sprintf("%s %s (%s)", e.ID, e.Name, e.USCC)
 		}
-		res.lines = append(res.lines, fmt.Sprintf("  target      %s: %s", name, strings.Join(t.Inspectors, ", ")))
+		res.fact("target", fmt.Sprintf("%s: %s", name, strings.Join(t.Inspectors, ", ")))
 	}
 	if len(d.Targets) > 0 && !o.json {
 		res.lines = append(res.lines, fmt.Sprintf("next: santong inspect --kind random --draw %d --cert CERT ...", rc.Index))

@@ -200,7 +200,7 @@ func cmdKeyEnrol(ctx context.Context, c *cli, args []string) error {
 	case event.RoleEnterprise, event.RoleLabel:
 		res.id("enterprise", subject)
 	}
-	res.lines = append(res.lines, fmt.Sprintf("  role        %s", r))
+	res.fact("role", string(r))
 	return s.print(res)
 }
 
@@ -309,7 +309,7 @@ func cmdKeyRevoke(ctx context.Context, c *cli, args []string) error {
 	if subject != uuid.Nil {
 		res.id("owner", subject)
 	}
-	res.lines = append(res.lines, "  from   "+body.From)
+	res.fact("from", body.From)
 	return s.print(res)
 }
 

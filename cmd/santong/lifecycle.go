@@ -202,7 +202,7 @@ func cmdCertGrant(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	res := newResult(body.EventType(), rc).id("certificate", id).id("enterprise", entID)
-	res.lines = append(res.lines, fmt.Sprintf("  number       %s (%s, %s to %s)", *number, *scheme, vf, vu))
+	res.fact("number", fmt.Sprintf("%s (%s, %s to %s)", *number, *scheme, vf, vu))
 	return s.print(res)
 }
 

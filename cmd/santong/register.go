@@ -115,7 +115,7 @@ func cmdEnterpriseRegister(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	res := newResult(body.EventType(), rc).id("enterprise", id)
-	res.lines = append(res.lines, "  uscc        "+code)
+	res.fact("uscc", code)
 	if !o.json {
 		res.lines = append(res.lines, fmt.Sprintf("next: santong key enrol --role enterprise --enterprise %s --pub KEYFILE ...", code))
 	}
@@ -170,7 +170,7 @@ func cmdEnterpriseDeclare(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	res := newResult(body.EventType(), rc).id("enterprise", entID)
-	res.lines = append(res.lines, "  document    sha256:"+sum)
+	res.fact("document", "sha256:"+sum)
 	return s.print(res)
 }
 

@@ -134,7 +134,11 @@ func (s *signer) refused(t event.Type, err error) error {
 				roles = append(roles, string(r))
 			}
 		}
-		return withHint(e, "%s needs a key of role %s (of the enterprise concerned, for enterprise keys)", t, strings.Join(roles, " or "))
+		h := fmt.Sprintf("%s needs a key of role %s", t, strings.Join(roles, " or "))
+		if t.MayBeSignedBy(event.RoleEnterprise) {
+			h += ", and an enterprise key acts only for its own enterprise"
+		}
+		return withHint(e, "%s", h)
 	}
 	return e
 }
@@ -148,8 +152,8 @@ type eventResult struct {
 	IDs      map[string]string `json:"ids"`
 	Extra    any               `json:"details,omitempty"`
 
-	order []string // the order of IDs for people
-	lines []string // more lines for people
+	rows  [][2]string // what people see: ids and facts, in order
+	lines []string    // notes after the rows, for people
 }
 
 func newResult(t event.Type, rc ledger.Receipt) *eventResult {
@@ -159,7 +163,13 @@ func newResult(t event.Type, rc ledger.Receipt) *eventResult {
 // id adds a named id to the result.
 func (r *eventResult) id(name string, v fmt.Stringer) *eventResult {
 	r.IDs[name] = v.String()
-	r.order = append(r.order, name)
+	r.rows = append(r.rows, [2]string{name, v.String()})
+	return r
+}
+
+// fact adds a line for people (not in the JSON, which has the details elsewhere).
+func (r *eventResult) fact(name, v string) *eventResult {
+	r.rows = append(r.rows, [2]string{name, v})
 	return r
 }
 
@@ -171,11 +181,11 @@ func (s *signer) print(r *eventResult) error {
 	w := s.c.stdout
 	fmt.Fprintf(w, "recorded %s as record %d\n", r.Type, r.Index)
 	width := 0
-	for _, n := range r.order {
-		width = max(width, len(n))
+	for _, row := range r.rows {
+		width = max(width, len(row[0]))
 	}
-	for _, n := range r.order {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, n, r.IDs[n])
+	for _, row := range r.rows {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, row[0], row[1])
 	}
 	for _, l := range r.lines {
 		fmt.Fprintln(w, l)
