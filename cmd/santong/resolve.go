@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
@@ -60,18 +61,27 @@ func (s *signer) enterprise(ctx context.Context, name, ref string) (uuid.UUID, e
 		}
 		return e.ID, nil
 	}
-	var l verify.ListJSON[verify.Enterprise]
-	if err := getJSON(ctx, s.server+"/api/v1/enterprises?limit=100&q="+url.QueryEscape(code), &l); err != nil {
-		return uuid.Nil, fmt.Errorf("--%s: look up the credit code: %w", name, err)
-	}
-	for _, e := range l.Items {
-		if e.CreditCode == code {
-			if id, err := uuid.Parse(e.ID); err == nil {
-				return id, nil
+	var found uuid.UUID
+	err := fromListing(ctx, func() (bool, error) {
+		var l verify.ListJSON[verify.Enterprise]
+		if err := getJSON(ctx, s.server+"/api/v1/enterprises?limit=100&q="+url.QueryEscape(code), &l); err != nil {
+			return false, fmt.Errorf("--%s: look up the credit code: %w", name, err)
+		}
+		for _, e := range l.Items {
+			if id, err := uuid.Parse(e.ID); err == nil && e.CreditCode == code {
+				found = id
+				return true, nil
 			}
 		}
+		return false, nil
+	})
+	if err != nil {
+		return uuid.Nil, err
 	}
-	return uuid.Nil, notFoundFlag(name, "enterprise with credit code "+code, fault.New(fault.NotFound, ""))
+	if found == uuid.Nil {
+		return uuid.Nil, notFoundFlag(name, "enterprise with credit code "+code, fault.New(fault.NotFound, ""))
+	}
+	return found, nil
 }
 
 // ownEnterprise is the enterprise named by --enterprise, or else (locally) the owner of the
@@ -106,18 +116,29 @@ func (s *signer) product(ctx context.Context, name, ref string) (uuid.UUID, erro
 		return p.ID, nil
 	}
 	g14, _ := ids.GTIN14(ref)
-	var l verify.ListJSON[verify.Product]
-	if err := getJSON(ctx, s.server+"/api/v1/products?limit=100&q="+url.QueryEscape(ref), &l); err != nil {
-		return uuid.Nil, fmt.Errorf("--%s: look up the GTIN: %w", name, err)
-	}
-	for _, p := range l.Items {
-		if x, err := ids.GTIN14(p.GTIN); err == nil && x == g14 {
-			if id, err := uuid.Parse(p.ID); err == nil {
-				return id, nil
+	var found uuid.UUID
+	err := fromListing(ctx, func() (bool, error) {
+		var l verify.ListJSON[verify.Product]
+		if err := getJSON(ctx, s.server+"/api/v1/products?limit=100&q="+url.QueryEscape(ref), &l); err != nil {
+			return false, fmt.Errorf("--%s: look up the GTIN: %w", name, err)
+		}
+		for _, p := range l.Items {
+			if x, err := ids.GTIN14(p.GTIN); err == nil && x == g14 {
+				if id, err := uuid.Parse(p.ID); err == nil {
+					found = id
+					return true, nil
+				}
 			}
 		}
+		return false, nil
+	})
+	if err != nil {
+		return uuid.Nil, err
 	}
-	return uuid.Nil, notFoundFlag(name, "product with GTIN "+ref, fault.New(fault.NotFound, ""))
+	if found == uuid.Nil {
+		return uuid.Nil, notFoundFlag(name, "product with GTIN "+ref, fault.New(fault.NotFound, ""))
+	}
+	return found, nil
 }
 
 func (s *signer) products(ctx context.Context, name string, refs []string) ([]uuid.UUID, error) {
@@ -165,29 +186,54 @@ func (s *signer) certificate(ctx context.Context, ref, entRef string) (*cert.Cer
 		return &cert.Certificate{ID: id, Enterprise: ent}, ent, err
 	}
 	// The server lists every enterprise with its certificates.
-	next := s.server + "/api/v1/enterprises?limit=100&offset=0"
-	for pages := 0; next != "" && pages < 10000; pages++ {
-		var l verify.ListJSON[verify.Enterprise]
-		if err := getJSON(ctx, next, &l); err != nil {
-			return nil, uuid.Nil, fmt.Errorf("--cert: look up the certificate's enterprise: %w", err)
-		}
-		for _, e := range l.Items {
-			for _, c := range e.Certificates {
-				if c == id.String() {
-					ent, err := uuid.Parse(e.ID)
-					return &cert.Certificate{ID: id, Enterprise: ent}, ent, err
+	var ent uuid.UUID
+	err := fromListing(ctx, func() (bool, error) {
+		next := s.server + "/api/v1/enterprises?limit=100&offset=0"
+		for pages := 0; next != "" && pages < 10000; pages++ {
+			var l verify.ListJSON[verify.Enterprise]
+			if err := getJSON(ctx, next, &l); err != nil {
+				return false, fmt.Errorf("--cert: look up the certificate's enterprise: %w", err)
+			}
+			for _, e := range l.Items {
+				for _, c := range e.Certificates {
+					if x, err := uuid.Parse(e.ID); err == nil && c == id.String() {
+						ent = x
+						return true, nil
+					}
 				}
 			}
-		}
-		next = ""
-		if l.Next != "" {
-			u, err := url.Parse(l.Next)
-			if err == nil {
+			next = ""
+			if u, err := url.Parse(l.Next); err == nil && l.Next != "" {
 				next = s.server + "/api/v1/enterprises?" + u.RawQuery
 			}
 		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, uuid.Nil, err
 	}
-	return nil, uuid.Nil, notFoundFlag("cert", "certificate", fault.New(fault.NotFound, ""))
+	if ent == uuid.Nil {
+		return nil, uuid.Nil, withHint(notFoundFlag("cert", "certificate", fault.New(fault.NotFound, "")), "or name its enterprise with --enterprise")
+	}
+	return &cert.Certificate{ID: id, Enterprise: ent}, ent, nil
+}
+
+// fromListing runs a lookup in the server's registry listings until it finds what it looks for,
+// for up to two seconds: the listings are refreshed about once a second, so a record written a
+// moment ago may not be listed yet.
+func fromListing(ctx context.Context, find func() (bool, error)) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ok, err := find()
+		if err != nil || ok || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // chainOf finds the enterprise of a record named by its id: locally with lookup, with --server
