@@ -197,6 +197,12 @@ func (g *errGroup) Go(f func() error) {
 
 func (g *errGroup) Wait() error { g.wg.Wait(); return g.err }
 
+// demoKDF encrypts the demo's fourteen keys: OWASP's minimum for Argon2id (19 MiB, 2 passes,
+// 1 lane) rather than the data directory's RFC 9106 parameters, so that 'serve --demo' starts in
+// a second or two. The keys sign fictitious data only; keys made with 'santong key new' get the
+// full parameters.
+var demoKDF = keyfile.Params{Time: 2, MemoryKiB: 19 << 10, Threads: 1}
+
 // generateKeys makes every demo key and starts writing them, encrypted with the data
 // directory's passphrase, under DIR/demo-keys (Argon2id is slow on purpose: the files are
 // written while the events are recorded).
@@ -205,10 +211,14 @@ func (d *demo) generateKeys() (*errGroup, error) {
 	if err := os.MkdirAll(kdir, 0o700); err != nil {
 		return nil, err
 	}
+	params := kdfParams
+	if params == keyfile.DefaultParams {
+		params = demoKDF
+	}
 	g := &errGroup{sema: make(chan struct{}, 2)}
 	write := func(file, name string, k ed25519.PrivateKey) {
 		g.Go(func() error {
-			if err := keyfile.WriteParams(filepath.Join(kdir, file), k, d.pass, name, kdfParams); err != nil {
+			if err := keyfile.WriteParams(filepath.Join(kdir, file), k, d.pass, name, params); err != nil {
 				return fmt.Errorf("write demo key %s: %w", file, err)
 			}
 			return nil
@@ -240,7 +250,7 @@ func (d *demo) enrol() error {
 	for _, cf := range demoCertifiers {
 		a := d.certifiers[cf.slug]
 		if _, err := d.submit(event.New(ledger.RegistryChain, a.id, &event.Certifier{
-			Accreditation: cf.accreditation, Name: cf.name + " (" + cf.en + ")", USCC: uscc(cf.uscc17)}), d.op); err != nil {
+			Accreditation: cf.accreditation, Name: cf.name + " (" + cf.en + ")", USCC: demoUSCC(cf.uscc17)}), d.op); err != nil {
 			return err
 		}
 		if _, err := d.submit(event.New(ledger.RegistryChain, a.id, &event.KeyEnrolment{
@@ -251,7 +261,7 @@ func (d *demo) enrol() error {
 	for _, e := range demoEnterprises {
 		a := d.ents[e.slug]
 		if _, err := d.submit(event.New(a.id, a.id, &event.Enterprise{Address: e.address, ExportFiling: e.filing,
-			Name: e.name + " (" + e.en + ")", USCC: uscc(e.uscc17)}), d.op); err != nil {
+			Name: e.name + " (" + e.en + ")", USCC: demoUSCC(e.uscc17)}), d.op); err != nil {
 			return err
 		}
 		for _, k := range []struct {

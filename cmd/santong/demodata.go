@@ -101,8 +101,8 @@ var demoEnterprises = []demoEnterprise{
 // demoInspectors is the 双随机 inspector pool (invented people, by code name).
 var demoInspectors = []string{"检查员甲 Inspector A", "检查员乙 Inspector B", "检查员丙 Inspector C", "检查员丁 Inspector D"}
 
-// uscc completes a 17-character credit code body with its check character.
-func uscc(first17 string) string {
+// demoUSCC completes a 17-character credit code body with its check character.
+func demoUSCC(first17 string) string {
 	c, err := ids.USCCCheck(first17)
 	if err != nil {
 		panic(fmt.Sprintf("demo credit code %s: %v", first17, err))
@@ -110,8 +110,8 @@ func uscc(first17 string) string {
 	return first17 + string(c)
 }
 
-// gtin completes a GTIN body with its check digit ("" stays "").
-func gtin(body string) string {
+// demoGTIN completes a GTIN body with its check digit ("" stays "").
+func demoGTIN(body string) string {
 	if body == "" {
 		return ""
 	}
@@ -125,5 +125,5 @@ func gtin(body string) string {
 // body returns the product's registration body.
 func (p demoProduct) body(line string) *event.Product {
 	return &event.Product{Category: p.category, DomesticStandards: p.standards, ExportStandards: p.standards,
-		GTIN: gtin(p.gtin12), Lines: []string{line}, Name: p.name + " (" + p.en + ")"}
+		GTIN: demoGTIN(p.gtin12), Lines: []string{line}, Name: p.name + " (" + p.en + ")"}
 }

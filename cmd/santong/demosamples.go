@@ -84,12 +84,12 @@ func (d *demo) result(baseURL string) *demoResult {
 	for _, cf := range demoCertifiers {
 		a := d.certifiers[cf.slug]
 		res.Certifiers = append(res.Certifiers, demoOrgOut{ID: a.id.String(), Name: cf.name, English: cf.en,
-			USCC: uscc(cf.uscc17), KeyFile: filepath.Join(kdir, cf.slug+".key")})
+			USCC: demoUSCC(cf.uscc17), KeyFile: filepath.Join(kdir, cf.slug+".key")})
 	}
 	for _, e := range demoEnterprises {
 		a := d.ents[e.slug]
 		res.Enterprises = append(res.Enterprises, demoOrgOut{ID: a.id.String(), Name: e.name, English: e.en,
-			USCC: uscc(e.uscc17), Story: e.story, Page: baseURL + "/registry/enterprises/" + a.id.String(),
+			USCC: demoUSCC(e.uscc17), Story: e.story, Page: baseURL + "/registry/enterprises/" + a.id.String(),
 			KeyFile: filepath.Join(kdir, e.slug+".key"), LabelKey: filepath.Join(kdir, e.slug+"-label.key")})
 	}
 	sample := func(verdict, what, ent string, serial uint64, note string) *demoSample {
@@ -257,7 +257,7 @@ func (r *demoResult) print(w io.Writer) {
 	fmt.Fprintf(w, "demo keys:   %s (encrypted with this data directory's passphrase), e.g.\n", r.KeysDir)
 	if len(r.Enterprises) > 0 {
 		e := r.Enterprises[0]
-		fmt.Fprintf(w, "  santong label issue --data %s --product %s --lot LOT --count 100 --out labels --format csv,png \\\n", r.Dir, gtin(demoEnterprises[0].products[0].gtin12))
+		fmt.Fprintf(w, "  santong label issue --data %s --product %s --lot LOT --count 100 --out labels --format csv,png \\\n", r.Dir, demoGTIN(demoEnterprises[0].products[0].gtin12))
 		fmt.Fprintf(w, "      --key %s --label-key %s\n", e.KeyFile, e.LabelKey)
 	}
 }
