@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/santong-cn/santong/ledger"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The auditor's memory: the last checkpoint this user saw of each log, under
+// os.UserConfigDir()/santong/checkpoints/ (one signed note per origin). Every audit checks that the
+// new checkpoint is consistent with it (an extension of the same tree) and then remembers the new
+// one, so that an operator who rewrites or rolls back the log is caught by anyone who looked before,
+// the way a transparency-log witness catches a fork.
+
+// proveFunc fetches a consistency proof from tree size from to tree size to; nil when the source
+// is offline (a bundle).
+type proveFunc func(ctx context.Context, from, to int64) (tlog.TreeProof, error)
+
+// witnessPath is the file that remembers origin's checkpoint.
+func witnessPath(origin string) (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no user configuration directory to remember checkpoints in: %w", err)
+	}
+	name := strings.NewReplacer("/", "_", "\\", "_", ":", "_", "..", "_").Replace(origin)
+	return filepath.Join(dir, "santong", "checkpoints", name), nil
+}
+
+// witnessResult says what the comparison with the remembered checkpoint found.
+type witnessResult struct {
+	Previous   int64  `json:"previous_size"` // -1 when none was remembered
+	Consistent bool   `json:"consistent"`    // proved an extension of (or equal to) the remembered one
+	Remembered bool   `json:"remembered"`    // the new checkpoint is now the remembered one
+	Note       string `json:"note"`
+}
+
+// witness compares cp with the remembered checkpoint of its log and remembers cp when it is
+// consistent. A rollback or a fork is a *failedError; a check that cannot be made offline is
+// reported in the result's Note and remembers nothing.
+func (c *cli) witness(ctx context.Context, cp *ledger.SignedCheckpoint, v note.Verifier, prove proveFunc) (*witnessResult, error) {
+	path, err := witnessPath(cp.Origin)
+	if err != nil {
+		return nil, err
+	}
+	res := &witnessResult{Previous: -1}
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		res.Note = fmt.Sprintf("first checkpoint seen of %s: size %d remembered", cp.Origin, cp.Size)
+		return res, c.remember(path, cp, res)
+	case err != nil:
+		return nil, err
+	}
+	prev, err := ledger.OpenCheckpoint(old, v)
+	if err != nil {
+		return nil, &failedError{fmt.Sprintf("CHECKPOINT MISMATCH: the checkpoint remembered in %s does not verify with this log key: "+
+			"another log uses the origin %s, or the log key changed; if you trust the new key, remove that file", path, cp.Origin)}
+	}
+	res.Previous = prev.Size
+	switch {
+	case prev.Size == cp.Size:
+		if prev.Root != cp.Root {
+			return nil, &failedError{fmt.Sprintf("LOG FORKED: checkpoint of size %d has root %s, but the one seen before (%s) had %s: the log was rewritten",
+				cp.Size, cp.Root, path, prev.Root)}
+		}
+		res.Consistent, res.Remembered = true, true
+		res.Note = fmt.Sprintf("same checkpoint as last seen (size %d)", cp.Size)
+		return res, nil
+	case prove == nil:
+		res.Note = fmt.Sprintf("the last checkpoint seen of %s has size %d; consistency with this one (size %d) cannot be proved offline: check it against the log, and nothing was remembered",
+			cp.Origin, prev.Size, cp.Size)
+		return res, nil
+	case prev.Size > cp.Size:
+		return nil, &failedError{fmt.Sprintf("LOG ROLLED BACK: the log's checkpoint has size %d, but a checkpoint of size %d was seen before (%s): records were removed",
+			cp.Size, prev.Size, path)}
+	}
+	proof, err := prove(ctx, prev.Size, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("fetch a consistency proof from size %d to %d: %w", prev.Size, cp.Size, err)
+	}
+	if err := ledger.VerifyConsistency(prev.Checkpoint, cp.Checkpoint, proof); err != nil {
+		return nil, &failedError{fmt.Sprintf("LOG FORKED: the checkpoint of size %d is not an extension of the one of size %d seen before (%s): %v",
+			cp.Size, prev.Size, path, err)}
+	}
+	res.Consistent = true
+	res.Note = fmt.Sprintf("consistent with the checkpoint seen before (size %d → %d)", prev.Size, cp.Size)
+	return res, c.remember(path, cp, res)
+}
+
+// remember writes cp as the remembered checkpoint, atomically.
+func (c *cli) remember(path string, cp *ledger.SignedCheckpoint, res *witnessResult) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", path, time.Now().UnixNano())
+	if err := os.WriteFile(tmp, cp.Note, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	res.Remembered = true
+	return nil
+}
+
+// printWitness writes the witness note to w.
+func printWitness(w io.Writer, r *witnessResult) {
+	if r != nil && r.Note != "" {
+		fmt.Fprintf(w, "checkpoint: %s\n", r.Note)
+	}
+}
