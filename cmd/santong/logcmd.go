@@ -41,6 +41,9 @@ func cmdLogCheckpoint(ctx context.Context, c *cli, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
+	if err := src.check(); err != nil {
+		return err
+	}
 	var cp *ledger.SignedCheckpoint
 	var wit *witnessResult
 	if *src.server != "" {
