@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/santong-cn/santong/internal/fault"
@@ -37,25 +36,25 @@ var commands = []command{
 
 	{"key new", "--out FILE [--name NAME]", "create an encrypted Ed25519 key file", cmdKeyNew},
 	{"key show", "FILE", "print a key file's public key and key id", cmdKeyShow},
-	{"key enrol", "--key OPERATOR.key --pub FILE|KEY --role ROLE [--enterprise ID] [--name NAME]", "enrol a certifier, enterprise or label key (operator)", cmdKeyEnrol},
-	{"key revoke", "--key OPERATOR.key --id KEYID [--from TIME] --reason TEXT", "revoke a key from a given time (operator)", cmdKeyRevoke},
+	{"key enrol", "--key OPERATOR.key --pub FILE|KEY --role certifier|enterprise|label [--certifier ID | --enterprise ID|CREDITCODE] [--name NAME] [TARGET]", "enrol a certifier, enterprise or label key (operator)", cmdKeyEnrol},
+	{"key revoke", "--key OPERATOR.key --id KEYID|FILE [--from now|TIME|DATE] --reason TEXT [TARGET]", "revoke a key from a given time (operator)", cmdKeyRevoke},
 
-	{"certifier register", "--key OPERATOR.key --name NAME [--uscc CODE]", "register a certification body (operator)", cmdCertifierRegister},
-	{"enterprise register", "--key KEY --name NAME --uscc CODE --export-filing NO --address ADDR", "register an enterprise", cmdEnterpriseRegister},
-	{"enterprise declare", "--key KEY --enterprise ID --document FILE --products IDS --standards STDS", "record a self-declaration of conformity (自我声明)", cmdEnterpriseDeclare},
-	{"product register", "--key KEY --enterprise ID --name NAME --category CAT [--gtin GTIN] ...", "register a product", cmdProductRegister},
-	{"audit record", "--key KEY --enterprise ID --scheme S --scope S --result R ...", "record an expert audit (certifier)", cmdAuditRecord},
-	{"cert grant", "--key KEY --audit ID --number NO --valid-from DATE --valid-until DATE", "grant a certification (certifier)", cmdCertGrant},
-	{"cert suspend", "--key KEY --cert ID --reason TEXT --rectify-by DATE", "suspend a certification (certifier)", cmdCertSuspend},
-	{"cert reinstate", "--key KEY --cert ID --inspection ID", "reinstate a suspended certification (certifier)", cmdCertReinstate},
-	{"cert revoke", "--key KEY --cert ID --reason TEXT", "revoke a certification (certifier)", cmdCertRevoke},
-	{"inspect", "--key KEY --cert ID --kind K --result R ...", "record a follow-up or random inspection (certifier)", cmdInspect},
-	{"complaint receive", "--key KEY --enterprise ID --channel C --summary TEXT", "record a complaint (certifier)", cmdComplaintReceive},
-	{"complaint close", "--key KEY --complaint ID --outcome TEXT", "close a complaint (certifier)", cmdComplaintClose},
-	{"draw", "--key KEY --scheme S --count N --inspectors IDS --per-target N", "make and record a 双随机 random inspection draw", cmdDraw},
-	{"batch recall", "--key KEY --batch ID --kind return|recall --reason TEXT", "recall a label batch", cmdBatchRecall},
+	{"certifier register", "--key OPERATOR.key --name NAME [--uscc CODE] [--accreditation TEXT] [TARGET]", "register a certification body (operator)", cmdCertifierRegister},
+	{"enterprise register", "--key OPERATOR.key --name NAME --uscc CODE --export-filing NO --address ADDR [TARGET]", "register an enterprise", cmdEnterpriseRegister},
+	{"enterprise declare", "--key KEY [--enterprise ID|CREDITCODE] --document FILE --products IDS|GTINS --standards STDS [TARGET]", "record a self-declaration of conformity (自我声明)", cmdEnterpriseDeclare},
+	{"product register", "--key KEY [--enterprise ID|CREDITCODE] --name NAME --category food|agricultural|consumer_goods|industrial [--gtin GTIN] --export-standard S --domestic-standard S --line L [TARGET]", "register a product", cmdProductRegister},
+	{"audit record", "--key KEY --enterprise ID|CREDITCODE [--scheme santong|eco_origin] [--products IDS] --auditors NAMES --result pass|fail|conditional [--date D] [--finding F] [--report FILE] [TARGET]", "record an expert audit (certifier)", cmdAuditRecord},
+	{"cert grant", "--key KEY --audit ID --number NO [--valid-from DATE] --valid-until DATE [TARGET]", "grant a certification (certifier)", cmdCertGrant},
+	{"cert suspend", "--key KEY --cert ID|NUMBER --reason TEXT --rectify-by DATE [TARGET]", "suspend a certification (certifier)", cmdCertSuspend},
+	{"cert reinstate", "--key KEY --cert ID|NUMBER --inspection ID [TARGET]", "reinstate a suspended certification (certifier)", cmdCertReinstate},
+	{"cert revoke", "--key KEY --cert ID|NUMBER --reason TEXT [TARGET]", "revoke a certification (certifier)", cmdCertRevoke},
+	{"inspect", "--key KEY --cert ID|NUMBER --kind routine|random|complaint|reinspection --result pass|fail [--draw INDEX] [--finding F] [TARGET]", "record a follow-up or random inspection (certifier)", cmdInspect},
+	{"complaint receive", "--key KEY --enterprise ID|CREDITCODE --channel C --summary TEXT [TARGET]", "record a complaint (certifier)", cmdComplaintReceive},
+	{"complaint close", "--key KEY --complaint ID --outcome TEXT [TARGET]", "close a complaint (certifier)", cmdComplaintClose},
+	{"draw", "--key KEY --scheme santong|eco_origin --count N --inspectors NAMES --per-target N [--data DIR]", "make and record a 双随机 random inspection draw", cmdDraw},
+	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 
-	{"label issue", "--product ID --lot LOT --count N --out DIR --format png|svg|pdf|csv", "issue a batch of signed labels", cmdLabelIssue},
+	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
 	{"verify", "TOKEN|URL|IMAGE [--server URL | --bundle FILE] [--json]", "verify a label code", cmdVerify},
 	{"audit replay", "--enterprise ID|CREDITCODE [--data DIR | --server URL | --bundle FILE] [--json]", "replay and verify an enterprise's chain", cmdAuditReplay},
 	{"audit export", "--enterprise ID|CREDITCODE --out FILE", "write a self-contained audit bundle", cmdAuditExport},
@@ -120,7 +119,7 @@ func run(ctx context.Context, args []string, c *cli) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(c.stderr, "santong: error: %s\n", message(err))
+	fmt.Fprintf(c.stderr, "santong: error: %s\n", err)
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(c.stderr, "santong: hint: usage: santong %s %s\n", cmd.name, cmd.usage)
@@ -130,16 +129,6 @@ func run(ctx context.Context, args []string, c *cli) int {
 		fmt.Fprintf(c.stderr, "santong: hint: %s\n", he.hint)
 	}
 	return 2
-}
-
-// message is what the user sees of an error: coded errors as they are, others with their text
-// (the CLI user is the operator of their own machine: I/O details help them).
-func message(err error) string {
-	var fe *fault.Error
-	if errors.As(err, &fe) && fe.Code != fault.Internal {
-		return err.Error()
-	}
-	return err.Error()
 }
 
 func findCommand(args []string) (*command, []string) {
@@ -161,16 +150,16 @@ func findCommand(args []string) (*command, []string) {
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "usage: santong COMMAND [flags]")
 	fmt.Fprintln(w)
-	names := make([]string, 0, len(commands))
 	width := 0
 	for _, c := range commands {
-		names = append(names, c.name)
 		width = max(width, len(c.name))
 	}
-	_ = sort.Strings
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.help)
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "TARGET is --data DIR (default $SANTONG_DATA or ./santong-data) or --server URL; commands that")
+	fmt.Fprintln(w, "sign take --key FILE, and every command that reports takes --json.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'santong COMMAND -h' for a command's flags. Exit codes: 0 success; 1 a verification")
 	fmt.Fprintln(w, "that fails or a verdict that is not genuine and certified; 2 usage or input errors.")
