@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/santong-cn/santong/internal/fault"
 )
 
 // cli is the program's view of its process, so that tests run it in-process.
