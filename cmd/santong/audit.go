@@ -59,7 +59,7 @@ func cmdAuditReplay(ctx context.Context, c *cli, args []string) error {
 	if *jsonOut {
 		return c.printJSON(rep)
 	}
-	rep.print(c.stdout, a)
+	rep.print(c.stdout)
 	printWitness(c.stdout, wit)
 	if s.trusted == "" {
 		fmt.Fprintf(c.stderr, "santong: warning: the log key was taken from the bundle itself (%s): compare it with the operator's published key, or pass --log-key\n", a.LogKey)
@@ -144,7 +144,7 @@ func newAuditReport(a *cert.Verified, s *source, wit *witnessResult, d time.Dura
 	return r
 }
 
-func (r *auditReport) print(w io.Writer, a *cert.Verified) {
+func (r *auditReport) print(w io.Writer) {
 	fmt.Fprintf(w, "%s  %s\nenterprise %s\n\n", r.Enterprise.Name, r.Enterprise.CreditCode, r.Enterprise.ID)
 	for _, t := range r.Timeline {
 		words := t.ZH + " " + t.EN

@@ -339,6 +339,14 @@ func TestAuditServer(t *testing.T) {
 	if !strings.Contains(out, "正品") {
 		t.Fatalf("verify --server:\n%s", out)
 	}
+	dl, err := label.SignDigitalLink(f.labK, "audit.test/log", "V.EXAMPLE.CN", "09506000134352", "L1", f.batchIndex, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = wantRun(t, 0, "verify", dl.URL(), "--server", srv.URL, "--json")
+	if !strings.Contains(out, `"verdict": "genuine"`) {
+		t.Fatalf("verify a Digital Link --server:\n%s", out)
+	}
 	out, _ = wantRun(t, 0, "log", "prove", "--server", srv.URL, "--log-key", f.logKey, "--index", "4")
 	if !strings.Contains(out, "verified: against the served checkpoint") {
 		t.Fatal(out)
