@@ -88,6 +88,12 @@ type Options struct {
 	// MaxBatch is the most records committed in one transaction (default 4096).
 	MaxBatch int
 
+	// Audit opens the log to replay it and nothing else: it opens even when its stored tree no
+	// longer matches its signed checkpoint (tampering, rollback), so that Replay can name the bad
+	// record; it takes no appends and signs no checkpoints. Err reports why it would not have
+	// opened normally.
+	Audit bool
+
 	Hook   Hook         // optional
 	Logger *slog.Logger // optional
 }

@@ -133,6 +133,9 @@ func (l *Log) SignCheckpoint(ctx context.Context) (*SignedCheckpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if p := l.failed.Load(); p != nil {
+		return nil, *p
+	}
 	s := l.state.Load()
 	prev := l.cp.Load()
 	if prev.Note != nil && prev.Size == s.size {

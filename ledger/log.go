@@ -26,6 +26,8 @@ var (
 	ErrHeadMoved = &fault.Error{Code: fault.Conflict, Field: "expect_head", Message: "the chain's head has moved"}
 	// ErrClosed: the log is closed.
 	ErrClosed = &fault.Error{Code: fault.Internal, Message: "the log is closed"}
+	// ErrAuditOnly: the log was opened with Options.Audit.
+	ErrAuditOnly = &fault.Error{Code: fault.Conflict, Message: "the log is open for an audit only: it takes no appends"}
 	// ErrTooLarge: the payload is over MaxPayload.
 	ErrTooLarge = &fault.Error{Code: fault.TooLarge, Field: "payload", Message: "payload over 64 KiB"}
 )
@@ -47,6 +49,7 @@ type Log struct {
 	stop   chan struct{} // closed by Close, stops the checkpointer
 	cpDone chan struct{}
 
+	openErr  error                     // with Options.Audit: why the log would not have opened
 	state    atomic.Pointer[treeState] // the committed tree
 	failed   atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
 	lastTime time.Time                 // writer only
@@ -127,6 +130,10 @@ func Open(opts Options) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
+	if opts.Audit {
+		err := error(ErrAuditOnly)
+		l.failed.Store(&err)
+	}
 	go l.writer()
 	go l.checkpointer()
 	return l, nil
@@ -155,11 +162,18 @@ func (l *Log) load() error {
 		return fmt.Errorf("ledger: open: read size: %w", err)
 	}
 	if _, err := l.Record(size); err == nil || fault.CodeOf(err) != fault.NotFound {
-		return fmt.Errorf("ledger: open: a record exists past the log's size %d: the database was altered", size)
+		if err := l.auditable(fmt.Errorf("ledger: open: a record exists past the log's size %d: the database was altered", size)); err != nil {
+			return err
+		}
 	}
 	s, err := l.rebuildEdge(size)
 	if err != nil {
-		return fmt.Errorf("ledger: open: %w", err)
+		if !l.opts.Audit {
+			return fmt.Errorf("ledger: open: %w", err)
+		}
+		// A record or tile the edge needs is gone or broken: open with the tree as far as it can
+		// be rebuilt, and let Replay say what is missing.
+		l.openErr = fmt.Errorf("ledger: open: %w", err)
 	}
 	l.state.Store(s)
 
@@ -192,41 +206,60 @@ func (l *Log) load() error {
 	if cp.Origin != l.opts.Origin {
 		return fmt.Errorf("ledger: open: the stored checkpoint is for origin %q, not %q", cp.Origin, l.opts.Origin)
 	}
+	l.cp.Store(cp)
 	if cp.Size > size {
-		return fmt.Errorf("ledger: open: the latest checkpoint covers %d records but the log has only %d: rollback or lost data", cp.Size, size)
+		return l.auditable(fmt.Errorf("ledger: open: the latest checkpoint covers %d records but the log has only %d: rollback or lost data", cp.Size, size))
 	}
 	root, err := tlog.TreeHash(cp.Size, hashReader{s, l.tiles})
 	if err != nil {
-		return fmt.Errorf("ledger: open: recompute root: %w", err)
+		return l.auditable(fmt.Errorf("ledger: open: recompute root: %w", err))
 	}
 	if root != cp.Root {
-		return fmt.Errorf("ledger: open: the tree of %d records no longer matches the signed checkpoint: tampering (run the replay verifier to find the record)", cp.Size)
+		return l.auditable(fmt.Errorf("ledger: open: the tree of %d records no longer matches the signed checkpoint: tampering (run 'santong log verify' to find the record)", cp.Size))
 	}
-	l.cp.Store(cp)
 	if cp.Size < size {
 		l.kickCheckpoint()
 	}
 	return nil
 }
 
+// auditable returns err, unless the log is opened for an audit: then it keeps err for Err and
+// lets the open go on.
+func (l *Log) auditable(err error) error {
+	if !l.opts.Audit {
+		return err
+	}
+	l.openErr = err
+	return nil
+}
+
+// Err reports, for a log opened with Options.Audit, why it would not have opened normally
+// (nil when it would have).
+func (l *Log) Err() error { return l.openErr }
+
 // rebuildEdge recomputes the partial tiles of a tree of size n from records and full tiles.
+// On error the returned state still has the tree's shape, with the edges it could rebuild.
 func (l *Log) rebuildEdge(n int64) (*treeState, error) {
 	s := &treeState{size: n}
 	count := n // hashes at the bottom of tile level L
-	for L := 0; L < tileLevels && count > 0; L++ {
+	for L := 0; L < tileLevels; L++ {
 		s.full[L] = count / tileWidth
+		count = s.full[L]
+	}
+	count = n
+	for L := 0; L < tileLevels && count > 0; L++ {
 		for k := s.full[L] * tileWidth; k < count; k++ {
 			var h Hash
 			if L == 0 {
 				r, err := l.Record(k)
 				if err != nil {
-					return nil, err
+					return s, fmt.Errorf("record %d: %w", k, err)
 				}
 				h = r.Hash()
 			} else {
 				t, err := l.tiles.read(L-1, k)
 				if err != nil {
-					return nil, err
+					return s, err
 				}
 				h = t.node(tileHeight, 0)
 			}

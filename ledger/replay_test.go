@@ -197,3 +197,48 @@ func TestReplayChainAndVerifyChain(t *testing.T) {
 }
 
 var _ = badger.ErrKeyNotFound
+
+// TestAuditOpen: a log whose tree no longer matches its checkpoint refuses to open, except for
+// an audit, which then names the altered record and takes no appends.
+func TestAuditOpen(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	for i := 0; i < 300; i++ { // one full tile and 44 records in the edge
+		if _, err := l.Append(context.Background(), Entry{Chain: RegistryChain, Payload: payload(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.SignCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db := rawDB(t, dir)
+	bad := getRaw(t, db, recordKey(290))
+	bad[len(bad)-1] ^= 1
+	setRaw(t, db, recordKey(290), bad)
+	db.Close()
+
+	if _, err := Open(testOptions(t, dir)); err == nil || !containsAll(err.Error(), "tampering") {
+		t.Fatalf("tampered log opened normally: %v", err)
+	}
+	opts := testOptions(t, dir)
+	opts.Audit = true
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatalf("audit open: %v", err)
+	}
+	defer l.Close()
+	if l.Err() == nil {
+		t.Error("Err() is nil for a tampered log")
+	}
+	f := replayFault(t, l)
+	if f == nil || (f.Index != 290 && f.Index != 291) {
+		t.Fatalf("audit replay: fault %v, want record 290 (or its successor 291 naming it)", f)
+	}
+	if _, err := l.Append(context.Background(), Entry{Payload: []byte("x")}); !errors.Is(err, ErrAuditOnly) {
+		t.Fatalf("append to an audit-only log: %v", err)
+	}
+	if _, err := l.SignCheckpoint(context.Background()); err == nil {
+		t.Fatal("an audit-only log signed a checkpoint")
+	}
+}

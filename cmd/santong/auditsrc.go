@@ -124,7 +124,7 @@ func (c *cli) bundleSource(f *sourceFlags) (*source, error) {
 }
 
 func (c *cli) localSource(ctx context.Context, f *sourceFlags, ref string) (*source, error) {
-	reg, cfg, err := c.openVerified(dataDir(c, *f.data), "AUDIT FAILED")
+	reg, cfg, err := c.openVerified(ctx, dataDir(c, *f.data), "AUDIT FAILED")
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +168,24 @@ func (c *cli) localSource(ctx context.Context, f *sourceFlags, ref string) (*sou
 // openVerified opens the data directory's registry for a verification: a log that refuses to
 // open because its tree no longer matches its signed checkpoint (tampering, rollback) is a failed
 // verification (exit 1), not an input error.
-func (c *cli) openVerified(dir, what string) (*cert.Registry, *config, error) {
+//
+// Such a log is then opened for an audit only and replayed in full, so that the failure names the
+// first bad record rather than only saying that one exists.
+func (c *cli) openVerified(ctx context.Context, dir, what string) (*cert.Registry, *config, error) {
 	reg, cfg, err := c.openRegistry(dir)
-	if err != nil && (strings.Contains(err.Error(), "tampering") || strings.Contains(err.Error(), "rollback")) {
-		return nil, nil, &failedError{what + ": " + strings.TrimPrefix(err.Error(), "ledger: open: ")}
+	if err == nil || !(strings.Contains(err.Error(), "tampering") || strings.Contains(err.Error(), "rollback") || strings.Contains(err.Error(), "altered")) {
+		return reg, cfg, err
 	}
-	return reg, cfg, err
+	msg := strings.TrimPrefix(err.Error(), "ledger: open: ")
+	if areg, acfg, aerr := c.openRegistryMode(dir, true); aerr == nil {
+		_, rerr := c.replayLog(ctx, areg.Log(), acfg)
+		areg.Close()
+		var f *ledger.Fault
+		if errors.As(rerr, &f) {
+			msg = strings.TrimPrefix(f.Error(), "replay: ")
+		}
+	}
+	return nil, nil, &failedError{what + ": " + msg}
 }
 
 // localEnterprise resolves an enterprise id or credit code in a local registry.

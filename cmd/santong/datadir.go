@@ -116,6 +116,12 @@ func (c *cli) readKey(path string) (ed25519.PrivateKey, error) {
 
 // openRegistry opens the data directory's log and registry for this process alone.
 func (c *cli) openRegistry(dir string) (*cert.Registry, *config, error) {
+	return c.openRegistryMode(dir, false)
+}
+
+// openRegistryMode opens the registry; with audit, only to replay it (ledger.Options.Audit): it
+// opens even when the log's tree no longer matches its checkpoint, and takes no writes.
+func (c *cli) openRegistryMode(dir string, audit bool) (*cert.Registry, *config, error) {
 	cfg, err := readConfig(dir)
 	if err != nil {
 		return nil, nil, err
@@ -132,7 +138,7 @@ func (c *cli) openRegistry(dir string) (*cert.Registry, *config, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier}, cert.Config{})
+	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier, Audit: audit}, cert.Config{})
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "resource temporarily unavailable") {
 			return nil, nil, withHint(fmt.Errorf("the data directory %s is in use", dir), "is 'santong serve' running on it? send writes to it with --server URL")

@@ -94,37 +94,18 @@ func cmdLogVerify(ctx context.Context, c *cli, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	reg, cfg, err := c.openVerified(dataDir(c, *data), "LOG VERIFY FAILED")
+	reg, cfg, err := c.openRegistryMode(dataDir(c, *data), true)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
 	log := reg.Log()
-	// The checkpoint to verify against: the latest, whose signature is checked with the
-	// configuration's log key, not with the key the log holds.
-	v, err := note.NewVerifier(cfg.LogKey)
-	if err != nil {
-		return fmt.Errorf("santong.json: malformed log_key")
-	}
-	var cp *ledger.Checkpoint
-	if latest := log.Checkpoint(); latest != nil && len(latest.Note) > 0 {
-		scp, err := ledger.OpenCheckpoint(latest.Note, v)
-		if err != nil {
-			return &failedError{"LOG VERIFY FAILED: the latest checkpoint does not verify with the configured log key"}
-		}
-		cp = &scp.Checkpoint
-	}
-	rp := cert.NewReplayer(cert.Config{}).WithReader(log.Record)
-	check := func(rec *ledger.Record) error {
-		err := rp.Check(rec)
-		var re *cert.RecordError
-		if errors.As(err, &re) {
-			return re.Err
-		}
-		return err
+	if err := log.Err(); err != nil {
+		fmt.Fprintf(c.stderr, "santong: the log would not open for service (%s); replaying it to find the fault\n",
+			strings.TrimPrefix(err.Error(), "ledger: open: "))
 	}
 	start := time.Now()
-	rep, err := log.Replay(ctx, ledger.ReplayOptions{Checkpoint: cp, Check: check, Progress: c.bar("replay")})
+	rep, err := c.replayLog(ctx, log, cfg)
 	if err != nil {
 		var f *ledger.Fault
 		if errors.As(err, &f) {
@@ -132,6 +113,10 @@ func cmdLogVerify(ctx context.Context, c *cli, args []string) error {
 				_ = c.printJSON(map[string]any{"ok": false, "fault": map[string]any{"index": f.Index, "problem": f.Problem}})
 			}
 			return &failedError{"LOG VERIFY FAILED: " + strings.TrimPrefix(f.Error(), "replay: ")}
+		}
+		var fe *failedError
+		if errors.As(err, &fe) {
+			return &failedError{"LOG VERIFY FAILED: " + fe.msg}
 		}
 		return err
 	}
@@ -145,6 +130,43 @@ func cmdLogVerify(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintln(c.stdout, "checked: record hashes, chain links, the Merkle tree and its stored hashes, the signed root, the chain indexes, every event's signature, role and transition")
 	fmt.Fprintf(c.stdout, "%.2fs, %.0f records/s\n", secs, rate)
 	return nil
+}
+
+// replayLog replays the whole log against its latest checkpoint, whose signature it checks with
+// the configuration's log key (not with the key the log holds), checking every event's signature,
+// role and transition too. A fault is a *ledger.Fault; a log that would not open for service but
+// replays clean is a *failedError saying why.
+func (c *cli) replayLog(ctx context.Context, log *ledger.Log, cfg *config) (*ledger.Report, error) {
+	v, err := note.NewVerifier(cfg.LogKey)
+	if err != nil {
+		return nil, fmt.Errorf("santong.json: malformed log_key")
+	}
+	var cp *ledger.Checkpoint
+	if latest := log.Checkpoint(); latest != nil && len(latest.Note) > 0 {
+		scp, err := ledger.OpenCheckpoint(latest.Note, v)
+		if err != nil {
+			return nil, &failedError{"the latest checkpoint does not verify with the configured log key"}
+		}
+		cp = &scp.Checkpoint
+	}
+	rp := cert.NewReplayer(cert.Config{}).WithReader(log.Record)
+	check := func(rec *ledger.Record) error {
+		err := rp.Check(rec)
+		var re *cert.RecordError
+		if errors.As(err, &re) {
+			return re.Err
+		}
+		return err
+	}
+	rep, err := log.Replay(ctx, ledger.ReplayOptions{Checkpoint: cp, Check: check, Progress: c.bar("replay")})
+	if err != nil {
+		return nil, err
+	}
+	if err := log.Err(); err != nil {
+		// The replay found nothing, yet the log would not open: say why rather than pass.
+		return nil, &failedError{strings.TrimPrefix(err.Error(), "ledger: open: ")}
+	}
+	return rep, nil
 }
 
 // proofReport is what log prove prints.

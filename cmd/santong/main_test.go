@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/santong-cn/santong/internal/keyfile"
@@ -29,5 +34,40 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"tamper": cmdTamper},
 	})
+}
+
+// cmdTamper is the testscript command "tamper DIR INDEX": it flips one byte of record INDEX in
+// the data directory's Badger database, through Badger itself (valid checksums), as an insider
+// with database access would.
+func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tamper DIR INDEX")
+	}
+	i, err := strconv.ParseUint(args[1], 10, 64)
+	if err != nil {
+		ts.Fatalf("tamper: %v", err)
+	}
+	db, err := badger.Open(badger.DefaultOptions(ts.MkAbs(filepath.Join(args[0], "db"))).WithLogger(nil).WithSyncWrites(true))
+	if err != nil {
+		ts.Fatalf("tamper: %v", err)
+	}
+	defer db.Close()
+	key := binary.BigEndian.AppendUint64([]byte{'r'}, i)
+	err = db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		v[57+(len(v)-57)/2] ^= 0x01 // inside the event: still a record, no longer what was signed
+		return txn.Set(key, v)
+	})
+	if err != nil {
+		ts.Fatalf("tamper record %d: %v", i, err)
+	}
 }
