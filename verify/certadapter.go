@@ -351,7 +351,7 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 	var all []Product
 	for _, p := range s.products {
 		if (q.Enterprise == "" || p.Enterprise == q.Enterprise) &&
-			(text == "" || strings.Contains(strings.ToLower(p.Name), text) || matchGTIN(p.GTIN, text)) {
+			(text == "" || p.ID == text || strings.Contains(strings.ToLower(p.Name), text) || matchGTIN(p.GTIN, text)) {
 			all = append(all, p)
 		}
 	}

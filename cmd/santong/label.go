@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/santong-cn/santong/label"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify"
 )
 
 // labelFormats maps --format words to label outputs.
@@ -71,8 +73,8 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	prodDate := fs.String("production-date", time.Now().In(event.CST).Format(event.DateFormat), "production date YYYY-MM-DD (China Standard Time)")
 	first := fs.Uint64("first", 1, "the first unit serial")
 	prefix := fs.String("prefix", "", "URL prefix printed before tokens (default: the data directory's, or SERVER/Q/)")
-	certFlag := fs.String("cert", "", "the certificate the batch rests on (default: one valid now that covers the product; required with --server)")
-	entFlag := fs.String("enterprise", "", "the enterprise id (read from the registry with --data; required with --server)")
+	certFlag := fs.String("cert", "", "the certificate the batch rests on (default: one valid now that covers the product)")
+	entFlag := fs.String("enterprise", "", "the enterprise id (default: the product's)")
 	data := fs.String("data", "", "the data directory (default $SANTONG_DATA or ./"+defaultData+")")
 	server := fs.String("server", "", "write to this server instead of a data directory")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
@@ -153,20 +155,29 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	} else {
-		if b.Product, err = uuid.Parse(*product); err != nil {
-			return usagef("--product %q: with --server, give the product's id", *product)
+		p, err := serverProduct(ctx, *server, *product)
+		if err != nil {
+			return err
 		}
-		if chain, err = uuid.Parse(*entFlag); err != nil {
-			return usagef("--enterprise ID is required with --server: the product's enterprise")
+		b.Product, chain, productName = p.id, p.enterprise, p.name
+		if *entFlag != "" {
+			if e, err := uuid.Parse(*entFlag); err != nil || e != chain {
+				return usagef("--enterprise %q is not the product's enterprise (%s)", *entFlag, chain)
+			}
 		}
-		if b.Certificate, err = uuid.Parse(*certFlag); err != nil {
-			return usagef("--cert ID is required with --server: the certificate that covers the product")
+		b.Certificate = p.cert
+		if *certFlag != "" {
+			if b.Certificate, err = uuid.Parse(*certFlag); err != nil {
+				return usagef("--cert %q: give the certificate's id", *certFlag)
+			}
+		}
+		if b.Certificate == uuid.Nil {
+			return withHint(fmt.Errorf("product %s holds no valid certificate", *product), "a batch is issued only under a certification valid now")
 		}
 		if origin, err = serverOrigin(ctx, *server); err != nil {
 			return err
 		}
 		pfx = strings.ToUpper(strings.TrimSuffix(*server, "/")) + "/Q/"
-		productName = *lot
 	}
 	if *prefix != "" {
 		pfx = *prefix
@@ -272,6 +283,46 @@ func batchRefused(err error) error {
 		return withHint(err, "--key must be an enrolled enterprise key of the product's enterprise")
 	}
 	return err
+}
+
+// serverProductInfo is what label issue needs of a product the server lists.
+type serverProductInfo struct {
+	id, enterprise, cert uuid.UUID
+	name                 string
+}
+
+// serverProduct finds a product by id or GTIN in the server's public registry, with its
+// enterprise and the certificate that covers it now.
+func serverProduct(ctx context.Context, server, ref string) (*serverProductInfo, error) {
+	u := strings.TrimSuffix(server, "/") + "/api/v1/products?q=" + url.QueryEscape(ref)
+	var found *serverProductInfo
+	err := fromListing(ctx, func() (bool, error) {
+		var l verify.ListJSON[verify.Product]
+		if err := getJSON(ctx, u, &l); err != nil {
+			return false, withHint(err, "is the server at %s running?", server)
+		}
+		for _, p := range l.Items {
+			if p.ID != ref && strings.TrimLeft(p.GTIN, "0") != strings.TrimLeft(ref, "0") {
+				continue
+			}
+			id, err1 := uuid.Parse(p.ID)
+			ent, err2 := uuid.Parse(p.Enterprise)
+			if err1 != nil || err2 != nil {
+				return false, fmt.Errorf("malformed product listing from the server")
+			}
+			found = &serverProductInfo{id: id, enterprise: ent, name: p.Name}
+			found.cert, _ = uuid.Parse(p.Certificate)
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, withHint(fmt.Errorf("--product %q: no such product on %s", ref, server), "give the product's id or GTIN")
+	}
+	return found, nil
 }
 
 // serverOrigin reads the log's origin: the first line of the server's checkpoint.
