@@ -49,11 +49,7 @@ func cmdDraw(ctx context.Context, c *cli, args []string) error {
 	if *per < 1 || *per > len(pool) {
 		return usagef("--per-target %d: between 1 and the pool's size (%d)", *per, len(pool))
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}

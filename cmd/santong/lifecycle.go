@@ -71,11 +71,7 @@ func cmdAuditRecord(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}
@@ -150,11 +146,7 @@ func cmdCertGrant(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}
@@ -356,11 +348,7 @@ func cmdInspect(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}
@@ -415,11 +403,7 @@ func cmdComplaintReceive(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}

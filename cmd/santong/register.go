@@ -48,11 +48,7 @@ func cmdCertifierRegister(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}
@@ -100,11 +96,7 @@ func cmdEnterpriseRegister(ctx context.Context, c *cli, args []string) error {
 	if err := required("address", *addr, "the enterprise's address"); err != nil {
 		return err
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}
@@ -214,11 +206,7 @@ func cmdProductRegister(ctx context.Context, c *cli, args []string) error {
 	if len(lines) == 0 {
 		return usagef("--line is required: the production lines that make it")
 	}
-	id, err := newID(*idFlag)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(c)
+	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,17 @@ func (o *signOpts) open(c *cli) (*signer, error) {
 	return s, nil
 }
 
+// openNew is open for a command that creates a record: it also reads the new record's id from
+// --id (a random UUID when empty), before anything is decrypted or opened.
+func (o *signOpts) openNew(c *cli, idFlag string) (*signer, uuid.UUID, error) {
+	id, err := newID(idFlag)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	s, err := o.open(c)
+	return s, id, err
+}
+
 func (s *signer) Close() error { return s.tgt.Close() }
 
 // keyID is the signing key's id.
