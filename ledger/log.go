@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +51,6 @@ type Log struct {
 	openErr  error                     // with Options.Audit: why the log would not have opened
 	state    atomic.Pointer[treeState] // the committed tree
 	failed   atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
-	lastTime time.Time                 // writer only
 
 	cpMu   sync.Mutex // serialises signing
 	cp     atomic.Pointer[SignedCheckpoint]
@@ -345,186 +343,9 @@ func (l *Log) AppendMany(ctx context.Context, entries []Entry) (rs []Receipt, er
 	case <-req.done:
 		return rs, errs
 	case <-ctx.Done():
+		// The writer still owns rs and errs: answer with fresh ones.
+		rs, errs = make([]Receipt, len(entries)), make([]error, len(entries))
 		return fill(ctx.Err())
-	}
-}
-
-// writer is the log's single writer: it takes queued requests in groups and commits each group
-// in one synced transaction (group commit).
-func (l *Log) writer() {
-	defer close(l.done)
-	for req := range l.queue {
-		batch, n := []*request{req}, len(req.entries)
-		// Take what is queued. When the queue runs dry, yield the processor a few times first:
-		// appenders just woken by the last commit are about to queue, and a larger group costs
-		// one fsync as a small one does.
-		idle := 0
-	collect:
-		for n < l.opts.MaxBatch {
-			select {
-			case r, ok := <-l.queue:
-				if !ok {
-					break collect
-				}
-				batch = append(batch, r)
-				n += len(r.entries)
-				idle = 0
-			default:
-				if idle++; idle > 3 {
-					break collect
-				}
-				runtime.Gosched()
-			}
-		}
-		l.commit(batch)
-	}
-}
-
-type ack struct {
-	req *request
-	i   int
-	rc  Receipt
-}
-
-// commit appends the entries of batch in one or more transactions.
-func (l *Log) commit(batch []*request) {
-	if p := l.failed.Load(); p != nil {
-		for _, req := range batch {
-			for i := range req.entries {
-				req.finish(i, Receipt{}, *p)
-			}
-		}
-		return
-	}
-	s := l.state.Load().clone()
-	txn := l.db.NewTransaction(true)
-	heads := make(map[uuid.UUID]Head) // heads written by this transaction
-	var acks []ack
-	bytes := 0
-	failed := false
-
-	fail := func(err error) {
-		l.failed.Store(&err)
-		l.log.Error("log writer failed; the log takes no more appends until reopened", "err", err)
-		if l.opts.Hook != nil {
-			l.opts.Hook.Abort()
-		}
-		for _, a := range acks {
-			a.req.finish(a.i, Receipt{}, fault.Wrap(fault.Internal, err, "the log could not commit"))
-		}
-		acks = nil
-		failed = true
-	}
-	flush := func() {
-		// Each chain's head once per transaction, at its last record.
-		for _, h := range heads {
-			if err := txn.Set(headKey(h.Chain), encodeHead(h)); err != nil {
-				txn.Discard()
-				fail(err)
-				return
-			}
-		}
-		if err := txn.Set(metaSize, putInt64(s.size)); err != nil {
-			txn.Discard()
-			fail(err)
-			return
-		}
-		if err := txn.Commit(); err != nil {
-			fail(err)
-			return
-		}
-		l.state.Store(s.clone())
-		for _, a := range acks {
-			a.req.finish(a.i, a.rc, nil)
-		}
-		acks, bytes = nil, 0
-		clear(heads)
-		txn = l.db.NewTransaction(true)
-		l.kickCheckpoint()
-	}
-
-	for _, req := range batch {
-		for i, e := range req.entries {
-			if failed {
-				req.finish(i, Receipt{}, *l.failed.Load())
-				continue
-			}
-			if len(e.Payload) > MaxPayload {
-				req.finish(i, Receipt{}, ErrTooLarge)
-				continue
-			}
-			if len(acks) > 0 && bytes+len(e.Payload)+recordHeader > maxTxnBytes {
-				flush()
-				if failed {
-					req.finish(i, Receipt{}, *l.failed.Load())
-					continue
-				}
-			}
-			head, ok := heads[e.Chain]
-			if !ok {
-				var err error
-				if head, err = readHead(txn, e.Chain); err != nil {
-					txn.Discard()
-					fail(err)
-					req.finish(i, Receipt{}, *l.failed.Load())
-					continue
-				}
-			}
-			if e.ExpectHead != nil && *e.ExpectHead != head.Hash {
-				req.finish(i, Receipt{}, ErrHeadMoved)
-				continue
-			}
-			now := time.Now().UTC()
-			if now.Before(l.lastTime) {
-				now = l.lastTime
-			}
-			rec := &Record{Index: s.size, Time: now, Chain: e.Chain, Prev: head.Hash, Payload: e.Payload}
-			rec.Bytes = encodeRecord(now, e.Chain, head.Hash, e.Payload)
-			rec.Payload = rec.Bytes[recordHeader:]
-			if l.opts.Hook != nil {
-				if err := l.opts.Hook.Apply(txn, rec); err != nil {
-					if errors.Is(err, badger.ErrTxnTooBig) {
-						txn.Discard()
-						fail(err)
-						req.finish(i, Receipt{}, *l.failed.Load())
-					} else {
-						req.finish(i, Receipt{}, err)
-					}
-					continue
-				}
-			}
-			leaf := rec.Hash()
-			nh := Head{Chain: e.Chain, Len: head.Len + 1, Index: rec.Index, Hash: leaf}
-			err := txn.Set(recordKey(rec.Index), rec.Bytes)
-			if err == nil {
-				err = txn.Set(chainKey(e.Chain, rec.Index), nil)
-			}
-			s.push(0, leaf, func(L int, n int64, data []byte) {
-				if err == nil {
-					err = txn.Set(tileKey(L, n), data)
-				}
-			})
-			if err != nil {
-				txn.Discard()
-				fail(err)
-				req.finish(i, Receipt{}, *l.failed.Load())
-				continue
-			}
-			s.size++
-			l.lastTime = now
-			heads[e.Chain] = nh
-			bytes += len(rec.Bytes) + 256
-			acks = append(acks, ack{req, i, Receipt{Index: rec.Index, Hash: leaf, Time: now, ChainSeq: head.Len}})
-		}
-	}
-	if failed {
-		return
-	}
-	if len(acks) > 0 {
-		flush()
-	}
-	if !failed {
-		txn.Discard()
 	}
 }
 

@@ -1,0 +1,337 @@
+package ledger
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/fault"
+)
+
+// The writer is the log's single writer. It takes the appends waiting in the queue as a group,
+// prepares their records (layout and leaf hash) speculatively, then, once the previous group's
+// transaction is durable, opens a transaction, runs the hook on each record, writes the records,
+// chain index, heads, completed tiles and size, and commits it without waiting: the fsync of
+// group k overlaps with the preparation of group k+1. A group's transaction is opened only after
+// the previous one committed, so the hook always sees the state of every record before it, and
+// a failed commit can leave no later transaction on disk.
+
+// cursor is a request and the next of its entries to take.
+type cursor struct {
+	req *request
+	i   int
+}
+
+// item is one entry in a group.
+type item struct {
+	req  *request
+	i    int
+	rec  *Record
+	leaf Hash
+	seq  int64 // position in its chain
+}
+
+// group is the entries of one transaction, laid out as if every one were accepted: their
+// records, the tree after them and the tiles they complete.
+type group struct {
+	items []item
+	tree  *treeState
+	tiles []tileWrite
+}
+
+type tileWrite struct {
+	L    int
+	n    int64
+	data []byte
+}
+
+// writerState is what only the writer goroutine touches.
+type writerState struct {
+	tree     *treeState         // the tree after the last group applied
+	heads    map[uuid.UUID]Head // heads the writer knows: written by applied groups, or read
+	lastTime time.Time
+}
+
+// maxHeadCache bounds writerState.heads; past it the cache is dropped between groups.
+const maxHeadCache = 1 << 16
+
+// inflight is a group whose transaction is committing.
+type inflight struct {
+	items []item
+	done  chan error
+}
+
+func (l *Log) writer() {
+	defer close(l.done)
+	w := &writerState{tree: l.state.Load().clone(), heads: make(map[uuid.UUID]Head)}
+	var pending []cursor
+	var fl *inflight
+	open := true
+	for {
+		if len(pending) == 0 {
+			if fl != nil {
+				l.finish(w, fl)
+				fl = nil
+			}
+			if !open {
+				return
+			}
+			req, ok := <-l.queue
+			if !ok {
+				open = false
+				continue
+			}
+			pending = append(pending, cursor{req: req})
+		}
+		open = l.collect(&pending, open)
+		g := l.prepare(w, &pending)
+		if fl != nil {
+			l.finish(w, fl)
+			fl = nil
+		}
+		fl = l.apply(w, g)
+	}
+}
+
+// collect takes what is queued, up to MaxBatch entries pending. When the queue runs dry it yields
+// the processor a few times first: appenders just woken by the last commit are about to queue,
+// and a larger group costs one fsync as a small one does.
+func (l *Log) collect(pending *[]cursor, open bool) bool {
+	n := 0
+	for _, c := range *pending {
+		n += len(c.req.entries) - c.i
+	}
+	idle := 0
+	for open && n < l.opts.MaxBatch {
+		select {
+		case r, ok := <-l.queue:
+			if !ok {
+				return false
+			}
+			*pending = append(*pending, cursor{req: r})
+			n += len(r.entries)
+			idle = 0
+		default:
+			if idle++; idle > 3 {
+				return open
+			}
+			runtime.Gosched()
+		}
+	}
+	return open
+}
+
+// prepare takes entries from pending, at most MaxBatch and about maxTxnBytes, and lays out
+// their records as if every one were accepted. Payloads over the limit are refused here.
+func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
+	g := &group{tree: w.tree.clone()}
+	var items []item
+	heads := make(map[uuid.UUID]Head)
+	size, bytes := w.tree.size, 0
+	now := time.Now().UTC()
+	if now.Before(w.lastTime) {
+		now = w.lastTime
+	}
+	for len(*pending) > 0 && len(items) < l.opts.MaxBatch {
+		c := &(*pending)[0]
+		e := c.req.entries[c.i]
+		if len(e.Payload) <= MaxPayload && len(items) > 0 && bytes+len(e.Payload)+recordHeader > maxTxnBytes {
+			break
+		}
+		c.i++
+		req, i := c.req, c.i-1
+		if c.i == len(c.req.entries) {
+			*pending = (*pending)[1:]
+		}
+		if len(e.Payload) > MaxPayload {
+			req.finish(i, Receipt{}, ErrTooLarge)
+			continue
+		}
+		head, ok := heads[e.Chain]
+		if !ok {
+			head = l.knownHead(w, e.Chain)
+		}
+		rec := &Record{Index: size, Time: now, Chain: e.Chain, Prev: head.Hash}
+		rec.Bytes = encodeRecord(now, e.Chain, head.Hash, e.Payload)
+		rec.Payload = rec.Bytes[recordHeader:]
+		leaf := rec.Hash()
+		heads[e.Chain] = Head{Chain: e.Chain, Len: head.Len + 1, Index: size, Hash: leaf}
+		items = append(items, item{req: req, i: i, rec: rec, leaf: leaf})
+		g.tree.push(0, leaf, func(L int, n int64, data []byte) { g.tiles = append(g.tiles, tileWrite{L, n, data}) })
+		g.tree.size++
+		size++
+		bytes += len(rec.Bytes) + 256
+	}
+	g.items = items
+	return g
+}
+
+// knownHead is a chain's head as of the groups applied so far, or zero if it cannot be read (the
+// transaction reads it again).
+func (l *Log) knownHead(w *writerState, chain uuid.UUID) Head {
+	if h, ok := w.heads[chain]; ok {
+		return h
+	}
+	var h Head
+	if err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		h, err = readHead(txn, chain)
+		return err
+	}); err != nil {
+		return Head{Chain: chain, Index: -1}
+	}
+	return h
+}
+
+// apply writes a prepared group in one transaction and starts its commit. Records are checked
+// against the real state as it goes. While every record is accepted as laid out, the prepared
+// tree and tiles stand; after the first refused record, the rest are laid out again and the tree
+// is recomputed from the records accepted.
+func (l *Log) apply(w *writerState, g *group) *inflight {
+	items := g.items
+	if len(items) == 0 {
+		return nil
+	}
+	if p := l.failed.Load(); p != nil {
+		for _, it := range items {
+			it.req.finish(it.i, Receipt{}, *p)
+		}
+		return nil
+	}
+	if len(w.heads) > maxHeadCache {
+		clear(w.heads)
+	}
+	txn := l.db.NewTransaction(true)
+	heads := make(map[uuid.UUID]Head) // heads written by this transaction
+	var tree *treeState                // nil while the prepared layout stands
+	var err error
+	setTile := func(L int, n int64, data []byte) {
+		if err == nil {
+			err = txn.Set(tileKey(L, n), data)
+		}
+	}
+	accepted := items[:0:0]
+	diverge := func() {
+		if tree == nil {
+			tree = w.tree.clone()
+			for _, a := range accepted {
+				tree.push(0, a.leaf, setTile)
+				tree.size++
+			}
+		}
+	}
+	size := w.tree.size
+	for k, it := range items {
+		e := it.req.entries[it.i]
+		head, ok := heads[e.Chain]
+		if !ok {
+			if head, ok = w.heads[e.Chain]; !ok {
+				if head, err = readHead(txn, e.Chain); err != nil {
+					break
+				}
+			}
+		}
+		if e.ExpectHead != nil && *e.ExpectHead != head.Hash {
+			diverge()
+			it.req.finish(it.i, Receipt{}, ErrHeadMoved)
+			continue
+		}
+		rec := it.rec
+		if rec.Index != size || rec.Prev != head.Hash {
+			// An earlier record of the group was refused: lay this one out again.
+			diverge()
+			rec.Index, rec.Prev = size, head.Hash
+			rec.Bytes = encodeRecord(rec.Time, rec.Chain, head.Hash, e.Payload)
+			rec.Payload = rec.Bytes[recordHeader:]
+			items[k].leaf = rec.Hash()
+		}
+		if l.opts.Hook != nil {
+			if herr := l.opts.Hook.Apply(txn, rec); herr != nil {
+				if errors.Is(herr, badger.ErrTxnTooBig) {
+					err = herr
+					break
+				}
+				diverge()
+				it.req.finish(it.i, Receipt{}, herr)
+				continue
+			}
+		}
+		leaf := items[k].leaf
+		if err = txn.Set(recordKey(rec.Index), rec.Bytes); err == nil {
+			err = txn.Set(chainKey(e.Chain, rec.Index), nil)
+		}
+		if tree != nil {
+			tree.push(0, leaf, setTile)
+			tree.size++
+		}
+		if err != nil {
+			break
+		}
+		size++
+		heads[e.Chain] = Head{Chain: e.Chain, Len: head.Len + 1, Index: rec.Index, Hash: leaf}
+		items[k].seq = head.Len
+		accepted = append(accepted, items[k])
+	}
+	if tree == nil {
+		tree = g.tree
+		for _, t := range g.tiles {
+			setTile(t.L, t.n, t.data)
+		}
+	}
+	// Each chain's head once, at its last record; then the size.
+	for _, h := range heads {
+		if err == nil {
+			err = txn.Set(headKey(h.Chain), encodeHead(h))
+		}
+	}
+	if err == nil {
+		err = txn.Set(metaSize, putInt64(tree.size))
+	}
+	if err != nil {
+		txn.Discard()
+		l.fail(err, items)
+		return nil
+	}
+	if len(accepted) == 0 {
+		txn.Discard()
+		return nil
+	}
+	w.tree = tree
+	for c, h := range heads {
+		w.heads[c] = h
+	}
+	w.lastTime = items[len(items)-1].rec.Time
+	fl := &inflight{items: accepted, done: make(chan error, 1)}
+	txn.CommitWith(func(err error) { fl.done <- err })
+	return fl
+}
+
+// finish waits for a group's commit and acknowledges its appenders.
+func (l *Log) finish(w *writerState, fl *inflight) {
+	if err := <-fl.done; err != nil {
+		l.fail(err, fl.items)
+		return
+	}
+	l.state.Store(w.tree.clone())
+	for _, it := range fl.items {
+		it.req.finish(it.i, Receipt{Index: it.rec.Index, Hash: it.leaf, Time: it.rec.Time, ChainSeq: it.seq}, nil)
+	}
+	l.kickCheckpoint()
+}
+
+// fail stops the log after a transaction could not be written: the in-memory tree might no
+// longer match the disk. Appenders of items get the error.
+func (l *Log) fail(err error, items []item) {
+	l.failed.Store(&err)
+	l.log.Error("log writer failed; the log takes no more appends until reopened", "err", err)
+	if l.opts.Hook != nil {
+		l.opts.Hook.Abort()
+	}
+	for _, it := range items {
+		if it.req.errs[it.i] == nil && it.req.receipts[it.i].Hash == (Hash{}) {
+			it.req.finish(it.i, Receipt{}, fault.Wrap(fault.Internal, err, "the log could not commit"))
+		}
+	}
+}
