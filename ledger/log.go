@@ -48,9 +48,9 @@ type Log struct {
 	stop   chan struct{} // closed by Close, stops the checkpointer
 	cpDone chan struct{}
 
-	openErr  error                     // with Options.Audit: why the log would not have opened
-	state    atomic.Pointer[treeState] // the committed tree
-	failed   atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
+	openErr error                     // with Options.Audit: why the log would not have opened
+	state   atomic.Pointer[treeState] // the committed tree
+	failed  atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
 
 	cpMu   sync.Mutex // serialises signing
 	cp     atomic.Pointer[SignedCheckpoint]

@@ -205,7 +205,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 	}
 	txn := l.db.NewTransaction(true)
 	heads := make(map[uuid.UUID]Head) // heads written by this transaction
-	var tree *treeState                // nil while the prepared layout stands
+	var tree *treeState               // nil while the prepared layout stands
 	var err error
 	setTile := func(L int, n int64, data []byte) {
 		if err == nil {
