@@ -229,6 +229,11 @@ func (s *Server) consistencyProof(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if from < 1 {
+		// tlog proves (and checks) consistency between trees of at least one record
+		s.fail(c, errInvalid("from", "must be at least 1"))
+		return
+	}
 	to, _, err := s.treeSize(c, "to")
 	if err != nil {
 		s.fail(c, err)
