@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -82,6 +84,8 @@ type chunk struct {
 // written under temporary names and renamed when everything succeeded; an existing manifest is
 // never overwritten. On an error or a cancelled ctx, the PNG, SVG and PDF files already written
 // stay in the directory, but no manifest appears: a manifest is the mark of a complete run.
+// Issue never replaces a file: a png/, svg/ or sheets/ subdirectory that already holds files
+// (of another batch, say) is refused with a conflict before anything is written.
 func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 	if len(b.Key) != ed25519.PrivateKeySize {
 		return Result{}, ErrKey
@@ -123,13 +127,13 @@ func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 			return Result{}, err
 		}
 	}
+	if err := CheckDir(opt.Dir, opt.Outputs); err != nil {
+		return Result{}, err
+	}
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return Result{}, fault.Wrap(fault.Internal, err, "create output directory")
 	}
-	for _, sub := range []struct {
-		o    Outputs
-		name string
-	}{{PNGFiles, "png"}, {SVGFiles, "svg"}, {SVGSheets | PDFSheets, "sheets"}} {
+	for _, sub := range outputDirs {
 		if opt.Outputs&sub.o != 0 {
 			if err := os.MkdirAll(filepath.Join(opt.Dir, sub.name), 0o755); err != nil {
 				return Result{}, fault.Wrap(fault.Internal, err, "create output directory")
@@ -255,6 +259,48 @@ func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 		res.Files++
 	}
 	return res, nil
+}
+
+// outputDirs are the subdirectories of the output directory that Issue writes files into.
+var outputDirs = []struct {
+	o    Outputs
+	name string
+}{{PNGFiles, "png"}, {SVGFiles, "svg"}, {SVGSheets | PDFSheets, "sheets"}}
+
+// CheckDir reports whether Issue can write outputs o into dir without replacing anything: dir
+// is missing or a directory, holds neither manifest, and the png/, svg/ or sheets/
+// subdirectories that o writes into are missing or empty. A caller that must do something
+// irrevocable before Issue (append the batch event) checks first. The error is a conflict for
+// a used directory, invalid when dir is not a directory.
+func CheckDir(dir string, o Outputs) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "read output directory")
+	}
+	if !st.IsDir() {
+		return fault.Field(fault.Invalid, "dir", "the output directory is a file")
+	}
+	for _, m := range []struct {
+		o    Outputs
+		name string
+	}{{CSVManifest, ManifestCSV}, {JSONManifest, ManifestJSON}} {
+		if o&m.o != 0 {
+			if _, err := os.Lstat(filepath.Join(dir, m.name)); err == nil {
+				return fault.Field(fault.Conflict, "dir", "%s already exists in the output directory; choose an empty directory", m.name)
+			}
+		}
+	}
+	for _, sub := range outputDirs {
+		if o&sub.o != 0 {
+			if ents, err := os.ReadDir(filepath.Join(dir, sub.name)); err == nil && len(ents) > 0 {
+				return fault.Field(fault.Conflict, "dir", "%s/ in the output directory already holds files; choose an empty directory", sub.name)
+			}
+		}
+	}
+	return nil
 }
 
 type issuer struct {
@@ -386,8 +432,20 @@ func (is *issuer) run(c *chunk) {
 	}
 }
 
+// writeFile creates path, which must not exist, and writes data to it.
 func writeFile(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fault.Field(fault.Conflict, "dir", "%s already exists in the output directory; choose an empty directory", filepath.Base(path))
+	}
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "write output file")
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fault.Wrap(fault.Internal, err, "write output file")
 	}
 	return nil

@@ -168,3 +168,41 @@ func TestIssueCancel(t *testing.T) {
 		t.Fatalf("cancelled run left %d files (no manifest may appear)", len(ents))
 	}
 }
+
+// A second batch issued into a directory that holds another batch's codes must not replace them:
+// a printer would then print labels of two batches from one directory.
+func TestIssueNeverOverwrites(t *testing.T) {
+	for _, o := range []Outputs{PNGFiles, SVGFiles, SVGSheets} {
+		dir := t.TempDir()
+		if _, err := Issue(context.Background(), testBatch(1, 3), IssueOptions{Outputs: o, Dir: dir}); err != nil {
+			t.Fatal(err)
+		}
+		snapshot := func() map[string]string {
+			m := map[string]string{}
+			filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					b, _ := os.ReadFile(p)
+					m[p] = string(b)
+				}
+				return nil
+			})
+			return m
+		}
+		before := snapshot()
+		other := testBatch(1, 3)
+		other.Batch = 78
+		_, err := Issue(context.Background(), other, IssueOptions{Outputs: o, Dir: dir})
+		if fault.CodeOf(err) != fault.Conflict {
+			t.Errorf("outputs %b: second batch into a used directory: err = %v, want conflict", o, err)
+		}
+		after := snapshot()
+		if len(after) != len(before) {
+			t.Errorf("outputs %b: %d files before, %d after", o, len(before), len(after))
+		}
+		for p, b := range before {
+			if after[p] != b {
+				t.Errorf("outputs %b: %s was overwritten", o, p)
+			}
+		}
+	}
+}
