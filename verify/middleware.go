@@ -39,16 +39,29 @@ func (s *Server) observe() gin.HandlerFunc {
 			route = "unmatched"
 		}
 		st := c.Writer.Status()
-		s.metrics.latency.WithLabelValues(route, c.Request.Method, strconv.Itoa(st)).Observe(d.Seconds())
+		method := methodLabel(c.Request.Method)
+		s.metrics.latency.WithLabelValues(route, method, strconv.Itoa(st)).Observe(d.Seconds())
 		lvl := slog.LevelDebug
 		if st >= 500 {
 			lvl = slog.LevelWarn
 		}
 		if s.logger.Enabled(c, lvl) {
-			s.logger.Log(c, lvl, "http", "method", c.Request.Method, "route", route, "status", st,
+			s.logger.Log(c, lvl, "http", "method", method, "route", route, "status", st,
 				"dur", d, "bytes", c.Writer.Size())
 		}
 	}
+}
+
+// methodLabel is the method as metrics and logs show it: any token is a valid HTTP method, so
+// those the service does not know are all "other" (a label per invented method would grow the
+// metrics without bound).
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions, http.MethodPut,
+		http.MethodDelete, http.MethodPatch:
+		return m
+	}
+	return "other"
 }
 
 // headers sets the headers every answer carries.

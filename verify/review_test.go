@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -18,5 +19,25 @@ func TestConsistencyFromZero(t *testing.T) {
 	}
 	if r := do(t, s.Handler(), "GET", "/api/v1/proof/consistency?from=1&to=1"); r.Code != 200 {
 		t.Errorf("from=1&to=1: %d %s", r.Code, r.body)
+	}
+}
+
+// TestMetricsMethodLabelBounded: any token is a valid HTTP method, so the latency histogram must
+// not take the method as it comes, or every invented method adds series for ever.
+func TestMetricsMethodLabelBounded(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{})
+	for i := range 50 {
+		do(t, s.Handler(), fmt.Sprintf("M%d", i), "/checkpoint")
+		do(t, s.Handler(), fmt.Sprintf("X%d", i), "/nowhere")
+	}
+	mfs, err := s.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "santong_http_request_duration_seconds" && len(mf.GetMetric()) > 4 {
+			t.Fatalf("%d latency series after 100 requests with invented methods", len(mf.GetMetric()))
+		}
 	}
 }
