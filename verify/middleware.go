@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -89,12 +90,29 @@ func cors(c *gin.Context) {
 
 // rateLimit applies the per-IP token bucket.
 func (s *Server) rateLimit(c *gin.Context) {
-	if s.limiter != nil && !s.limiter.allow(c.ClientIP(), time.Now()) {
+	if s.limiter != nil && !s.limiter.allow(limitKey(c.ClientIP()), time.Now()) {
 		s.metrics.rateLimited.Inc()
 		s.fail(c, httpError(codeRateLimited, "too many requests: slow down"))
 		return
 	}
 	c.Next()
+}
+
+// limitKey is the rate-limit key of a client IP: the address for IPv4, its /64 for IPv6 (one
+// subscriber holds a whole /64 and could take a new address for every request).
+func limitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // limiter is a per-key token bucket with bounded memory: the keys are spread over shards, and

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -38,6 +39,37 @@ func TestMetricsMethodLabelBounded(t *testing.T) {
 	for _, mf := range mfs {
 		if mf.GetName() == "santong_http_request_duration_seconds" && len(mf.GetMetric()) > 4 {
 			t.Fatalf("%d latency series after 100 requests with invented methods", len(mf.GetMetric()))
+		}
+	}
+}
+
+// TestRateLimitIPv6Prefix: one IPv6 client holds a whole /64 and can pick a new address for
+// every request; the limit applies to the /64.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 2})
+	codes := map[int]int{}
+	for i := range 6 {
+		req := httptest.NewRequest("GET", "/checkpoint", nil)
+		req.RemoteAddr = fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		codes[w.Code]++
+	}
+	if codes[200] != 2 || codes[429] != 4 {
+		t.Errorf("codes %v: addresses of one /64 do not share a bucket", codes)
+	}
+	req := httptest.NewRequest("GET", "/checkpoint", nil)
+	req.RemoteAddr = "[2001:db8:1:3::1]:443"
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Errorf("another /64: %d", w.Code)
+	}
+	for in, want := range map[string]string{"192.0.2.7": "192.0.2.7", "::ffff:192.0.2.7": "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64", "junk": "junk"} {
+		if got := limitKey(in); got != want {
+			t.Errorf("limitKey(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
