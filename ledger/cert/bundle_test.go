@@ -1,6 +1,7 @@
 package cert
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -235,4 +236,25 @@ func FuzzBundle(f *testing.F) {
 			t.Fatal("verified without an enterprise")
 		}
 	})
+}
+
+// TestBundleCheckpointPaddingBits: the last base64 character of the checkpoint's signature
+// carries two padding bits; a note with them set is another byte string for the same
+// checkpoint and must be refused (the note package alone accepts it).
+func TestBundleCheckpointPaddingBits(t *testing.T) {
+	_, b, _ := bundleWorld(t)
+	cp := []byte(b.Checkpoint)
+	i := bytes.LastIndexByte(cp, '=') - 1 // the last data character of the last signature
+	if i < 0 {
+		t.Fatal("no padded signature in the checkpoint")
+	}
+	const alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	v := strings.IndexByte(alpha, cp[i])
+	for bits := 1; bits < 4; bits++ {
+		m := clone(b)
+		c := []byte(m.Checkpoint)
+		c[i] = alpha[v^bits]
+		m.Checkpoint = string(c)
+		wantFault(t, "checkpoint padding bits", m, -1)
+	}
 }
