@@ -289,14 +289,18 @@ func CheckDir(dir string, o Outputs) error {
 	}{{CSVManifest, ManifestCSV}, {JSONManifest, ManifestJSON}} {
 		if o&m.o != 0 {
 			if _, err := os.Lstat(filepath.Join(dir, m.name)); err == nil {
-				return fault.Field(fault.Conflict, "dir", "%s already exists in the output directory; choose an empty directory", m.name)
+				return fault.Field(fault.Conflict, "dir", "%s already exists in the output directory", m.name)
 			}
 		}
 	}
 	for _, sub := range outputDirs {
 		if o&sub.o != 0 {
+			st, err := os.Stat(filepath.Join(dir, sub.name))
+			if err == nil && !st.IsDir() {
+				return fault.Field(fault.Conflict, "dir", "%s in the output directory is not a directory", sub.name)
+			}
 			if ents, err := os.ReadDir(filepath.Join(dir, sub.name)); err == nil && len(ents) > 0 {
-				return fault.Field(fault.Conflict, "dir", "%s/ in the output directory already holds files; choose an empty directory", sub.name)
+				return fault.Field(fault.Conflict, "dir", "%s/ in the output directory already holds files", sub.name)
 			}
 		}
 	}

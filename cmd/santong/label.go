@@ -6,10 +6,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -66,7 +66,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	product := fs.String("product", "", "the product: its id, or its GTIN (with --data)")
 	lot := fs.String("lot", "", "the lot (batch number) printed on the labels")
 	count := fs.Uint64("count", 0, "number of units")
-	out := fs.String("out", "", "the output directory (created; must not hold a manifest)")
+	out := fs.String("out", "", "the output directory (created if missing; must not hold another batch's labels)")
 	format := fs.String("format", "csv", "outputs, comma-separated: csv, json, png, svg, svg-sheet, pdf")
 	keyPath := fs.String("key", "", "the enterprise key file that signs the batch event")
 	labelKeyPath := fs.String("label-key", "", "the enterprise's enrolled label key file that signs the tokens")
@@ -107,12 +107,19 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 			return usagef("--prefix %q: %v", *prefix, err)
 		}
 	}
-	// What could fail after the event is appended is checked before: a used output directory,
-	// a missing font.
-	for _, m := range []string{label.ManifestCSV, label.ManifestJSON} {
-		if _, err := os.Lstat(filepath.Join(*out, m)); err == nil {
-			return withHint(fmt.Errorf("%s already holds %s", *out, m), "choose an empty --out directory")
-		}
+	// What could fail after the event is appended is checked before: a used or unwritable
+	// output directory, a missing font.
+	created, err := checkOut(*out, outputs)
+	if err != nil {
+		return err
+	}
+	submitted := false
+	if created {
+		defer func() {
+			if !submitted {
+				os.Remove(*out) // the empty directory made for a batch that was refused
+			}
+		}()
 	}
 	if outputs&label.PDFSheets != 0 {
 		if _, err := label.CJKFont(); err != nil {
@@ -199,12 +206,21 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return batchRefused(err)
 	}
+	submitted = true
 	res, err := label.Issue(ctx, label.Batch{Key: labelKey, Origin: origin, Batch: rc.Index, First: *first, Count: *count,
 		Prefix: pfx, Product: productName, Lot: *lot},
 		label.IssueOptions{Outputs: outputs, Dir: *out, Progress: c.progress("labels")})
 	if err != nil {
-		return withHint(fmt.Errorf("batch %d is recorded, but writing its labels failed: %w", rc.Index, err),
-			"the batch stands; write its labels again into an empty directory with the same keys and serials")
+		recallTarget := "--data " + dataDir(c, *data)
+		if *server != "" {
+			recallTarget = "--server " + *server + " --enterprise " + chain.String()
+		}
+		why := ioMessage(err)
+		if ctx.Err() != nil {
+			why = "interrupted"
+		}
+		return withHint(fmt.Errorf("batch %d is recorded, but writing its labels failed: %s", rc.Index, why),
+			"do not print the labels in %s; withdraw the batch with 'santong batch recall %s --key %s --batch %s --kind recall --reason ...' and issue a new one", *out, recallTarget, *keyPath, batchID)
 	}
 	tok, err := label.Sign(labelKey, origin, rc.Index, *first)
 	if err != nil {
@@ -219,6 +235,47 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintf(c.stdout, "batch %d recorded (%s): %s, lot %s, units %d..%d\n", r.Index, r.Batch, productName, r.Lot, r.First, r.First+r.Count-1)
 	fmt.Fprintf(c.stdout, "wrote %d files to %s in %s\nfirst label: %s\n", r.Files, r.Out, r.Seconds, r.FirstURL)
 	return nil
+}
+
+// checkOut checks the output directory before the batch event is appended: it must be new or
+// hold nothing that the labels would replace, and it must be writable. It creates the directory
+// and reports whether it did.
+func checkOut(dir string, outputs label.Outputs) (created bool, err error) {
+	hint := "choose a new or empty directory for the labels: the files of one batch go into a directory of their own"
+	if err := label.CheckDir(dir, outputs); err != nil {
+		var fe *fault.Error
+		if errors.As(err, &fe) && fe.Code != fault.Internal {
+			return false, withHint(fmt.Errorf("--out %s: %s", dir, fe.Message), "%s", hint)
+		}
+		return false, withHint(fmt.Errorf("--out %s: %s", dir, ioMessage(err)), "%s", hint)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, withHint(fmt.Errorf("--out %s: cannot create the directory: %s", dir, ioMessage(err)), "%s", hint)
+	}
+	f, err := os.CreateTemp(dir, ".santong-write-test-*")
+	if err != nil {
+		if created {
+			os.Remove(dir)
+		}
+		return false, withHint(fmt.Errorf("--out %s: cannot write into the directory: %s", dir, ioMessage(err)), "%s", hint)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return created, nil
+}
+
+// ioMessage is an error's message for the user, with the system's reason for a failed file
+// operation ("permission denied", "no space left on device") but without Go's wording around it.
+func ioMessage(err error) string {
+	msg := err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) && !strings.Contains(msg, pe.Err.Error()) {
+		msg += ": " + pe.Err.Error()
+	}
+	return msg
 }
 
 // findProduct finds a product by id or GTIN.
