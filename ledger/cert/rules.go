@@ -554,6 +554,18 @@ func (a *applier) certStatus() error {
 	if err != nil {
 		return err
 	}
+	// Revocation is final, whatever the time of the event that would follow it; and the history
+	// stays in time order (StatusAt reads it in order), so a change may not be timed before the
+	// latest one: else a suspension back-dated to before a revocation would undo it.
+	if c.current() == StatusRevoked {
+		if _, again := a.ev.Body.(*event.Revocation); again {
+			return conflict("certificate already revoked")
+		}
+		return conflict("certificate revoked: revocation is final")
+	}
+	if n := len(c.History); n > 0 && a.ev.Time.Before(c.History[n-1].At) {
+		return conflict("a status change may not be timed before the certificate's latest one")
+	}
 	now := c.StatusAt(a.ev.Time)
 	ch := StatusChange{At: a.ev.Time, Index: a.rc.Index}
 	switch b := a.ev.Body.(type) {
@@ -581,9 +593,6 @@ func (a *applier) certStatus() error {
 		}
 		ch.Status, ch.Inspection = StatusActive, in.ID
 	case *event.Revocation:
-		if c.current() == StatusRevoked {
-			return conflict("certificate already revoked")
-		}
 		ch.Status, ch.Reason = StatusRevoked, b.Reason
 	}
 	c.History = append(c.History, ch)
