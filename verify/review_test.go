@@ -73,3 +73,19 @@ func TestRateLimitIPv6Prefix(t *testing.T) {
 		}
 	}
 }
+
+// TestNoTrailingSlashRedirect: Gin's trailing-slash redirect runs before any middleware and
+// builds its Location from the client's X-Forwarded-Prefix: a cacheable 301 that anyone can
+// point elsewhere, without the service's headers. The service answers such paths with its own
+// JSON 404 instead.
+func TestNoTrailingSlashRedirect(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{})
+	for _, target := range []string{"/checkpoint/", "/registry/", "/api/v1/enterprises/"} {
+		r := do(t, s.Handler(), "GET", target, "X-Forwarded-Prefix", "/elsewhere")
+		if r.Code != 404 || r.Header().Get("Location") != "" || r.Header().Get("X-Content-Type-Options") != "nosniff" ||
+			decode[ErrorBody](t, r).Error.Code != "not_found" {
+			t.Errorf("%s: %d %v %s", target, r.Code, r.Header(), r.body)
+		}
+	}
+}

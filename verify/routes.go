@@ -13,6 +13,9 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectFixedPath = false
+	// no trailing-slash redirects: Gin sends them before any middleware, with a Location built
+	// from the client's X-Forwarded-Prefix; such paths get the JSON 404 like any unknown path
+	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		s.logger.Error("verify: bad trusted proxies: trusting none", "err", err)
