@@ -78,6 +78,9 @@ func headers(c *gin.Context) {
 func cors(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
+	// beside the safelisted headers, scripts may read these (a 429's Retry-After, a 201's
+	// Location, a Digital Link's Link)
+	h.Set("Access-Control-Expose-Headers", "Retry-After, Location, Link")
 	if c.Request.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept")

@@ -3,6 +3,7 @@ package verify
 import (
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -87,5 +88,18 @@ func TestNoTrailingSlashRedirect(t *testing.T) {
 			decode[ErrorBody](t, r).Error.Code != "not_found" {
 			t.Errorf("%s: %d %v %s", target, r.Code, r.Header(), r.body)
 		}
+	}
+}
+
+// TestRateLimitedCORS: a browser client of the public API must be able to read a 429 (and its
+// Retry-After): the refusal carries the CORS header like any other answer.
+func TestRateLimitedCORS(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 1})
+	do(t, s.Handler(), "GET", "/checkpoint", "Origin", "https://mirror.example")
+	r := do(t, s.Handler(), "GET", "/checkpoint", "Origin", "https://mirror.example")
+	if r.Code != 429 || r.Header().Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(r.Header().Get("Access-Control-Expose-Headers"), "Retry-After") {
+		t.Errorf("429 without CORS: %d %v", r.Code, r.Header())
 	}
 }

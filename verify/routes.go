@@ -30,7 +30,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(s.metrics.handler))
 
-	pub := r.Group("", s.rateLimit, cors)
+	pub := r.Group("", cors, s.rateLimit) // CORS first: browsers can read a 429 too
 	getHead := func(path string, h gin.HandlerFunc) {
 		pub.GET(path, h)
 		pub.HEAD(path, h)
