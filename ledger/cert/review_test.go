@@ -64,3 +64,26 @@ func TestStatusChangesInTimeOrder(t *testing.T) {
 	}
 	w.must(w.certK, w.ent, w.cert, &event.Revocation{Reason: "fraud"})
 }
+
+// TestRevokedKeyBackdated: a key revoked from F signs nothing that reaches the log from F on,
+// even when it dates the event before F (within the allowed skew); before F it still signs.
+func TestRevokedKeyBackdated(t *testing.T) {
+	w := memWorld(t)
+	w.setup()
+	w.certify()
+	F := w.clock.Add(time.Minute)
+	w.must(w.root, w.ent, w.ent, &event.KeyRevocation{Key: event.KeyIDOf(pub(w.entK)), From: ts(F), Reason: "rotation"})
+	w.must(w.root, w.ent, w.ent, &event.KeyRevocation{Key: event.KeyIDOf(pub(w.label)), From: ts(F), Reason: "rotation"})
+	w.clock = F.Add(-30 * time.Second)
+	w.must(w.entK, w.ent, uuid.New(), product("")) // before F: accepted
+	w.clock = F.Add(time.Minute)
+	if err := w.submitAt(F.Add(-time.Second), w.entK, w.ent, uuid.New(), product("")); codeOf(err) != fault.Unauthorized {
+		t.Errorf("revoked key, event back-dated before its revocation: %v", err)
+	}
+	// A label key likewise: a batch naming it, recorded after F.
+	newEnt := testKey(7)
+	w.must(w.root, w.ent, w.ent, &event.KeyEnrolment{Key: pub(newEnt), Role: event.RoleEnterprise})
+	if err := w.submitAt(F.Add(-time.Second), newEnt, w.ent, uuid.New(), w.batchBody()); codeOf(err) != fault.Forbidden {
+		t.Errorf("batch back-dated to before its label key's revocation: %v", err)
+	}
+}

@@ -138,14 +138,17 @@ func lookupKey(st store, id event.KeyID) (*Key, error) {
 	return &k, nil
 }
 
-// authorise checks the actor's key: enrolled, not revoked at the event's time, a role that may
-// sign this type, for its own enterprise; and the signature when verify is set.
+// authorise checks the actor's key: enrolled, not revoked at the event's time nor at the log's
+// time of its record, a role that may sign this type, for its own enterprise; and the signature
+// when verify is set.
 func (a *applier) authorise(verify bool) error {
 	k, err := lookupKey(a.st, a.ev.Actor)
 	if err != nil {
 		return err
 	}
-	if !k.ValidAt(a.ev.Time) {
+	// Valid at the event's time (what the signer claims) and at the log's time (when it reaches
+	// the log): else a revoked key could back-date what it signs by up to MaxSkew.
+	if !k.ValidAt(a.ev.Time) || !k.ValidAt(a.rc.Time) {
 		return ErrKeyRevoked
 	}
 	if !a.ev.Type.MayBeSignedBy(k.Role) {
@@ -302,7 +305,7 @@ func (a *applier) keyRevoked(b *event.KeyRevocation) error {
 		return fault.Field(fault.Invalid, "subject", "a revocation names the key's owner, on the owner's chain")
 	}
 	from, _ := event.ParseTime(b.From)
-	if b.Key == a.ev.Actor && !from.After(a.ev.Time) {
+	if b.Key == a.ev.Actor && (!from.After(a.ev.Time) || !from.After(a.rc.Time)) {
 		return conflict("a key cannot revoke itself before this event")
 	}
 	k.RevokedFrom = &from
@@ -630,7 +633,7 @@ func (a *applier) batch(b *event.Batch) error {
 	if err != nil || lk.Role != event.RoleLabel || lk.Owner != a.ev.Chain {
 		return fault.Field(fault.Forbidden, "label_key", "not a label key of this enterprise")
 	}
-	if !lk.ValidAt(a.ev.Time) {
+	if !lk.ValidAt(a.ev.Time) || !lk.ValidAt(a.rc.Time) {
 		return fault.Field(fault.Forbidden, "label_key", "label key revoked")
 	}
 	save(a.st, key('b', uid(a.ev.Subject)), &Batch{ID: a.ev.Subject, Index: a.rc.Index, Enterprise: a.ev.Chain,
