@@ -87,3 +87,17 @@ func TestRevokedKeyBackdated(t *testing.T) {
 		t.Errorf("batch back-dated to before its label key's revocation: %v", err)
 	}
 }
+
+// TestBatchBackdatedBeforeSuspension: a batch that reaches the log after its certificate's
+// suspension is refused even when dated before it (within the allowed skew).
+func TestBatchBackdatedBeforeSuspension(t *testing.T) {
+	w := memWorld(t)
+	w.setup()
+	w.certify()
+	w.clock = w.clock.Add(time.Hour)
+	w.must(w.certK, w.ent, w.cert, &event.Suspension{Reason: "r", RectifyBy: w.date(30 * day)})
+	w.clock = w.clock.Add(time.Second)
+	if err := w.submitAt(w.clock.Add(-5*time.Minute), w.entK, w.ent, w.batch, w.batchBody()); codeOf(err) != fault.Conflict {
+		t.Errorf("batch back-dated to before the suspension: %v", err)
+	}
+}

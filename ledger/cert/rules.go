@@ -626,7 +626,10 @@ func (a *applier) batch(b *event.Batch) error {
 		return fault.Field(fault.Conflict, "certificate", "the certificate does not cover the product")
 	case produced.After(a.ev.Time):
 		return fault.Field(fault.Invalid, "production_date", "production date after the event")
-	case !c.ValidAt(a.ev.Time) || !c.ValidAt(produced):
+	case !c.ValidAt(a.ev.Time) || !c.ValidAt(a.rc.Time) || !c.ValidAt(produced):
+		// Valid when the enterprise says it issues the batch, when the batch reaches the log
+		// (else a batch back-dated within MaxSkew slips in after a suspension), and on the
+		// production date.
 		return fault.Field(fault.Conflict, "certificate", "the product's certification is not valid")
 	}
 	lk, err := lookupKey(a.st, b.LabelKey)
