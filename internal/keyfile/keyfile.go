@@ -27,6 +27,9 @@
 //
 // A future incompatible format would change "version". Readers refuse versions they do not know.
 //
+// Readers bound the argon2id parameters (time 1-16, memory up to 1 GiB, time times memory up to
+// 4 GiB, threads 1-64), so that a hostile file cannot exhaust memory or time.
+//
 // Errors: a file that cannot be parsed, has a field of the wrong size, or whose parameters are
 // out of bounds gives [ErrDamaged] (code invalid). A passphrase that does not open the ciphertext
 // gives [ErrPassphrase] (code unauthorized); AEAD cannot tell a wrong passphrase from a changed
@@ -83,14 +86,21 @@ var DefaultParams = Params{Time: 3, MemoryKiB: 64 << 10, Threads: 4}
 // FastParams are cheap parameters for tests. Never use them for a real key.
 var FastParams = Params{Time: 1, MemoryKiB: 64, Threads: 1}
 
-// Bounds a reader accepts, so that a hostile file cannot make Read allocate gigabytes.
+// Bounds a reader accepts, so that a hostile file can make Read neither allocate gigabytes nor
+// run for minutes: at most 1 GiB of memory, 16 passes, and 4 GiB of memory passes in all (time
+// times memory: 64 passes over 64 MiB, or 4 over 1 GiB; DefaultParams use 192 MiB), which
+// argon2id does in a few seconds. A 4 GiB, 64-pass file would hold a CPU for minutes.
 const (
-	maxTime   = 64
-	maxMemKiB = 4 << 20 // 4 GiB
+	maxTime    = 16
+	maxMemKiB  = 1 << 20 // 1 GiB
+	maxWorkKiB = 4 << 20 // time * memory
+	maxThreads = 64
 )
 
 func (p Params) valid() bool {
-	return p.Time >= 1 && p.Time <= maxTime && p.Threads >= 1 && p.MemoryKiB >= 8*uint32(p.Threads) && p.MemoryKiB <= maxMemKiB
+	return p.Time >= 1 && p.Time <= maxTime && p.Threads >= 1 && p.Threads <= maxThreads &&
+		p.MemoryKiB >= 8*uint32(p.Threads) && p.MemoryKiB <= maxMemKiB &&
+		uint64(p.Time)*uint64(p.MemoryKiB) <= maxWorkKiB
 }
 
 type kdfJSON struct {

@@ -158,6 +158,11 @@ func TestMalformed(t *testing.T) {
 		{"zero time", edit(t, good, kdf("time", 0)), ErrDamaged},
 		{"huge time", edit(t, good, kdf("time", 1000)), ErrDamaged},
 		{"huge memory", edit(t, good, kdf("memory_kib", 1<<31)), ErrDamaged},
+		{"100 GiB of memory", edit(t, good, kdf("memory_kib", 100<<20)), ErrDamaged},
+		{"4 GiB of memory", edit(t, good, kdf("memory_kib", 4<<20)), ErrDamaged},
+		{"64 passes over 1 GiB", edit(t, edit(t, good, kdf("memory_kib", 1<<20)), kdf("time", 64)), ErrDamaged},
+		{"8 passes over 1 GiB", edit(t, edit(t, good, kdf("memory_kib", 1<<20)), kdf("time", 8)), ErrDamaged},
+		{"255 threads", edit(t, edit(t, good, kdf("memory_kib", 1<<20)), kdf("threads", 255)), ErrDamaged},
 		{"zero threads", edit(t, good, kdf("threads", 0)), ErrDamaged},
 		{"negative threads", edit(t, good, kdf("threads", -1)), ErrDamaged},
 		// Authenticated header fields: a change makes the AEAD fail.
