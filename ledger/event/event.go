@@ -160,7 +160,7 @@ func (e *Event) check() error {
 		return fault.Field(fault.Invalid, "chain", "a %s event belongs to an enterprise chain", e.Type)
 	case spec.selfChain && e.Chain != e.Subject:
 		return fault.Field(fault.Invalid, "subject", "a %s event's subject is its chain", e.Type)
-	case !spec.registry && !spec.selfChain && !spec.anyChain && e.Subject == uuid.Nil:
+	case !spec.nilSubject && e.Subject == uuid.Nil:
 		return fault.Field(fault.Invalid, "subject", "missing subject")
 	}
 	return e.Body.Validate()
