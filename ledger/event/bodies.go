@@ -491,7 +491,7 @@ func (b *Inspection) Validate() error {
 	if err := oneOf("kind", b.Kind, InspectionKinds...); err != nil {
 		return err
 	}
-	if b.Draw < 0 || (b.Draw != 0 && b.Kind != "random") {
+	if b.Draw < 0 || b.Draw > maxSafe || (b.Draw != 0 && b.Kind != "random") {
 		return bad("draw", "only random inspections name a draw")
 	}
 	if err := oneOf("result", b.Result, ResultPass, ResultFail); err != nil {
@@ -579,7 +579,7 @@ func (b *Draw) Validate() error {
 	if err := text("checkpoint.origin", c.Origin, maxName, true); err != nil {
 		return err
 	}
-	if len(c.Root) != 32 || c.Size < 1 {
+	if len(c.Root) != 32 || c.Size < 1 || c.Size > maxSafe {
 		return bad("checkpoint", "must name a non-empty tree and its 32-byte root")
 	}
 	if err := texts("inspectors", b.Inspectors, maxName, true); err != nil {

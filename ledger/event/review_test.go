@@ -21,3 +21,19 @@ func TestRegistrySubjectRequired(t *testing.T) {
 		t.Errorf("operator key enrolment (nil subject): %v", err)
 	}
 }
+
+// TestIntegersInSafeRange: every integer in an event is at most 2^53-1, the range in which
+// RFC 8785 writes integers as they are (the package doc's promise).
+func TestIntegersInSafeRange(t *testing.T) {
+	big := int64(1) << 53
+	in := &Inspection{Certificate: uuid.New(), Date: "2026-03-01", Kind: "random", Draw: big, Result: ResultPass}
+	if in.Validate() == nil {
+		t.Error("inspection naming draw 2^53 validated")
+	}
+	d := &Draw{Checkpoint: DrawCheckpoint{Origin: "o", Root: make([]byte, 32), Size: big}, Count: 1,
+		Inspectors: []string{"a"}, PerTarget: 1, Scheme: SchemeSantong}
+	d.PopulationHash = "0000000000000000000000000000000000000000000000000000000000000000"
+	if d.Validate() == nil {
+		t.Error("draw naming a checkpoint of size 2^53 validated")
+	}
+}
