@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
 	"strings"
 )
 
@@ -117,7 +119,7 @@ func run(ctx context.Context, args []string, c *cli) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(c.stderr, "santong: error: %s\n", err)
+	fmt.Fprintf(c.stderr, "santong: error: %s\n", userMessage(err))
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(c.stderr, "santong: hint: usage: santong %s %s\n", cmd.name, cmd.usage)
@@ -127,6 +129,42 @@ func run(ctx context.Context, args []string, c *cli) int {
 		fmt.Fprintf(c.stderr, "santong: hint: %s\n", he.hint)
 	}
 	return 2
+}
+
+// userMessage is err's message in plain words: a failed file operation as "PATH: REASON" (with
+// the reason even when a fault hides the underlying error), a request that reached no server as
+// "cannot reach URL: REASON", an interruption as "interrupted", without Go's wording around them
+// ("open x: ...", `Get "http://...": dial tcp ...`).
+func userMessage(err error) string {
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.Contains(msg, ue.Error()) {
+		why := "no answer in time"
+		if !ue.Timeout() {
+			e := ue.Err
+			for errors.Unwrap(e) != nil {
+				e = errors.Unwrap(e)
+			}
+			why = e.Error()
+		}
+		where := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			where = u.Scheme + "://" + u.Host
+		}
+		msg = strings.Replace(msg, ue.Error(), "cannot reach "+where+": "+why, 1)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if strings.Contains(msg, pe.Error()) {
+			msg = strings.Replace(msg, pe.Error(), pe.Path+": "+pe.Err.Error(), 1)
+		} else if !strings.Contains(msg, pe.Err.Error()) {
+			msg += ": " + pe.Err.Error()
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		msg = strings.Replace(msg, context.Canceled.Error(), "interrupted", 1)
+	}
+	return msg
 }
 
 func findCommand(args []string) (*command, []string) {
