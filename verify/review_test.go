@@ -103,3 +103,19 @@ func TestRateLimitedCORS(t *testing.T) {
 		t.Errorf("429 without CORS: %d %v", r.Code, r.Header())
 	}
 }
+
+// TestOriginTrailingSlash: an origin given as "https://host/" (as people write URLs) makes
+// absolute links without a doubled slash.
+func TestOriginTrailingSlash(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{Origin: "https://santong.example/"})
+	r := do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(0, 1))
+	v := decode[Verdict](t, r)
+	if !strings.HasPrefix(v.RecordURL, "https://santong.example/api/v1/records/") {
+		t.Errorf("record_url %q", v.RecordURL)
+	}
+	r = do(t, s.Handler(), "GET", "/registry")
+	if strings.Contains(r.body, "santong.example//") {
+		t.Errorf("page links with a doubled slash")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -128,6 +129,7 @@ func (c *Config) defaults() {
 	def(&c.IdleTimeout, 120*time.Second)
 	def(&c.ShutdownTimeout, 30*time.Second)
 	def(&c.ProofWait, time.Second)
+	c.Origin = strings.TrimRight(c.Origin, "/") // links append "/path"
 	def(&c.CheckpointMaxAge, 5*time.Second)
 	if c.RateLimit == 0 {
 		c.RateLimit = 20
