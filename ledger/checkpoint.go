@@ -102,11 +102,16 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 	return c, nil
 }
 
-// OpenCheckpoint verifies a signed checkpoint note with the log's verifier and parses it.
+// OpenCheckpoint verifies a signed checkpoint note with the log's verifier and parses it. Its
+// signature lines must be in canonical base64: the note package ignores the spare bits of the
+// last base64 character, which would let two byte strings verify as one checkpoint.
 func OpenCheckpoint(msg []byte, v note.Verifier) (*SignedCheckpoint, error) {
 	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
 		return nil, fault.Wrap(fault.Unauthorized, err, "checkpoint signature does not verify with the log key")
+	}
+	if !canonicalSignatures(string(msg)) {
+		return nil, &fault.Error{Code: fault.Invalid, Field: "checkpoint", Message: "a checkpoint signature is not in canonical base64"}
 	}
 	c, err := ParseCheckpoint(n.Text)
 	if err != nil {
@@ -116,6 +121,30 @@ func OpenCheckpoint(msg []byte, v note.Verifier) (*SignedCheckpoint, error) {
 		return nil, fault.Field(fault.Unauthorized, "checkpoint", "checkpoint origin does not match the log key's name")
 	}
 	return &SignedCheckpoint{Checkpoint: c, Note: bytes.Clone(msg)}, nil
+}
+
+// canonicalSignatures reports whether every signature line of a signed note ("— name base64")
+// is in canonical standard base64.
+func canonicalSignatures(msg string) bool {
+	i := strings.LastIndex(msg, "\n\n")
+	if i < 0 {
+		return false
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(msg[i+2:], "\n"), "\n") {
+		rest, ok := strings.CutPrefix(line, "\u2014 ")
+		if !ok {
+			return false
+		}
+		_, sig, ok := strings.Cut(rest, " ")
+		if !ok {
+			return false
+		}
+		raw, err := base64.StdEncoding.Strict().DecodeString(sig)
+		if err != nil || base64.StdEncoding.EncodeToString(raw) != sig {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrInconsistent is returned, and the log stops, if a new tree head is not an extension of the

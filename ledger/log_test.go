@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -365,5 +367,35 @@ func TestSignerKey(t *testing.T) {
 	}
 	if s.KeyHash() != v.KeyHash() || s.Name() != v.Name() {
 		t.Fatal("signer and verifier disagree")
+	}
+}
+
+// TestCheckpointSignatureCanonical: a signature line whose last base64 character carries
+// non-zero spare bits decodes to the same signature but is another byte string: refused.
+func TestCheckpointSignatureCanonical(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	if _, err := l.Append(context.Background(), Entry{Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := l.SignCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := string(cp.Note)
+	// The signature is 4+64 bytes: 92 base64 characters ending in "=", so the character before
+	// the padding has spare bits. Flip the lowest one.
+	i := strings.LastIndex(msg, "=")
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	c := strings.IndexByte(alphabet, msg[i-1])
+	alt := msg[:i-1] + string(alphabet[c^1]) + msg[i:]
+	if _, err := note.Open([]byte(alt), note.VerifierList(l.opts.Verifier)); err != nil {
+		t.Skipf("the note package now refuses non-canonical base64 itself: %v", err)
+	}
+	if _, err := OpenCheckpoint([]byte(alt), l.opts.Verifier); err == nil {
+		t.Fatal("a checkpoint with a non-canonical signature encoding was accepted")
+	}
+	if _, err := OpenCheckpoint(cp.Note, l.opts.Verifier); err != nil {
+		t.Fatalf("the canonical checkpoint: %v", err)
 	}
 }

@@ -2,12 +2,10 @@ package cert
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -195,9 +193,6 @@ func (b *Bundle) Verify(opts BundleOptions) (*Verified, error) {
 	if err != nil {
 		return nil, &ledger.Fault{Index: -1, Problem: "checkpoint: " + err.Error()}
 	}
-	if !canonicalNoteSigs(b.Checkpoint) {
-		return nil, &ledger.Fault{Index: -1, Problem: "checkpoint: a signature is not in canonical base64"}
-	}
 	if b.Enterprise == ledger.RegistryChain {
 		return nil, &ledger.Fault{Index: -1, Problem: "the bundle names no enterprise"}
 	}
@@ -246,32 +241,6 @@ func (b *Bundle) Verify(opts BundleOptions) (*Verified, error) {
 	}
 	a.Enterprise = e
 	return a, nil
-}
-
-// canonicalNoteSigs reports whether every signature line of a signed note ("— name base64")
-// holds its signature in canonical standard base64. The note package decodes leniently (it
-// ignores the padding bits of the last character, and CR), so without this check several byte
-// strings verify as the same checkpoint note.
-func canonicalNoteSigs(msg string) bool {
-	i := strings.LastIndex(msg, "\n\n")
-	if i < 0 {
-		return false
-	}
-	for _, line := range strings.Split(strings.TrimSuffix(msg[i+2:], "\n"), "\n") {
-		rest, ok := strings.CutPrefix(line, "\u2014 ")
-		if !ok {
-			return false
-		}
-		_, sig, ok := strings.Cut(rest, " ")
-		if !ok {
-			return false
-		}
-		raw, err := base64.StdEncoding.Strict().DecodeString(sig)
-		if err != nil || base64.StdEncoding.EncodeToString(raw) != sig {
-			return false
-		}
-	}
-	return true
 }
 
 func (a *Verified) get(k []byte, v any, what string) error {
