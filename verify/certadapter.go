@@ -21,7 +21,7 @@ import (
 
 // CertRegistry adapts ledger/cert's Registry to the service's Registry, Submitter and
 // BatchKeys. Per-batch lookups (one per scan) are cached for as long as the log does not grow;
-// the registry lists come from a snapshot rebuilt at most once a second when the log has grown.
+// the registry lists come from a snapshot rebuilt at most every 200 ms when the log has grown.
 type CertRegistry struct {
 	reg *cert.Registry
 	log *ledger.Log
@@ -376,14 +376,18 @@ func pageSlice[T any](all []T, q Query) ([]T, int) {
 	return all[q.Offset:min(len(all), q.Offset+q.Limit)], len(all)
 }
 
-// snapshot returns the registry lists, rebuilt when the log has grown (at most once a second).
+// snapshotAge is how stale the registry lists may be while the log grows: they are rebuilt at
+// most this often, so that a stream of writes does not rebuild them on every request.
+const snapshotAge = 200 * time.Millisecond
+
+// snapshot returns the registry lists, rebuilt when the log has grown (at most every snapshotAge).
 // The public registry shows every enterprise and product, suspended and revoked ones too, with
 // their status.
 func (a *CertRegistry) snapshot() (*snapshot, error) {
 	a.snapMu.Lock()
 	defer a.snapMu.Unlock()
 	size := a.log.Size()
-	if s := a.snap; s != nil && (s.size == size || time.Since(s.built) < time.Second) {
+	if s := a.snap; s != nil && (s.size == size || time.Since(s.built) < snapshotAge) {
 		return s, nil
 	}
 	s := &snapshot{size: size, built: time.Now()}

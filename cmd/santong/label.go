@@ -369,7 +369,8 @@ func serverProduct(ctx context.Context, server, ref string) (*serverProductInfo,
 			}
 			found = &serverProductInfo{id: id, enterprise: ent, name: p.Name}
 			found.cert, _ = uuid.Parse(p.Certificate)
-			return true, nil
+			// A certificate granted a moment ago may not be listed yet: look again.
+			return found.cert != uuid.Nil, nil
 		}
 		return false, nil
 	})

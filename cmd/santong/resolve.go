@@ -219,7 +219,7 @@ func (s *signer) certificate(ctx context.Context, ref, entRef string) (*cert.Cer
 }
 
 // fromListing runs a lookup in the server's registry listings until it finds what it looks for,
-// for up to two seconds: the listings are refreshed about once a second, so a record written a
+// for up to two seconds: the listings are refreshed at most every 200 ms, so a record written a
 // moment ago may not be listed yet.
 func fromListing(ctx context.Context, find func() (bool, error)) error {
 	deadline := time.Now().Add(2 * time.Second)
