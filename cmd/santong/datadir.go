@@ -76,14 +76,46 @@ func writeConfig(dir string, cfg *config) error {
 }
 
 // passphrase returns the passphrase for the data directory's keys (SANTONG_PASSPHRASE or a prompt).
-func (c *cli) passphrase(prompt string) ([]byte, error) {
+func (c *cli) passphrase(what string) ([]byte, error) {
 	if p := c.getenv("SANTONG_PASSPHRASE"); p != "" {
 		return []byte(p), nil
 	}
 	if !c.tty {
 		return nil, withHint(errors.New("no passphrase"), "set SANTONG_PASSPHRASE, or run on a terminal to be prompted")
 	}
-	return keyfile.Passphrase(prompt)
+	return prompt(what)
+}
+
+// prompt reads a passphrase at the terminal. A new one (to encrypt keys) is asked twice, since a
+// typo would leave the key unopenable.
+var prompt = keyfile.Passphrase
+
+// newPassphrase returns the passphrase that will encrypt new keys: env (or SANTONG_PASSPHRASE), else
+// typed twice at the terminal.
+func (c *cli) newPassphrase(env, what string) ([]byte, error) {
+	for _, name := range []string{env, "SANTONG_PASSPHRASE"} {
+		if p := c.getenv(name); name != "" && p != "" {
+			return []byte(p), nil
+		}
+	}
+	if !c.tty {
+		return nil, withHint(errors.New("no passphrase"), "set SANTONG_PASSPHRASE, or run on a terminal to be prompted")
+	}
+	p1, err := prompt("new passphrase for " + what + ": ")
+	if err != nil {
+		return nil, err
+	}
+	if len(p1) == 0 {
+		return nil, errors.New("empty passphrase")
+	}
+	p2, err := prompt("the same passphrase again: ")
+	if err != nil {
+		return nil, err
+	}
+	if string(p1) != string(p2) {
+		return nil, withHint(errors.New("the two passphrases differ"), "run the command again")
+	}
+	return p1, nil
 }
 
 // keyPassphrase returns the passphrase for a signing key file: SANTONG_KEY_PASSPHRASE, else

@@ -59,7 +59,7 @@ func initData(ctx context.Context, c *cli, dir, origin, name, prefix string) (*i
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
-	pass, err := c.passphrase("passphrase for the new keys: ")
+	pass, err := c.newPassphrase("", "the data directory's keys")
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func cmdKeyNew(ctx context.Context, c *cli, args []string) error {
 	if _, err := os.Lstat(*out); err == nil {
 		return withHint(fmt.Errorf("%s already exists; refusing to overwrite it", *out), "choose another --out")
 	}
-	pass, err := c.keyPassphrase(*out)
+	pass, err := c.newPassphrase("SANTONG_KEY_PASSPHRASE", *out)
 	if err != nil {
 		return err
 	}
