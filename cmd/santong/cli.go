@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // cli is the program's view of its process, so that tests run it in-process.
@@ -18,6 +19,8 @@ type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	tty            bool // stderr is a terminal: progress bars and prompts
+
+	checkpointEvery time.Duration // the log's checkpoint interval (0: the ledger's default)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.

@@ -170,7 +170,8 @@ func (c *cli) openRegistryMode(dir string, audit bool) (*cert.Registry, *config,
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier, Audit: audit}, cert.Config{})
+	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier, Audit: audit,
+		CheckpointInterval: c.checkpointEvery}, cert.Config{})
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "resource temporarily unavailable") {
 			return nil, nil, withHint(fmt.Errorf("the data directory %s is in use", dir), "is 'santong serve' running on it? send writes to it with --server URL")

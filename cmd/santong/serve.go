@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/santong-cn/santong/verify"
 )
@@ -28,11 +29,16 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	proxies := fs.String("trusted-proxies", c.getenv("SANTONG_TRUSTED_PROXIES"), "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed ($SANTONG_TRUSTED_PROXIES; none by default)")
 	cloneScans := fs.Int("clone-scans", envInt(c, "SANTONG_CLONE_SCANS", 50), "scans of one code after which it is reported as possibly cloned ($SANTONG_CLONE_SCANS)")
 	cloneRegions := fs.Int("clone-regions", envInt(c, "SANTONG_CLONE_REGIONS", 3), "distinct regions after which a code is reported as possibly cloned ($SANTONG_CLONE_REGIONS)")
+	every := fs.Duration("checkpoint-interval", envDuration(c, "SANTONG_CHECKPOINT_INTERVAL", 250*time.Millisecond), "how soon after appends a new checkpoint is signed ($SANTONG_CHECKPOINT_INTERVAL)")
 	rate := fs.Float64("rate-limit", float64(envInt(c, "SANTONG_RATE_LIMIT", 20)), "requests per second allowed to one client IP on public endpoints; negative: none ($SANTONG_RATE_LIMIT)")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
 	dir := dataDir(c, *data)
+	if *every <= 0 {
+		return usagef("--checkpoint-interval must be positive")
+	}
+	c.checkpointEvery = *every
 
 	if *demo && c.getenv("SANTONG_PASSPHRASE") == "" {
 		getenv := c.getenv
@@ -112,6 +118,13 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+func envDuration(c *cli, name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(c.getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 func envInt(c *cli, name string, def int) int {
