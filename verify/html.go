@@ -101,7 +101,7 @@ func (s *Server) html(c *gin.Context, status int, name string, data any) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if err := templates.ExecuteTemplate(buf, name, page{Origin: s.cfg.Origin, Data: data}); err != nil {
+	if err := templates.ExecuteTemplate(buf, name, page{Origin: s.cfg.Origin, Data: data, Samples: s.cfg.Samples}); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -110,8 +110,9 @@ func (s *Server) html(c *gin.Context, status int, name string, data any) {
 }
 
 type page struct {
-	Origin string
-	Data   any
+	Origin  string
+	Data    any
+	Samples []Sample // demo sample codes, on the home page
 }
 
 var _ = http.StatusOK

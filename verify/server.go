@@ -50,9 +50,19 @@ type Config struct {
 	ScanQueue int
 	// PageSize is the default registry page size (default 20, at most 100).
 	PageSize int
+	// Samples, when set, are shown on the home page: sample codes of a demo dataset, one per
+	// verdict, for a newcomer to follow. Empty in a real deployment.
+	Samples []Sample
 	// ScanPaths are the path prefixes under which printed token URLs are answered (default
 	// "/q/" and "/Q/": label URLs are upper case, e.g. HTTPS://V.SANTONG.CN/Q/{token}).
 	ScanPaths []string
+}
+
+// Sample is a sample code shown on the home page.
+type Sample struct {
+	Verdict string `json:"verdict"` // the verdict its scan gives, e.g. "genuine"
+	What    string `json:"what"`    // one line for people
+	Path    string `json:"path"`    // the scan path, e.g. "/q/1000…"
 }
 
 // Deps are what the service needs from the rest of Santong (see deps.go for the interfaces

@@ -168,6 +168,9 @@ func loadDemo(ctx context.Context, c *cli, reg *cert.Registry, cfg *config, dir,
 	if err := d.writeSamples(res, baseURL); err != nil {
 		return nil, err
 	}
+	if err := writeSampleIndex(res); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

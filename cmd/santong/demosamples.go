@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,6 +167,37 @@ func (d *demo) writeSamples(res *demoResult, baseURL string) error {
 		return fmt.Errorf("write the sample labels: %w", err)
 	}
 	return nil
+}
+
+// sampleIndex is where the demo lists its sample codes for the service's home page.
+const sampleIndex = "samples.json"
+
+// writeSampleIndex writes DIR/demo-labels/samples.json: each sample's verdict, what it shows and
+// its scan path, which 'santong serve' shows on the home page.
+func writeSampleIndex(res *demoResult) error {
+	var out []verify.Sample
+	for _, s := range res.Samples {
+		token := s.Content[strings.LastIndex(s.Content, "/")+1:]
+		out = append(out, verify.Sample{Verdict: s.Verdict, What: s.What, Path: "/q/" + token})
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(res.LabelsDir, sampleIndex), append(b, '\n'), 0o644)
+}
+
+// readSampleIndex reads the demo's sample list of a data directory, if it has one.
+func readSampleIndex(dir string) []verify.Sample {
+	b, err := os.ReadFile(filepath.Join(dir, "demo-labels", sampleIndex))
+	if err != nil {
+		return nil
+	}
+	var out []verify.Sample
+	if json.Unmarshal(b, &out) != nil {
+		return nil
+	}
+	return out
 }
 
 func writeSample(s *demoSample, l label.Label) error {

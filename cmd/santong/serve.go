@@ -109,6 +109,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		Clone:          verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions},
 		ScanKey:        scanKey,
 		RateLimit:      *rate,
+		Samples:        readSampleIndex(dir),
 	}, deps)
 	fmt.Fprintf(c.stdout, "santong: serving %s (origin %s) on %s\n", dir, cfg.Origin, base)
 	fmt.Fprintf(c.stdout, "open %s/ for the registry; Ctrl-C stops\n", base)
