@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 )
 
@@ -195,8 +194,6 @@ func TestReplayChainAndVerifyChain(t *testing.T) {
 		}
 	}
 }
-
-var _ = badger.ErrKeyNotFound
 
 // TestAuditOpen: a log whose tree no longer matches its checkpoint refuses to open, except for
 // an audit, which then names the altered record and takes no appends.

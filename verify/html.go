@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"html/template"
-	"net/http"
 	"sync"
 	"time"
 
@@ -114,5 +113,3 @@ type page struct {
 	Data    any
 	Samples []Sample // demo sample codes, on the home page
 }
-
-var _ = http.StatusOK

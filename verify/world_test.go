@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -164,8 +163,6 @@ func (w *world) server(cfg Config) *Server {
 	}
 	return New(cfg, w.adapter.Deps())
 }
-
-var _ = context.Background
 
 func jsonDecode(r interface{ Read([]byte) (int, error) }, v any) error {
 	return json.NewDecoder(r).Decode(v)
