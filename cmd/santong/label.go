@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -351,35 +350,21 @@ type serverProductInfo struct {
 // serverProduct finds a product by id or GTIN in the server's public registry, with its
 // enterprise and the certificate that covers it now.
 func serverProduct(ctx context.Context, server, ref string) (*serverProductInfo, error) {
-	u := strings.TrimSuffix(server, "/") + "/api/v1/products?q=" + url.QueryEscape(ref)
-	var found *serverProductInfo
-	err := fromListing(ctx, func() (bool, error) {
-		var l verify.ListJSON[verify.Product]
-		if err := getJSON(ctx, u, &l); err != nil {
-			return false, withHint(err, "is the server at %s running?", server)
-		}
-		for _, p := range l.Items {
-			if p.ID != ref && strings.TrimLeft(p.GTIN, "0") != strings.TrimLeft(ref, "0") {
-				continue
-			}
-			id, err1 := uuid.Parse(p.ID)
-			ent, err2 := uuid.Parse(p.Enterprise)
-			if err1 != nil || err2 != nil {
-				return false, fmt.Errorf("malformed product listing from the server")
-			}
-			found = &serverProductInfo{id: id, enterprise: ent, name: p.Name}
-			found.cert, _ = uuid.Parse(p.Certificate)
-			// A certificate granted a moment ago may not be listed yet: look again.
-			return found.cert != uuid.Nil, nil
-		}
-		return false, nil
-	})
+	// A certificate granted a moment ago may not be listed yet: wait for one.
+	p, err := findListedProduct(ctx, server, ref, func(p *verify.Product) bool { return p.Certificate != "" })
 	if err != nil {
 		return nil, err
 	}
-	if found == nil {
+	if p == nil {
 		return nil, withHint(fmt.Errorf("--product %q: no such product on %s", ref, server), "give the product's id or GTIN")
 	}
+	id, err1 := uuid.Parse(p.ID)
+	ent, err2 := uuid.Parse(p.Enterprise)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("malformed product listing from the server")
+	}
+	found := &serverProductInfo{id: id, enterprise: ent, name: p.Name}
+	found.cert, _ = uuid.Parse(p.Certificate)
 	return found, nil
 }
 

@@ -115,30 +115,43 @@ func (s *signer) product(ctx context.Context, name, ref string) (uuid.UUID, erro
 		}
 		return p.ID, nil
 	}
+	p, err := findListedProduct(ctx, s.server, ref, nil)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("--%s: look up the GTIN: %w", name, err)
+	}
+	if p == nil {
+		return uuid.Nil, notFoundFlag(name, "product with GTIN "+ref, fault.New(fault.NotFound, ""))
+	}
+	id, err := uuid.Parse(p.ID)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("malformed product listing from the server")
+	}
+	return id, nil
+}
+
+// findListedProduct finds a product by id or GTIN in a server's public registry. The listings
+// lag writes a little, so it looks again (for up to two seconds) until the product is listed and,
+// when ready is set, ready says its listing is complete. It returns nil when no product matched.
+func findListedProduct(ctx context.Context, server, ref string, ready func(*verify.Product) bool) (*verify.Product, error) {
+	u := strings.TrimSuffix(server, "/") + "/api/v1/products?limit=100&q=" + url.QueryEscape(ref)
 	g14, _ := ids.GTIN14(ref)
-	var found uuid.UUID
+	var found *verify.Product
 	err := fromListing(ctx, func() (bool, error) {
 		var l verify.ListJSON[verify.Product]
-		if err := getJSON(ctx, s.server+"/api/v1/products?limit=100&q="+url.QueryEscape(ref), &l); err != nil {
-			return false, fmt.Errorf("--%s: look up the GTIN: %w", name, err)
+		if err := getJSON(ctx, u, &l); err != nil {
+			return false, withHint(err, "is the server at %s running?", server)
 		}
-		for _, p := range l.Items {
-			if x, err := ids.GTIN14(p.GTIN); err == nil && x == g14 {
-				if id, err := uuid.Parse(p.ID); err == nil {
-					found = id
-					return true, nil
-				}
+		for i := range l.Items {
+			p := &l.Items[i]
+			x, _ := ids.GTIN14(p.GTIN)
+			if p.ID == ref || (g14 != "" && x == g14) {
+				found = p
+				return ready == nil || ready(p), nil
 			}
 		}
 		return false, nil
 	})
-	if err != nil {
-		return uuid.Nil, err
-	}
-	if found == uuid.Nil {
-		return uuid.Nil, notFoundFlag(name, "product with GTIN "+ref, fault.New(fault.NotFound, ""))
-	}
-	return found, nil
+	return found, err
 }
 
 func (s *signer) products(ctx context.Context, name string, refs []string) ([]uuid.UUID, error) {

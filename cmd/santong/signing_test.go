@@ -115,6 +115,19 @@ func TestSignToServer(t *testing.T) {
 	if got := srv(2, "cert", "reinstate", "--key", cb, "--cert", crt, "--inspection", ins); !strings.Contains(got, "cert.reinstated refused (conflict): only a suspended certificate can be reinstated") {
 		t.Errorf("second reinstatement: %s", got)
 	}
+	// label issue finds the product by GTIN, its enterprise and its certificate on the server.
+	lbl := filepath.Join(dir, "label.key")
+	sh(t, 0, "key", "new", "--out", lbl)
+	srv(0, "key", "enrol", "--key", op, "--pub", lbl, "--role", "label", "--enterprise", code)
+	labels := filepath.Join(dir, "labels")
+	if got := srv(0, "label", "issue", "--product", "6901234567892", "--lot", "L1", "--count", "3", "--out", labels,
+		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "units 1..3") {
+		t.Errorf("label issue with --server: %s", got)
+	}
+	if got := srv(2, "label", "issue", "--product", "6901234567885", "--lot", "L1", "--count", "3", "--out", labels+"2",
+		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "no such product") {
+		t.Errorf("label issue of an unknown GTIN: %s", got)
+	}
 	if got := srv(2, "draw", "--key", cb, "--scheme", "santong", "--count", "1", "--inspectors", "a"); !strings.Contains(got, "draw needs --data") {
 		t.Errorf("draw with --server: %s", got)
 	}
