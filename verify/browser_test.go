@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,14 +45,8 @@ func TestBrowser(t *testing.T) {
 	bin := chromium(t)
 	w := newWorld(t, "")
 	s := w.server(Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-done; w.close() }()
+	addr, stop := runLoopback(t, s)
+	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
 
@@ -61,7 +54,7 @@ func TestBrowser(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	base := "http://" + ln.Addr().String()
+	base := "http://" + addr
 	for _, c := range []struct {
 		name, url string
 		want      []string

@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -44,14 +43,8 @@ func TestLoad(t *testing.T) {
 	}
 	w := newWorld(t, t.TempDir())
 	s := w.server(Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-done; w.close() }()
+	addr, stop := runLoopback(t, s)
+	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
 	big := w.must(w.entK, w.ent, uuid.New(), &event.Batch{Product: w.prod, Certificate: w.cert1, Lot: "BENCH",
@@ -60,9 +53,9 @@ func TestLoad(t *testing.T) {
 	// distinct genuine tokens, signed up front
 	n := *loadSigners
 	urls := make([]string, n)
-	prefix := "http://" + ln.Addr().String() + "/api/v1/verify/"
+	prefix := "http://" + addr + "/api/v1/verify/"
 	if *loadPath == "html" {
-		prefix = "http://" + ln.Addr().String() + "/q/"
+		prefix = "http://" + addr + "/q/"
 	}
 	var wg sync.WaitGroup
 	for g := range runtime.GOMAXPROCS(0) {
@@ -98,7 +91,7 @@ func TestLoad(t *testing.T) {
 				defer wg.Done()
 				var get func(url string) (int, error)
 				if *loadClient == "raw" {
-					rc := &rawClient{addr: ln.Addr().String()}
+					rc := &rawClient{addr: addr}
 					defer rc.close()
 					get = rc.get
 				} else {

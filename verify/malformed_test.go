@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -15,14 +14,8 @@ import (
 func TestMalformedHTTP(t *testing.T) {
 	f := newFixture()
 	s := newTestServer(t, f, Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	addr, stop := runLoopback(t, s)
+	defer stop()
 	tok := f.token(0, 1)
 	cases := []struct {
 		name, raw string
@@ -49,7 +42,7 @@ func TestMalformedHTTP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", ln.Addr().String())
+			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,16 +67,10 @@ func TestGracefulShutdown(t *testing.T) {
 	f := newFixture()
 	f.reg.submitWait = make(chan struct{})
 	s := newTestServer(t, f, Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	addr, stop := runLoopback(t, s)
 	got := make(chan int, 1)
 	go func() {
-		resp, err := http.Post("http://"+ln.Addr().String()+"/api/v1/events", "application/json", strings.NewReader(`{"chain":"`+entA+`"}`))
+		resp, err := http.Post("http://"+addr+"/api/v1/events", "application/json", strings.NewReader(`{"chain":"`+entA+`"}`))
 		if err != nil {
 			got <- 0
 			return
@@ -92,14 +79,15 @@ func TestGracefulShutdown(t *testing.T) {
 		got <- resp.StatusCode
 	}()
 	<-f.reg.submitWait // the write is in flight
-	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
 	if code := <-got; code != 201 {
 		t.Fatalf("in-flight write: %d", code)
 	}
-	if err := <-done; err != nil {
+	if err := <-stopped; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		t.Errorf("still serving after Run returned")
 	}
 }

@@ -1,11 +1,14 @@
 package verify
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -40,6 +43,28 @@ func newTestServer(t testing.TB, f *fixture, cfg Config) *Server {
 	s := New(cfg, d)
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// runLoopback runs s on 127.0.0.1:0 until stop is called; stop waits for Run to return (at
+// most 10 s) and returns its error.
+func runLoopback(t testing.TB, s *Server) (addr string, stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	return ln.Addr().String(), func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("Run did not return")
+		}
+	}
 }
 
 type resp struct {

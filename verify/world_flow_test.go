@@ -1,9 +1,7 @@
 package verify
 
 import (
-	"context"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -170,14 +168,8 @@ func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 func TestEndToEnd(t *testing.T) {
 	w := newWorld(t, t.TempDir())
 	s := w.server(Config{ShutdownTimeout: 5 * time.Second})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	addr, stop := runLoopback(t, s)
+	base := "http://" + addr
 	w.post = func(b []byte) (*http.Response, error) {
 		return http.Post(base+"/api/v1/events", "application/json", strings.NewReader(string(b)))
 	}
@@ -209,14 +201,8 @@ func TestEndToEnd(t *testing.T) {
 	if resp, _ := get("/readyz", ""); resp.StatusCode != 200 {
 		t.Errorf("readyz %d", resp.StatusCode)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	// the scans were recorded before Run returned; then the caller closes the log
 	st, err := s.store.Stats(itoa(int(w.batch1)), 1)
