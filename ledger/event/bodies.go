@@ -2,6 +2,7 @@ package event
 
 import (
 	"crypto/ed25519"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -231,6 +232,9 @@ func text(field, s string, max int, required bool) error {
 		return bad(field, "longer than %d bytes", max)
 	case !utf8.ValidString(s):
 		return bad(field, "not valid UTF-8")
+	case strings.ContainsAny(s, "\u2028\u2029"):
+		// Go's encoder escapes them and RFC 8785 does not: no event holds them (docs/events.md)
+		return bad(field, "holds a line or paragraph separator (U+2028, U+2029)")
 	}
 	return nil
 }
@@ -608,6 +612,9 @@ func (b *Draw) Validate() error {
 	for _, t := range b.Targets {
 		if t.Enterprise == uuid.Nil || len(t.Inspectors) != b.PerTarget {
 			return bad("targets", "malformed target")
+		}
+		if err := texts("targets.inspectors", t.Inspectors, maxName, true); err != nil {
+			return err
 		}
 	}
 	return nil

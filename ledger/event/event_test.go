@@ -264,6 +264,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, r := range []string{`\u2020`, "<>&", "\x00\x1f\x7f", `\/`, "𝄞", `"\`} {
+		b, err := New(entID, prodID, &Revocation{Reason: r}).At(t0).Sign(testPriv)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte(`{"actor":"0000000000000000","body":{},"chain":"00000000-0000-0000-0000-000000000000"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast := decodeFast(b)
