@@ -145,6 +145,9 @@ func deriveKey(pass, salt []byte, p Params) []byte {
 	return argon2.IDKey(pass, salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize)
 }
 
+// randRead fills the salt and the nonce; the known-answer test replaces it with fixed bytes.
+var randRead = rand.Read
+
 // Marshal encrypts key under passphrase with params and returns the file contents.
 func Marshal(key ed25519.PrivateKey, passphrase []byte, name string, p Params) ([]byte, error) {
 	if len(key) != ed25519.PrivateKeySize {
@@ -158,10 +161,10 @@ func Marshal(key ed25519.PrivateKey, passphrase []byte, name string, p Params) (
 	}
 	salt := make([]byte, saltSize)
 	nonce := make([]byte, chacha20poly1305.NonceSize)
-	if _, err := rand.Read(salt); err != nil {
+	if _, err := randRead(salt); err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "read random salt")
 	}
-	if _, err := rand.Read(nonce); err != nil {
+	if _, err := randRead(nonce); err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "read random nonce")
 	}
 	pub := []byte(key.Public().(ed25519.PublicKey))
