@@ -2,10 +2,16 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
@@ -235,6 +241,119 @@ func FuzzSignDecode(f *testing.F) {
 			if !bytes.Equal(d.Bytes(), b) || !reflect.DeepEqual(d.Body, s.body) || d.Verify(testPub) != nil {
 				t.Fatalf("%s: decoded event differs", s.body.EventType())
 			}
+			if !isJCS(b) {
+				t.Fatalf("%s: signed event is not RFC 8785:\n%q", s.body.EventType(), b)
+			}
 		}
 	})
+}
+
+// jcs is an independent RFC 8785 serializer for the values encoding/json decodes (with
+// UseNumber): the check that what Sign writes is JCS, as docs/events.md says.
+func jcs(buf *bytes.Buffer, v any) {
+	switch v := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		buf.WriteString(strconv.FormatBool(v))
+	case json.Number:
+		// events hold integers of magnitude at most 2^53-1, which ES6 writes in plain decimal
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || n > maxSafe || n < -maxSafe {
+			buf.WriteString("<not an integer in the safe range>")
+		}
+		buf.WriteString(strconv.FormatInt(n, 10))
+	case string:
+		buf.WriteByte('"')
+		for _, r := range v {
+			switch {
+			case r == '"' || r == '\\':
+				buf.WriteByte('\\')
+				buf.WriteRune(r)
+			case r == '\b':
+				buf.WriteString(`\b`)
+			case r == '\t':
+				buf.WriteString(`\t`)
+			case r == '\n':
+				buf.WriteString(`\n`)
+			case r == '\f':
+				buf.WriteString(`\f`)
+			case r == '\r':
+				buf.WriteString(`\r`)
+			case r < 0x20:
+				fmt.Fprintf(buf, `\u%04x`, r)
+			default:
+				buf.WriteRune(r)
+			}
+		}
+		buf.WriteByte('"')
+	case []any:
+		buf.WriteByte('[')
+		for i, x := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			jcs(buf, x)
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		// RFC 8785 sorts member names by their UTF-16 code units
+		slices.SortFunc(keys, func(a, b string) int { return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b))) })
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			jcs(buf, k)
+			buf.WriteByte(':')
+			jcs(buf, v[k])
+		}
+		buf.WriteByte('}')
+	}
+}
+
+// isJCS reports whether b is the RFC 8785 form of the JSON value it holds.
+func isJCS(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || !utf8.Valid(b) {
+		return false
+	}
+	var buf bytes.Buffer
+	jcs(&buf, v)
+	return bytes.Equal(buf.Bytes(), b)
+}
+
+// TestSignedIsJCS: every sample event, and the awkward strings, are written in RFC 8785 form,
+// so that a client can sign with any JCS library.
+func TestSignedIsJCS(t *testing.T) {
+	for _, s := range sampleBodies() {
+		b, err := New(s.chain, s.subject, s.body).At(t0).Sign(testPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !isJCS(b) {
+			t.Errorf("%s: not RFC 8785:\n%s", s.body.EventType(), b)
+		}
+	}
+	for _, r := range []string{`\u2020`, "\x00\x01\x08\x09\x0a\x0c\x0d\x1f\x7f", `<>&"\/`, "𝄞\ufffd\ufeff\uffff"} {
+		b, err := New(entID, prodID, &Revocation{Reason: r}).At(t0).Sign(testPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !isJCS(b) {
+			t.Errorf("%q: not RFC 8785:\n%s", r, b)
+		}
+	}
+	// and the check can fail
+	for _, b := range []string{`{"b":1,"a":2}`, `{"a":"\u0041"}`, `{"a":"\u2028"}`, `{"a": 1}`, `{"a":1.0}`} {
+		if isJCS([]byte(b)) {
+			t.Errorf("%s taken for RFC 8785", b)
+		}
+	}
 }
