@@ -232,11 +232,25 @@ func text(field, s string, max int, required bool) error {
 		return bad(field, "longer than %d bytes", max)
 	case !utf8.ValidString(s):
 		return bad(field, "not valid UTF-8")
-	case strings.ContainsAny(s, "\u2028\u2029"):
+	case hasSeparator(s):
 		// Go's encoder escapes them and RFC 8785 does not: no event holds them (docs/events.md)
 		return bad(field, "holds a line or paragraph separator (U+2028, U+2029)")
 	}
 	return nil
+}
+
+// hasSeparator reports whether s holds U+2028 or U+2029 (UTF-8 e2 80 a8, e2 80 a9).
+func hasSeparator(s string) bool {
+	for {
+		i := strings.IndexByte(s, 0xe2)
+		if i < 0 || i+2 >= len(s) {
+			return false
+		}
+		if s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) {
+			return true
+		}
+		s = s[i+1:]
+	}
 }
 
 func texts(field string, ss []string, max int, required bool) error {
@@ -313,7 +327,8 @@ var CST = time.FixedZone("CST", 8*3600)
 // ParseDate parses a body date as the start of that day in China Standard Time.
 func ParseDate(s string) (time.Time, error) {
 	t, err := time.ParseInLocation(DateFormat, s, CST)
-	if err != nil || t.Format(DateFormat) != s {
+	var buf [16]byte
+	if err != nil || string(t.AppendFormat(buf[:0], DateFormat)) != s {
 		return time.Time{}, bad("date", "must be a date YYYY-MM-DD")
 	}
 	return t, nil
@@ -322,7 +337,8 @@ func ParseDate(s string) (time.Time, error) {
 // ParseTime parses a body timestamp (TimeFormat).
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(TimeFormat, s)
-	if err != nil || t.Format(TimeFormat) != s {
+	var buf [32]byte
+	if err != nil || string(t.AppendFormat(buf[:0], TimeFormat)) != s {
 		return time.Time{}, bad("time", "must be a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ")
 	}
 	return t, nil

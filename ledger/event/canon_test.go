@@ -357,3 +357,23 @@ func TestSignedIsJCS(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendUUID(t *testing.T) {
+	for _, u := range []uuid.UUID{uuid.Nil, entID, prodID, uuid.Max, uuid.New()} {
+		if got := string(appendUUID(nil, u)); got != u.String() {
+			t.Errorf("appendUUID %s, want %s", got, u)
+		}
+	}
+}
+
+func TestHasSeparator(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": false, "\u2028": true, "\u2029": true, "a\u2028": true, "\u2029b": true, "x\u2027\u2028": true,
+		"\u2027": false, "\u202a": false, "\u2020\u2020": false, "\xe2\x80": false, "\xe2": false, "腊肉": false,
+		"\xe2\xe2\x80\xa8": true,
+	} {
+		if got := hasSeparator(s); got != want {
+			t.Errorf("hasSeparator(%q) = %v", s, got)
+		}
+	}
+}

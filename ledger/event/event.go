@@ -24,7 +24,12 @@
 // re-encoded. Decode is strict: it refuses unknown types and members, missing members, any byte
 // that differs from the canonical encoding of what it decoded (whitespace, member order, escapes,
 // number forms, upper-case UUIDs, non-UTC times, ...), and over-long input, each with its own
-// error. A future incompatible format would carry a different "v" and a different domain line.
+// error. It checks canonical form once, over the raw bytes as it reads them (canon.go), not by
+// re-encoding. Strings hold valid UTF-8 without U+2028 and U+2029 (which Go's encoder escapes
+// and RFC 8785 does not): Validate refuses them, so that whatever Sign writes, Decode accepts.
+// A future incompatible format would carry a different "v" and a different domain line.
+//
+// Known answers for every type are in testdata/kat.json (TestKAT; -update regenerates them).
 //
 // Example (one line in reality):
 //

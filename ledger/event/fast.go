@@ -92,10 +92,13 @@ func decodeFast(b []byte) *Event {
 	if err != nil || n != ed25519.SignatureSize {
 		return nil
 	}
-	if e.Sig = e.Sig[:n]; base64.StdEncoding.EncodeToString(e.Sig) != string(sig) {
+	e.Sig = e.Sig[:n]
+	var again [sigB64]byte
+	if base64.StdEncoding.Encode(again[:], e.Sig); string(again[:]) != string(sig) {
 		return nil
 	}
-	if e.Time, err = time.Parse(TimeFormat, string(ts)); err != nil || e.Time.Format(TimeFormat) != string(ts) {
+	var tbuf [32]byte
+	if e.Time, err = time.Parse(TimeFormat, string(ts)); err != nil || string(e.Time.AppendFormat(tbuf[:0], TimeFormat)) != string(ts) {
 		return nil
 	}
 	var ok bool
@@ -113,8 +116,21 @@ func decodeFast(b []byte) *Event {
 
 func canonicalUUID(b []byte) (uuid.UUID, error) {
 	u, err := uuid.ParseBytes(b)
-	if err != nil || u.String() != string(b) {
+	var again [36]byte
+	if err != nil || string(appendUUID(again[:0], u)) != string(b) {
 		return uuid.Nil, ErrMalformed
 	}
 	return u, nil
+}
+
+// appendUUID appends u in its canonical form (as u.String, without allocating).
+func appendUUID(dst []byte, u uuid.UUID) []byte {
+	const hexDigits = "0123456789abcdef"
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
+	}
+	return dst
 }
