@@ -25,6 +25,7 @@ import (
 //	         hold neither); escapes only \" \\ \b \f \n \r \t, and \u00xx (lowercase hex) for
 //	         the other control characters
 //	integer  0 or -?[1-9][0-9]*, magnitude at most 2^53-1
+//	boolean  true or false
 //	bytes    a string of standard base64 with padding (null for nil)
 //	UUID     a string of 36 lowercase characters
 //	key id   a string of 16 lowercase hex digits
@@ -39,6 +40,7 @@ const (
 	kBytes
 	kUUID
 	kKeyID
+	kBool
 	kStruct
 	kSlice
 )
@@ -78,8 +80,8 @@ var bodySchemas = func() map[Type]*schema {
 }()
 
 // schemaOf describes a body type. It panics on a type that it cannot describe exactly (a
-// programming error, found when the package loads): a custom marshaller, a map, a float, a bool,
-// a pointer, a tag option other than omitempty, members out of order.
+// programming error, found when the package loads): a custom marshaller, a map, a float, a
+// pointer, an unsigned integer, a tag option other than omitempty, members out of order.
 func schemaOf(t reflect.Type) *schema {
 	switch t {
 	case uuidType:
@@ -97,6 +99,8 @@ func schemaOf(t reflect.Type) *schema {
 		return &schema{kind: kString, typ: t}
 	case reflect.Int, reflect.Int64:
 		return &schema{kind: kInt, typ: t}
+	case reflect.Bool:
+		return &schema{kind: kBool, typ: t}
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return &schema{kind: kBytes, typ: t}
@@ -171,6 +175,12 @@ func (r *reader) value(s *schema, v reflect.Value) bool {
 		}
 		v.SetInt(n)
 		return true
+	case kBool:
+		if r.lit("true") {
+			v.SetBool(true)
+			return true
+		}
+		return r.lit("false")
 	case kUUID:
 		raw, ok := r.plain()
 		if !ok || len(raw) != 36 {
@@ -240,6 +250,8 @@ func empty(s *schema, v reflect.Value) bool {
 		return v.Len() == 0
 	case kInt:
 		return v.Int() == 0
+	case kBool:
+		return !v.Bool()
 	}
 	return false // arrays (UUID, key id) of non-zero length and structs are never left out
 }
