@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -443,4 +444,52 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("reader reads %+v, reference %+v", got, want)
 		}
 	})
+}
+
+// TestSchemaRefuses: a body type that the canonical reader could not read exactly stops the
+// package from loading, instead of being read loosely.
+func TestSchemaRefuses(t *testing.T) {
+	type unsorted struct {
+		B string `json:"b"`
+		A string `json:"a"`
+	}
+	type float struct {
+		F float64 `json:"f"`
+	}
+	type mapped struct {
+		M map[string]string `json:"m"`
+	}
+	type pointer struct {
+		P *string `json:"p"`
+	}
+	type omitzero struct {
+		S string `json:"s,omitzero"`
+	}
+	type upper struct {
+		S string `json:"S"`
+	}
+	type untagged struct {
+		S string
+	}
+	type marshals struct {
+		T time.Time `json:"t"`
+	}
+	type unsigned struct {
+		U uint64 `json:"u"`
+	}
+	for _, v := range []any{unsorted{}, float{}, mapped{}, pointer{}, omitzero{}, upper{}, untagged{}, marshals{}, unsigned{}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%T: schema built", v)
+				}
+			}()
+			schemaOf(reflect.TypeOf(v))
+		}()
+	}
+	for ty := range bodies {
+		if bodySchemas[ty] == nil {
+			t.Errorf("%s: no schema", ty)
+		}
+	}
 }
