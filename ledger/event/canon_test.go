@@ -45,6 +45,7 @@ func TestTrickyStrings(t *testing.T) {
 		{"quotes and backslashes", `"\"\\`, `"\"\\\"\\\\"`},
 		{"BOM", "\ufeffx", "\"\ufeffx\""},
 		{"noncharacter", "\uffff", "\"\uffff\""},
+		{"envelope lookalike", `","type":"cert.revoked","v":1}`, `"\",\"type\":\"cert.revoked\",\"v\":1}"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
