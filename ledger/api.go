@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -29,6 +28,9 @@ type Record struct {
 	Prev    Hash      // leaf hash of the previous record of the same chain; zero for the first
 	Payload []byte    // exactly as submitted
 	Bytes   []byte    // the encoded record: the bytes that are stored and hashed
+
+	// Decoded is the appender's Entry.Decoded, handed to the hook (nil for records read back).
+	Decoded any
 }
 
 // Entry is what an appender submits.
@@ -38,6 +40,9 @@ type Entry struct {
 	// ExpectHead, when set, makes the append conditional: it is refused with a Conflict error
 	// unless the chain's head (the leaf hash of its last record; zero for an empty chain) is this.
 	ExpectHead *Hash
+	// Decoded, optional, is the appender's decoded form of Payload, handed to the hook with the
+	// record so that it need not decode the payload again. It is not stored.
+	Decoded any
 }
 
 // Receipt acknowledges a durable append.
@@ -60,11 +65,13 @@ type Head struct {
 // derived state in the same Badger transaction that commits it.
 type Hook interface {
 	// Apply is called by the log's single writer for each record about to be appended, in log
-	// order, inside the Badger transaction that will commit it; txn sees the writes made for
-	// earlier records of the same transaction. Apply checks first and writes after: it returns
-	// an error to refuse the record (nothing of it is written and the appender gets the error),
-	// or writes its own keys (under its own key prefix, see docs/ledger.md) and returns nil.
-	Apply(txn *badger.Txn, rec *Record) error
+	// order, inside the group's transaction; txn reads what is committed and what earlier records
+	// of the group wrote. Apply returns an error to refuse the record (the appender gets it, and
+	// nothing Apply wrote is kept), or nil to accept it with the writes it made in txn (under its
+	// own key prefixes, see docs/ledger.md). The writes of an accepted record may still go into
+	// the next group when the transaction is full: Apply is then called again for it there, with
+	// its new index.
+	Apply(txn *Txn, rec *Record) error
 	// Abort is called when a transaction into which Apply wrote failed to commit: whatever the
 	// hook cached from the records of that transaction must be forgotten.
 	Abort()
@@ -94,8 +101,9 @@ type Options struct {
 	// opened normally.
 	Audit bool
 
-	Hook   Hook         // optional
-	Logger *slog.Logger // optional
+	Hook   Hook             // optional
+	Clock  func() time.Time // optional, for tests: the wall clock (default time.Now)
+	Logger *slog.Logger     // optional
 }
 
 // Checkpoint is a tree head in the C2SP tlog-checkpoint form.

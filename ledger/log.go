@@ -48,6 +48,9 @@ type Log struct {
 	stop   chan struct{} // closed by Close, stops the checkpointer
 	cpDone chan struct{}
 
+	lastTime time.Time  // the last record's time when the log was opened
+	clock    clockState // the clock against the records' times
+
 	openErr error                     // with Options.Audit: why the log would not have opened
 	state   atomic.Pointer[treeState] // the committed tree
 	failed  atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
@@ -132,6 +135,7 @@ func Open(opts Options) (*Log, error) {
 		err := error(ErrAuditOnly)
 		l.failed.Store(&err)
 	}
+	l.lastTime = l.lastRecordTime()
 	go l.writer()
 	go l.checkpointer()
 	return l, nil

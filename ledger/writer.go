@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"errors"
 	"runtime"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 type cursor struct {
 	req *request
 	i   int
+	one bool // only entry i: an entry carried over to the next group
 }
 
 // item is one entry in a group.
@@ -51,7 +51,8 @@ type tileWrite struct {
 type writerState struct {
 	tree     *treeState         // the tree after the last group applied
 	heads    map[uuid.UUID]Head // heads the writer knows: written by applied groups, or read
-	lastTime time.Time
+	lastTime time.Time          // the time of the last record written: times never go back
+	carry    []cursor           // entries of the last group that did not fit its transaction
 }
 
 // maxHeadCache bounds writerState.heads; past it the cache is dropped between groups.
@@ -65,12 +66,12 @@ type inflight struct {
 
 func (l *Log) writer() {
 	defer close(l.done)
-	w := &writerState{tree: l.state.Load().clone(), heads: make(map[uuid.UUID]Head)}
+	w := &writerState{tree: l.state.Load().clone(), heads: make(map[uuid.UUID]Head), lastTime: l.lastTime}
 	var pending []cursor
 	var fl *inflight
 	open := true
 	for {
-		if len(pending) == 0 {
+		if len(pending) == 0 && len(w.carry) == 0 {
 			if fl != nil {
 				l.finish(w, fl)
 				fl = nil
@@ -123,27 +124,35 @@ func (l *Log) collect(pending *[]cursor, open bool) bool {
 	return open
 }
 
-// prepare takes entries from pending, at most MaxBatch and about maxTxnBytes, and lays out
-// their records as if every one were accepted. Payloads over the limit are refused here.
+// prepare takes entries, first those carried over from the last group and then from pending, at
+// most MaxBatch and about the transaction's byte budget, and lays out their records as if every
+// one were accepted. Payloads over the limit are refused here, and so is the whole group while
+// the clock is behind the last record's time.
 func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
 	g := &group{tree: w.tree.clone()}
 	var items []item
 	heads := make(map[uuid.UUID]Head)
 	size, bytes := w.tree.size, 0
-	now := time.Now().UTC()
-	if now.Before(w.lastTime) {
-		now = w.lastTime
-	}
-	for len(*pending) > 0 && len(items) < l.opts.MaxBatch {
-		c := &(*pending)[0]
+	now, behind := l.recordTime(w.lastTime)
+	maxBytes := min(maxTxnBytes, int(l.db.MaxBatchSize()/2))
+	for (len(w.carry) > 0 || len(*pending) > 0) && len(items) < l.opts.MaxBatch {
+		src := pending
+		if len(w.carry) > 0 {
+			src = &w.carry
+		}
+		c := &(*src)[0]
 		e := c.req.entries[c.i]
-		if len(e.Payload) <= MaxPayload && len(items) > 0 && bytes+len(e.Payload)+recordHeader > maxTxnBytes {
+		if len(e.Payload) <= MaxPayload && len(items) > 0 && bytes+len(e.Payload)+recordHeader > maxBytes {
 			break
 		}
 		c.i++
 		req, i := c.req, c.i-1
-		if c.i == len(c.req.entries) {
-			*pending = (*pending)[1:]
+		if c.i == len(c.req.entries) || c.one {
+			*src = (*src)[1:]
+		}
+		if behind != nil {
+			req.finish(i, Receipt{}, behind)
+			continue
 		}
 		if len(e.Payload) > MaxPayload {
 			req.finish(i, Receipt{}, ErrTooLarge)
@@ -153,7 +162,7 @@ func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
 		if !ok {
 			head = l.knownHead(w, e.Chain)
 		}
-		rec := &Record{Index: size, Time: now, Chain: e.Chain, Prev: head.Hash}
+		rec := &Record{Index: size, Time: now, Chain: e.Chain, Prev: head.Hash, Decoded: e.Decoded}
 		rec.Bytes = encodeRecord(now, e.Chain, head.Hash, e.Payload)
 		rec.Payload = rec.Bytes[recordHeader:]
 		leaf := rec.Hash()
@@ -188,7 +197,8 @@ func (l *Log) knownHead(w *writerState, chain uuid.UUID) Head {
 // apply writes a prepared group in one transaction and starts its commit. Records are checked
 // against the real state as it goes. While every record is accepted as laid out, the prepared
 // tree and tiles stand; after the first refused record, the rest are laid out again and the tree
-// is recomputed from the records accepted.
+// is recomputed from the records accepted. Records whose writes (theirs and the hook's) would
+// take the transaction past Badger's limits are carried over to the next group.
 func (l *Log) apply(w *writerState, g *group) *inflight {
 	items := g.items
 	if len(items) == 0 {
@@ -204,6 +214,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 		clear(w.heads)
 	}
 	txn := l.db.NewTransaction(true)
+	room := newBudget(l.db)
 	heads := make(map[uuid.UUID]Head) // heads written by this transaction
 	var tree *treeState               // nil while the prepared layout stands
 	var err error
@@ -229,6 +240,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 		if !ok {
 			if head, ok = w.heads[e.Chain]; !ok {
 				if head, err = readHead(txn, e.Chain); err != nil {
+					err = storageError(err)
 					break
 				}
 			}
@@ -247,15 +259,35 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 			rec.Payload = rec.Bytes[recordHeader:]
 			items[k].leaf = rec.Hash()
 		}
+		// The record, its chain index entry, its chain's head and its share of the tiles.
+		cost, n := entryCost(9, len(rec.Bytes))+entryCost(25, 0)+entryCost(17, 48)+64, 3
+		var ht *Txn
 		if l.opts.Hook != nil {
-			if herr := l.opts.Hook.Apply(txn, rec); herr != nil {
-				if errors.Is(herr, badger.ErrTxnTooBig) {
-					err = herr
-					break
-				}
+			ht = newHookTxn(txn)
+			if herr := l.opts.Hook.Apply(ht, rec); herr != nil {
 				diverge()
 				it.req.finish(it.i, Receipt{}, herr)
 				continue
+			}
+			cost, n = cost+ht.cost, n+len(ht.order)
+		}
+		if !room.take(n, cost) {
+			diverge()
+			if len(accepted) == 0 {
+				it.req.finish(it.i, Receipt{}, errTooBigAlone)
+				continue
+			}
+			// The rest goes into the next group, in order.
+			carry := make([]cursor, 0, len(items)-k)
+			for _, rest := range items[k:] {
+				carry = append(carry, cursor{req: rest.req, i: rest.i, one: true})
+			}
+			w.carry = append(carry, w.carry...)
+			break
+		}
+		if ht != nil {
+			if err = ht.flush(); err != nil {
+				break
 			}
 		}
 		leaf := items[k].leaf
@@ -267,6 +299,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 			tree.size++
 		}
 		if err != nil {
+			err = storageError(err)
 			break
 		}
 		size++
@@ -291,18 +324,21 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 	}
 	if err != nil {
 		txn.Discard()
-		l.fail(err, items)
+		l.fail(storageError(err), items)
 		return nil
 	}
 	if len(accepted) == 0 {
 		txn.Discard()
+		if l.opts.Hook != nil {
+			l.opts.Hook.Abort()
+		}
 		return nil
 	}
 	w.tree = tree
 	for c, h := range heads {
 		w.heads[c] = h
 	}
-	w.lastTime = items[len(items)-1].rec.Time
+	w.lastTime = accepted[len(accepted)-1].rec.Time
 	fl := &inflight{items: accepted, done: make(chan error, 1)}
 	txn.CommitWith(func(err error) { fl.done <- err })
 	return fl
@@ -324,14 +360,15 @@ func (l *Log) finish(w *writerState, fl *inflight) {
 // fail stops the log after a transaction could not be written: the in-memory tree might no
 // longer match the disk. Appenders of items get the error.
 func (l *Log) fail(err error, items []item) {
+	err = storageError(err)
 	l.failed.Store(&err)
-	l.log.Error("log writer failed; the log takes no more appends until reopened", "err", err)
+	l.log.Error("storage failure: the log could not write a transaction and takes no more appends until reopened", "err", err)
 	if l.opts.Hook != nil {
 		l.opts.Hook.Abort()
 	}
 	for _, it := range items {
 		if it.req.errs[it.i] == nil && it.req.receipts[it.i].Hash == (Hash{}) {
-			it.req.finish(it.i, Receipt{}, fault.Wrap(fault.Internal, err, "the log could not commit"))
+			it.req.finish(it.i, Receipt{}, fault.Wrap(fault.Internal, err, "storage failure: the log could not commit"))
 		}
 	}
 }

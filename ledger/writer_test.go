@@ -21,14 +21,17 @@ type refuser struct {
 
 var errRefused = fault.New(fault.Conflict, "refused by the hook")
 
-func (h *refuser) Apply(txn *badger.Txn, rec *Record) error {
+func (h *refuser) Apply(txn *Txn, rec *Record) error {
+	// Writes first, then refuses: nothing of a refused record may stay in the transaction.
+	txn.Set(append([]byte("x"), recordKey(rec.Index)...), rec.Payload)
 	if bytes.HasPrefix(rec.Payload, []byte("bad")) {
+		txn.Set([]byte("xrefused"), rec.Payload)
 		return errRefused
 	}
 	h.mu.Lock()
 	h.applied++
 	h.mu.Unlock()
-	return txn.Set(append([]byte("x"), recordKey(rec.Index)...), rec.Payload)
+	return nil
 }
 
 func (h *refuser) Abort() {}
@@ -97,6 +100,24 @@ func TestRefusalsInsideAGroup(t *testing.T) {
 	}
 	if l.Size() != int64(accepted) || h.applied != accepted {
 		t.Fatalf("size %d, hook applied %d, accepted %d", l.Size(), h.applied, accepted)
+	}
+	// The hook's keys: one per accepted record, none of a refused one.
+	hookKeys := 0
+	if err := l.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("x")})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if bytes.Equal(it.Item().Key(), []byte("xrefused")) {
+				return fmt.Errorf("a refused record's write was committed")
+			}
+			hookKeys++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if hookKeys != accepted {
+		t.Fatalf("%d hook keys for %d accepted records", hookKeys, accepted)
 	}
 	checkTreeAgainstRecords(t, l)
 	if _, err := l.SignCheckpoint(context.Background()); err != nil {

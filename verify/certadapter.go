@@ -187,11 +187,10 @@ func (a *CertRegistry) Enterprise(id string) (*Enterprise, error) {
 func (a *CertRegistry) enterpriseView(e *cert.Enterprise) Enterprise {
 	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Chain: e.ID.String(), Status: CertNone}
 	now := a.now()
-	for _, c := range e.Certificates {
-		v.Certificates = append(v.Certificates, c.String())
-		if cc, err := a.reg.Certificate(c); err == nil {
-			v.Status = better(v.Status, mapStatus(cc.StatusAt(now)))
-		}
+	cs, _, _ := a.reg.EnterpriseCertificates(e.ID, -1, cert.MaxPage)
+	for _, cc := range cs {
+		v.Certificates = append(v.Certificates, cc.ID.String())
+		v.Status = better(v.Status, mapStatus(cc.StatusAt(now)))
 	}
 	return v
 }
@@ -220,13 +219,10 @@ func (a *CertRegistry) Product(id string) (*Product, error) {
 func (a *CertRegistry) productView(p *cert.Product) Product {
 	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Status: CertNone}
 	now := a.now()
-	for _, c := range p.Certificates {
-		cc, err := a.reg.Certificate(c)
-		if err != nil {
-			continue
-		}
+	cs, _, _ := a.reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+	for _, cc := range cs {
 		if st := mapStatus(cc.StatusAt(now)); v.Certificate == "" || better(v.Status, st) != v.Status {
-			v.Status, v.Certificate = better(v.Status, st), c.String()
+			v.Status, v.Certificate = better(v.Status, st), cc.ID.String()
 		}
 	}
 	return v

@@ -14,7 +14,7 @@ const (
 	codeMethod      = "method_not_allowed"
 	codeRateLimited = "rate_limited"
 	codeMediaType   = "unsupported_media_type"
-	codeUnavailable = "unavailable"
+	codeUnavailable = fault.Unavailable
 )
 
 // statusOf is the one table from error codes to HTTP statuses.

@@ -132,11 +132,8 @@ func newAuditReport(a *cert.Verified, s *source, wit *witnessResult, d time.Dura
 			ZH: w[0], EN: w[1], Summary: summary(a, rec.Event)})
 	}
 	now := time.Now()
-	for _, id := range a.Enterprise.Certificates {
-		ct, err := a.Certificate(id)
-		if err != nil {
-			continue
-		}
+	certs, _ := a.Certificates()
+	for _, ct := range certs {
 		r.Certs = append(r.Certs, certLine{ID: ct.ID, Number: ct.Number, Scheme: ct.Scheme,
 			ValidFrom:  ct.ValidFrom.In(event.CST).Format(event.DateFormat),
 			ValidUntil: ct.ValidUntil.Add(-time.Second).In(event.CST).Format(event.DateFormat), Status: ct.StatusAt(now)})

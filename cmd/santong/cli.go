@@ -63,7 +63,8 @@ var commands = []command{
 	{"audit export", "--enterprise ID|CREDITCODE --out FILE", "write a self-contained audit bundle", cmdAuditExport},
 
 	{"log checkpoint", "[--data DIR | --server URL]", "sign (local) or fetch the latest checkpoint", cmdLogCheckpoint},
-	{"log verify", "[--data DIR]", "replay the whole log and verify it", cmdLogVerify},
+	{"log verify", "[--data DIR]", "replay the whole log and verify it, the state projection too", cmdLogVerify},
+	{"log rebuild", "[--data DIR]", "rebuild the state projection from the log (service stopped)", cmdLogRebuild},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 

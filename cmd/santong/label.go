@@ -305,13 +305,13 @@ func pickCert(reg *cert.Registry, p *cert.Product, flag string) (uuid.UUID, erro
 	}
 	now := time.Now()
 	var last *cert.Certificate
-	for _, id := range p.Certificates {
-		ct, err := reg.Certificate(id)
-		if err != nil {
-			return uuid.Nil, err
-		}
+	certs, _, err := reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	for _, ct := range certs {
 		if ct.ValidAt(now) {
-			return id, nil
+			return ct.ID, nil
 		}
 		last = ct
 	}

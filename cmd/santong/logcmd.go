@@ -123,11 +123,12 @@ func cmdLogVerify(ctx context.Context, c *cli, args []string) error {
 	secs := time.Since(start).Seconds()
 	rate := float64(rep.Records) / max(secs, 1e-9)
 	if *jsonOut {
-		return c.printJSON(map[string]any{"ok": true, "records": rep.Records, "chains": rep.Chains,
+		return c.printJSON(map[string]any{"ok": true, "records": rep.Records, "chains": rep.Chains, "projection_keys": rep.ProjectionKeys,
 			"checkpoint_size": rep.Checkpoint.Size, "seconds": secs, "records_per_second": rate})
 	}
 	fmt.Fprintf(c.stdout, "verified %d records in %d chains against checkpoint %d of %s\n", rep.Records, rep.Chains, rep.Checkpoint.Size, rep.Checkpoint.Origin)
 	fmt.Fprintln(c.stdout, "checked: record hashes, chain links, the Merkle tree and its stored hashes, the signed root, the chain indexes, every event's signature, role and transition")
+	fmt.Fprintf(c.stdout, "checked: the state projection, key for key against the replay (%d keys)\n", rep.ProjectionKeys)
 	fmt.Fprintf(c.stdout, "%.2fs, %.0f records/s\n", secs, rate)
 	return nil
 }
@@ -136,7 +137,7 @@ func cmdLogVerify(ctx context.Context, c *cli, args []string) error {
 // the configuration's log key (not with the key the log holds), checking every event's signature,
 // role and transition too. A fault is a *ledger.Fault; a log that would not open for service but
 // replays clean is a *failedError saying why.
-func (c *cli) replayLog(ctx context.Context, log *ledger.Log, cfg *config) (*ledger.Report, error) {
+func (c *cli) replayLog(ctx context.Context, log *ledger.Log, cfg *config) (*verifyReport, error) {
 	v, err := note.NewVerifier(cfg.LogKey)
 	if err != nil {
 		return nil, fmt.Errorf("santong.json: malformed log_key")
@@ -166,7 +167,36 @@ func (c *cli) replayLog(ctx context.Context, log *ledger.Log, cfg *config) (*led
 		// The replay found nothing, yet the log would not open: say why rather than pass.
 		return nil, &failedError{strings.TrimPrefix(err.Error(), "ledger: open: ")}
 	}
-	return rep, nil
+	// The projection every verdict is read from, against the one the replay built.
+	prep, err := cert.VerifyProjection(log.DB(), rp, c.bar("projection"))
+	if err != nil {
+		return nil, err
+	}
+	if prep.Total > 0 {
+		return nil, &failedError{projectionFailure(prep)}
+	}
+	return &verifyReport{Report: rep, ProjectionKeys: prep.Keys}, nil
+}
+
+// verifyReport is what a whole replay checked.
+type verifyReport struct {
+	*ledger.Report
+	ProjectionKeys int64 // projection keys compared with the replay's
+}
+
+// projectionFailure says what a projection comparison found, the first mismatches in full.
+func projectionFailure(r *cert.ProjectionReport) string {
+	const show = 20
+	var b strings.Builder
+	fmt.Fprintf(&b, "the state projection differs from a replay of the log in %d keys (tampering with the database, or a bug): run 'santong log rebuild' after keeping a copy for investigation", r.Total)
+	for i, m := range r.Mismatches {
+		if i == show {
+			fmt.Fprintf(&b, "\n  … and %d more", r.Total-show)
+			break
+		}
+		b.WriteString("\n  " + m.String())
+	}
+	return b.String()
 }
 
 // proofReport is what log prove prints.

@@ -75,6 +75,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer reg.Close()
+	if err := reg.Check(); err != nil {
+		return withHint(fmt.Errorf("refusing to serve %s: %w", dir, err), "run 'santong log rebuild --data %s', then 'santong log verify --data %s'", dir, dir)
+	}
 	if *demo {
 		if fresh {
 			if c.getenv("SANTONG_PASSPHRASE") == demoPassphrase {

@@ -19,6 +19,7 @@ const (
 	Forbidden    = "forbidden"    // the key is valid but its role may not do this
 	Pushback     = "pushback"     // the service is overloaded: retry later
 	TooLarge     = "too_large"    // input over a documented size limit
+	Unavailable  = "unavailable"  // the service cannot do this now (clock, disk, storage): retry later
 	Internal     = "internal"     // a bug or an I/O failure; details go to the log, not to the user
 )
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -263,10 +264,48 @@ func (a *Verified) Product(id uuid.UUID) (*Product, error) {
 	return p, a.get(key('p', uid(id)), p, "product")
 }
 
-// Certificate returns a certificate of the enterprise.
+// Certificate returns a certificate of the enterprise, with its history.
 func (a *Verified) Certificate(id uuid.UUID) (*Certificate, error) {
-	c := new(Certificate)
-	return c, a.get(key('c', uid(id)), c, "certificate")
+	return loadCertificate(a.st, id)
+}
+
+// Certificates returns the enterprise's certificates, with their histories, in the order they
+// were granted.
+func (a *Verified) Certificates() ([]*Certificate, error) {
+	return memMembers(a.st, 'C', a.Enterprise.ID, certByRef)
+}
+
+// Products returns the enterprise's products in registration order.
+func (a *Verified) Products() ([]*Product, error) {
+	return memMembers(a.st, 'E', a.Enterprise.ID, func(st store, ref []byte) (*Product, error) {
+		p := new(Product)
+		ok, err := load(st, key('p', ref), p)
+		if err == nil && !ok {
+			err = notFound("product")
+		}
+		return p, err
+	})
+}
+
+// memMembers reads an index of owner under kind from a store in memory, in index order.
+func memMembers[T any](st *memStore, kind byte, owner uuid.UUID, f func(store, []byte) (T, error)) ([]T, error) {
+	pre := string(key(kind, uid(owner)))
+	var ks []string
+	for k := range st.m {
+		if len(k) == len(pre)+8 && strings.HasPrefix(k, pre) {
+			ks = append(ks, k)
+		}
+	}
+	sort.Strings(ks)
+	out := make([]T, 0, len(ks))
+	for _, k := range ks {
+		x, err := f(st, st.m[k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 // Certifier returns a certification body.

@@ -42,7 +42,7 @@ type chainReplayer struct {
 }
 
 func newChainReplayer(cfg Config, focus uuid.UUID) *chainReplayer {
-	return &chainReplayer{cfg: cfg.withDefaults(), st: &memStore{m: make(map[string][]byte)}, focus: focus, last: -1}
+	return &chainReplayer{cfg: cfg.withDefaults(), st: newMemStore(), focus: focus, last: -1}
 }
 
 // check verifies rec, the next record of the subsequence, and folds it in.
@@ -54,7 +54,7 @@ func (p *chainReplayer) check(rec *ledger.Record) error {
 	if err != nil {
 		return err
 	}
-	o := &overlay{base: p.st, w: make(map[string][]byte)}
+	o := newHeld(p.st)
 	rc := recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}
 	if ev.Type == event.DrawRec {
 		err = p.draw(o, rc, ev)
@@ -64,7 +64,7 @@ func (p *chainReplayer) check(rec *ledger.Record) error {
 	if err != nil {
 		return err
 	}
-	o.flush()
+	o.flush(rec.Index)
 	p.last = rec.Index
 	return nil
 }

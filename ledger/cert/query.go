@@ -11,10 +11,55 @@ import (
 	"github.com/santong-cn/santong/ledger/event"
 )
 
+// view is a read transaction over the active generation of the projection.
+type view struct {
+	txn *badger.Txn
+	gen byte
+	st  *readStore
+}
+
+// view runs f in a read transaction of the projection.
+func (r *Registry) view(f func(v *view) error) error {
+	gen := byte(genX)
+	if r.hook != nil {
+		gen = r.hook.generation()
+	}
+	return r.db.View(func(txn *badger.Txn) error {
+		return f(&view{txn: txn, gen: gen, st: &readStore{txn: txn, gen: gen}})
+	})
+}
+
+// iterate calls f with the rest of each key under the prefix p (with 'x'), in key order, after
+// the key p+after (nil: from the start), until f returns false.
+func (v *view) iterate(p, after []byte, values bool, f func(rest, val []byte) (bool, error)) error {
+	pp := phys(v.gen, p)
+	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: pp, PrefetchValues: values, PrefetchSize: 64})
+	defer it.Close()
+	start := append(append([]byte{}, pp...), after...)
+	for it.Seek(start); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if after != nil && bytes.Equal(k, start) {
+			continue
+		}
+		var val []byte
+		if values {
+			var err error
+			if val, err = it.Item().ValueCopy(nil); err != nil {
+				return storageFault(err)
+			}
+		}
+		more, err := f(k[len(pp):], val)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 // get reads one projection value in a read-only transaction.
 func (r *Registry) get(k []byte, v any, what string) error {
-	return r.db.View(func(txn *badger.Txn) error {
-		ok, err := load(newTxnStore(txn), k, v)
+	return r.view(func(vw *view) error {
+		ok, err := load(vw.st, k, v)
 		if err == nil && !ok {
 			err = notFound(what)
 		}
@@ -25,8 +70,8 @@ func (r *Registry) get(k []byte, v any, what string) error {
 // ref follows an index key to the uuid it holds.
 func (r *Registry) ref(k []byte, what string) (uuid.UUID, error) {
 	var id uuid.UUID
-	err := r.db.View(func(txn *badger.Txn) error {
-		b, ok, err := newTxnStore(txn).get(k)
+	err := r.view(func(v *view) error {
+		b, ok, err := v.st.get(k)
 		if err == nil && (!ok || len(b) != 16) {
 			err = notFound(what)
 		}
@@ -53,8 +98,8 @@ func (r *Registry) Key(id event.KeyID) (*Key, error) {
 // RootKey returns the operator's root key named by the genesis record.
 func (r *Registry) RootKey() (*Key, error) {
 	var id event.KeyID
-	err := r.db.View(func(txn *badger.Txn) error {
-		b, ok, err := newTxnStore(txn).get(key('z'))
+	err := r.view(func(v *view) error {
+		b, ok, err := v.st.get(key('z'))
 		if err == nil && (!ok || len(b) != 8) {
 			err = notFound("genesis")
 		}
@@ -128,10 +173,28 @@ func (r *Registry) Complaint(id uuid.UUID) (*Complaint, error) {
 	return &c, r.get(key('o', uid(id)), &c, "complaint")
 }
 
-// Certificate returns a certificate.
+// Certificate returns a certificate, with its history.
 func (r *Registry) Certificate(id uuid.UUID) (*Certificate, error) {
+	var c *Certificate
+	err := r.view(func(v *view) error {
+		var err error
+		c, err = loadCertificate(v.st, id)
+		return err
+	})
+	return c, err
+}
+
+// loadCertificate reads a certificate and its history.
+func loadCertificate(st store, id uuid.UUID) (*Certificate, error) {
 	var c Certificate
-	return &c, r.get(key('c', uid(id)), &c, "certificate")
+	ok, err := load(st, key('c', uid(id)), &c)
+	if err == nil && !ok {
+		err = notFound("certificate")
+	}
+	if err == nil {
+		err = loadHistory(st, &c)
+	}
+	return &c, err
 }
 
 // CertificateByNumber returns the certificate of a scheme with a number.
@@ -185,8 +248,8 @@ type BatchInfo struct {
 func (r *Registry) BatchInfo(i int64, now time.Time) (*BatchInfo, error) {
 	info := &BatchInfo{Batch: new(Batch), LabelKey: new(Key), Product: new(Product),
 		Enterprise: new(Enterprise), Certificate: new(Certificate)}
-	err := r.db.View(func(txn *badger.Txn) error {
-		st := newTxnStore(txn)
+	err := r.view(func(v *view) error {
+		st := v.st
 		b, ok, err := st.get(key('i', idx8(i)))
 		if err != nil {
 			return err
@@ -219,7 +282,7 @@ func (r *Registry) BatchInfo(i int64, now time.Time) (*BatchInfo, error) {
 				return err
 			}
 		}
-		return nil
+		return loadHistory(st, info.Certificate)
 	})
 	if err != nil {
 		return nil, err
@@ -234,28 +297,28 @@ func (r *Registry) BatchInfo(i int64, now time.Time) (*BatchInfo, error) {
 // t, in id order after the id after (uuid.Nil to start), at most limit. next is the cursor of the
 // following page (uuid.Nil at the end). This is the public disclosure.
 func (r *Registry) Certified(scheme string, t time.Time, after uuid.UUID, limit int) (ents []*Enterprise, next uuid.UUID, err error) {
-	return list(r, 'e', after, limit, newEnterprise, func(st store, e *Enterprise) (bool, error) {
-		return anyActive(st, e.Certificates, scheme, t, uuid.Nil)
+	return list(r, 'e', after, limit, newEnterprise, func(v *view, e *Enterprise) (bool, error) {
+		return anyActive(v, 'C', e.ID, scheme, t)
 	})
 }
 
 // CertifiedProducts lists the products that a certificate of the scheme ("" for any) active at
 // t covers; paginated like Certified.
 func (r *Registry) CertifiedProducts(scheme string, t time.Time, after uuid.UUID, limit int) (ps []*Product, next uuid.UUID, err error) {
-	return list(r, 'p', after, limit, newProduct, func(st store, p *Product) (bool, error) {
-		return anyActive(st, p.Certificates, scheme, t, p.ID)
+	return list(r, 'p', after, limit, newProduct, func(v *view, p *Product) (bool, error) {
+		return anyActive(v, 'P', p.ID, scheme, t)
 	})
 }
 
 // Enterprises lists every registered enterprise, whatever the state of its certificates;
 // paginated like Certified. The public registry shows suspended and revoked ones too.
 func (r *Registry) Enterprises(after uuid.UUID, limit int) ([]*Enterprise, uuid.UUID, error) {
-	return list(r, 'e', after, limit, newEnterprise, func(store, *Enterprise) (bool, error) { return true, nil })
+	return list(r, 'e', after, limit, newEnterprise, func(*view, *Enterprise) (bool, error) { return true, nil })
 }
 
 // Products lists every registered product; paginated like Certified.
 func (r *Registry) Products(after uuid.UUID, limit int) ([]*Product, uuid.UUID, error) {
-	return list(r, 'p', after, limit, newProduct, func(store, *Product) (bool, error) { return true, nil })
+	return list(r, 'p', after, limit, newProduct, func(*view, *Product) (bool, error) { return true, nil })
 }
 
 // identified is what list pages through: a projection value with an id.
@@ -269,19 +332,25 @@ func (p *Product) id() uuid.UUID    { return p.ID }
 
 // list walks the values of kind after the id after, decoding each into a fresh value, and keeps
 // those keep accepts, at most limit.
-func list[P identified](r *Registry, kind byte, after uuid.UUID, limit int, fresh func() P, keep func(store, P) (bool, error)) (out []P, next uuid.UUID, err error) {
+func list[P identified](r *Registry, kind byte, after uuid.UUID, limit int, fresh func() P, keep func(*view, P) (bool, error)) (out []P, next uuid.UUID, err error) {
 	limit = pageSize(limit)
-	err = r.scan(kind, after, func(st store, v []byte) (bool, error) {
-		x := fresh()
-		if err := jsonUnmarshal(v, x); err != nil {
-			return false, err
-		}
-		ok, err := keep(st, x)
-		if ok {
-			out = append(out, x)
-			next = x.id()
-		}
-		return len(out) >= limit, err
+	var from []byte
+	if after != uuid.Nil {
+		from = uid(after)
+	}
+	err = r.view(func(v *view) error {
+		return v.iterate(key(kind), from, true, func(_, val []byte) (bool, error) {
+			x := fresh()
+			if err := jsonUnmarshal(val, x); err != nil {
+				return false, err
+			}
+			ok, err := keep(v, x)
+			if ok {
+				out = append(out, x)
+				next = x.id()
+			}
+			return len(out) < limit, err
+		})
 	})
 	if len(out) < limit {
 		next = uuid.Nil
@@ -299,42 +368,140 @@ func pageSize(limit int) int {
 	return limit
 }
 
-func anyActive(st store, certs []uuid.UUID, scheme string, t time.Time, product uuid.UUID) (bool, error) {
-	for _, id := range certs {
-		var c Certificate
-		if _, err := load(st, key('c', uid(id)), &c); err != nil {
-			return false, err
-		}
-		if (scheme == "" || c.Scheme == scheme) && c.ValidAt(t) && (product == uuid.Nil || c.Covers(product)) {
-			return true, nil
-		}
-	}
-	return false, nil
+// anyActive reports whether a certificate of the scheme listed under kind ('C' for an
+// enterprise's, 'P' for a product's) of owner is active at t.
+func anyActive(v *view, kind byte, owner uuid.UUID, scheme string, t time.Time) (bool, error) {
+	found := false
+	err := v.iterate(key(kind, uid(owner)), nil, true, func(_, val []byte) (bool, error) {
+		ok, err := activeCert(v.st, val, scheme, t)
+		found = ok
+		return !ok, err
+	})
+	return found, err
 }
 
-// scan walks the values under kind in key order, from after the id after, until f says stop.
-func (r *Registry) scan(kind byte, after uuid.UUID, f func(st store, v []byte) (stop bool, err error)) error {
-	return r.db.View(func(txn *badger.Txn) error {
-		st := newTxnStore(txn)
-		p := key(kind)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		start := key(kind, uid(after))
-		for it.Seek(start); it.Valid(); it.Next() {
-			if after != uuid.Nil && bytes.Equal(it.Item().Key(), start) {
-				continue
+// activeCert reports whether the certificate whose id is ref is of the scheme and active at t.
+func activeCert(st store, ref []byte, scheme string, t time.Time) (bool, error) {
+	if len(ref) != 16 {
+		return false, fault.New(fault.Internal, "malformed projection index")
+	}
+	var c Certificate
+	ok, err := load(st, key('c', ref), &c)
+	if err != nil || !ok || (scheme != "" && c.Scheme != scheme) {
+		return false, err
+	}
+	h, err := loadHead(st, c.ID)
+	if err != nil {
+		return false, err
+	}
+	s, err := statusAt(st, &c, h, t)
+	return s == StatusActive, err
+}
+
+// members pages through an index of owner under kind ('E', 'C', 'K', 'D', 'P'): f gets each
+// member's value, in the order of the records that added them, after the record after (-1 to
+// start), at most limit. next is the cursor of the following page (-1 at the end).
+func (r *Registry) members(kind byte, owner uuid.UUID, after int64, limit int, f func(v *view, val []byte) error) (next int64, err error) {
+	limit = pageSize(limit)
+	var from []byte
+	if after >= 0 {
+		from = idx8(after)
+	}
+	n := 0
+	next = -1
+	err = r.view(func(v *view) error {
+		return v.iterate(key(kind, uid(owner)), from, true, func(rest, val []byte) (bool, error) {
+			if len(rest) != 8 {
+				return false, fault.New(fault.Internal, "malformed projection index")
 			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
+			if err := f(v, val); err != nil {
+				return false, err
 			}
-			stop, err := f(st, v)
-			if err != nil || stop {
-				return err
-			}
-		}
-		return nil
+			n++
+			next = int64(beUint64(rest))
+			return n < limit, nil
+		})
 	})
+	if n < limit {
+		next = -1
+	}
+	return next, err
+}
+
+// EnterpriseProducts lists an enterprise's products in registration order, after the product
+// registered by record after (-1 to start), at most limit; next is the following page's cursor
+// (-1 at the end).
+func (r *Registry) EnterpriseProducts(id uuid.UUID, after int64, limit int) (ps []*Product, next int64, err error) {
+	next, err = r.members('E', id, after, limit, func(v *view, ref []byte) error {
+		p := new(Product)
+		ok, err := load(v.st, key('p', ref), p)
+		if err == nil && !ok {
+			err = fault.New(fault.Internal, "projection misses an enterprise's product")
+		}
+		ps = append(ps, p)
+		return err
+	})
+	return ps, next, err
+}
+
+// EnterpriseCertificates lists an enterprise's certificates (with their histories) in the order
+// they were granted; paginated like EnterpriseProducts.
+func (r *Registry) EnterpriseCertificates(id uuid.UUID, after int64, limit int) (cs []*Certificate, next int64, err error) {
+	next, err = r.members('C', id, after, limit, func(v *view, ref []byte) error {
+		c, err := certByRef(v.st, ref)
+		cs = append(cs, c)
+		return err
+	})
+	return cs, next, err
+}
+
+// ProductCertificates lists the certificates that cover a product, in the order they were
+// granted; paginated like EnterpriseProducts.
+func (r *Registry) ProductCertificates(id uuid.UUID, after int64, limit int) (cs []*Certificate, next int64, err error) {
+	next, err = r.members('P', id, after, limit, func(v *view, ref []byte) error {
+		c, err := certByRef(v.st, ref)
+		cs = append(cs, c)
+		return err
+	})
+	return cs, next, err
+}
+
+func certByRef(st store, ref []byte) (*Certificate, error) {
+	if len(ref) != 16 {
+		return nil, fault.New(fault.Internal, "malformed projection index")
+	}
+	c, err := loadCertificate(st, uuid.UUID(ref))
+	if fault.CodeOf(err) == fault.NotFound {
+		err = fault.New(fault.Internal, "projection misses an indexed certificate")
+	}
+	return c, err
+}
+
+// EnterpriseKeys lists the keys enrolled for an enterprise (revoked ones too) in enrolment
+// order; paginated like EnterpriseProducts.
+func (r *Registry) EnterpriseKeys(id uuid.UUID, after int64, limit int) (ks []*Key, next int64, err error) {
+	next, err = r.members('K', id, after, limit, func(v *view, ref []byte) error {
+		k := new(Key)
+		ok, err := load(v.st, key('k', ref), k)
+		if err == nil && !ok {
+			err = fault.New(fault.Internal, "projection misses an enterprise's key")
+		}
+		ks = append(ks, k)
+		return err
+	})
+	return ks, next, err
+}
+
+// EnterpriseDeclarations lists an enterprise's self-declarations in order; paginated like
+// EnterpriseProducts.
+func (r *Registry) EnterpriseDeclarations(id uuid.UUID, after int64, limit int) (ds []Declaration, next int64, err error) {
+	next, err = r.members('D', id, after, limit, func(_ *view, val []byte) error {
+		var d Declaration
+		err := jsonUnmarshal(val, &d)
+		ds = append(ds, d)
+		return err
+	})
+	return ds, next, err
 }
 
 // Recorded is an event with the log record that carries it.
@@ -376,19 +543,15 @@ func (r *Registry) EnterpriseEvents(id uuid.UUID, from int64, limit int) ([]Reco
 func (r *Registry) ProductEvents(id uuid.UUID, from int64, limit int) ([]Recorded, error) {
 	limit = pageSize(limit)
 	var idx []int64
-	err := r.db.View(func(txn *badger.Txn) error {
-		p := key('h', uid(id))
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer it.Close()
+	err := r.view(func(v *view) error {
 		var n int64
-		for it.Rewind(); it.Valid() && len(idx) < limit; it.Next() {
-			if n >= from {
-				k := it.Item().Key()
-				idx = append(idx, int64(beUint64(k[len(k)-8:])))
+		return v.iterate(key('h', uid(id)), nil, false, func(rest, _ []byte) (bool, error) {
+			if n >= from && len(rest) == 8 {
+				idx = append(idx, int64(beUint64(rest)))
 			}
 			n++
-		}
-		return nil
+			return len(idx) < limit, nil
+		})
 	})
 	if err != nil {
 		return nil, err

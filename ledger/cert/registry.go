@@ -14,6 +14,7 @@ import (
 	"crypto/ed25519"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
@@ -25,9 +26,7 @@ import (
 // NewHook, pass it in ledger.Options, and give it with the opened log to NewRegistry.
 type Hook struct {
 	cfg Config
-
-	mu      sync.Mutex
-	pending map[string]*event.Event // payload -> decoded and signature-checked event
+	gen atomic.Uint32 // the projection's active generation (genX or genY)
 
 	applyMu sync.Mutex // Apply runs in the log's writer, and in Rebuild
 	objs    *objCache
@@ -37,33 +36,41 @@ type Hook struct {
 
 // NewHook returns the lifecycle hook.
 func NewHook(cfg Config) *Hook {
-	return &Hook{cfg: cfg.withDefaults(), pending: make(map[string]*event.Event), objs: newObjCache()}
+	h := &Hook{cfg: cfg.withDefaults(), objs: newObjCache()}
+	h.gen.Store(genX)
+	return h
 }
 
-// Apply implements ledger.Hook: it decodes the record's event (or takes the one Submit decoded
-// and verified), checks key, role and transition against the state in txn, and writes the
-// projection's changes.
-func (h *Hook) Apply(txn *badger.Txn, rec *ledger.Record) error {
-	h.mu.Lock()
-	ev := h.pending[string(rec.Payload)]
-	h.mu.Unlock()
-	verify := false
+func (h *Hook) generation() byte { return byte(h.gen.Load()) }
+
+// ErrProjectionBehind refuses a record when the projection has not folded in exactly the
+// records before it: the projection does not belong to this log (see Registry.Check).
+var ErrProjectionBehind = fault.New(fault.Unavailable, "the state projection does not match the log: run 'santong log rebuild'")
+
+// Apply implements ledger.Hook: it takes the event Submit decoded and verified (or decodes the
+// record's payload and verifies its signature), checks key, role and transition against the
+// state in txn, and writes the projection's changes.
+func (h *Hook) Apply(txn *ledger.Txn, rec *ledger.Record) error {
+	ev, _ := rec.Decoded.(*event.Event)
+	verify := ev == nil
 	if ev == nil {
 		var err error
 		if ev, err = event.Decode(rec.Payload); err != nil {
 			return err
 		}
-		verify = true
 	}
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
-	h.objs.begin(txn)
-	st := newTxnStore(txn)
-	st.cache = h.objs
-	if err := apply(st, &h.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, verify); err != nil {
+	h.objs.begin(txn.Group())
+	st := &hookStore{txn: txn, gen: h.generation(), cache: h.objs}
+	applied, err := appliedThrough(st)
+	if err != nil {
 		return err
 	}
-	return st.flush()
+	if applied != rec.Index {
+		return ErrProjectionBehind
+	}
+	return apply(st, &h.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, verify)
 }
 
 // Abort implements ledger.Hook: it forgets the decoded values of the failed transaction.
@@ -73,18 +80,18 @@ func (h *Hook) Abort() {
 	h.applyMu.Unlock()
 }
 
-func (h *Hook) hold(b []byte, ev *event.Event) {
-	h.mu.Lock()
-	h.pending[string(b)] = ev
-	h.mu.Unlock()
-}
-
-func (h *Hook) release(b []byte, ev *event.Event) {
-	h.mu.Lock()
-	if h.pending[string(b)] == ev {
-		delete(h.pending, string(b))
+// appliedThrough reads the number of records the projection has folded in.
+func appliedThrough(st store) (int64, error) {
+	b, ok, err := st.get(keyApplied)
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		return 0, nil
+	case len(b) != 8:
+		return 0, fault.New(fault.Internal, "malformed projection marker")
 	}
-	h.mu.Unlock()
+	return int64(beUint64(b)), nil
 }
 
 // Registry is the certification registry over a log. It is safe for concurrent use.
@@ -96,9 +103,14 @@ type Registry struct {
 	rebuild sync.RWMutex // Submit holds it shared, Rebuild exclusively
 }
 
-// NewRegistry returns the registry over log, which must have been opened with hook.
+// NewRegistry returns the registry over log, which must have been opened with hook. Check
+// says whether its projection may be served.
 func NewRegistry(log *ledger.Log, hook *Hook) *Registry {
-	return &Registry{log: log, hook: hook, db: log.DB()}
+	r := &Registry{log: log, hook: hook, db: log.DB()}
+	if g, err := r.activeGeneration(); err == nil {
+		hook.gen.Store(uint32(g))
+	}
+	return r
 }
 
 // Open opens the log with a new lifecycle hook and returns the registry over it.
@@ -154,9 +166,7 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	}
 	r.rebuild.RLock()
 	defer r.rebuild.RUnlock()
-	r.hook.hold(b, ev)
-	defer r.hook.release(b, ev)
-	return r.log.Append(ctx, ledger.Entry{Chain: ev.Chain, Payload: b})
+	return r.log.Append(ctx, ledger.Entry{Chain: ev.Chain, Payload: b, Decoded: ev})
 }
 
 // publicKey returns the public key of an enrolled key id (revoked or not: Apply checks that).
@@ -170,50 +180,6 @@ func (r *Registry) publicKey(id event.KeyID) (ed25519.PublicKey, error) {
 	}
 	r.hook.pubs.Store(id, ed25519.PublicKey(k.Public))
 	return k.Public, nil
-}
-
-// Rebuild drops the projection and folds it again from every record of the log, checking every
-// signature, role and transition as it goes. Submits wait while it runs; appends made to the
-// log directly, not through Submit, must not run meanwhile.
-func (r *Registry) Rebuild(ctx context.Context) error {
-	r.rebuild.Lock()
-	defer r.rebuild.Unlock()
-	r.hook.applyMu.Lock()
-	r.hook.objs.reset()
-	r.hook.applyMu.Unlock()
-	if err := r.db.DropPrefix([]byte{prefix}); err != nil {
-		return fault.Wrap(fault.Internal, err, "drop projection")
-	}
-	n := r.log.Size()
-	const chunk = 1000
-	for start := int64(0); start < n; start += chunk {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := r.rebuildChunk(start, min(n, start+chunk)); err != nil {
-			r.hook.Abort()
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *Registry) rebuildChunk(from, to int64) error {
-	txn := r.db.NewTransaction(true)
-	defer txn.Discard()
-	for i := from; i < to; i++ {
-		rec, err := r.log.Record(i)
-		if err != nil {
-			return err
-		}
-		if err := r.hook.Apply(txn, rec); err != nil {
-			return &RecordError{Index: i, Err: err}
-		}
-	}
-	if err := txn.Commit(); err != nil {
-		return fault.Wrap(fault.Internal, err, "commit projection")
-	}
-	return nil
 }
 
 // RecordError says which record failed a replay or rebuild, and why.

@@ -3,6 +3,7 @@ package cert
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,7 +34,7 @@ type Replayer struct {
 
 // NewReplayer returns a replayer at record 0.
 func NewReplayer(cfg Config) *Replayer {
-	return &Replayer{cfg: cfg.withDefaults(), st: &memStore{m: make(map[string][]byte)}}
+	return &Replayer{cfg: cfg.withDefaults(), st: newMemStore()}
 }
 
 // Size is the number of records checked so far.
@@ -49,7 +50,7 @@ func (p *Replayer) Check(rec *ledger.Record) error {
 	if err != nil {
 		return &RecordError{Index: rec.Index, Err: err}
 	}
-	o := &overlay{base: p.st, w: make(map[string][]byte)}
+	o := newHeld(p.st)
 	if err := apply(o, &p.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, !p.SkipSignatures); err != nil {
 		return &RecordError{Index: rec.Index, Err: err}
 	}
@@ -62,7 +63,7 @@ func (p *Replayer) Check(rec *ledger.Record) error {
 	if err != nil {
 		return &RecordError{Index: rec.Index, Err: err}
 	}
-	o.flush()
+	o.flush(rec.Index)
 	p.hashes = append(p.hashes, hs...)
 	p.n++
 	p.last = rec.Time
@@ -106,21 +107,23 @@ func ReplayLog(cfg Config, n int64, read func(i int64) (*ledger.Record, error), 
 // active at t, in the replayed state.
 func (p *Replayer) Population(scheme string, t time.Time) ([]uuid.UUID, error) {
 	var out []uuid.UUID
-	pre := key('e')
+	seen := map[uuid.UUID]bool{}
+	pre := key('C')
 	for k, v := range p.st.m {
-		if len(k) != 18 || !bytes.HasPrefix([]byte(k), pre) {
+		if len(k) != 2+16+8 || !strings.HasPrefix(k, string(pre)) {
 			continue
 		}
-		var e Enterprise
-		if err := jsonUnmarshal(v, &e); err != nil {
-			return nil, err
+		ent := uuid.UUID([]byte(k[2:18]))
+		if seen[ent] {
+			continue
 		}
-		ok, err := anyActive(p.st, e.Certificates, scheme, t, uuid.Nil)
+		ok, err := activeCert(p.st, v, scheme, t)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, e.ID)
+			seen[ent] = true
+			out = append(out, ent)
 		}
 	}
 	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
@@ -137,14 +140,9 @@ func (p *Replayer) Enterprise(id uuid.UUID) (*Enterprise, error) {
 	return &e, err
 }
 
-// Certificate returns a certificate in the replayed state.
+// Certificate returns a certificate in the replayed state, with its history.
 func (p *Replayer) Certificate(id uuid.UUID) (*Certificate, error) {
-	var c Certificate
-	ok, err := load(p.st, key('c', uid(id)), &c)
-	if err == nil && !ok {
-		err = notFound("certificate")
-	}
-	return &c, err
+	return loadCertificate(p.st, id)
 }
 
 // Dump returns the replayed projection: key to value, exactly as the registry keeps it in Badger.
@@ -205,11 +203,11 @@ func (p *Replayer) refold(src *Replayer, n int64) error {
 		if err != nil {
 			return err
 		}
-		o := &overlay{base: p.st, w: make(map[string][]byte)}
+		o := newHeld(p.st)
 		if err := apply(o, &p.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, false); err != nil {
 			return err
 		}
-		o.flush()
+		o.flush(rec.Index)
 		p.last = rec.Time
 	}
 	p.n = n

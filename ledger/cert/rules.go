@@ -122,6 +122,7 @@ func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) erro
 	for _, p := range a.touched {
 		st.set(key('h', uid(p), idx8(rc.Index)), nil)
 	}
+	st.set(keyApplied, idx8(rc.Index+1))
 	return nil
 }
 
@@ -257,7 +258,6 @@ func (a *applier) keyEnrolled(b *event.KeyEnrolment) error {
 		return err
 	}
 	owner := a.ev.Subject
-	var ent *Enterprise
 	switch b.Role {
 	case event.RoleOperator:
 		if owner != uuid.Nil || a.ev.Chain != uuid.Nil {
@@ -277,12 +277,10 @@ func (a *applier) keyEnrolled(b *event.KeyEnrolment) error {
 		if a.ev.Chain != owner {
 			return fault.Field(fault.Invalid, "chain", "enterprise and label keys belong to the enterprise's chain")
 		}
-		var err error
-		if ent, err = a.loadEnterprise(owner); err != nil {
+		if _, err := a.loadEnterprise(owner); err != nil {
 			return err
 		}
-		ent.Keys = append(ent.Keys, id)
-		save(a.st, key('e', uid(owner)), ent)
+		a.st.set(key('K', uid(owner), idx8(a.rc.Index)), id[:])
 	}
 	save(a.st, key('k', id[:]), &Key{ID: id, Public: b.Key, Role: b.Role, Owner: owner, Name: b.Name,
 		Enrolled: a.ev.Time, Index: a.rc.Index})
@@ -355,9 +353,8 @@ func (a *applier) declaration(b *event.Declaration) error {
 	if err := a.ownProducts(b.Products); err != nil {
 		return err
 	}
-	ent.Declarations = append(ent.Declarations, Declaration{Index: a.rc.Index, Time: a.ev.Time,
+	save(a.st, key('D', uid(ent.ID), idx8(a.rc.Index)), &Declaration{Index: a.rc.Index, Time: a.ev.Time,
 		Document: b.Document, Products: b.Products, Standards: b.Standards})
-	save(a.st, key('e', uid(ent.ID)), ent)
 	return nil
 }
 
@@ -392,8 +389,7 @@ func (a *applier) product(b *event.Product) error {
 		Category: b.Category, GTIN: b.GTIN, ExportStandards: b.ExportStandards, DomesticStandards: b.DomesticStandards,
 		SameStandards: sameSet(b.ExportStandards, b.DomesticStandards), Lines: b.Lines,
 		Registered: a.ev.Time, Index: a.rc.Index})
-	ent.Products = append(ent.Products, a.ev.Subject)
-	save(a.st, key('e', uid(ent.ID)), ent)
+	a.st.set(key('E', uid(ent.ID), idx8(a.rc.Index)), uid(a.ev.Subject))
 	a.touched = append(a.touched, a.ev.Subject)
 	return nil
 }
@@ -465,15 +461,9 @@ func (a *applier) grant(b *event.Grant) error {
 		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index}
 	save(a.st, key('c', uid(c.ID)), c)
 	a.st.set(nk, uid(c.ID))
-	ent.Certificates = append(ent.Certificates, c.ID)
-	save(a.st, key('e', uid(ent.ID)), ent)
+	a.st.set(key('C', uid(ent.ID), idx8(a.rc.Index)), uid(c.ID))
 	for _, p := range b.Products {
-		var pr Product
-		if _, err := load(a.st, key('p', uid(p)), &pr); err != nil {
-			return err
-		}
-		pr.Certificates = append(pr.Certificates, c.ID)
-		save(a.st, key('p', uid(p)), &pr)
+		a.st.set(key('P', uid(p), idx8(a.rc.Index)), uid(c.ID))
 	}
 	a.touched = append(a.touched, b.Products...)
 	return nil
@@ -551,25 +541,33 @@ func (a *applier) complaintClosed(b *event.ComplaintClosure) error {
 	return nil
 }
 
-// certStatus applies a suspension, reinstatement or revocation.
+// certStatus applies a suspension, reinstatement or revocation: one new key for the change,
+// and the certificate's head.
 func (a *applier) certStatus() error {
 	c, err := a.loadCert(a.ev.Subject)
+	if err != nil {
+		return err
+	}
+	h, err := loadHead(a.st, c.ID)
 	if err != nil {
 		return err
 	}
 	// Revocation is final, whatever the time of the event that would follow it; and the history
 	// stays in time order (StatusAt reads it in order), so a change may not be timed before the
 	// latest one: else a suspension back-dated to before a revocation would undo it.
-	if c.current() == StatusRevoked {
+	if h.N > 0 && h.Last.Status == StatusRevoked {
 		if _, again := a.ev.Body.(*event.Revocation); again {
 			return conflict("certificate already revoked")
 		}
 		return conflict("certificate revoked: revocation is final")
 	}
-	if n := len(c.History); n > 0 && a.ev.Time.Before(c.History[n-1].At) {
+	if h.N > 0 && a.ev.Time.Before(h.Last.At) {
 		return conflict("a status change may not be timed before the certificate's latest one")
 	}
-	now := c.StatusAt(a.ev.Time)
+	now, err := statusAt(a.st, c, h, a.ev.Time)
+	if err != nil {
+		return err
+	}
 	ch := StatusChange{At: a.ev.Time, Index: a.rc.Index}
 	switch b := a.ev.Body.(type) {
 	case *event.Suspension:
@@ -589,7 +587,7 @@ func (a *applier) certStatus() error {
 		if !ok || in.Certificate != c.ID {
 			return fault.Field(fault.NotFound, "inspection", "no such inspection of this certificate")
 		}
-		suspended := c.History[len(c.History)-1]
+		suspended := h.Last
 		inDay, _ := event.ParseDate(in.Date)
 		if in.Result != event.ResultPass || in.Index < suspended.Index || inDay.Before(dayOf(suspended.At)) {
 			return fault.Field(fault.Conflict, "inspection", "reinstatement needs a passing inspection after the suspension")
@@ -598,9 +596,66 @@ func (a *applier) certStatus() error {
 	case *event.Revocation:
 		ch.Status, ch.Reason = StatusRevoked, b.Reason
 	}
-	c.History = append(c.History, ch)
-	save(a.st, key('c', uid(c.ID)), c)
+	save(a.st, key('H', uid(c.ID), seq4(h.N)), &ch)
+	save(a.st, key('S', uid(c.ID)), &certHead{N: h.N + 1, Last: ch})
 	a.touched = append(a.touched, c.Products...)
+	return nil
+}
+
+// loadHead returns a certificate's history head (zero for a certificate never changed).
+func loadHead(st store, id uuid.UUID) (*certHead, error) {
+	var h certHead
+	if _, err := load(st, key('S', uid(id)), &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// statusAt is c.StatusAt(t), reading from the newest change back only as far as t: for t at or
+// after the latest change (every check at the event's time), no change is read at all.
+func statusAt(st store, c *Certificate, h *certHead, t time.Time) (string, error) {
+	status := StatusActive
+	switch {
+	case h.N == 0:
+	case !h.Last.At.After(t):
+		status = h.Last.Status
+	default:
+		for i := h.N - 2; i >= 0; i-- {
+			var ch StatusChange
+			ok, err := load(st, key('H', uid(c.ID), seq4(i)), &ch)
+			if err != nil {
+				return "", err
+			}
+			if !ok {
+				return "", fault.New(fault.Internal, "projection misses a certificate's status change")
+			}
+			if !ch.At.After(t) {
+				status = ch.Status
+				break
+			}
+		}
+	}
+	return c.withDates(status, t), nil
+}
+
+// loadHistory fills in c.History from its keys.
+func loadHistory(st store, c *Certificate) error {
+	h, err := loadHead(st, c.ID)
+	if err != nil {
+		return err
+	}
+	c.History = make([]StatusChange, 0, h.N)
+	for i := 0; i < h.N; i++ {
+		var ch StatusChange
+		ok, err := load(st, key('H', uid(c.ID), seq4(i)), &ch)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fault.New(fault.Internal, "projection misses a certificate's status change")
+		}
+		c.History = append(c.History, ch)
+	}
 	return nil
 }
 
@@ -621,12 +676,24 @@ func (a *applier) batch(b *event.Batch) error {
 		return err
 	}
 	produced, _ := event.ParseDate(b.ProductionDate)
+	h, err := loadHead(a.st, c.ID)
+	if err != nil {
+		return err
+	}
+	valid := true
+	for _, t := range []time.Time{a.ev.Time, a.rc.Time, produced} {
+		st, err := statusAt(a.st, c, h, t)
+		if err != nil {
+			return err
+		}
+		valid = valid && st == StatusActive
+	}
 	switch {
 	case !c.Covers(b.Product):
 		return fault.Field(fault.Conflict, "certificate", "the certificate does not cover the product")
 	case produced.After(a.ev.Time):
 		return fault.Field(fault.Invalid, "production_date", "production date after the event")
-	case !c.ValidAt(a.ev.Time) || !c.ValidAt(a.rc.Time) || !c.ValidAt(produced):
+	case !valid:
 		// Valid when the enterprise says it issues the batch, when the batch reaches the log
 		// (else a batch back-dated within MaxSkew slips in after a suspension), and on the
 		// production date.

@@ -1,0 +1,97 @@
+package cert
+
+import (
+	"encoding/binary"
+
+	"github.com/google/uuid"
+)
+
+// The projection's Badger keys. In code every key starts with 'x'; in Badger the first byte is
+// the projection's active generation, 'x' or 'y' (see below), so that a rebuild can write a
+// whole new projection beside the one being served and switch to it in one small transaction.
+//
+//	x k <key id 8>                      Key
+//	x f <certifier uuid 16>             Certifier
+//	x e <enterprise uuid 16>            Enterprise
+//	x u <credit code>                   enterprise uuid
+//	x p <product uuid 16>               Product
+//	x g <GTIN-14>                       product uuid
+//	x a <audit uuid 16>                 Audit
+//	x s <inspection uuid 16>            Inspection
+//	x c <certificate uuid 16>           Certificate (as granted; its status changes are under S and H)
+//	x S <certificate uuid 16>           certHead: the number of status changes and the latest one
+//	x H <certificate uuid 16> <seq 4>   StatusChange number seq of the certificate, from 0
+//	x n <scheme> 0 <number>             certificate uuid
+//	x o <complaint uuid 16>             Complaint
+//	x b <batch uuid 16>                 Batch
+//	x i <ledger index 8>                batch uuid (for tokens)
+//	x w <ledger index 8>                Draw
+//	x E <enterprise 16> <index 8>       product uuid: the enterprise's products, in registration order
+//	x C <enterprise 16> <index 8>       certificate uuid: the enterprise's certificates
+//	x K <enterprise 16> <index 8>       key id: the enterprise's enrolled keys
+//	x D <enterprise 16> <index 8>       Declaration: the enterprise's self-declarations
+//	x P <product 16> <index 8>          certificate uuid: the certificates covering the product
+//	x h <product 16> <ledger index 8>   (empty): the product's events
+//	x d <signature 64>                  (empty): events already in the log
+//	x z                                 genesis (the operator root key id)
+//	x !                                 applied through: the number of log records folded in (8)
+//
+//	v                                   the active generation: 'x' or 'y' (absent: 'x')
+//
+// Values are JSON (integers big-endian where noted). Every event writes a bounded number of
+// keys, each of bounded size: lists (an enterprise's products, a certificate's history) are one
+// key per member, never a value that grows and is rewritten.
+const prefix = 'x'
+
+// Generations of the projection in Badger.
+const (
+	genX = 'x'
+	genY = 'y'
+)
+
+// metaGen is the key naming the active generation.
+var metaGen = []byte{'v'}
+
+func other(gen byte) byte {
+	if gen == genX {
+		return genY
+	}
+	return genX
+}
+
+func key(kind byte, parts ...[]byte) []byte {
+	n := 2
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 2, n)
+	k[0], k[1] = prefix, kind
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func idx8(i int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
+
+func seq4(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i)) }
+
+func uid(u uuid.UUID) []byte { return u[:] }
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// keyApplied holds the number of log records the projection has folded in. It is written with
+// every record, in the record's transaction, so that a projection that does not match its log
+// (a crash during a rebuild, a partial restore) is found on open and not served.
+var keyApplied = key('!')
+
+// phys maps a key of the code to its Badger key in generation gen.
+func phys(gen byte, k []byte) []byte {
+	if gen == prefix {
+		return k
+	}
+	p := make([]byte, len(k))
+	copy(p, k)
+	p[0] = gen
+	return p
+}

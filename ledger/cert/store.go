@@ -1,0 +1,266 @@
+package cert
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger"
+)
+
+// store is what the rules read and write: the projection inside the log's transaction, in a
+// read transaction for queries, or in memory for replays. Keys are given with the prefix 'x';
+// the Badger stores map them to the active generation.
+type store interface {
+	get(k []byte) ([]byte, bool, error)
+	set(k, v []byte)
+	// obj returns the decoded value of k when one is cached (the newest version), and objSet
+	// caches the decoded value just read or written.
+	obj(k []byte) (any, bool)
+	objSet(k []byte, v any, written bool)
+}
+
+// cached says which kinds keep decoded values in memory: the registry's own entities, whose
+// number is bounded by the number of enterprises and products, not by batches.
+func cached(k []byte) bool {
+	switch k[1] {
+	case 'k', 'c', 'p', 'e', 'f', 'S':
+		return true
+	}
+	return false
+}
+
+// maxCached bounds the hook's cache of decoded values; past it the cache starts again.
+const maxCached = 1 << 18
+
+// objCache holds decoded projection values for the hook: committed ones, and those written by
+// the accepted records of the transaction in progress (promoted when the next transaction
+// starts, dropped by Abort).
+type objCache struct {
+	txn       any // the group's transaction the pending values belong to
+	pending   map[string]any
+	committed map[string]any
+}
+
+func newObjCache() *objCache {
+	return &objCache{pending: map[string]any{}, committed: map[string]any{}}
+}
+
+// begin notes the group of the next Apply: a new one means the previous one committed.
+func (c *objCache) begin(group any) {
+	if group != c.txn {
+		if len(c.committed) > maxCached {
+			clear(c.committed)
+		}
+		for k, v := range c.pending {
+			c.committed[k] = v
+		}
+		clear(c.pending)
+		c.txn = group
+	}
+}
+
+func (c *objCache) abort() { clear(c.pending); c.txn = nil }
+
+func (c *objCache) reset() { clear(c.pending); clear(c.committed); c.txn = nil }
+
+// hookStore is the projection in the log's transaction, for the hook. The ledger holds its
+// writes back until the record is accepted; decoded values written reach the cache then.
+type hookStore struct {
+	txn   *ledger.Txn
+	gen   byte
+	cache *objCache
+	objs  map[string]any // decoded values written by this record
+	wrote map[string]bool
+}
+
+func (s *hookStore) get(k []byte) ([]byte, bool, error) { return s.txn.Get(phys(s.gen, k)) }
+
+func (s *hookStore) set(k, v []byte) {
+	if s.wrote == nil {
+		s.wrote = make(map[string]bool, 8)
+	}
+	s.wrote[string(k)] = true
+	s.txn.Set(phys(s.gen, k), v)
+}
+
+func (s *hookStore) obj(k []byte) (any, bool) {
+	if !cached(k) {
+		return nil, false
+	}
+	if v, ok := s.objs[string(k)]; ok {
+		return v, true
+	}
+	if s.wrote[string(k)] {
+		return nil, false
+	}
+	if v, ok := s.cache.pending[string(k)]; ok {
+		return v, true
+	}
+	v, ok := s.cache.committed[string(k)]
+	return v, ok
+}
+
+func (s *hookStore) objSet(k []byte, v any, written bool) {
+	if !cached(k) {
+		return
+	}
+	switch {
+	case written:
+		if s.objs == nil {
+			s.objs = make(map[string]any, 4)
+			s.txn.OnAccept(func() {
+				for k, v := range s.objs {
+					s.cache.pending[k] = v
+				}
+			})
+		}
+		s.objs[string(k)] = v
+	case !s.wrote[string(k)] && s.cache.pending[string(k)] == nil:
+		// Read from the transaction, written neither by this record nor by the group's earlier
+		// ones (those are in pending): committed state.
+		s.cache.committed[string(k)] = v
+	}
+}
+
+// readStore is the projection in a Badger transaction, for queries and rebuilds. Writes (a
+// rebuild's) go straight to the transaction.
+type readStore struct {
+	txn *badger.Txn
+	gen byte
+	err error // the first failed write
+}
+
+func (s *readStore) get(k []byte) ([]byte, bool, error) {
+	item, err := s.txn.Get(phys(s.gen, k))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, storageFault(err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, false, storageFault(err)
+	}
+	return v, true, nil
+}
+
+func (s *readStore) set(k, v []byte) {
+	if s.err == nil {
+		s.err = s.txn.Set(phys(s.gen, k), v)
+	}
+}
+func (s *readStore) obj([]byte) (any, bool)   { return nil, false }
+func (s *readStore) objSet([]byte, any, bool) {}
+
+// storageFault reports a failed read of the projection as a fault of the storage.
+func storageFault(err error) error {
+	return fault.Wrap(fault.Internal, &ledger.StorageError{Err: err}, "storage failure: the projection could not be read")
+}
+
+// memStore is a projection in memory, with the same keys and values as in Badger (keys with
+// the prefix 'x'), and for each key the log index of the record that last wrote it.
+type memStore struct {
+	m      map[string][]byte
+	writer map[string]int64
+}
+
+func newMemStore() *memStore {
+	return &memStore{m: make(map[string][]byte), writer: make(map[string]int64)}
+}
+
+func (s *memStore) get(k []byte) ([]byte, bool, error) { v, ok := s.m[string(k)]; return v, ok, nil }
+func (s *memStore) set(k, v []byte)                    { s.m[string(k)] = v }
+func (s *memStore) obj([]byte) (any, bool)             { return nil, false }
+func (s *memStore) objSet([]byte, any, bool)           {}
+
+// held holds one record's writes over a base store until its checks pass.
+type held struct {
+	base  store
+	w     map[string][]byte
+	order []string
+	size  int64
+}
+
+func newHeld(base store) *held { return &held{base: base, w: make(map[string][]byte, 8)} }
+
+func (o *held) get(k []byte) ([]byte, bool, error) {
+	if v, ok := o.w[string(k)]; ok {
+		return v, true, nil
+	}
+	return o.base.get(k)
+}
+
+func (o *held) set(k, v []byte) {
+	if _, ok := o.w[string(k)]; !ok {
+		o.order = append(o.order, string(k))
+	}
+	o.w[string(k)] = v
+	o.size += int64(len(k) + len(v) + 16)
+}
+
+func (o *held) obj([]byte) (any, bool)   { return nil, false }
+func (o *held) objSet([]byte, any, bool) {}
+
+// flush writes the held writes to the base store; index is the record that made them.
+func (o *held) flush(index int64) {
+	m, _ := o.base.(*memStore)
+	for _, k := range o.order {
+		o.base.set([]byte(k), o.w[k])
+		if m != nil {
+			m.writer[k] = index
+		}
+	}
+}
+
+// shallow returns a new pointer to a shallow copy of *v. Rules only append to slices and set
+// fields of the values they load, so a shallow copy keeps cached versions intact.
+func shallow(v any) any {
+	rv := reflect.ValueOf(v).Elem()
+	c := reflect.New(rv.Type())
+	c.Elem().Set(rv)
+	return c.Interface()
+}
+
+func load(st store, k []byte, v any) (bool, error) {
+	if o, ok := st.obj(k); ok {
+		reflect.ValueOf(v).Elem().Set(reflect.ValueOf(o).Elem())
+		return true, nil
+	}
+	b, ok, err := st.get(k)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fault.Wrap(fault.Internal, err, "corrupt projection value")
+	}
+	st.objSet(k, shallow(v), false)
+	return true, nil
+}
+
+func save(st store, k []byte, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // our own types always marshal
+	}
+	st.set(k, b)
+	st.objSet(k, shallow(v), true)
+}
+
+func exists(st store, k []byte) (bool, error) {
+	if _, ok := st.obj(k); ok {
+		return true, nil
+	}
+	_, ok, err := st.get(k)
+	return ok, err
+}
+
+func jsonUnmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fault.Wrap(fault.Internal, err, "corrupt projection value")
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package ledger
+
+import (
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/santong-cn/santong/internal/fault"
+)
+
+// Txn is the transaction a Hook reads and writes for one record. Reads see what the log has
+// committed, what earlier records of the same group wrote, and this record's own writes. Writes
+// are held back: they reach the Badger transaction only when Apply returns nil and the group's
+// transaction has room for them beside the record. A refused record therefore leaves nothing of
+// itself in the transaction, whatever the hook wrote before refusing, and a record whose writes
+// do not fit goes into the next group instead of failing the log.
+type Txn struct {
+	txn      *badger.Txn
+	w        map[string][]byte
+	order    []string
+	cost     int64
+	accepted []func()
+}
+
+func newHookTxn(txn *badger.Txn) *Txn {
+	return &Txn{txn: txn, w: make(map[string][]byte, 8)}
+}
+
+// Get returns the value of k (a copy), and whether it exists.
+func (t *Txn) Get(k []byte) ([]byte, bool, error) {
+	if v, ok := t.w[string(k)]; ok {
+		return v, true, nil
+	}
+	item, err := t.txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, storageError(err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, false, storageError(err)
+	}
+	return v, true, nil
+}
+
+// Set holds a write of v under k. The hook must not change k or v afterwards.
+func (t *Txn) Set(k, v []byte) {
+	if _, ok := t.w[string(k)]; !ok {
+		t.order = append(t.order, string(k))
+		t.cost += entryCost(len(k), len(v))
+	} else {
+		t.cost += int64(len(v)) // a rewrite: count the larger of the two at most
+	}
+	t.w[string(k)] = v
+}
+
+// Iterate calls f for the keys under prefix in order, as committed or written by earlier
+// records of the group (not this record's own writes), until f returns false.
+func (t *Txn) Iterate(prefix []byte, f func(k, v []byte) (bool, error)) error {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return storageError(err)
+		}
+		more, err := f(it.Item().KeyCopy(nil), v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// Group identifies the group's transaction: the same value for every record of one group, and
+// a new one for the next group (whose transaction opens only after this one committed).
+func (t *Txn) Group() any { return t.txn }
+
+// OnAccept registers f to run once the record's writes are in the group's transaction (not yet
+// committed: a failed commit is reported by Hook.Abort). Hooks promote what they cached from
+// the record there, so that a record deferred to the next group leaves no trace in their caches.
+func (t *Txn) OnAccept(f func()) { t.accepted = append(t.accepted, f) }
+
+// flush moves the held writes into the Badger transaction.
+func (t *Txn) flush() error {
+	for _, k := range t.order {
+		if err := t.txn.Set([]byte(k), t.w[k]); err != nil {
+			return storageError(err)
+		}
+	}
+	for _, f := range t.accepted {
+		f()
+	}
+	return nil
+}
+
+// entryCost is what one write costs against Badger's transaction limits: key, value, metas and
+// the version Badger appends to the key.
+func entryCost(k, v int) int64 { return int64(k + v + 2 + 8) }
+
+// budget tracks a group's transaction against Badger's limits (both the bytes and the count of
+// writes), with a margin for the tiles, heads and size the writer adds after the records.
+type budget struct {
+	size, count       int64
+	maxSize, maxCount int64
+}
+
+func newBudget(db *badger.DB) *budget {
+	return &budget{maxSize: db.MaxBatchSize() * 9 / 10, maxCount: db.MaxBatchCount() * 9 / 10,
+		size: 64 << 10, count: 64}
+}
+
+// take reserves n writes of cost bytes if they fit.
+func (b *budget) take(n int, cost int64) bool {
+	if b.size+cost > b.maxSize || b.count+int64(n) > b.maxCount {
+		return false
+	}
+	b.size += cost
+	b.count += int64(n)
+	return true
+}
+
+// StorageError is a failure of the storage itself (a read or write that Badger could not do),
+// as opposed to a record refused by the rules. A hook returns one (or wraps one) when it cannot
+// read the state; the writer then refuses the record, and stops the log only when the failure
+// was in writing the group's transaction.
+type StorageError struct{ Err error }
+
+func (e *StorageError) Error() string { return "storage failure: " + e.Err.Error() }
+func (e *StorageError) Unwrap() error { return e.Err }
+
+func storageError(err error) error {
+	var se *StorageError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &StorageError{Err: err}
+}
+
+// errTooBigAlone refuses a record whose hook writes would not fit even an empty transaction.
+var errTooBigAlone = &fault.Error{Code: fault.TooLarge, Message: "the record's effects do not fit one transaction"}
