@@ -42,13 +42,13 @@ type Certifier struct {
 
 // Enterprise is a registered enterprise.
 type Enterprise struct {
-	ID           uuid.UUID     `json:"id"`
-	Name         string        `json:"name"`
-	USCC         string        `json:"uscc"`
-	ExportFiling string        `json:"export_filing"`
-	Address      string        `json:"address"`
-	Registered   time.Time     `json:"registered"`
-	Index        int64         `json:"index"`
+	ID           uuid.UUID `json:"id"`
+	Name         string    `json:"name"`
+	USCC         string    `json:"uscc"`
+	ExportFiling string    `json:"export_filing"`
+	Address      string    `json:"address"`
+	Registered   time.Time `json:"registered"`
+	Index        int64     `json:"index"`
 }
 
 // Declaration is a self-declaration of conformity (自我声明).
@@ -62,17 +62,17 @@ type Declaration struct {
 
 // Product is a registered product.
 type Product struct {
-	ID                uuid.UUID   `json:"id"`
-	Enterprise        uuid.UUID   `json:"enterprise"`
-	Name              string      `json:"name"`
-	Category          string      `json:"category"`
-	GTIN              string      `json:"gtin,omitempty"` // as registered
-	ExportStandards   []string    `json:"export_standards"`
-	DomesticStandards []string    `json:"domestic_standards"`
-	SameStandards     bool        `json:"same_standards"` // export and domestic standards are the same set
-	Lines             []string    `json:"lines"`
-	Registered        time.Time   `json:"registered"`
-	Index             int64       `json:"index"`
+	ID                uuid.UUID `json:"id"`
+	Enterprise        uuid.UUID `json:"enterprise"`
+	Name              string    `json:"name"`
+	Category          string    `json:"category"`
+	GTIN              string    `json:"gtin,omitempty"` // as registered
+	ExportStandards   []string  `json:"export_standards"`
+	DomesticStandards []string  `json:"domestic_standards"`
+	SameStandards     bool      `json:"same_standards"` // export and domestic standards are the same set
+	Lines             []string  `json:"lines"`
+	Registered        time.Time `json:"registered"`
+	Index             int64     `json:"index"`
 }
 
 // Audit is a recorded expert audit.
@@ -118,18 +118,18 @@ const (
 
 // Certificate is a granted certification and its history.
 type Certificate struct {
-	ID         uuid.UUID      `json:"id"`
-	Enterprise uuid.UUID      `json:"enterprise"`
-	Certifier  uuid.UUID      `json:"certifier"`
-	Scheme     string         `json:"scheme"`
-	Number     string         `json:"number"`
-	Scope      string         `json:"scope"`
-	Products   []uuid.UUID    `json:"products,omitempty"`
-	Audit      uuid.UUID      `json:"audit"`
-	ValidFrom  time.Time      `json:"valid_from"`  // start of the first day (CST)
-	ValidUntil time.Time      `json:"valid_until"` // end of the last day (CST): valid before this instant
-	Granted    time.Time      `json:"granted"`
-	Index      int64          `json:"index"`
+	ID         uuid.UUID   `json:"id"`
+	Enterprise uuid.UUID   `json:"enterprise"`
+	Certifier  uuid.UUID   `json:"certifier"`
+	Scheme     string      `json:"scheme"`
+	Number     string      `json:"number"`
+	Scope      string      `json:"scope"`
+	Products   []uuid.UUID `json:"products,omitempty"`
+	Audit      uuid.UUID   `json:"audit"`
+	ValidFrom  time.Time   `json:"valid_from"`  // start of the first day (CST)
+	ValidUntil time.Time   `json:"valid_until"` // end of the last day (CST): valid before this instant
+	Granted    time.Time   `json:"granted"`
+	Index      int64       `json:"index"`
 	// History is the certificate's status changes in order. It is stored one key per change
 	// (never in the certificate's own value) and filled in when the certificate is read.
 	History []StatusChange `json:"history,omitempty"`
@@ -191,7 +191,6 @@ func (c *Certificate) Covers(p uuid.UUID) bool {
 	return false
 }
 
-
 // Complaint is a complaint or report (投诉举报).
 type Complaint struct {
 	ID         uuid.UUID   `json:"id"`
@@ -243,4 +242,3 @@ type DrawRecord struct {
 	Time  time.Time  `json:"time"`
 	Draw  event.Draw `json:"draw"`
 }
-
