@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/ids"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -221,5 +226,72 @@ func TestListingsByIndexKeys(t *testing.T) {
 	ks, _, err := w.reg.EnterpriseKeys(w.ent, -1, 0)
 	if err != nil || len(ks) != 2 || ks[0].Role != event.RoleEnterprise || ks[1].Role != event.RoleLabel {
 		t.Fatalf("keys: %v %v", ks, err)
+	}
+}
+
+// TestConcurrentRegistrationsIntoOneEnterprise: 10,000 product registrations of one enterprise
+// at once (some of them clashing on a GTIN) are each acknowledged or refused with a reason, the
+// projection lists every acknowledged one, and the log goes on appending.
+func TestConcurrentRegistrationsIntoOneEnterprise(t *testing.T) {
+	w := logWorld(t, t.TempDir())
+	w.setup()
+	const n = 10000
+	evs := make([][]byte, n)
+	var wg sync.WaitGroup
+	for g := 0; g < runtime.GOMAXPROCS(0); g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < n; i += runtime.GOMAXPROCS(0) {
+				p := product("")
+				if i%10 == 0 {
+					data := fmt.Sprintf("690123%06d", (i/10)%500) // every GTIN twice
+					c, _ := ids.GTINCheck(data)
+					p = product(data + string(c))
+				}
+				evs[i] = w.sign(w.entK, w.ent, uuid.New(), p)
+			}
+		}(g)
+	}
+	wg.Wait()
+	var acked, refused atomic.Int64
+	sem := make(chan struct{}, 512)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(b []byte) {
+			defer func() { <-sem; wg.Done() }()
+			_, err := w.reg.Submit(context.Background(), b)
+			switch {
+			case err == nil:
+				acked.Add(1)
+			case fault.CodeOf(err) == fault.Conflict && fault.FieldOf(err) == "gtin":
+				refused.Add(1)
+			default:
+				t.Errorf("a registration failed without a reason of its own: %v", err)
+			}
+		}(evs[i])
+	}
+	wg.Wait()
+	if acked.Load()+refused.Load() != n || refused.Load() != 500 {
+		t.Fatalf("%d acknowledged, %d refused", acked.Load(), refused.Load())
+	}
+	listed := 0
+	for after := int64(-1); ; {
+		ps, next, err := w.reg.EnterpriseProducts(w.ent, after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed += len(ps)
+		if after = next; next < 0 {
+			break
+		}
+	}
+	if int64(listed) != acked.Load()+1 {
+		t.Fatalf("%d products listed, %d acknowledged", listed, acked.Load())
+	}
+	w.must(w.entK, w.ent, uuid.New(), product(""))
+	if err := w.reg.Check(); err != nil {
+		t.Fatal(err)
 	}
 }
