@@ -176,7 +176,16 @@ func (m Mismatch) String() string {
 	}
 	switch m.Problem {
 	case "changed":
-		s += fmt.Sprintf(": stored %s, expected %s", quoteValue(m.Stored), quoteValue(m.Expected))
+		d := 0 // where they first differ: show both from a little before it
+		for d < len(m.Stored) && d < len(m.Expected) && m.Stored[d] == m.Expected[d] {
+			d++
+		}
+		from := max(0, d-40)
+		lead := ""
+		if from > 0 {
+			lead = "…"
+		}
+		s += fmt.Sprintf(": stored %s%s, expected %s%s (from byte %d)", lead, quoteValue(m.Stored[from:]), lead, quoteValue(m.Expected[from:]), from)
 	case "missing":
 		s += fmt.Sprintf(": expected %s", quoteValue(m.Expected))
 	case "extra":
