@@ -100,4 +100,3 @@ func BenchmarkEventAtScale(b *testing.B) {
 		w.reg.Close()
 	}
 }
-
