@@ -3,6 +3,7 @@ module github.com/santong-cn/santong
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-pdf/fpdf v0.9.0

@@ -237,7 +237,7 @@ func (e *Event) Verify(pub ed25519.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	if !ed25519.Verify(pub, msg, e.Sig) {
+	if !verifyEd25519(pub, msg, e.Sig) {
 		return ErrBadSignature
 	}
 	return nil
