@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/dbfix"
 	"github.com/santong-cn/santong/internal/fault"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -110,6 +111,14 @@ func Open(opts Options) (*Log, error) {
 		WithMetricsEnabled(false)
 	if opts.InMemory {
 		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	if !opts.InMemory {
+		// A crash while Badger creates a memtable file leaves one it cannot open (internal/dbfix).
+		if removed, err := dbfix.RemoveEmptyMemtables(opts.Dir); err != nil {
+			return nil, fmt.Errorf("ledger: open database: %w", err)
+		} else if len(removed) > 0 {
+			opts.Logger.Warn("removed empty memtable files left by a crash", "files", removed)
+		}
 	}
 	db, err := badger.Open(bo)
 	if err != nil {
