@@ -147,7 +147,7 @@ func newAuditFixtureN(t testing.TB, dir string, filler int) *auditFixture {
 	f.submit(t, f.certK, f.ent, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
 		Products: []uuid.UUID{f.prod}, Auditors: []string{"王"}, Date: fixDay(-1), Result: event.ResultPass})
 	f.submit(t, f.certK, f.ent, f.certID, &event.Grant{Audit: audit, Number: "STC-2026-0001", Scheme: event.SchemeSantong,
-		Scope: event.ScopeProducts, Products: []uuid.UUID{f.prod}, ValidFrom: fixDay(-1), ValidUntil: "2099-12-31"})
+		Scope: event.ScopeProducts, Products: []uuid.UUID{f.prod}, ValidFrom: fixDay(-1), ValidUntil: fixDay(1000)})
 	f.batchIndex = f.submit(t, f.entK, f.ent, f.batch, &event.Batch{Product: f.prod, Certificate: f.certID, Lot: "L1",
 		ProductionDate: fixDay(0), Quantity: 100, FirstSerial: 1, LabelKey: event.KeyIDOf(pub(f.labK))})
 	var wg sync.WaitGroup

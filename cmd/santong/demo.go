@@ -252,8 +252,12 @@ func (d *demo) generateKeys() (*errGroup, error) {
 func (d *demo) enrol() error {
 	for _, cf := range demoCertifiers {
 		a := d.certifiers[cf.slug]
+		schemes := []string{event.SchemeSantong}
+		if cf.slug == "certifier-eco" {
+			schemes = []string{event.SchemeEcoOrigin}
+		}
 		if _, err := d.submit(event.New(ledger.RegistryChain, a.id, &event.Certifier{
-			Accreditation: cf.accreditation, Name: cf.name + " (" + cf.en + ")", USCC: demoUSCC(cf.uscc17)}), d.op); err != nil {
+			Accreditation: cf.accreditation, Name: cf.name + " (" + cf.en + ")", Schemes: schemes, USCC: demoUSCC(cf.uscc17)}), d.op); err != nil {
 			return err
 		}
 		if _, err := d.submit(event.New(ledger.RegistryChain, a.id, &event.KeyEnrolment{

@@ -129,7 +129,9 @@ func cmdKeyEnrol(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("key enrol")
 	o := addSignFlags(fs, "the operator's key file, which signs the enrolment")
 	pubFlag := fs.String("pub", "", "the key to enrol: a key file, or its public key in hex or base64")
-	role := fs.String("role", "", "the key's role: certifier, enterprise, label (a label signer bound to one enterprise) or operator")
+	role := fs.String("role", "", "the key's role: certifier, regulator, enterprise, label (a label signer bound to one enterprise) or operator")
+	regulator := fs.String("regulator", "", "the regulator (id) that owns a regulator key")
+	validUntil := fs.String("valid-until", "", "the end of the key's validity period, YYYY-MM-DD (China time, inclusive) (optional)")
 	ent := fs.String("enterprise", "", "the enterprise (id or credit code) that owns an enterprise or label key")
 	certifier := fs.String("certifier", "", "the certification body (id) that owns a certifier key")
 	name := fs.String("name", "", "a name for the key")
@@ -144,11 +146,29 @@ func cmdKeyEnrol(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	r := event.Role(*role)
-	if err := oneOfFlag("role", *role, "certifier", "enterprise", "label", "operator"); err != nil {
+	if err := oneOfFlag("role", *role, "certifier", "regulator", "enterprise", "label", "operator"); err != nil {
 		return err
+	}
+	if *regulator != "" && r != event.RoleRegulator {
+		return usagef("--regulator is for regulator keys")
+	}
+	until := ""
+	if *validUntil != "" {
+		d, err := event.ParseDate(*validUntil)
+		if err != nil {
+			return usagef("--valid-until %q: not a date YYYY-MM-DD", *validUntil)
+		}
+		until = d.AddDate(0, 0, 1).UTC().Format(event.TimeFormat)
 	}
 	var certID uuid.UUID
 	switch r {
+	case event.RoleRegulator:
+		if *ent != "" || *certifier != "" {
+			return usagef("a regulator key names --regulator, not --enterprise or --certifier")
+		}
+		if certID, err = parseUUIDFlag("regulator", *regulator); err != nil {
+			return err
+		}
 	case event.RoleCertifier:
 		if *ent != "" {
 			return usagef("--enterprise is for enterprise and label keys; a certifier key names --certifier")
@@ -175,6 +195,8 @@ func cmdKeyEnrol(ctx context.Context, c *cli, args []string) error {
 	defer s.Close()
 	chain, subject := ledger.RegistryChain, uuid.Nil
 	switch r {
+	case event.RoleRegulator:
+		subject = certID
 	case event.RoleCertifier:
 		subject = certID
 		if s.reg != nil {
@@ -188,7 +210,7 @@ func cmdKeyEnrol(ctx context.Context, c *cli, args []string) error {
 		}
 		chain = subject
 	}
-	body := &event.KeyEnrolment{Key: pub, Name: *name, Role: r}
+	body := &event.KeyEnrolment{Key: pub, Name: *name, Role: r, ValidUntil: until}
 	rc, err := s.submit(ctx, chain, subject, body, map[string]string{"key": "pub"})
 	if err != nil {
 		return err

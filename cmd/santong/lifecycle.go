@@ -217,6 +217,7 @@ func cmdCertSuspend(ctx context.Context, c *cli, args []string) error {
 	o := addSignFlags(fs, "the certifier's key file")
 	certFlag := fs.String("cert", "", "the certificate (id; or its number, with --data)")
 	reason := fs.String("reason", "", "why it is suspended")
+	legal := fs.String("legal-basis", "", "the law or decision acted on (required for the operator and regulators)")
 	rectify := fs.String("rectify-by", "", "the deadline to rectify YYYY-MM-DD")
 	ent := fs.String("enterprise", "", "the enterprise (id or credit code), with --server")
 	if err := parse(fs, args, false); err != nil {
@@ -243,7 +244,7 @@ func cmdCertSuspend(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer s.Close()
-	return certStatusCmd(ctx, c, s, *certFlag, *ent, &event.Suspension{Reason: *reason, RectifyBy: rb}, nil)
+	return certStatusCmd(ctx, c, s, *certFlag, *ent, &event.Suspension{Reason: *reason, RectifyBy: rb, LegalBasis: *legal}, nil)
 }
 
 // cmdCertReinstate reinstates a suspended certification after a passing inspection (certifier).
@@ -280,6 +281,7 @@ func cmdCertRevoke(ctx context.Context, c *cli, args []string) error {
 	o := addSignFlags(fs, "the certifier's key file")
 	certFlag := fs.String("cert", "", "the certificate (id; or its number, with --data)")
 	reason := fs.String("reason", "", "why it is revoked")
+	legal := fs.String("legal-basis", "", "the law or decision acted on (required for the operator and regulators)")
 	ent := fs.String("enterprise", "", "the enterprise (id or credit code), with --server")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -298,7 +300,7 @@ func cmdCertRevoke(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer s.Close()
-	return certStatusCmd(ctx, c, s, *certFlag, *ent, &event.Revocation{Reason: *reason}, nil)
+	return certStatusCmd(ctx, c, s, *certFlag, *ent, &event.Revocation{Reason: *reason, LegalBasis: *legal}, nil)
 }
 
 // cmdInspect records a follow-up inspection of a certificate: routine, random (双随机, naming

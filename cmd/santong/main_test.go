@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/santong-cn/santong/internal/keyfile"
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 func TestMain(m *testing.M) {
@@ -31,6 +33,8 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("SANTONG_PASSPHRASE", "test passphrase")
+			// A certificate's last day within every scheme's maximum validity, from today.
+			e.Setenv("UNTIL", time.Now().AddDate(2, 0, 0).In(event.CST).Format(event.DateFormat))
 			e.Setenv("HOME", e.WorkDir)
 			return nil
 		},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/santong-cn/santong/internal/fault"
@@ -31,6 +32,8 @@ func cmdCertifierRegister(ctx context.Context, c *cli, args []string) error {
 	name := fs.String("name", "", "the certification body's name")
 	uscc := fs.String("uscc", "", "its 统一社会信用代码 (optional)")
 	accr := fs.String("accreditation", "", "its accreditation, e.g. CNCA-R-2003-117 (optional)")
+	schemes := fs.String("schemes", "", "the schemes it is enrolled for, comma-separated: santong, eco_origin (required)")
+	accrUntil := fs.String("accredited-until", "", "the last day of its accreditation, YYYY-MM-DD (optional)")
 	idFlag := fs.String("id", "", "the new certifier's id (default: a random UUID)")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -40,6 +43,15 @@ func cmdCertifierRegister(ctx context.Context, c *cli, args []string) error {
 	}
 	if err := required("name", *name, "the certification body's name"); err != nil {
 		return err
+	}
+	sch, err := schemesFlag(*schemes)
+	if err != nil {
+		return err
+	}
+	if *accrUntil != "" {
+		if _, err := event.ParseDate(*accrUntil); err != nil {
+			return usagef("--accredited-until %q: not a date YYYY-MM-DD", *accrUntil)
+		}
 	}
 	code := ""
 	if *uscc != "" {
@@ -53,7 +65,7 @@ func cmdCertifierRegister(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer s.Close()
-	body := &event.Certifier{Accreditation: *accr, Name: *name, USCC: code}
+	body := &event.Certifier{Accreditation: *accr, AccreditedUntil: *accrUntil, Name: *name, Schemes: sch, USCC: code}
 	rc, err := s.submit(ctx, ledger.RegistryChain, id, body, nil)
 	if err != nil {
 		return err
@@ -244,4 +256,69 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// schemesFlag parses --schemes: known schemes, sorted and unique, at least one.
+func schemesFlag(v string) ([]string, error) {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		x = strings.TrimSpace(x)
+		if x == "" {
+			continue
+		}
+		if x != event.SchemeSantong && x != event.SchemeEcoOrigin {
+			return nil, usagef("--schemes: %q is not a scheme (santong, eco_origin)", x)
+		}
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return nil, withHint(usagef("--schemes is required: the schemes the body is enrolled for"), "for example --schemes santong or --schemes santong,eco_origin")
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// cmdRegulatorRegister registers a regulator (operator): a market-regulation (市场监管) or
+// customs (海关) authority. Its keys are enrolled with key enrol --role regulator.
+func cmdRegulatorRegister(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("regulator register")
+	o := addSignFlags(fs, "the operator's key file")
+	name := fs.String("name", "", "the authority's name")
+	kind := fs.String("kind", "", "market_regulation (市场监管) or customs (海关)")
+	uscc := fs.String("uscc", "", "its 统一社会信用代码 (optional)")
+	idFlag := fs.String("id", "", "the new regulator's id (default: a random UUID)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if err := required("name", *name, "the authority's name"); err != nil {
+		return err
+	}
+	if err := oneOfFlag("kind", *kind, event.RegulatorMarket, event.RegulatorCustoms); err != nil {
+		return err
+	}
+	code := ""
+	if *uscc != "" {
+		var err error
+		if code, err = usccFlag("uscc", *uscc); err != nil {
+			return err
+		}
+	}
+	s, id, err := o.openNew(c, *idFlag)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	body := &event.Regulator{Kind: *kind, Name: *name, USCC: code}
+	rc, err := s.submit(ctx, ledger.RegistryChain, id, body, nil)
+	if err != nil {
+		return err
+	}
+	res := newResult(body.EventType(), rc).id("regulator", id)
+	if !o.json {
+		res.lines = append(res.lines, fmt.Sprintf("next: santong key enrol --role regulator --regulator %s --pub KEYFILE ...", id))
+	}
+	return s.print(res)
 }

@@ -89,7 +89,7 @@ func TestSignToServer(t *testing.T) {
 		t.Helper()
 		return sh(t, want, append(args, "--server", url)...)
 	}
-	srv(0, "certifier", "register", "--key", op, "--name", "CB", "--id", cbID)
+	srv(0, "certifier", "register", "--key", op, "--name", "CB", "--schemes", "santong", "--id", cbID)
 	srv(0, "enterprise", "register", "--key", op, "--name", "Acme", "--uscc", code, "--export-filing", "1", "--address", "Chengdu")
 	srv(0, "key", "enrol", "--key", op, "--pub", cb, "--role", "certifier", "--certifier", cbID)
 	srv(0, "key", "enrol", "--key", op, "--pub", ent, "--role", "enterprise", "--enterprise", code)
@@ -102,10 +102,10 @@ func TestSignToServer(t *testing.T) {
 		t.Errorf("enterprise key recording an audit: %s", got)
 	}
 	srv(0, "audit", "record", "--key", cb, "--enterprise", code, "--products", "6901234567892", "--auditors", "Li", "--result", "pass", "--id", aud)
-	if got := srv(2, "cert", "grant", "--key", cb, "--audit", aud, "--number", "N1", "--valid-until", "2099-12-31"); !strings.Contains(got, "--enterprise is required with --server") {
+	if got := srv(2, "cert", "grant", "--key", cb, "--audit", aud, "--number", "N1", "--valid-until", time.Now().AddDate(2, 0, 0).Format("2006-01-02")); !strings.Contains(got, "--enterprise is required with --server") {
 		t.Errorf("grant without --enterprise: %s", got)
 	}
-	srv(0, "cert", "grant", "--key", cb, "--audit", aud, "--enterprise", code, "--products", prod, "--number", "N1", "--valid-until", "2099-12-31", "--id", crt)
+	srv(0, "cert", "grant", "--key", cb, "--audit", aud, "--enterprise", code, "--products", prod, "--number", "N1", "--valid-until", time.Now().AddDate(2, 0, 0).Format("2006-01-02"), "--id", crt)
 	// The certificate's enterprise is found in the registry listing.
 	if got := srv(0, "cert", "suspend", "--key", cb, "--cert", crt, "--reason", "r", "--rectify-by", "2099-01-01"); !strings.Contains(got, "recorded cert.suspended") {
 		t.Errorf("suspend: %s", got)

@@ -19,6 +19,9 @@ type Config struct {
 	// MaxSkew is how far an event's time may be from the time the log records it (default 10
 	// minutes). It is what stops a revoked key from back-dating what it signs.
 	MaxSkew time.Duration
+	// MaxValidity is the longest validity a certificate of each scheme may be granted (defaults:
+	// 三同 three years, eco-origin five years).
+	MaxValidity map[string]time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -28,6 +31,13 @@ func (c Config) withDefaults() Config {
 	if c.MaxSkew <= 0 {
 		c.MaxSkew = 10 * time.Minute
 	}
+	mv := map[string]time.Duration{event.SchemeSantong: (3*365 + 1) * 24 * time.Hour, event.SchemeEcoOrigin: (5*365 + 2) * 24 * time.Hour}
+	for k, v := range c.MaxValidity {
+		if v > 0 {
+			mv[k] = v
+		}
+	}
+	c.MaxValidity = mv
 	return c
 }
 
@@ -43,6 +53,11 @@ var (
 	ErrRole            = fault.New(fault.Forbidden, "the signing key's role may not do this")
 	ErrOtherEnterprise = fault.New(fault.Forbidden, "an enterprise key acts only for its own enterprise")
 	ErrExists          = fault.New(fault.Conflict, "already registered")
+	ErrKeyExpired      = fault.New(fault.Unauthorized, "signing key's validity period has ended")
+	ErrScheme          = fault.New(fault.Forbidden, "the certifier is not enrolled for this scheme, or its accreditation has ended")
+	ErrNotGranter      = fault.New(fault.Forbidden, "a certifier suspends, reinstates or revokes only the certificates it granted")
+	ErrLegalBasis      = fault.Field(fault.Invalid, "legal_basis", "the operator or a regulator must state the legal basis")
+	ErrOthersAudit     = fault.Field(fault.Forbidden, "audit", "a certifier grants only on its own audit")
 )
 
 func notFound(what string) error { return fault.New(fault.NotFound, "no such %s", what) }
@@ -67,12 +82,13 @@ type recInfo struct {
 
 // applier applies one event to a store: the rules of docs/events.md.
 type applier struct {
-	st      store
-	cfg     *Config
-	rc      recInfo
-	ev      *event.Event
-	actor   *Key
-	touched []uuid.UUID // products whose event list gets this record
+	st        store
+	cfg       *Config
+	rc        recInfo
+	ev        *event.Event
+	actor     *Key
+	certifier *Certifier  // the actor's certification body, when the actor is a certifier
+	touched   []uuid.UUID // products whose event list gets this record
 }
 
 // apply checks ev (carried by the record rc) against the state in st and, when it is allowed,
@@ -152,8 +168,22 @@ func (a *applier) authorise(verify bool) error {
 	if !k.ValidAt(a.ev.Time) || !k.ValidAt(a.rc.Time) {
 		return ErrKeyRevoked
 	}
+	if k.Expired(a.ev.Time) || k.Expired(a.rc.Time) {
+		return ErrKeyExpired
+	}
 	if !a.ev.Type.MayBeSignedBy(k.Role) {
 		return ErrRole
+	}
+	if k.Role == event.RoleCertifier {
+		var c Certifier
+		ok, err := load(a.st, key('f', uid(k.Owner)), &c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound("certifier")
+		}
+		a.certifier = &c
 	}
 	if k.Role == event.RoleEnterprise && k.Owner != a.ev.Chain {
 		return ErrOtherEnterprise
@@ -189,7 +219,9 @@ func (a *applier) genesis(verify bool) error {
 func (a *applier) dispatch() error {
 	switch b := a.ev.Body.(type) {
 	case *event.Certifier:
-		return a.certifier(b)
+		return a.certifierReg(b)
+	case *event.Regulator:
+		return a.regulatorReg(b)
 	case *event.KeyEnrolment:
 		return a.keyEnrolled(b)
 	case *event.KeyRevocation:
@@ -231,12 +263,35 @@ func (a *applier) fresh(kind byte) error {
 	return err
 }
 
-func (a *applier) certifier(b *event.Certifier) error {
+func (a *applier) certifierReg(b *event.Certifier) error {
 	if err := a.fresh('f'); err != nil {
 		return err
 	}
-	save(a.st, key('f', uid(a.ev.Subject)), &Certifier{ID: a.ev.Subject, Name: b.Name, USCC: b.USCC,
-		Accreditation: b.Accreditation, Registered: a.ev.Time, Index: a.rc.Index})
+	c := &Certifier{ID: a.ev.Subject, Name: b.Name, USCC: b.USCC, Accreditation: b.Accreditation,
+		Registered: a.ev.Time, Index: a.rc.Index, Schemes: b.Schemes}
+	if b.AccreditedUntil != "" {
+		d, _ := event.ParseDate(b.AccreditedUntil)
+		c.AccreditedUntil = d.AddDate(0, 0, 1)
+	}
+	save(a.st, key('f', uid(a.ev.Subject)), c)
+	return nil
+}
+
+func (a *applier) regulatorReg(b *event.Regulator) error {
+	if err := a.fresh('r'); err != nil {
+		return err
+	}
+	save(a.st, key('r', uid(a.ev.Subject)), &Regulator{ID: a.ev.Subject, Name: b.Name, Kind: b.Kind, USCC: b.USCC,
+		Registered: a.ev.Time, Index: a.rc.Index})
+	return nil
+}
+
+// inScheme refuses a certifier acting outside the schemes it is enrolled for; other roles'
+// authority does not depend on the scheme.
+func (a *applier) inScheme(scheme string) error {
+	if a.certifier != nil && !a.certifier.ActsIn(scheme, a.ev.Time) {
+		return ErrScheme
+	}
 	return nil
 }
 
@@ -263,13 +318,17 @@ func (a *applier) keyEnrolled(b *event.KeyEnrolment) error {
 		if owner != uuid.Nil || a.ev.Chain != uuid.Nil {
 			return fault.Field(fault.Invalid, "subject", "operator keys belong to the registry")
 		}
-	case event.RoleCertifier:
+	case event.RoleCertifier, event.RoleRegulator:
 		if a.ev.Chain != uuid.Nil {
-			return fault.Field(fault.Invalid, "chain", "certifier keys belong to the registry chain")
+			return fault.Field(fault.Invalid, "chain", "certifier and regulator keys belong to the registry chain")
 		}
-		if ok, err := exists(a.st, key('f', uid(owner))); err != nil || !ok {
+		kind, what := byte('f'), "certifier"
+		if b.Role == event.RoleRegulator {
+			kind, what = 'r', "regulator"
+		}
+		if ok, err := exists(a.st, key(kind, uid(owner))); err != nil || !ok {
 			if err == nil {
-				err = notFound("certifier")
+				err = notFound(what)
 			}
 			return err
 		}
@@ -282,8 +341,15 @@ func (a *applier) keyEnrolled(b *event.KeyEnrolment) error {
 		}
 		a.st.set(key('K', uid(owner), idx8(a.rc.Index)), id[:])
 	}
-	save(a.st, key('k', id[:]), &Key{ID: id, Public: b.Key, Role: b.Role, Owner: owner, Name: b.Name,
-		Enrolled: a.ev.Time, Index: a.rc.Index})
+	k := &Key{ID: id, Public: b.Key, Role: b.Role, Owner: owner, Name: b.Name, Enrolled: a.ev.Time, Index: a.rc.Index}
+	if b.ValidUntil != "" {
+		until, _ := event.ParseTime(b.ValidUntil)
+		if !until.After(a.ev.Time) {
+			return fault.Field(fault.Invalid, "valid_until", "a key's validity must end after its enrolment")
+		}
+		k.ValidUntil = &until
+	}
+	save(a.st, key('k', id[:]), k)
 	return nil
 }
 
@@ -296,7 +362,7 @@ func (a *applier) keyRevoked(b *event.KeyRevocation) error {
 		return conflict("key already revoked")
 	}
 	want := k.Owner
-	if k.Role == event.RoleOperator || k.Role == event.RoleCertifier {
+	if k.Role == event.RoleOperator || k.Role == event.RoleCertifier || k.Role == event.RoleRegulator {
 		want = uuid.Nil
 	}
 	if k.Owner != a.ev.Subject || a.ev.Chain != want {
@@ -401,6 +467,9 @@ func (a *applier) audit(b *event.Audit) error {
 	if err := a.fresh('a'); err != nil {
 		return err
 	}
+	if err := a.inScheme(b.Scheme); err != nil {
+		return err
+	}
 	if d, _ := event.ParseDate(b.Date); d.After(a.ev.Time) {
 		return fault.Field(fault.Invalid, "date", "audit date after the event")
 	}
@@ -421,12 +490,18 @@ func (a *applier) grant(b *event.Grant) error {
 	if err := a.fresh('c'); err != nil {
 		return err
 	}
+	if err := a.inScheme(b.Scheme); err != nil {
+		return err
+	}
 	var au Audit
 	if ok, err := load(a.st, key('a', uid(b.Audit)), &au); err != nil || !ok || au.Enterprise != ent.ID {
 		if err == nil {
 			err = fault.Field(fault.NotFound, "audit", "no such audit of this enterprise")
 		}
 		return err
+	}
+	if a.certifier != nil && au.Certifier != a.certifier.ID {
+		return ErrOthersAudit
 	}
 	auditDay, _ := event.ParseDate(au.Date)
 	switch {
@@ -448,6 +523,12 @@ func (a *applier) grant(b *event.Grant) error {
 	until, _ := event.ParseDate(b.ValidUntil)
 	if from.Before(auditDay) {
 		return fault.Field(fault.Conflict, "valid_from", "validity starts before the audit")
+	}
+	if until.Before(from) {
+		return fault.Field(fault.Invalid, "valid_until", "validity ends before it starts")
+	}
+	if until.AddDate(0, 0, 1).Sub(from) > a.cfg.MaxValidity[b.Scheme] {
+		return fault.Field(fault.Conflict, "valid_until", "validity longer than the scheme allows")
 	}
 	nk := key('n', []byte(b.Scheme), []byte{0}, []byte(b.Number))
 	if ok, err := exists(a.st, nk); err != nil || ok {
@@ -484,6 +565,9 @@ func (a *applier) inspection(b *event.Inspection) error {
 		return err
 	}
 	if err := a.fresh('s'); err != nil {
+		return err
+	}
+	if err := a.inScheme(c.Scheme); err != nil {
 		return err
 	}
 	if d, _ := event.ParseDate(b.Date); d.After(a.ev.Time) {
@@ -552,6 +636,27 @@ func (a *applier) certStatus() error {
 	if err != nil {
 		return err
 	}
+	// Who decides: the certifier that granted it, within its schemes; or the operator or a
+	// regulator, on a stated legal basis.
+	if a.certifier != nil {
+		if c.Certifier != a.certifier.ID {
+			return ErrNotGranter
+		}
+		if err := a.inScheme(c.Scheme); err != nil {
+			return err
+		}
+	} else {
+		switch b := a.ev.Body.(type) {
+		case *event.Suspension:
+			if b.LegalBasis == "" {
+				return ErrLegalBasis
+			}
+		case *event.Revocation:
+			if b.LegalBasis == "" {
+				return ErrLegalBasis
+			}
+		}
+	}
 	// Revocation is final, whatever the time of the event that would follow it; and the history
 	// stays in time order (StatusAt reads it in order), so a change may not be timed before the
 	// latest one: else a suspension back-dated to before a revocation would undo it.
@@ -569,12 +674,15 @@ func (a *applier) certStatus() error {
 		return err
 	}
 	ch := StatusChange{At: a.ev.Time, Index: a.rc.Index}
+	if a.certifier == nil {
+		ch.By = a.actor.Role
+	}
 	switch b := a.ev.Body.(type) {
 	case *event.Suspension:
 		if now != StatusActive {
 			return conflict("only an active certificate can be suspended")
 		}
-		ch.Status, ch.Reason, ch.RectifyBy = StatusSuspended, b.Reason, b.RectifyBy
+		ch.Status, ch.Reason, ch.RectifyBy, ch.LegalBasis = StatusSuspended, b.Reason, b.RectifyBy, b.LegalBasis
 	case *event.Reinstatement:
 		if now != StatusSuspended {
 			return conflict("only a suspended certificate can be reinstated")
@@ -594,7 +702,7 @@ func (a *applier) certStatus() error {
 		}
 		ch.Status, ch.Inspection = StatusActive, in.ID
 	case *event.Revocation:
-		ch.Status, ch.Reason = StatusRevoked, b.Reason
+		ch.Status, ch.Reason, ch.LegalBasis = StatusRevoked, b.Reason, b.LegalBasis
 	}
 	save(a.st, key('H', uid(c.ID), seq4(h.N)), &ch)
 	save(a.st, key('S', uid(c.ID)), &certHead{N: h.N + 1, Last: ch})

@@ -1,6 +1,7 @@
 package cert
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +19,7 @@ type Key struct {
 	Index       int64        `json:"index"`
 	RevokedFrom *time.Time   `json:"revoked_from,omitempty"`
 	Revocation  *KeyRevoking `json:"revocation,omitempty"`
+	ValidUntil  *time.Time   `json:"valid_until,omitempty"` // the end of its validity period, if it has one
 }
 
 // KeyRevoking records a key's revocation.
@@ -30,6 +32,9 @@ type KeyRevoking struct {
 // ValidAt reports whether what the key signed at t counts: it is not revoked from t or earlier.
 func (k *Key) ValidAt(t time.Time) bool { return k.RevokedFrom == nil || t.Before(*k.RevokedFrom) }
 
+// Expired reports whether the key's validity period has ended at t.
+func (k *Key) Expired(t time.Time) bool { return k.ValidUntil != nil && !t.Before(*k.ValidUntil) }
+
 // Certifier is a certification body.
 type Certifier struct {
 	ID            uuid.UUID `json:"id"`
@@ -38,6 +43,28 @@ type Certifier struct {
 	Accreditation string    `json:"accreditation,omitempty"`
 	Registered    time.Time `json:"registered"`
 	Index         int64     `json:"index"`
+	// Schemes are the schemes it acts in (none: every scheme, for certifiers of the first
+	// version); AccreditedUntil ends its authority (zero: no end recorded).
+	Schemes         []string  `json:"schemes,omitempty"`
+	AccreditedUntil time.Time `json:"accredited_until,omitzero"`
+}
+
+// ActsIn reports whether the certifier may act in scheme at t.
+func (c *Certifier) ActsIn(scheme string, t time.Time) bool {
+	if !c.AccreditedUntil.IsZero() && !t.Before(c.AccreditedUntil) {
+		return false
+	}
+	return len(c.Schemes) == 0 || slices.Contains(c.Schemes, scheme)
+}
+
+// Regulator is a market-regulation or customs authority.
+type Regulator struct {
+	ID         uuid.UUID `json:"id"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`
+	USCC       string    `json:"uscc,omitempty"`
+	Registered time.Time `json:"registered"`
+	Index      int64     `json:"index"`
 }
 
 // Enterprise is a registered enterprise.
@@ -150,6 +177,10 @@ type StatusChange struct {
 	Reason     string    `json:"reason,omitempty"`
 	RectifyBy  string    `json:"rectify_by,omitempty"`
 	Inspection uuid.UUID `json:"inspection,omitzero"`
+	// LegalBasis is the law or decision the operator or a regulator acted on; By the role of
+	// the key that decided, when it was not the granting certifier.
+	LegalBasis string     `json:"legal_basis,omitempty"`
+	By         event.Role `json:"by,omitempty"`
 }
 
 // StatusAt returns the certificate's status at t: from its validity dates and the suspensions,

@@ -44,18 +44,40 @@ type Genesis struct {
 }
 
 // Certifier (certifier.registered) enrols a certification body; the subject is its id.
+//
+// Schemes names the schemes it is enrolled for (sorted, unique): it may audit, grant, inspect
+// and decide only within them. AccreditedUntil (a date, inclusive) ends its authority. A
+// certifier registered without schemes (the first version's events) acts in every scheme.
 type Certifier struct {
-	Accreditation string `json:"accreditation,omitempty"`
-	Name          string `json:"name"`
-	USCC          string `json:"uscc,omitempty"`
+	Accreditation   string   `json:"accreditation,omitempty"`
+	AccreditedUntil string   `json:"accredited_until,omitempty"`
+	Name            string   `json:"name"`
+	Schemes         []string `json:"schemes,omitempty"`
+	USCC            string   `json:"uscc,omitempty"`
 }
+
+// Regulator (regulator.registered) enrols a regulatory authority (market regulation 市场监管 or
+// customs 海关); the subject is its id. Its keys (role regulator) order inspections and draws,
+// record findings and returns, and suspend or revoke any certificate with a legal basis.
+type Regulator struct {
+	Kind string `json:"kind"` // market_regulation, customs
+	Name string `json:"name"`
+	USCC string `json:"uscc,omitempty"`
+}
+
+// Regulator kinds.
+const (
+	RegulatorMarket  = "market_regulation" // 市场监管
+	RegulatorCustoms = "customs"           // 海关
+)
 
 // KeyEnrolment (key.enrolled) enrols a key. The subject is the owner: uuid.Nil for the operator,
 // a certifier's id, or an enterprise's id (enterprise and label keys, on that enterprise's chain).
 type KeyEnrolment struct {
-	Key  []byte `json:"key"` // Ed25519 public key, 32 bytes
-	Name string `json:"name,omitempty"`
-	Role Role   `json:"role"`
+	Key        []byte `json:"key"` // Ed25519 public key, 32 bytes
+	Name       string `json:"name,omitempty"`
+	Role       Role   `json:"role"`
+	ValidUntil string `json:"valid_until,omitempty"` // TimeFormat: what it signs from then on is refused
 }
 
 // KeyRevocation (key.revoked) revokes a key from a time on: events it signed (and, for a label
@@ -140,9 +162,12 @@ type ComplaintClosure struct {
 }
 
 // Suspension (cert.suspended); the subject is the certificate.
+//
+// LegalBasis is required when the operator or a regulator suspends: the law or decision it acts on.
 type Suspension struct {
-	Reason    string `json:"reason"`
-	RectifyBy string `json:"rectify_by"` // date
+	LegalBasis string `json:"legal_basis,omitempty"`
+	Reason     string `json:"reason"`
+	RectifyBy  string `json:"rectify_by"` // date
 }
 
 // Reinstatement (cert.reinstated); Inspection is a passing inspection recorded after the suspension.
@@ -152,7 +177,8 @@ type Reinstatement struct {
 
 // Revocation (cert.revoked): final; marks and certificates are recalled.
 type Revocation struct {
-	Reason string `json:"reason"`
+	LegalBasis string `json:"legal_basis,omitempty"` // required when the operator or a regulator revokes
+	Reason     string `json:"reason"`
 }
 
 // Batch (batch.issued); the subject is the batch's id. Its ledger index is its id in tokens.
@@ -200,6 +226,7 @@ type DrawTarget struct {
 
 func (*Genesis) EventType() Type          { return LogInitialised }
 func (*Certifier) EventType() Type        { return CertifierRegistered }
+func (*Regulator) EventType() Type        { return RegulatorRegistered }
 func (*KeyEnrolment) EventType() Type     { return KeyEnrolled }
 func (*KeyRevocation) EventType() Type    { return KeyRevoked }
 func (*Enterprise) EventType() Type       { return EnterpriseReg }
@@ -385,7 +412,32 @@ func (b *Certifier) Validate() error {
 	if err := text("name", b.Name, maxName, true); err != nil {
 		return err
 	}
+	if b.AccreditedUntil != "" {
+		if err := date("accredited_until", b.AccreditedUntil); err != nil {
+			return err
+		}
+	}
+	for i, sc := range b.Schemes {
+		if err := oneOf("schemes", sc, SchemeSantong, SchemeEcoOrigin); err != nil {
+			return err
+		}
+		if i > 0 && b.Schemes[i-1] >= sc {
+			return bad("schemes", "must be sorted and unique")
+		}
+	}
 	return text("accreditation", b.Accreditation, maxName, false)
+}
+
+func (b *Regulator) Validate() error {
+	if b.USCC != "" {
+		if err := ids.ValidateUSCC(b.USCC); err != nil {
+			return bad("uscc", "invalid credit code")
+		}
+	}
+	if err := oneOf("kind", b.Kind, RegulatorMarket, RegulatorCustoms); err != nil {
+		return err
+	}
+	return text("name", b.Name, maxName, true)
 }
 
 func (b *KeyEnrolment) Validate() error {
@@ -394,6 +446,11 @@ func (b *KeyEnrolment) Validate() error {
 	}
 	if !b.Role.Valid() {
 		return bad("role", "not one of the allowed values")
+	}
+	if b.ValidUntil != "" {
+		if _, err := ParseTime(b.ValidUntil); err != nil {
+			return bad("valid_until", "must be a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ")
+		}
 	}
 	return text("name", b.Name, maxName, false)
 }
@@ -544,6 +601,9 @@ func (b *Suspension) Validate() error {
 	if err := text("reason", b.Reason, maxText, true); err != nil {
 		return err
 	}
+	if err := text("legal_basis", b.LegalBasis, maxText, false); err != nil {
+		return err
+	}
 	return date("rectify_by", b.RectifyBy)
 }
 
@@ -554,7 +614,12 @@ func (b *Reinstatement) Validate() error {
 	return nil
 }
 
-func (b *Revocation) Validate() error { return text("reason", b.Reason, maxText, true) }
+func (b *Revocation) Validate() error {
+	if err := text("legal_basis", b.LegalBasis, maxText, false); err != nil {
+		return err
+	}
+	return text("reason", b.Reason, maxText, true)
+}
 
 // maxSafe is the largest integer that every JSON reader holds exactly (2^53-1).
 const maxSafe = 1<<53 - 1

@@ -50,6 +50,7 @@ func sampleBodies() []struct {
 		{entID, prodID, &Batch{Product: prodID, Certificate: prodID, Lot: "L2026-03", ProductionDate: "2026-03-01", Quantity: 10000, FirstSerial: 1, LabelKey: KeyIDOf(testPub)}},
 		{entID, prodID, &Recall{Kind: RecallReturn, Reason: "退运"}},
 		{uuid.Nil, prodID, &Draw{Checkpoint: DrawCheckpoint{Origin: "o", Root: make([]byte, 32), Size: 5}, Scheme: SchemeSantong, Count: 1, Inspectors: []string{"a", "b"}, PerTarget: 1, Population: 3, PopulationHash: h, Targets: []DrawTarget{{Enterprise: entID, Inspectors: []string{"b"}}}}},
+		{uuid.Nil, prodID, &Regulator{Name: "成都市市场监督管理局", Kind: RegulatorMarket}},
 	}
 }
 

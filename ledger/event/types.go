@@ -11,6 +11,7 @@ type Type string
 const (
 	LogInitialised      Type = "log.initialised"       // genesis: the operator's root key; record 0 only
 	CertifierRegistered Type = "certifier.registered"  // operator enrols a certification body
+	RegulatorRegistered Type = "regulator.registered"  // operator enrols a regulator (市场监管, 海关)
 	KeyEnrolled         Type = "key.enrolled"          // operator enrols a key with a role and owner
 	KeyRevoked          Type = "key.revoked"           // operator revokes a key from a given time
 	EnterpriseReg       Type = "enterprise.registered" // operator enrols an enterprise
@@ -38,12 +39,13 @@ const (
 	RoleCertifier  Role = "certifier"  // a certification body: audits, inspections, certification decisions
 	RoleEnterprise Role = "enterprise" // a producer: its own products, declarations and label batches
 	RoleLabel      Role = "label"      // a label signer: signs tokens only, bound to one enterprise
+	RoleRegulator  Role = "regulator"  // market regulation or customs: inspections, draws, returns, sanctions
 )
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
 	switch r {
-	case RoleOperator, RoleCertifier, RoleEnterprise, RoleLabel:
+	case RoleOperator, RoleCertifier, RoleEnterprise, RoleLabel, RoleRegulator:
 		return true
 	}
 	return false
@@ -61,6 +63,7 @@ type spec struct {
 var specs = map[Type]spec{
 	LogInitialised:      {registry: true, nilSubject: true, roles: []Role{RoleOperator}},
 	CertifierRegistered: {registry: true, roles: []Role{RoleOperator}},
+	RegulatorRegistered: {registry: true, roles: []Role{RoleOperator}},
 	KeyEnrolled:         {anyChain: true, nilSubject: true, roles: []Role{RoleOperator}},
 	KeyRevoked:          {anyChain: true, nilSubject: true, roles: []Role{RoleOperator}},
 	EnterpriseReg:       {selfChain: true, roles: []Role{RoleOperator}},
@@ -68,20 +71,20 @@ var specs = map[Type]spec{
 	ProductReg:          {roles: []Role{RoleEnterprise}},
 	AuditRec:            {roles: []Role{RoleCertifier}},
 	CertGrant:           {roles: []Role{RoleCertifier}},
-	InspectionRec:       {roles: []Role{RoleCertifier}},
-	ComplaintRecv:       {roles: []Role{RoleOperator, RoleCertifier}},
-	ComplaintClose:      {roles: []Role{RoleOperator, RoleCertifier}},
-	CertSuspend:         {roles: []Role{RoleCertifier}},
+	InspectionRec:       {roles: []Role{RoleCertifier, RoleRegulator}},
+	ComplaintRecv:       {roles: []Role{RoleOperator, RoleCertifier, RoleRegulator}},
+	ComplaintClose:      {roles: []Role{RoleOperator, RoleCertifier, RoleRegulator}},
+	CertSuspend:         {roles: []Role{RoleCertifier, RoleOperator, RoleRegulator}},
 	CertReinstate:       {roles: []Role{RoleCertifier}},
-	CertRevoke:          {roles: []Role{RoleCertifier}},
+	CertRevoke:          {roles: []Role{RoleCertifier, RoleOperator, RoleRegulator}},
 	BatchIssue:          {roles: []Role{RoleEnterprise}},
-	BatchRecall:         {roles: []Role{RoleEnterprise, RoleCertifier, RoleOperator}},
-	DrawRec:             {registry: true, roles: []Role{RoleOperator, RoleCertifier}},
+	BatchRecall:         {roles: []Role{RoleEnterprise, RoleCertifier, RoleOperator, RoleRegulator}},
+	DrawRec:             {registry: true, roles: []Role{RoleOperator, RoleCertifier, RoleRegulator}},
 }
 
 // Types lists every event type.
 func Types() []Type {
-	return []Type{LogInitialised, CertifierRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
+	return []Type{LogInitialised, CertifierRegistered, RegulatorRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
 		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec}
 }
@@ -122,6 +125,7 @@ type Body interface {
 var bodies = map[Type]func() Body{
 	LogInitialised:      func() Body { return new(Genesis) },
 	CertifierRegistered: func() Body { return new(Certifier) },
+	RegulatorRegistered: func() Body { return new(Regulator) },
 	KeyEnrolled:         func() Body { return new(KeyEnrolment) },
 	KeyRevoked:          func() Body { return new(KeyRevocation) },
 	EnterpriseReg:       func() Body { return new(Enterprise) },
