@@ -45,6 +45,7 @@ var commands = []command{
 	{"certifier register", "--key OPERATOR.key --name NAME --schemes santong[,eco_origin] [--uscc CODE] [--accreditation TEXT] [--accredited-until DATE] [TARGET]", "register a certification body for named schemes (operator)", cmdCertifierRegister},
 	{"regulator register", "--key OPERATOR.key --name NAME --kind market_regulation|customs [--uscc CODE] [TARGET]", "register a regulator: 市场监管 or 海关 (operator)", cmdRegulatorRegister},
 	{"enterprise register", "--key OPERATOR.key --name NAME --uscc CODE --export-filing NO --address ADDR [TARGET]", "register an enterprise", cmdEnterpriseRegister},
+	{"standards compare", "--key CERTIFIER.key --export STD --domestic STD --document FILE [TARGET]", "record that an export and a domestic standard are equivalent (标准比对, certifier)", cmdStandardsCompare},
 	{"enterprise declare", "--key KEY [--enterprise ID|CREDITCODE] --document FILE --products IDS|GTINS --standards STDS [TARGET]", "record a self-declaration of conformity (自我声明)", cmdEnterpriseDeclare},
 	{"product register", "--key KEY [--enterprise ID|CREDITCODE] --name NAME --category food|agricultural|consumer_goods|industrial [--gtin GTIN] --export-standard S --domestic-standard S --line L [TARGET]", "register a product", cmdProductRegister},
 	{"audit record", "--key KEY --enterprise ID|CREDITCODE [--scheme santong|eco_origin] [--products IDS] --auditors NAMES --result pass|fail|conditional [--date D] [--finding F] [--report FILE] [TARGET]", "record an expert audit (certifier)", cmdAuditRecord},

@@ -64,6 +64,8 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("label issue")
 	product := fs.String("product", "", "the product: its id, or its GTIN (with --data)")
 	lot := fs.String("lot", "", "the lot (batch number) printed on the labels")
+	line := fs.String("line", "", "the production line the batch was made on (one of the product's lines: 同线)")
+	market := fs.String("market", "", "where the batch goes: export or domestic")
 	count := fs.Uint64("count", 0, "number of units")
 	out := fs.String("out", "", "the output directory (created if missing; must not hold another batch's labels)")
 	format := fs.String("format", "csv", "outputs, comma-separated: csv, json, png, svg, svg-sheet, pdf")
@@ -143,7 +145,13 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer tgt.Close()
-	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Lot: *lot, ProductionDate: *prodDate, Quantity: int64(*count)}
+	if *market != "" {
+		if err := oneOfFlag("market", *market, event.MarketExport, event.MarketDomestic); err != nil {
+			return err
+		}
+	}
+	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Line: *line, Lot: *lot, Market: *market,
+		ProductionDate: *prodDate, Quantity: int64(*count)}
 	var origin, pfx, productName string
 	var chain uuid.UUID
 	if reg, ok := tgt.(*cert.Registry); ok {

@@ -322,3 +322,41 @@ func cmdRegulatorRegister(ctx context.Context, c *cli, args []string) error {
 	}
 	return s.print(res)
 }
+
+// cmdStandardsCompare records a standards comparison (标准比对, certifier): an export standard
+// and a domestic standard found equivalent, with the comparison document's SHA-256. A 三同
+// grant then accepts a product whose export and domestic standards differ only by such pairs.
+func cmdStandardsCompare(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("standards compare")
+	o := addSignFlags(fs, "the certification body's key file")
+	export := fs.String("export", "", "the export standard, e.g. 'EN 71-3:2019'")
+	domestic := fs.String("domestic", "", "the domestic standard found equivalent, e.g. 'GB 6675.4-2014'")
+	doc := fs.String("document", "", "the comparison document: its SHA-256 is recorded")
+	idFlag := fs.String("id", "", "the comparison's id (default: a random UUID)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	for _, r := range []struct{ name, v, what string }{{"export", *export, "the export standard"}, {"domestic", *domestic, "the domestic standard"}, {"document", *doc, "the comparison document"}} {
+		if err := required(r.name, r.v, r.what); err != nil {
+			return err
+		}
+	}
+	sum, err := fileSHA256("document", *doc)
+	if err != nil {
+		return err
+	}
+	s, id, err := o.openNew(c, *idFlag)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	body := &event.Equivalence{Document: sum, Domestic: *domestic, Export: *export}
+	rc, err := s.submit(ctx, ledger.RegistryChain, id, body, map[string]string{"document_sha256": "document"})
+	if err != nil {
+		return err
+	}
+	return s.print(newResult(body.EventType(), rc).id("comparison", id))
+}

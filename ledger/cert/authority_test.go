@@ -199,3 +199,42 @@ func TestValidityLimits(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestSameLineSameStandard: a 三同 grant for a product whose export and domestic standards
+// differ is refused until a certification body records their equivalence (标准比对); a batch
+// names one of the product's lines, or is refused.
+func TestSameLineSameStandard(t *testing.T) {
+	w := memWorld(t)
+	w.setup()
+	toy := uuid.New()
+	w.must(w.entK, w.ent, toy, &event.Product{Name: "玩具", Category: "consumer_goods", ExportStandards: []string{"EN 71-3:2019"},
+		DomesticStandards: []string{"GB 6675.4-2014"}, Lines: []string{"line 2"}})
+	audit := uuid.New()
+	w.must(w.certK, w.ent, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeProducts, Products: []uuid.UUID{toy},
+		Auditors: []string{"王"}, Date: w.date(-day), Result: event.ResultPass})
+	grant := &event.Grant{Audit: audit, Number: "S-TOY", Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
+		Products: []uuid.UUID{toy}, ValidFrom: w.date(0), ValidUntil: w.date(365 * day)}
+	cert := uuid.New()
+	if _, err := w.do(w.certK, w.ent, cert, grant); !errors.Is(err, ErrNotSameStandard) {
+		t.Fatalf("三同 for EN 71-3 against GB 6675.4: %v", err)
+	}
+	doc := "ab" + fmt.Sprintf("%062x", 7)
+	if _, err := w.do(w.entK, uuid.Nil, uuid.New(), &event.Equivalence{Document: doc, Export: "EN 71-3:2019", Domestic: "GB 6675.4-2014"}); !errors.Is(err, ErrRole) {
+		t.Fatalf("an equivalence signed by the enterprise: %v", err)
+	}
+	w.must(w.certK, uuid.Nil, uuid.New(), &event.Equivalence{Document: doc, Export: "EN 71-3:2019", Domestic: "GB 6675.4-2014"})
+	w.must(w.certK, w.ent, cert, grant)
+
+	batch := &event.Batch{Product: toy, Certificate: cert, Lot: "L1", ProductionDate: w.date(0), Quantity: 10, FirstSerial: 1,
+		LabelKey: event.KeyIDOf(pub(w.label)), Line: "line 9", Market: event.MarketDomestic}
+	if _, err := w.do(w.entK, w.ent, uuid.New(), batch); codeOf(err) != "conflict" {
+		t.Fatalf("a batch on another line: %v", err)
+	}
+	batch.Line = "line 2"
+	b := uuid.New()
+	w.must(w.entK, w.ent, b, batch)
+	var got Batch
+	if ok, _ := load(w.rp.st, key('b', uid(b)), &got); !ok || got.Line != "line 2" || got.Market != event.MarketDomestic {
+		t.Fatalf("the batch's line and market: %+v", got)
+	}
+}

@@ -12,6 +12,8 @@ import (
 //
 //	x k <key id 8>                      Key
 //	x f <certifier uuid 16>             Certifier
+//	x r <regulator uuid 16>             Regulator
+//	x q <SHA-256(export 0 domestic)>    Equivalence: a standards comparison (标准比对)
 //	x e <enterprise uuid 16>            Enterprise
 //	x u <credit code>                   enterprise uuid
 //	x p <product uuid 16>               Product

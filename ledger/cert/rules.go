@@ -2,6 +2,7 @@ package cert
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"slices"
 	"time"
 
@@ -58,6 +59,7 @@ var (
 	ErrNotGranter      = fault.New(fault.Forbidden, "a certifier suspends, reinstates or revokes only the certificates it granted")
 	ErrLegalBasis      = fault.Field(fault.Invalid, "legal_basis", "the operator or a regulator must state the legal basis")
 	ErrOthersAudit     = fault.Field(fault.Forbidden, "audit", "a certifier grants only on its own audit")
+	ErrNotSameStandard = fault.Field(fault.Conflict, "products", "三同 (同标) needs the same export and domestic standards, or a recorded equivalence (标准比对) of each pair")
 )
 
 func notFound(what string) error { return fault.New(fault.NotFound, "no such %s", what) }
@@ -250,6 +252,8 @@ func (a *applier) dispatch() error {
 		return a.recall(b)
 	case *event.Draw:
 		return a.draw(b)
+	case *event.Equivalence:
+		return a.equivalence(b)
 	}
 	return event.ErrUnknownType
 }
@@ -517,6 +521,11 @@ func (a *applier) grant(b *event.Grant) error {
 	for _, p := range b.Products {
 		if !slices.Contains(au.Products, p) {
 			return fault.Field(fault.Conflict, "products", "a product outside the audit's scope")
+		}
+		if b.Scheme == event.SchemeSantong {
+			if err := a.sameStandards(p); err != nil {
+				return err
+			}
 		}
 	}
 	from, _ := event.ParseDate(b.ValidFrom)
@@ -807,6 +816,9 @@ func (a *applier) batch(b *event.Batch) error {
 		// production date.
 		return fault.Field(fault.Conflict, "certificate", "the product's certification is not valid")
 	}
+	if b.Line != "" && !slices.Contains(pr.Lines, b.Line) {
+		return fault.Field(fault.Conflict, "line", "not a production line of the product: the batch is not 同线")
+	}
 	lk, err := lookupKey(a.st, b.LabelKey)
 	if err != nil || lk.Role != event.RoleLabel || lk.Owner != a.ev.Chain {
 		return fault.Field(fault.Forbidden, "label_key", "not a label key of this enterprise")
@@ -816,7 +828,8 @@ func (a *applier) batch(b *event.Batch) error {
 	}
 	save(a.st, key('b', uid(a.ev.Subject)), &Batch{ID: a.ev.Subject, Index: a.rc.Index, Enterprise: a.ev.Chain,
 		Product: b.Product, Certificate: c.ID, Lot: b.Lot, ProductionDate: b.ProductionDate, Produced: produced,
-		Quantity: b.Quantity, FirstSerial: b.FirstSerial, LabelKey: b.LabelKey, Issued: a.ev.Time})
+		Quantity: b.Quantity, FirstSerial: b.FirstSerial, LabelKey: b.LabelKey, Issued: a.ev.Time,
+		Line: b.Line, Market: b.Market})
 	a.st.set(key('i', idx8(a.rc.Index)), uid(a.ev.Subject))
 	a.touched = append(a.touched, b.Product)
 	return nil
@@ -869,4 +882,71 @@ func (a *applier) draw(b *event.Draw) error {
 func dayOf(t time.Time) time.Time {
 	t = t.In(event.CST)
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, event.CST)
+}
+
+// equivKey is where the equivalence of an export and a domestic standard is kept.
+func equivKey(export, domestic string) []byte {
+	h := sha256.Sum256([]byte(export + "\x00" + domestic))
+	return key('q', h[:])
+}
+
+// equivalence records a standards comparison (标准比对) by a certification body of the 三同
+// scheme.
+func (a *applier) equivalence(b *event.Equivalence) error {
+	if err := a.inScheme(event.SchemeSantong); err != nil {
+		return err
+	}
+	k := equivKey(b.Export, b.Domestic)
+	if ok, err := exists(a.st, k); err != nil || ok {
+		if err == nil {
+			err = fault.Field(fault.Conflict, "export", "this equivalence is already recorded")
+		}
+		return err
+	}
+	save(a.st, k, &Equivalence{ID: a.ev.Subject, Export: b.Export, Domestic: b.Domestic, Document: b.Document,
+		Certifier: a.actor.Owner, Time: a.ev.Time, Index: a.rc.Index})
+	return nil
+}
+
+// sameStandards checks the 同标 claim of a product for a 三同 grant: each export standard is
+// one of its domestic standards or is recorded equivalent to one, and the other way round.
+func (a *applier) sameStandards(p uuid.UUID) error {
+	var pr Product
+	ok, err := load(a.st, key('p', uid(p)), &pr)
+	if err != nil || !ok {
+		if err == nil {
+			err = fault.Field(fault.NotFound, "products", "no such product")
+		}
+		return err
+	}
+	covered := func(std string, others []string, eq func(o string) []byte) (bool, error) {
+		if slices.Contains(others, std) {
+			return true, nil
+		}
+		for _, o := range others {
+			if ok, err := exists(a.st, eq(o)); err != nil || ok {
+				return ok, err
+			}
+		}
+		return false, nil
+	}
+	for _, e := range pr.ExportStandards {
+		ok, err := covered(e, pr.DomesticStandards, func(d string) []byte { return equivKey(e, d) })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotSameStandard
+		}
+	}
+	for _, d := range pr.DomesticStandards {
+		ok, err := covered(d, pr.ExportStandards, func(e string) []byte { return equivKey(e, d) })
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotSameStandard
+		}
+	}
+	return nil
 }

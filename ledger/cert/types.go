@@ -251,6 +251,20 @@ type Batch struct {
 	LabelKey       event.KeyID  `json:"label_key"`
 	Issued         time.Time    `json:"issued"`
 	Recall         *BatchRecall `json:"recall,omitempty"`
+	Line           string       `json:"line,omitempty"`   // the production line, when the batch names it
+	Market         string       `json:"market,omitempty"` // export or domestic, when the batch names it
+}
+
+// Equivalence is a recorded standards comparison (标准比对): an export standard and a domestic
+// standard found equivalent by a certification body.
+type Equivalence struct {
+	ID        uuid.UUID `json:"id"`
+	Export    string    `json:"export"`
+	Domestic  string    `json:"domestic"`
+	Document  string    `json:"document_sha256"`
+	Certifier uuid.UUID `json:"certifier"`
+	Time      time.Time `json:"time"`
+	Index     int64     `json:"index"`
 }
 
 // HasSerial reports whether serial s is one of the batch's units.

@@ -183,14 +183,35 @@ type Revocation struct {
 
 // Batch (batch.issued); the subject is the batch's id. Its ledger index is its id in tokens.
 // It covers the serials FirstSerial .. FirstSerial+Quantity-1.
+//
+// Line is the production line the batch was made on (one of the product's lines) and Market
+// where it goes (export or domestic): what a consumer is shown as 同线.
 type Batch struct {
 	Certificate    uuid.UUID `json:"certificate"`
 	FirstSerial    int64     `json:"first_serial"`
 	LabelKey       KeyID     `json:"label_key"`
+	Line           string    `json:"line,omitempty"`
 	Lot            string    `json:"lot"`
+	Market         string    `json:"market,omitempty"` // export, domestic
 	Product        uuid.UUID `json:"product"`
 	ProductionDate string    `json:"production_date"`
 	Quantity       int64     `json:"quantity"`
+}
+
+// Markets of a batch.
+const (
+	MarketExport   = "export"
+	MarketDomestic = "domestic"
+)
+
+// Equivalence (standards.compared, 标准比对) records, signed by a certification body, that an
+// export standard and a domestic standard are equivalent, with the comparison's document. The
+// subject is its id; it lives on the registry chain. A 三同 grant accepts a product whose export
+// and domestic standards differ only where such an equivalence pairs them.
+type Equivalence struct {
+	Document string `json:"document_sha256"`
+	Domestic string `json:"domestic"`
+	Export   string `json:"export"`
 }
 
 // Recall (batch.recalled); the subject is the batch.
@@ -227,6 +248,7 @@ type DrawTarget struct {
 func (*Genesis) EventType() Type          { return LogInitialised }
 func (*Certifier) EventType() Type        { return CertifierRegistered }
 func (*Regulator) EventType() Type        { return RegulatorRegistered }
+func (*Equivalence) EventType() Type      { return StandardsCompared }
 func (*KeyEnrolment) EventType() Type     { return KeyEnrolled }
 func (*KeyRevocation) EventType() Type    { return KeyRevoked }
 func (*Enterprise) EventType() Type       { return EnterpriseReg }
@@ -645,6 +667,30 @@ func (b *Batch) Validate() error {
 	}
 	if b.FirstSerial < 0 || b.FirstSerial > maxSafe-b.Quantity {
 		return bad("first_serial", "out of range")
+	}
+	if err := text("line", b.Line, maxName, false); err != nil {
+		return err
+	}
+	if b.Market != "" {
+		if err := oneOf("market", b.Market, MarketExport, MarketDomestic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Equivalence) Validate() error {
+	if err := sha256Hex("document_sha256", b.Document); err != nil {
+		return err
+	}
+	if err := text("export", b.Export, maxName, true); err != nil {
+		return err
+	}
+	if err := text("domestic", b.Domestic, maxName, true); err != nil {
+		return err
+	}
+	if b.Export == b.Domestic {
+		return bad("domestic", "an equivalence names two different standards")
 	}
 	return nil
 }

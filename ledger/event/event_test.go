@@ -51,6 +51,7 @@ func sampleBodies() []struct {
 		{entID, prodID, &Recall{Kind: RecallReturn, Reason: "退运"}},
 		{uuid.Nil, prodID, &Draw{Checkpoint: DrawCheckpoint{Origin: "o", Root: make([]byte, 32), Size: 5}, Scheme: SchemeSantong, Count: 1, Inspectors: []string{"a", "b"}, PerTarget: 1, Population: 3, PopulationHash: h, Targets: []DrawTarget{{Enterprise: entID, Inspectors: []string{"b"}}}}},
 		{uuid.Nil, prodID, &Regulator{Name: "成都市市场监督管理局", Kind: RegulatorMarket}},
+		{uuid.Nil, prodID, &Equivalence{Document: h, Export: "EN 71-3:2019", Domestic: "GB 6675.4-2014"}},
 	}
 }
 

@@ -24,10 +24,11 @@ const (
 	ComplaintClose      Type = "complaint.closed"
 	CertSuspend         Type = "cert.suspended" // 暂停, with a rectify-by deadline
 	CertReinstate       Type = "cert.reinstated"
-	CertRevoke          Type = "cert.revoked"   // 撤销: final
-	BatchIssue          Type = "batch.issued"   // a label batch: its ledger index is its id in tokens
-	BatchRecall         Type = "batch.recalled" // 退运 or 召回
-	DrawRec             Type = "draw.recorded"  // a verifiable 双随机 draw
+	CertRevoke          Type = "cert.revoked"       // 撤销: final
+	BatchIssue          Type = "batch.issued"       // a label batch: its ledger index is its id in tokens
+	BatchRecall         Type = "batch.recalled"     // 退运 or 召回
+	DrawRec             Type = "draw.recorded"      // a verifiable 双随机 draw
+	StandardsCompared   Type = "standards.compared" // 标准比对: an export and a domestic standard are equivalent
 )
 
 // Role is what an enrolled key may do.
@@ -80,13 +81,14 @@ var specs = map[Type]spec{
 	BatchIssue:          {roles: []Role{RoleEnterprise}},
 	BatchRecall:         {roles: []Role{RoleEnterprise, RoleCertifier, RoleOperator, RoleRegulator}},
 	DrawRec:             {registry: true, roles: []Role{RoleOperator, RoleCertifier, RoleRegulator}},
+	StandardsCompared:   {registry: true, roles: []Role{RoleCertifier}},
 }
 
 // Types lists every event type.
 func Types() []Type {
 	return []Type{LogInitialised, CertifierRegistered, RegulatorRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
-		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec}
+		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared}
 }
 
 // Known reports whether t is a known event type.
@@ -142,6 +144,7 @@ var bodies = map[Type]func() Body{
 	BatchIssue:          func() Body { return new(Batch) },
 	BatchRecall:         func() Body { return new(Recall) },
 	DrawRec:             func() Body { return new(Draw) },
+	StandardsCompared:   func() Body { return new(Equivalence) },
 }
 
 // NewBody returns an empty body of type t (nil for an unknown type).
