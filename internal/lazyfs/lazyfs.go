@@ -22,6 +22,11 @@
 // kernel write back its dirty pages, which are then unsynced writes like any other, and drops its
 // page cache, so that after Mount the readers see the crashed state.
 //
+// The process that serves the file system must not map its files: a page fault waits for the
+// server, the server may wait for the Go garbage collector, and the collector for the faulting
+// thread. Run the programs under test in child processes (and beware: go-fuse opens /dev/fuse
+// without O_CLOEXEC; Mount marks it close-on-exec so that children do not inherit it).
+//
 // Mounting needs /dev/fuse and either root (lazyfs calls mount(2) itself) or fusermount3
 // (Debian's fuse3 package).
 package lazyfs
@@ -31,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -127,7 +133,23 @@ func (l *FS) Mount(mnt string) error {
 		return fmt.Errorf("lazyfs: mount %s: %w", mnt, err)
 	}
 	l.server, l.mnt = srv, mnt
+	closeOnExec()
 	return nil
+}
+
+// closeOnExec marks this process's /dev/fuse descriptors close-on-exec. go-fuse opens the device
+// without O_CLOEXEC, so a child process (the test's appender) would inherit it; if this process
+// then died, the child's copy would keep the connection open and the child, exiting, would wait
+// for ever for an answer to its last flush.
+func closeOnExec() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if t, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && t == "/dev/fuse" {
+			if fd, err := strconv.Atoi(e.Name()); err == nil {
+				unix.CloseOnExec(fd)
+			}
+		}
+	}
 }
 
 // Unmount unmounts the file system; the kernel first writes back its dirty pages.

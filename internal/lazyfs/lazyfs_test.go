@@ -3,6 +3,7 @@ package lazyfs
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -201,30 +202,45 @@ func TestRenameFollowsInode(t *testing.T) {
 	}
 }
 
+// TestMmapChild writes through a shared mapping of $LAZYFS_MMAP_FILE, with msync when
+// $LAZYFS_MMAP_SYNC is 1. It runs in a child process: the process serving a FUSE file system must
+// not fault on pages of its files (the fault waits for the server, which may wait for the
+// garbage collector, which waits for the faulting thread).
+func TestMmapChild(t *testing.T) {
+	p := os.Getenv("LAZYFS_MMAP_FILE")
+	if p == "" {
+		t.Skip("run by TestMmap")
+	}
+	f := create(t, p)
+	if err := f.Truncate(8192); err != nil {
+		t.Fatal(err)
+	}
+	f.Sync()
+	m, err := unix.Mmap(int(f.Fd()), 0, 8192, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(m[100:], "mapped")
+	copy(m[5000:], "second page")
+	if os.Getenv("LAZYFS_MMAP_SYNC") == "1" {
+		if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unix.Munmap(m)
+	f.Close()
+}
+
 // TestMmap checks the path Badger's write-ahead log takes: writes into a shared mapping reach
 // lazyfs on msync (kept) or at unmap, close or unmount (lost at the crash).
 func TestMmap(t *testing.T) {
 	lz, mnt := mount(t)
-	for _, sync := range []bool{true, false} {
-		p := filepath.Join(mnt, map[bool]string{true: "synced", false: "unsynced"}[sync])
-		f := create(t, p)
-		if err := f.Truncate(8192); err != nil {
-			t.Fatal(err)
+	for _, sync := range []string{"1", "0"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMmapChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "LAZYFS_MMAP_FILE="+filepath.Join(mnt, "sync"+sync), "LAZYFS_MMAP_SYNC="+sync)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
 		}
-		f.Sync()
-		m, err := unix.Mmap(int(f.Fd()), 0, 8192, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(m[100:], "mapped")
-		copy(m[5000:], "second page")
-		if sync {
-			if err := unix.Msync(m, unix.MS_SYNC); err != nil {
-				t.Fatal(err)
-			}
-		}
-		unix.Munmap(m)
-		f.Close()
 	}
 	before := lz.Stats()
 	powerCut(t, lz, mnt)
@@ -232,12 +248,12 @@ func TestMmap(t *testing.T) {
 		t.Fatal("no write requests from the mappings")
 	}
 	want := make([]byte, 8192)
-	if got := content(t, filepath.Join(mnt, "unsynced")); got != string(want) {
+	if got := content(t, filepath.Join(mnt, "sync0")); got != string(want) {
 		t.Fatalf("unsynced mapped writes survived the crash")
 	}
 	copy(want[100:], "mapped")
 	copy(want[5000:], "second page")
-	if got := content(t, filepath.Join(mnt, "synced")); got != string(want) {
+	if got := content(t, filepath.Join(mnt, "sync1")); got != string(want) {
 		t.Fatalf("msynced mapped writes lost")
 	}
 }
