@@ -211,6 +211,12 @@ func TestMmapChild(t *testing.T) {
 	if p == "" {
 		t.Skip("run by TestMmap")
 	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l == "/dev/fuse" {
+			t.Fatalf("the child inherited the server's /dev/fuse (fd %s)", e.Name())
+		}
+	}
 	f := create(t, p)
 	if err := f.Truncate(8192); err != nil {
 		t.Fatal(err)
