@@ -1,19 +1,15 @@
 package ledger
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,14 +33,14 @@ func TestOpenSyncsWrites(t *testing.T) {
 // many goroutines and prints each acknowledged record, until it is killed. With
 // SANTONG_POWERLOSS_NOSYNC=1 it opens the log with SyncWrites off (the control run).
 func TestPowerLossChild(t *testing.T) {
-	dir := os.Getenv("SANTONG_POWERLOSS_DIR")
-	if dir == "" {
+	mnt := os.Getenv("LAZYFS_MNT")
+	if mnt == "" {
 		t.Skip("run by TestPowerLoss")
 	}
 	if os.Getenv("SANTONG_POWERLOSS_NOSYNC") == "1" {
 		syncWrites = false
 	}
-	opts := testOptions(t, dir)
+	opts := testOptions(t, filepath.Join(mnt, "db"))
 	opts.CheckpointInterval = 20 * time.Millisecond
 	l, err := Open(opts)
 	if err != nil {
@@ -88,23 +84,11 @@ type powerLoss struct {
 // that lost an acknowledged record or would not reopen or replay.
 func runPowerLoss(t *testing.T, rounds int, nosync bool) powerLoss {
 	t.Helper()
-	if err := lazyfs.Available(); err != nil {
-		t.Skipf("%v: the power-loss test needs FUSE (Debian: apt-get install fuse3; a container needs --device /dev/fuse)", err)
-	}
 	backing := t.TempDir()
-	fsys, err := lazyfs.New(backing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnt := t.TempDir()
-	if err := fsys.Mount(mnt); err != nil {
-		t.Fatalf("%v (FUSE is present but the mount failed: as root lazyfs mounts by itself, otherwise it needs fusermount3 from fuse3)", err)
-	}
-	t.Cleanup(func() { fsys.Unmount() })
-	dir := filepath.Join(mnt, "db")
+	db := filepath.Join(backing, "db")
 	// A log made by a clean run (as after `santong init`), so that the rounds append to a
 	// database whose files exist and are durable.
-	l, err := Open(testOptions(t, filepath.Join(backing, "db")))
+	l, err := Open(testOptions(t, db))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,108 +98,50 @@ func runPowerLoss(t *testing.T, rounds int, nosync bool) powerLoss {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	var env []string
+	if nosync {
+		env = append(env, "SANTONG_POWERLOSS_NOSYNC=1")
+	}
 	acked := map[int64]string{}
 	var res powerLoss
-	for round := 0; round < rounds; round++ {
-		res.rounds = round + 1
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPowerLossChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "SANTONG_POWERLOSS_DIR="+dir)
-		if nosync {
-			cmd.Env = append(cmd.Env, "SANTONG_POWERLOSS_NOSYNC=1")
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var rmu sync.Mutex
-		first := make(chan struct{})
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			sc := bufio.NewScanner(out)
-			n := 0
-			for sc.Scan() {
-				f := strings.Fields(sc.Text())
-				if len(f) != 3 || f[0] != "ACK" {
+	rr := lazyfs.Rounds(t, backing, lazyfs.RoundOptions{
+		Rounds: rounds,
+		Child:  []string{os.Args[0], "-test.run=^TestPowerLossChild$", "-test.count=1"},
+		Env:    env,
+		Ack: func(f []string) {
+			if len(f) == 2 {
+				i, _ := strconv.ParseInt(f[0], 10, 64)
+				acked[i] = f[1]
+			}
+		},
+		Check: func(round int, backing string) bool {
+			res.acked = len(acked)
+			l, err := Open(testOptions(t, db))
+			if err != nil {
+				res.failure, res.failedAt = fmt.Errorf("reopen after the power cut: %w", err), round
+				return false
+			}
+			for i, h := range acked {
+				r, err := l.Record(i)
+				if err != nil {
+					res.lost++
 					continue
 				}
-				i, _ := strconv.ParseInt(f[1], 10, 64)
-				rmu.Lock()
-				acked[i] = f[2]
-				rmu.Unlock()
-				if n++; n == 1 {
-					close(first)
+				if got := r.Hash(); hex.EncodeToString(got[:]) != h {
+					res.lost++
 				}
 			}
-		}()
-		select {
-		case <-first:
-		case <-readDone:
-			cmd.Wait()
-			t.Fatalf("round %d: the child exited before its first append", round)
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("round %d: no append acknowledged in 30 s", round)
-		}
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		<-readDone
-		cmd.Wait()
-
-		// The power cut: what the kernel still holds is written back by the unmount, then every
-		// write not fsynced is discarded.
-		if err := fsys.Unmount(); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		rep, err := fsys.Crash()
-		if err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		res.cut += rep.CutBytes + rep.RestoredBytes
-
-		// The reboot: the log is opened on the backing directory itself, because the process
-		// that serves a FUSE file system must not map its files (a page fault waiting for the
-		// server can deadlock with the Go garbage collector the server needs).
-		rmu.Lock()
-		res.acked = len(acked)
-		rmu.Unlock()
-		l, err := Open(testOptions(t, filepath.Join(backing, "db")))
-		if err != nil {
-			res.failure, res.failedAt = fmt.Errorf("reopen after the power cut: %w", err), round
-			return res
-		}
-		for i, h := range acked {
-			r, err := l.Record(i)
-			if err != nil {
-				res.lost++
-				continue
+			if _, err := l.Replay(context.Background(), ReplayOptions{}); err != nil && res.failure == nil {
+				res.failure = fmt.Errorf("replay after the power cut: %w", err)
 			}
-			got := r.Hash()
-			if hex.EncodeToString(got[:]) != h {
-				res.lost++
+			if err := l.Close(); err != nil && res.failure == nil {
+				res.failure = fmt.Errorf("close: %w", err)
 			}
-		}
-		if _, err := l.Replay(context.Background(), ReplayOptions{}); err != nil && res.failure == nil {
-			res.failure, res.failedAt = fmt.Errorf("replay after the power cut: %w", err), round
-		}
-		if err := l.Close(); err != nil && res.failure == nil {
-			res.failure, res.failedAt = fmt.Errorf("close: %w", err), round
-		}
-		if res.lost > 0 || res.failure != nil {
-			if res.failure == nil {
-				res.failedAt = round
-			}
-			return res
-		}
-		if err := fsys.Mount(mnt); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-	}
+			res.failedAt = round
+			return res.lost == 0 && res.failure == nil
+		},
+	})
+	res.rounds, res.cut = rr.Rounds, rr.Discarded
 	return res
 }
 
@@ -228,7 +154,7 @@ func TestPowerLoss(t *testing.T) {
 	}
 	res := runPowerLoss(t, *powerLossRounds, false)
 	if res.lost > 0 || res.failure != nil {
-		t.Fatalf("round %d of %d: %d of %d acknowledged records lost; %v", res.failedAt, res.rounds, res.lost, res.acked, res.failure)
+		t.Fatalf("round %d of %d: %d of %d acknowledged records lost; %v", res.failedAt+1, res.rounds, res.lost, res.acked, res.failure)
 	}
 	t.Logf("%d rounds, %d acknowledged records, all present after the power cuts (%d unsynced bytes discarded)", res.rounds, res.acked, res.cut)
 }
