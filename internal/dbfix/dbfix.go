@@ -1,8 +1,9 @@
 // Package dbfix repairs, before Badger opens a directory, the one state a crash leaves that
 // Badger v4 cannot open by itself.
 //
-// Badger creates a memtable's write-ahead file (NNNNN.mem) and then sizes it; a process killed
-// between the two leaves a file of zero length. On the next open Badger sizes that file and
+// Badger creates a memtable's write-ahead file (NNNNN.mem), or a value log file (NNNNNN.vlog),
+// and then sizes it; a process killed (or a machine losing power) between the two leaves a file
+// of zero length. On the next open Badger sizes that file and
 // fails with "while opening fid: N err: Create a new file" (github.com/dgraph-io/ristretto/z
 // returns its z.NewFile sentinel, which openMemTables treats as an error). A zero-length
 // memtable file holds no entry, so nothing that was acknowledged lives in it: removing it before
@@ -16,7 +17,7 @@ import (
 	"strings"
 )
 
-// RemoveEmptyMemtables removes the zero-length *.mem files of a Badger directory and returns the
+// RemoveEmptyMemtables removes the zero-length *.mem and *.vlog files of a Badger directory and returns the
 // names it removed. A missing directory is not an error (Badger creates it).
 func RemoveEmptyMemtables(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
@@ -28,7 +29,7 @@ func RemoveEmptyMemtables(dir string) ([]string, error) {
 	}
 	var removed []string
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".mem") {
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".mem") || strings.HasSuffix(e.Name(), ".vlog")) {
 			continue
 		}
 		info, err := e.Info()
