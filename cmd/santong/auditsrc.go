@@ -113,13 +113,19 @@ func (c *cli) bundleSource(f *sourceFlags) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &source{bundle: b, close: func() {}, keyFrom: "the bundle itself (pin it with --log-key)"}
+	s := &source{bundle: b, close: func() {}}
 	if k := c.logKeyFlag(f); k != "" {
 		if _, err := parseLogKey(k); err != nil {
 			return nil, err
 		}
 		s.trusted, s.keyFrom = k, "--log-key"
+		return s, nil
 	}
+	path, ok := pinnedByMemory(b.Origin, b.LogKey)
+	if !ok {
+		return nil, errNotPinned(b.LogKey)
+	}
+	s.trusted, s.keyFrom = b.LogKey, "the checkpoint remembered in "+path
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -65,7 +66,11 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 			return withHint(fmt.Errorf("%s is not a Santong data directory", dir), "create one with 'santong init --data %s', or run 'santong serve --demo'", dir)
 		}
 		prefix := strings.ToUpper(base) + "/Q/"
-		if _, err := initData(ctx, c, dir, "santong.demo/log", "三同 alliance (demo)", prefix); err != nil {
+		// Each demo gets its own origin, so that two demos on one machine do not trip the
+		// auditor's checkpoint memory of each other.
+		var r [4]byte
+		rand.Read(r[:])
+		if _, err := initData(ctx, c, dir, fmt.Sprintf("santong.demo/%x", r), "三同 alliance (demo)", prefix); err != nil {
 			return err
 		}
 		fresh = true

@@ -28,7 +28,7 @@ func cmdVerify(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("verify")
 	server := fs.String("server", "", "ask this verification service, e.g. http://127.0.0.1:8080")
 	bundle := fs.String("bundle", "", "decide offline from this audit bundle (santong audit export)")
-	logKey := fs.String("log-key", "", "with --bundle: the log key you trust (default $SANTONG_LOG_KEY; else the bundle's own)")
+	logKey := fs.String("log-key", "", "with --bundle: the log key you trust (default $SANTONG_LOG_KEY; else one pinned by an earlier audit of the log)")
 	jsonOut := fs.Bool("json", false, "print the verdict as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -226,6 +226,10 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 		if _, err := parseLogKey(logKey); err != nil {
 			return err
 		}
+	} else if _, ok := pinnedByMemory(b.Origin, b.LogKey); ok {
+		logKey = b.LogKey
+	} else {
+		return errNotPinned(b.LogKey)
 	}
 	res, err := label.VerifyOffline(code, b, label.OfflineOptions{LogKey: logKey})
 	if err != nil {
@@ -265,9 +269,6 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 		}
 		fmt.Fprintf(c.stdout, "offline      from the bundle's checkpoint %d (%s); later records, if any, are not known\n",
 			out.Checkpoint, strconv.Quote(res.Audit.Checkpoint.Origin))
-		if logKey == "" {
-			fmt.Fprintf(c.stderr, "santong: warning: the log key was taken from the bundle itself (%s): compare it with the operator's published key, or pass --log-key\n", res.Audit.LogKey)
-		}
 	}
 	if res.Verdict != label.VerdictGenuine {
 		return &failedError{"verdict: " + res.Verdict}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/santong-cn/santong/ledger"
 	"golang.org/x/mod/sumdb/note"
@@ -96,21 +95,71 @@ func (c *cli) witness(ctx context.Context, cp *ledger.SignedCheckpoint, v note.V
 	return res, c.remember(path, cp, res)
 }
 
-// remember writes cp as the remembered checkpoint, atomically.
+// remember writes cp as the remembered checkpoint, crash-safely: a temporary file in the same
+// directory, fsync, rename over the old one, fsync of the directory. A crash leaves the old
+// checkpoint or the new one, never a torn file.
 func (c *cli) remember(path string, cp *ledger.SignedCheckpoint, res *witnessResult) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, time.Now().UnixNano())
-	if err := os.WriteFile(tmp, cp.Note, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
+	if err := writeFileSync(path, cp.Note); err != nil {
+		return fmt.Errorf("remember the checkpoint in %s: %w", path, err)
 	}
 	res.Remembered = true
 	return nil
+}
+
+// writeFileSync replaces path with b: temporary file, fsync, rename, fsync of the directory.
+func writeFileSync(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// pinnedByMemory reports whether the checkpoint this auditor remembers of origin verifies with
+// key: the key was pinned by an earlier audit. It returns the memory's path.
+func pinnedByMemory(origin, key string) (string, bool) {
+	path, err := witnessPath(origin)
+	if err != nil {
+		return "", false
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return path, false
+	}
+	v, err := note.NewVerifier(key)
+	if err != nil {
+		return path, false
+	}
+	_, err = ledger.OpenCheckpoint(old, v)
+	return path, err == nil
+}
+
+// errNotPinned refuses an offline audit whose log key the auditor never pinned.
+func errNotPinned(key string) error {
+	return withHint(fmt.Errorf("BUNDLE REFUSED: the bundle's log key %s is not one you trust: a bundle can carry any key", key),
+		"pass --log-key with the key the operator publishes (santong init prints it, santong.json holds it), or audit the log online once (audit replay --server URL --log-key KEY) so that its checkpoint is remembered")
 }
 
 // printWitness writes the witness note to w.
