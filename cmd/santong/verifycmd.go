@@ -30,6 +30,7 @@ func cmdVerify(ctx context.Context, c *cli, args []string) error {
 	bundle := fs.String("bundle", "", "decide offline from this audit bundle (santong audit export)")
 	logKey := fs.String("log-key", "", "with --bundle: the log key you trust (default $SANTONG_LOG_KEY; else one pinned by an earlier audit of the log)")
 	jsonOut := fs.Bool("json", false, "print the verdict as JSON")
+	quorum := addQuorumFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func cmdVerify(ctx context.Context, c *cli, args []string) error {
 		if key == "" {
 			key = c.getenv("SANTONG_LOG_KEY")
 		}
-		return c.verifyBundle(code, *bundle, key, *jsonOut)
+		return c.verifyBundle(code, *bundle, key, *jsonOut, quorum)
 	}
 	form := "token"
 	if dl != nil {
@@ -217,7 +218,7 @@ type offlineJSON struct {
 }
 
 // verifyBundle decides offline from a bundle.
-func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
+func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool, quorum *quorumFlags) error {
 	b, err := readBundleFile(path)
 	if err != nil {
 		return err
@@ -231,6 +232,9 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 	} else {
 		return errNotPinned(b.LogKey)
 	}
+	if _, err := quorum.need(); err != nil {
+		return err
+	}
 	res, err := label.VerifyOffline(code, b, label.OfflineOptions{LogKey: logKey})
 	if err != nil {
 		var f *ledger.Fault
@@ -238,6 +242,13 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 			return &failedError{"BUNDLE REFUSED: " + strings.TrimPrefix(f.Error(), "replay: ")}
 		}
 		return err
+	}
+	cosigned, err := quorum.check(res.Audit.Checkpoint.Note, res.Audit.Checkpoint.Size)
+	if err != nil {
+		return err
+	}
+	if cosigned != "" && !jsonOut {
+		defer fmt.Fprintf(c.stdout, "witnesses    %s\n", cosigned)
 	}
 	out := offlineJSON{Verdict: res.Verdict, Genuine: res.Genuine, Reason: res.Reason, Form: res.Form,
 		Batch: res.Token.Batch, Serial: res.Token.Serial, Enterprise: res.Enterprise.Name, CreditCode: res.Enterprise.USCC,

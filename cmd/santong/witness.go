@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/santong-cn/santong/ledger"
 	"golang.org/x/mod/sumdb/note"
@@ -167,4 +169,75 @@ func printWitness(w io.Writer, r *witnessResult) {
 	if r != nil && r.Note != "" {
 		fmt.Fprintf(w, "checkpoint: %s\n", r.Note)
 	}
+}
+
+// lockFor is the checkpoint lock of the data directory dir: serve --checkpoint-lock, else
+// $SANTONG_CHECKPOINT_LOCK, else santong.json's checkpoint_lock (relative to dir); nil for none.
+func (c *cli) lockFor(dir string, cfg *config) ledger.CheckpointLock {
+	p := c.checkpointLock
+	if p == "" {
+		p = c.getenv("SANTONG_CHECKPOINT_LOCK")
+	}
+	if p == "" {
+		p = cfg.CheckpointLock
+		if p != "" && !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+	}
+	if p == "" {
+		return nil
+	}
+	return ledger.FileLock{Path: p}
+}
+
+// quorumFlags are --witness VKEY (repeatable) and --witnesses-required K: the witnesses an
+// auditor trusts, and how many of them must have cosigned the checkpoint.
+type quorumFlags struct {
+	keys     []*ledger.CosignatureVerifier
+	required *int
+}
+
+func addQuorumFlags(fs *flag.FlagSet) *quorumFlags {
+	q := &quorumFlags{}
+	fs.Func("witness", "a witness's cosignature/v1 verifier key that you trust (repeatable)", func(s string) error {
+		v, err := ledger.NewCosignatureVerifier(s)
+		if err != nil {
+			return err
+		}
+		q.keys = append(q.keys, v)
+		return nil
+	})
+	q.required = fs.Int("witnesses-required", -1, "how many of the --witness keys must have cosigned the checkpoint (default: all of them)")
+	return q
+}
+
+// need is the number of cosignatures required, after checking the flags.
+func (q *quorumFlags) need() (int, error) {
+	k := *q.required
+	if k < 0 {
+		k = len(q.keys)
+	}
+	if k > len(q.keys) {
+		return 0, usagef("--witnesses-required %d: only %d --witness keys given", k, len(q.keys))
+	}
+	return k, nil
+}
+
+// check refuses the signed checkpoint msg unless it carries the required cosignatures, and
+// describes those it has.
+func (q *quorumFlags) check(msg []byte, size int64) (string, error) {
+	k, err := q.need()
+	if err != nil || len(q.keys) == 0 {
+		return "", err
+	}
+	cs, err := ledger.CheckQuorum(msg, q.keys, k)
+	if err != nil {
+		return "", &failedError{fmt.Sprintf("CHECKPOINT REFUSED: the checkpoint of size %d has %d valid cosignatures of the %d witnesses you trust, %d required: the witnesses have not seen this tree (a fork shown only to you?), or the source dropped their cosignatures",
+			size, len(cs), len(q.keys), k)}
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = fmt.Sprintf("%s at %s", c.Witness, c.Time.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("cosigned by %d of %d witnesses (%d required): %s", len(cs), len(q.keys), k, strings.Join(names, ", ")), nil
 }
