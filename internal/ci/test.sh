@@ -11,6 +11,7 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ -e /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || need+=(fonts-droid-fallback)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
+command -v ssh-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: installing ${need[*]}" >&2
@@ -23,5 +24,15 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg or Chromium fail instead of skipping
+# A real C2SP witness for the witness tests (internal/witnesstest looks in .cache/bin), from the
+# Go module proxy, pinned.
+TORCHWOOD=v0.6.1
+if [ ! -x .cache/bin/litewitness ] || [ ! -x .cache/bin/witnessctl ] || [ "$(cat .cache/bin/torchwood.version 2>/dev/null)" != "$TORCHWOOD" ]; then
+  echo "test.sh: installing litewitness and witnessctl $TORCHWOOD" >&2
+  mkdir -p .cache/bin
+  GOBIN="$PWD/.cache/bin" go install "filippo.io/torchwood/cmd/litewitness@$TORCHWOOD" "filippo.io/torchwood/cmd/witnessctl@$TORCHWOOD"
+  echo "$TORCHWOOD" > .cache/bin/torchwood.version
+fi
+
+export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg, Chromium or litewitness fail instead of skipping
 go test -count=1 -timeout 20m "$@" ./...
