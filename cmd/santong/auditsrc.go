@@ -59,7 +59,7 @@ func (f *sourceFlags) check() error {
 // source is an opened audit source.
 type source struct {
 	bundle  *cert.Bundle
-	trusted string // the log key the auditor trusts; "" for a bundle's own
+	trusted string // the log key the auditor trusts (given, or pinned by its memory)
 	keyFrom string // where the trusted key came from
 	prove   proveFunc
 	close   func()

@@ -115,3 +115,40 @@ func TestWitnessQuorum(t *testing.T) {
 		t.Fatalf("the fork's bundle:\n%s", errs)
 	}
 }
+
+// TestCheckpointLockConfig: santong.json's checkpoint_lock fences every command that opens the
+// data directory; a restored backup behind the lock does not open.
+func TestCheckpointLockConfig(t *testing.T) {
+	configHome(t)
+	base := t.TempDir()
+	f := newAuditFixture(t, filepath.Join(base, "d"))
+	cfgPath := filepath.Join(f.dir, "santong.json")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(base, "outside", "checkpoint.lock")
+	b = []byte(strings.Replace(string(b), "{", `{"checkpoint_lock": "`+lock+`",`, 1))
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(base, "backup"), os.DirFS(f.dir)); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	f.submit(t, f.op, f.ent, uuid.New(), &event.Complaint{Channel: "12315", Summary: "after the backup"})
+	f.close(t)
+	held, err := os.ReadFile(lock)
+	if err != nil || !strings.Contains(string(held), "\n12\n") {
+		t.Fatalf("the lock holds %q (%v), want the checkpoint of size 12", held, err)
+	}
+	c := &cli{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
+		if k == "SANTONG_PASSPHRASE" {
+			return testPass
+		}
+		return ""
+	}}
+	if _, _, err := c.openRegistry(filepath.Join(base, "backup")); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
+		t.Fatalf("a restored backup behind the lock opened: %v", err)
+	}
+}
