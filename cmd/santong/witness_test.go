@@ -78,6 +78,18 @@ func TestWitnessQuorum(t *testing.T) {
 	}
 	bundle := filepath.Join(base, "b.json")
 	wantRun(t, 0, "audit", "export", "--server", url, "--log-key", f.logKey, "--enterprise", f.ent.String(), "--out", bundle)
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`santong_witness_cosignatures_total{witness="w1"} `, `santong_witness_cosigned_size{witness="w1"} 12`,
+		`santong_witness_failures_total{witness="w1"} 0`, "santong_checkpoint_lock_refusals_total 0"} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	stop()
 	f.reg.Close()
 	out, _ = wantRun(t, 0, "audit", "replay", "--bundle", bundle, "--log-key", f.logKey, "--witness", w.VKey)
