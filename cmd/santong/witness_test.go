@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,5 +165,82 @@ func TestCheckpointLockConfig(t *testing.T) {
 	}}
 	if _, _, err := c.openRegistry(filepath.Join(base, "backup")); err == nil || !strings.Contains(err.Error(), "refusing to sign") {
 		t.Fatalf("a restored backup behind the lock opened: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a server goroutine writing and a test reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestServeWitnessFlags runs 'santong serve' with a witness from santong.json and another from
+// --witness (a dead one), and a --checkpoint-lock: /checkpoint is cosigned by the live witness,
+// the lock holds the checkpoint, and a bad --witness value is a usage error.
+func TestServeWitnessFlags(t *testing.T) {
+	configHome(t)
+	base := t.TempDir()
+	f := newAuditFixture(t, filepath.Join(base, "d"))
+	w := witnesstest.Start(t, "witness.test/w1", "audit.test/log", f.logKey)
+	cfgPath := filepath.Join(f.dir, "santong.json")
+	b, _ := os.ReadFile(cfgPath)
+	b = []byte(strings.Replace(string(b), "{", `{"witnesses": ["w1=`+w.URL+`,`+w.VKey+`"],`, 1))
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantRun(t, 2, "serve", "--data", f.dir, "--witness", "w2=http://127.0.0.1:1,not-a-key")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	lock := filepath.Join(base, "lock", "cp")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "SANTONG_PASSPHRASE" {
+			return testPass
+		}
+		return ""
+	}}
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", f.dir, "--addr", addr, "--rate-limit", "-1", "--checkpoint-lock", lock,
+			"--witness", "dead=http://127.0.0.1:1," + w.VKey}, c)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d:\n%s", code, errb.String())
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/checkpoint")
+		if err == nil {
+			bb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body = string(bb); strings.Contains(body, "\u2014 witness.test/w1 ") {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(body, "\u2014 witness.test/w1 ") {
+		t.Fatalf("no cosigned /checkpoint from serve:\n%s\nstderr:\n%s", body, errb.String())
+	}
+	held, err := os.ReadFile(lock)
+	if err != nil || !strings.HasPrefix(body, string(held[:strings.Index(string(held), "\n\n")])) {
+		t.Fatalf("the lock holds %q (%v), /checkpoint is\n%s", held, err, body)
 	}
 }
