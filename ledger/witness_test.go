@@ -5,6 +5,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -48,7 +51,17 @@ func TestLitewitness(t *testing.T) {
 	defer l.Close()
 	live := WitnessConfig{Name: "w1", URL: lw.URL, Key: wkey}
 	dead := WitnessConfig{Name: "dead", URL: "http://127.0.0.1:1", Key: wkey}
-	w := NewWitnesses(l, []WitnessConfig{dead, live}, WitnessOptions{Timeout: 2 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	// A witness that never answers: each request runs into the client's timeout.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client going away
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	}))
+	defer func() { cancel(); hang.CloseClientConnections(); hang.Close() }()
+	slow := WitnessConfig{Name: "slow", URL: hang.URL, Key: wkey}
+	w := NewWitnesses(l, []WitnessConfig{dead, slow, live}, WitnessOptions{Timeout: 20 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	wctx, wcancel := context.WithCancel(ctx)
 	wdone := make(chan struct{})
 	go func() { w.Run(wctx); close(wdone) }()
@@ -59,7 +72,7 @@ func TestLitewitness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := waitQuorum(t, w, cp, ws, 1, 10*time.Second)
+		msg, err := waitQuorum(t, w, cp, ws, 1, 5*time.Second) // well within the slow witness's 20 s timeout
 		if err != nil {
 			t.Fatalf("checkpoint of size %d: %v; stats %+v", cp.Size, err, w.Stats())
 		}
@@ -69,7 +82,7 @@ func TestLitewitness(t *testing.T) {
 		t.Logf("cosigned checkpoint:\n%s", msg)
 	}
 	st := w.Stats()
-	if st[1].Cosigned < 3 || st[0].Failures == 0 || st[0].Cosigned != 0 {
+	if st[2].Cosigned < 3 || st[2].Failures != 0 || st[0].Failures == 0 || st[0].Cosigned != 0 || st[1].Cosigned != 0 {
 		t.Fatalf("stats %+v: want 3 cosignatures from w1 and failures only from the dead witness", st)
 	}
 
