@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -104,6 +105,7 @@ func Start(t testing.TB, name, origin, logVKey string) *Witness {
 	}
 	sock := filepath.Join(dir, "agent.sock")
 	agent := exec.Command(tools["ssh-agent"], "-D", "-a", sock)
+	agent.SysProcAttr = dieWithTest()
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +130,7 @@ func Start(t testing.TB, name, origin, logVKey string) *Witness {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	lw := exec.CommandContext(ctx, tools["litewitness"], "-db", db, "-name", name, "-key", fp[1], "-ssh-agent", sock, "-listen", addr)
+	lw.SysProcAttr = dieWithTest()
 	stderr, err := lw.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -169,5 +172,8 @@ func Start(t testing.TB, name, origin, logVKey string) *Witness {
 	}
 	return w
 }
+
+// dieWithTest kills the child when the test process dies (a test timeout skips Cleanup).
+func dieWithTest() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 func socketExists(p string) bool { _, err := os.Stat(p); return err == nil }
