@@ -101,6 +101,10 @@ type Options struct {
 	// opened normally.
 	Audit bool
 
+	// CheckpointLock, optional, keeps the latest signed checkpoint outside the data directory
+	// (see FileLock); the log refuses to open or sign a tree that is not an extension of it.
+	CheckpointLock CheckpointLock
+
 	Hook   Hook             // optional
 	Clock  func() time.Time // optional, for tests: the wall clock (default time.Now)
 	Logger *slog.Logger     // optional

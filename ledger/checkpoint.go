@@ -186,10 +186,18 @@ func (l *Log) SignCheckpoint(ctx context.Context) (*SignedCheckpoint, error) {
 			return nil, ErrInconsistent
 		}
 	}
+	held, err := l.checkLock(ctx, s, root)
+	if err != nil {
+		return nil, err
+	}
 	c := Checkpoint{Origin: l.opts.Origin, Size: s.size, Root: root}
 	msg, err := note.Sign(&note.Note{Text: FormatCheckpoint(c)}, l.opts.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("sign checkpoint: %w", err)
+	}
+	// The lock first: a checkpoint is stored and served only once the lock holds it.
+	if err := l.swapLock(ctx, s, root, held, msg); err != nil {
+		return nil, fmt.Errorf("sign checkpoint: checkpoint lock: %w", err)
 	}
 	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(metaCheckpoint, msg) }); err != nil {
 		return nil, fmt.Errorf("store checkpoint: %w", err)

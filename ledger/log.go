@@ -60,6 +60,8 @@ type Log struct {
 	cp     atomic.Pointer[SignedCheckpoint]
 	cpWait chan struct{} // closed and replaced on each new checkpoint; guarded by cpMu
 	kick   chan struct{}
+
+	fencedN atomic.Int64 // refusals by the checkpoint lock (cplock.go)
 }
 
 // request is one Append or AppendMany call waiting for the writer.
@@ -140,6 +142,10 @@ func Open(opts Options) (*Log, error) {
 		kick:   make(chan struct{}, 1),
 	}
 	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := l.openLock(); err != nil {
 		db.Close()
 		return nil, err
 	}

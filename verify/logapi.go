@@ -34,7 +34,7 @@ func (s *Server) checkpoint(c *gin.Context) {
 		return
 	}
 	s.shortCache(c)
-	c.Data(http.StatusOK, "text/plain; charset=utf-8", cp.Note)
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", s.cosigned(cp))
 }
 
 // parseTile parses a C2SP tlog-tiles path after "/tile": "/<L>/<N>[.p/<W>]" or

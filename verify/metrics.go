@@ -55,6 +55,7 @@ func newMetrics(s *Server) *metrics {
 		}
 		return 0
 	})
+	m.reg.MustRegister(witnessCollector{s})
 	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, logSize, cpSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.appends.WithLabelValues("ok")

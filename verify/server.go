@@ -13,10 +13,13 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/gin-gonic/gin"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // Config configures the service. The zero value of every field has a sensible default.
 type Config struct {
+	// Witnesses, optional, cosign the log's checkpoints: /checkpoint carries their cosignatures.
+	Witnesses *ledger.Witnesses
 	// Origin is the public base URL of the service (e.g. "https://santong.example"); links in
 	// pages and JSON are made absolute with it. Empty: relative links.
 	Origin string

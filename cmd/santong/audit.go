@@ -27,7 +27,11 @@ func cmdAuditReplay(ctx context.Context, c *cli, args []string) error {
 	ent := fs.String("enterprise", "", "the enterprise: its id or its credit code (统一社会信用代码); optional with --bundle")
 	src := addSourceFlags(fs, true)
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	quorum := addQuorumFlags(fs)
 	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	if _, err := quorum.need(); err != nil {
 		return err
 	}
 	if *src.bundle == "" && *ent == "" {
@@ -50,6 +54,10 @@ func cmdAuditReplay(ctx context.Context, c *cli, args []string) error {
 			return withHint(errors.New("--enterprise: the bundle is of another enterprise"), "the bundle is of %s (%s)", a.Enterprise.Name, a.Enterprise.USCC)
 		}
 	}
+	cosigned, err := quorum.check(a.Checkpoint.Note, a.Checkpoint.Size)
+	if err != nil {
+		return err
+	}
 	v, _ := note.NewVerifier(s.bundle.LogKey) // verified by Verify
 	wit, err := c.witness(ctx, &a.Checkpoint, v, s.prove)
 	if err != nil {
@@ -61,8 +69,8 @@ func cmdAuditReplay(ctx context.Context, c *cli, args []string) error {
 	}
 	rep.print(c.stdout)
 	printWitness(c.stdout, wit)
-	if s.trusted == "" {
-		fmt.Fprintf(c.stderr, "santong: warning: the log key was taken from the bundle itself (%s): compare it with the operator's published key, or pass --log-key\n", a.LogKey)
+	if cosigned != "" {
+		fmt.Fprintf(c.stdout, "witnesses: %s\n", cosigned)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func (f *sourceFlags) check() error {
 // source is an opened audit source.
 type source struct {
 	bundle  *cert.Bundle
-	trusted string // the log key the auditor trusts; "" for a bundle's own
+	trusted string // the log key the auditor trusts (given, or pinned by its memory)
 	keyFrom string // where the trusted key came from
 	prove   proveFunc
 	close   func()
@@ -113,13 +113,19 @@ func (c *cli) bundleSource(f *sourceFlags) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &source{bundle: b, close: func() {}, keyFrom: "the bundle itself (pin it with --log-key)"}
+	s := &source{bundle: b, close: func() {}}
 	if k := c.logKeyFlag(f); k != "" {
 		if _, err := parseLogKey(k); err != nil {
 			return nil, err
 		}
 		s.trusted, s.keyFrom = k, "--log-key"
+		return s, nil
 	}
+	path, ok := pinnedByMemory(b.Origin, b.LogKey)
+	if !ok {
+		return nil, errNotPinned(b.LogKey)
+	}
+	s.trusted, s.keyFrom = b.LogKey, "the checkpoint remembered in "+path
 	return s, nil
 }
 

@@ -21,6 +21,7 @@ type cli struct {
 	tty            bool // stderr is a terminal: progress bars and prompts
 
 	checkpointEvery time.Duration // the log's checkpoint interval (0: the ledger's default)
+	checkpointLock  string        // serve --checkpoint-lock (else $SANTONG_CHECKPOINT_LOCK, else santong.json)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.

@@ -43,6 +43,10 @@ type config struct {
 	OperatorKey string `json:"operator_key"` // the operator root key id
 	URLPrefix   string `json:"url_prefix"`   // printed before tokens on labels, upper case
 	Created     string `json:"created"`
+	// CheckpointLock, optional, is the checkpoint lock file (ledger.FileLock), outside the data
+	// directory; relative to it when not absolute. Witnesses are serve --witness values.
+	CheckpointLock string   `json:"checkpoint_lock,omitempty"`
+	Witnesses      []string `json:"witnesses,omitempty"`
 }
 
 func dataDir(c *cli, flagValue string) string {
@@ -171,7 +175,7 @@ func (c *cli) openRegistryMode(dir string, audit bool) (*cert.Registry, *config,
 		return nil, nil, err
 	}
 	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier, Audit: audit,
-		CheckpointInterval: c.checkpointEvery}, cert.Config{})
+		CheckpointInterval: c.checkpointEvery, CheckpointLock: c.lockFor(dir, cfg)}, cert.Config{})
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "resource temporarily unavailable") {
 			return nil, nil, withHint(fmt.Errorf("the data directory %s is in use", dir), "is 'santong serve' running on it? send writes to it with --server URL")

@@ -21,12 +21,17 @@ import (
 func cmdInit(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("init")
 	data := fs.String("data", "", "the data directory to create (default $SANTONG_DATA or ./"+defaultData+")")
-	origin := fs.String("origin", "santong.local/log", "the log's origin: a name unique to this deployment, e.g. santong.example.cn/log")
+	origin := fs.String("origin", "", "the log's origin: a name unique to this deployment, e.g. santong.example.cn/log (default santong.local/ and 8 random hex digits, unique to this data directory)")
 	name := fs.String("name", "三同 alliance (demo)", "the operator's name, recorded in the first record")
 	prefix := fs.String("url-prefix", "HTTP://127.0.0.1:8080/Q/", "the URL printed before tokens on labels (upper case)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
 	if err := parse(fs, args, false); err != nil {
 		return err
+	}
+	if *origin == "" {
+		var r [4]byte
+		rand.Read(r[:])
+		*origin = fmt.Sprintf("santong.local/%x", r)
 	}
 	res, err := initData(ctx, c, dataDir(c, *data), *origin, *name, *prefix)
 	if err != nil {

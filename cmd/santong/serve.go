@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,10 +32,12 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	cloneRegions := fs.Int("clone-regions", envInt(c, "SANTONG_CLONE_REGIONS", 3), "distinct regions after which a code is reported as possibly cloned ($SANTONG_CLONE_REGIONS)")
 	every := fs.Duration("checkpoint-interval", envDuration(c, "SANTONG_CHECKPOINT_INTERVAL", 250*time.Millisecond), "how soon after appends a new checkpoint is signed ($SANTONG_CHECKPOINT_INTERVAL)")
 	rate := fs.Float64("rate-limit", float64(envInt(c, "SANTONG_RATE_LIMIT", 20)), "requests per second allowed to one client IP on public endpoints; negative: none ($SANTONG_RATE_LIMIT)")
+	wf := addWitnessFlags(fs, c)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
 	dir := dataDir(c, *data)
+	c.checkpointLock = *wf.lock
 	if *every <= 0 {
 		return usagef("--checkpoint-interval must be positive")
 	}
@@ -65,7 +68,11 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 			return withHint(fmt.Errorf("%s is not a Santong data directory", dir), "create one with 'santong init --data %s', or run 'santong serve --demo'", dir)
 		}
 		prefix := strings.ToUpper(base) + "/Q/"
-		if _, err := initData(ctx, c, dir, "santong.demo/log", "三同 alliance (demo)", prefix); err != nil {
+		// Each demo gets its own origin, so that two demos on one machine do not trip the
+		// auditor's checkpoint memory of each other.
+		var r [4]byte
+		rand.Read(r[:])
+		if _, err := initData(ctx, c, dir, fmt.Sprintf("santong.demo/%x", r), "三同 alliance (demo)", prefix); err != nil {
 			return err
 		}
 		fresh = true
@@ -104,6 +111,11 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	witnesses, stopWitnesses, err := startWitnesses(ctx, reg.Log(), wf, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopWitnesses()
 	deps := verify.NewCertRegistry(reg).Deps()
 	deps.Logger = logger
 	srv := verify.New(verify.Config{
@@ -113,6 +125,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		ScanKey:        scanKey,
 		RateLimit:      *rate,
 		Samples:        readSampleIndex(dir),
+		Witnesses:      witnesses,
 	}, deps)
 	fmt.Fprintf(c.stdout, "santong: serving %s (origin %s) on %s\n", dir, cfg.Origin, base)
 	fmt.Fprintf(c.stdout, "open %s/ for the registry; Ctrl-C stops\n", base)

@@ -28,8 +28,9 @@ func cmdVerify(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("verify")
 	server := fs.String("server", "", "ask this verification service, e.g. http://127.0.0.1:8080")
 	bundle := fs.String("bundle", "", "decide offline from this audit bundle (santong audit export)")
-	logKey := fs.String("log-key", "", "with --bundle: the log key you trust (default $SANTONG_LOG_KEY; else the bundle's own)")
+	logKey := fs.String("log-key", "", "with --bundle: the log key you trust (default $SANTONG_LOG_KEY; else one pinned by an earlier audit of the log)")
 	jsonOut := fs.Bool("json", false, "print the verdict as JSON")
+	quorum := addQuorumFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func cmdVerify(ctx context.Context, c *cli, args []string) error {
 		if key == "" {
 			key = c.getenv("SANTONG_LOG_KEY")
 		}
-		return c.verifyBundle(code, *bundle, key, *jsonOut)
+		return c.verifyBundle(code, *bundle, key, *jsonOut, quorum)
 	}
 	form := "token"
 	if dl != nil {
@@ -217,7 +218,7 @@ type offlineJSON struct {
 }
 
 // verifyBundle decides offline from a bundle.
-func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
+func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool, quorum *quorumFlags) error {
 	b, err := readBundleFile(path)
 	if err != nil {
 		return err
@@ -226,6 +227,13 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 		if _, err := parseLogKey(logKey); err != nil {
 			return err
 		}
+	} else if _, ok := pinnedByMemory(b.Origin, b.LogKey); ok {
+		logKey = b.LogKey
+	} else {
+		return errNotPinned(b.LogKey)
+	}
+	if _, err := quorum.need(); err != nil {
+		return err
 	}
 	res, err := label.VerifyOffline(code, b, label.OfflineOptions{LogKey: logKey})
 	if err != nil {
@@ -234,6 +242,13 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 			return &failedError{"BUNDLE REFUSED: " + strings.TrimPrefix(f.Error(), "replay: ")}
 		}
 		return err
+	}
+	cosigned, err := quorum.check(res.Audit.Checkpoint.Note, res.Audit.Checkpoint.Size)
+	if err != nil {
+		return err
+	}
+	if cosigned != "" && !jsonOut {
+		defer fmt.Fprintf(c.stdout, "witnesses    %s\n", cosigned)
 	}
 	out := offlineJSON{Verdict: res.Verdict, Genuine: res.Genuine, Reason: res.Reason, Form: res.Form,
 		Batch: res.Token.Batch, Serial: res.Token.Serial, Enterprise: res.Enterprise.Name, CreditCode: res.Enterprise.USCC,
@@ -265,9 +280,6 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool) error {
 		}
 		fmt.Fprintf(c.stdout, "offline      from the bundle's checkpoint %d (%s); later records, if any, are not known\n",
 			out.Checkpoint, strconv.Quote(res.Audit.Checkpoint.Origin))
-		if logKey == "" {
-			fmt.Fprintf(c.stderr, "santong: warning: the log key was taken from the bundle itself (%s): compare it with the operator's published key, or pass --log-key\n", res.Audit.LogKey)
-		}
 	}
 	if res.Verdict != label.VerdictGenuine {
 		return &failedError{"verdict: " + res.Verdict}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -96,21 +97,71 @@ func (c *cli) witness(ctx context.Context, cp *ledger.SignedCheckpoint, v note.V
 	return res, c.remember(path, cp, res)
 }
 
-// remember writes cp as the remembered checkpoint, atomically.
+// remember writes cp as the remembered checkpoint, crash-safely: a temporary file in the same
+// directory, fsync, rename over the old one, fsync of the directory. A crash leaves the old
+// checkpoint or the new one, never a torn file.
 func (c *cli) remember(path string, cp *ledger.SignedCheckpoint, res *witnessResult) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, time.Now().UnixNano())
-	if err := os.WriteFile(tmp, cp.Note, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
+	if err := writeFileSync(path, cp.Note); err != nil {
+		return fmt.Errorf("remember the checkpoint in %s: %w", path, err)
 	}
 	res.Remembered = true
 	return nil
+}
+
+// writeFileSync replaces path with b: temporary file, fsync, rename, fsync of the directory.
+func writeFileSync(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// pinnedByMemory reports whether the checkpoint this auditor remembers of origin verifies with
+// key: the key was pinned by an earlier audit. It returns the memory's path.
+func pinnedByMemory(origin, key string) (string, bool) {
+	path, err := witnessPath(origin)
+	if err != nil {
+		return "", false
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return path, false
+	}
+	v, err := note.NewVerifier(key)
+	if err != nil {
+		return path, false
+	}
+	_, err = ledger.OpenCheckpoint(old, v)
+	return path, err == nil
+}
+
+// errNotPinned refuses an offline audit whose log key the auditor never pinned.
+func errNotPinned(key string) error {
+	return withHint(fmt.Errorf("BUNDLE REFUSED: the bundle's log key %s is not one you trust: a bundle can carry any key", key),
+		"pass --log-key with the key the operator publishes (santong init prints it, santong.json holds it), or audit the log online once (audit replay --server URL --log-key KEY) so that its checkpoint is remembered")
 }
 
 // printWitness writes the witness note to w.
@@ -118,4 +169,75 @@ func printWitness(w io.Writer, r *witnessResult) {
 	if r != nil && r.Note != "" {
 		fmt.Fprintf(w, "checkpoint: %s\n", r.Note)
 	}
+}
+
+// lockFor is the checkpoint lock of the data directory dir: serve --checkpoint-lock, else
+// $SANTONG_CHECKPOINT_LOCK, else santong.json's checkpoint_lock (relative to dir); nil for none.
+func (c *cli) lockFor(dir string, cfg *config) ledger.CheckpointLock {
+	p := c.checkpointLock
+	if p == "" {
+		p = c.getenv("SANTONG_CHECKPOINT_LOCK")
+	}
+	if p == "" {
+		p = cfg.CheckpointLock
+		if p != "" && !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+	}
+	if p == "" {
+		return nil
+	}
+	return ledger.FileLock{Path: p}
+}
+
+// quorumFlags are --witness VKEY (repeatable) and --witnesses-required K: the witnesses an
+// auditor trusts, and how many of them must have cosigned the checkpoint.
+type quorumFlags struct {
+	keys     []*ledger.CosignatureVerifier
+	required *int
+}
+
+func addQuorumFlags(fs *flag.FlagSet) *quorumFlags {
+	q := &quorumFlags{}
+	fs.Func("witness", "a witness's cosignature/v1 verifier key that you trust (repeatable)", func(s string) error {
+		v, err := ledger.NewCosignatureVerifier(s)
+		if err != nil {
+			return err
+		}
+		q.keys = append(q.keys, v)
+		return nil
+	})
+	q.required = fs.Int("witnesses-required", -1, "how many of the --witness keys must have cosigned the checkpoint (default: all of them)")
+	return q
+}
+
+// need is the number of cosignatures required, after checking the flags.
+func (q *quorumFlags) need() (int, error) {
+	k := *q.required
+	if k < 0 {
+		k = len(q.keys)
+	}
+	if k > len(q.keys) {
+		return 0, usagef("--witnesses-required %d: only %d --witness keys given", k, len(q.keys))
+	}
+	return k, nil
+}
+
+// check refuses the signed checkpoint msg unless it carries the required cosignatures, and
+// describes those it has.
+func (q *quorumFlags) check(msg []byte, size int64) (string, error) {
+	k, err := q.need()
+	if err != nil || len(q.keys) == 0 {
+		return "", err
+	}
+	cs, err := ledger.CheckQuorum(msg, q.keys, k)
+	if err != nil {
+		return "", &failedError{fmt.Sprintf("CHECKPOINT REFUSED: the checkpoint of size %d has %d valid cosignatures of the %d witnesses you trust, %d required: the witnesses have not seen this tree (a fork shown only to you?), or the source dropped their cosignatures",
+			size, len(cs), len(q.keys), k)}
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = fmt.Sprintf("%s at %s", c.Witness, c.Time.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("cosigned by %d of %d witnesses (%d required): %s", len(cs), len(q.keys), k, strings.Join(names, ", ")), nil
 }

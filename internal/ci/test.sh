@@ -14,6 +14,7 @@ command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
 # fuse3 (fusermount3) for the power-loss test's lazyfs mount; as root lazyfs mounts by itself, but
 # the package also loads the fuse module's user-space side. The test skips only without /dev/fuse.
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+command -v ssh-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: installing ${need[*]}" >&2
@@ -26,5 +27,15 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg or Chromium fail instead of skipping
+# A real C2SP witness for the witness tests (internal/witnesstest looks in .cache/bin), from the
+# Go module proxy, pinned.
+TORCHWOOD=v0.6.1
+if [ ! -x .cache/bin/litewitness ] || [ ! -x .cache/bin/witnessctl ] || [ "$(cat .cache/bin/torchwood.version 2>/dev/null)" != "$TORCHWOOD" ]; then
+  echo "test.sh: installing litewitness and witnessctl $TORCHWOOD" >&2
+  mkdir -p .cache/bin
+  GOBIN="$PWD/.cache/bin" go install "filippo.io/torchwood/cmd/litewitness@$TORCHWOOD" "filippo.io/torchwood/cmd/witnessctl@$TORCHWOOD"
+  echo "$TORCHWOOD" > .cache/bin/torchwood.version
+fi
+
+export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg, Chromium or litewitness fail instead of skipping
 go test -count=1 -timeout 20m "$@" ./...
