@@ -49,9 +49,20 @@ func NewCertRegistry(reg *cert.Registry) *CertRegistry {
 // Deps returns the service's dependencies on reg: the log, the registry, the writer, the
 // label tokens (signed over the log's origin) and the database for scan counts.
 func (a *CertRegistry) Deps() Deps {
-	a.search.start() // the registry search's index, built in the background
 	return Deps{Log: a.log, Registry: a, Events: a, DB: a.db,
 		Tokens: LabelTokens{Origin: a.log.Origin(), Keys: a}, Ready: a.ready}
+}
+
+// WarmSearch starts building the registry search's index in the background, so that the first
+// search need not wait for it (else the first search starts it). Call Close before closing the
+// registry.
+func (a *CertRegistry) WarmSearch() { a.search.start() }
+
+// Close stops the search index's build if it is under way, and waits for it. It does not
+// close the registry.
+func (a *CertRegistry) Close() error {
+	a.search.close()
+	return nil
 }
 
 // ready reports whether the database is open and the log has a signed checkpoint.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,9 +32,11 @@ type searchIndex struct {
 	reg *cert.Registry
 	log *ledger.Log
 
-	once  sync.Once
-	ready chan struct{} // closed when the first build has ended (err says how)
-	err   error
+	once    sync.Once
+	ready   chan struct{} // closed when the first build has ended (err says how)
+	err     error
+	stop    atomic.Bool // Close: the build gives up between pages
+	running sync.WaitGroup
 
 	mu      sync.RWMutex
 	through int64 // records folded in
@@ -137,11 +140,22 @@ func newSearchIndex(reg *cert.Registry) *searchIndex {
 // start begins the first build in the background (once).
 func (x *searchIndex) start() {
 	x.once.Do(func() {
+		x.running.Add(1)
 		go func() {
+			defer x.running.Done()
 			x.err = x.build()
 			close(x.ready)
 		}()
 	})
+}
+
+// errStopped ends a build that Close interrupted.
+var errStopped = fault.New(fault.Unavailable, "the registry search is shutting down")
+
+// close stops a build under way and waits for it: after it the database may be closed.
+func (x *searchIndex) close() {
+	x.stop.Store(true)
+	x.running.Wait()
 }
 
 // build reads every enterprise and product from the projection, in registration order, as of
@@ -161,6 +175,9 @@ func (x *searchIndex) build() error {
 	var ents []ent
 	var prods []prod
 	for after := uuid.Nil; ; {
+		if x.stop.Load() {
+			return errStopped
+		}
 		page, next, err := x.reg.Enterprises(after, cert.MaxPage)
 		if err != nil {
 			return err
@@ -175,6 +192,9 @@ func (x *searchIndex) build() error {
 		}
 	}
 	for after := uuid.Nil; ; {
+		if x.stop.Load() {
+			return errStopped
+		}
 		page, next, err := x.reg.Products(after, cert.MaxPage)
 		if err != nil {
 			return err

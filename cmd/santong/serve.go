@@ -104,7 +104,10 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	deps := verify.NewCertRegistry(reg).Deps()
+	adapter := verify.NewCertRegistry(reg)
+	defer adapter.Close() // before reg.Close
+	adapter.WarmSearch()
+	deps := adapter.Deps()
 	deps.Logger = logger
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
