@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,6 +170,19 @@ func BenchmarkNational(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("VerifyJSONParallel64", func(b *testing.B) { // many scans share each durable scan-store commit
+		toks := make([]string, 2000)
+		for i := range toks {
+			toks[i] = genToken(b, reg, g, batch())
+		}
+		var n atomic.Int64
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				get(b, "/api/v1/verify/"+toks[n.Add(1)%int64(len(toks))])
+			}
+		})
+	})
 	// the first search waits for the index's first build
 	t0 := time.Now()
 	get(b, "/api/v1/enterprises?q=x")
@@ -181,4 +196,47 @@ func BenchmarkNational(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestNationalStartup starts 'santong serve' (in process) on the registry SANTONG_NATIONAL_DIR
+// names and reports how long until /readyz answers 200, a scan of a random batch's token is
+// answered, and the first registry search is answered (its index built).
+func TestNationalStartup(t *testing.T) {
+	dir := os.Getenv("SANTONG_NATIONAL_DIR")
+	if dir == "" {
+		t.Skip("SANTONG_NATIONAL_DIR is not set: see docs/benchmarks.md")
+	}
+	c := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv}
+	g := readManifest(t, dir)
+	reg, _, err := c.openRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := genToken(t, reg, g, g.BatchFirst+rand.Int64N(g.BatchLast-g.BatchFirst+1))
+	reg.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	const base = "http://127.0.0.1:18089"
+	t0 := time.Now()
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:18089", "--rate-limit", "-1"}, c)
+	}()
+	defer func() { cancel(); <-done }()
+	until := func(path string) time.Duration {
+		for time.Since(t0) < time.Minute {
+			if resp, err := http.Get(base + path); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return time.Since(t0)
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("%s: no 200 within a minute", path)
+		return 0
+	}
+	ready := until("/readyz")
+	scan := until("/api/v1/verify/" + tok)
+	search := until("/api/v1/products?q=generated+product+4242")
+	t.Logf("ready %v, first scan answered %v, first search answered %v", ready, scan, search)
 }
