@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,5 +239,8 @@ func TestNationalStartup(t *testing.T) {
 	ready := until("/readyz")
 	scan := until("/api/v1/verify/" + tok)
 	search := until("/api/v1/products?q=generated+product+4242")
-	t.Logf("ready %v, first scan answered %v, first search answered %v", ready, scan, search)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("ready %v, first scan answered %v, first search answered %v; heap in use %d MiB", ready, scan, search, ms.HeapInuse>>20)
 }
