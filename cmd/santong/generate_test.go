@@ -186,7 +186,13 @@ func BenchmarkNational(b *testing.B) {
 	})
 	// the first search waits for the index's first build
 	t0 := time.Now()
-	get(b, "/api/v1/enterprises?q=x")
+	for {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/enterprises?q=x", nil))
+		if rec.Code != http.StatusServiceUnavailable || time.Since(t0) > time.Minute {
+			break
+		}
+	}
 	b.Logf("search index built in %v", time.Since(t0))
 	for _, q := range []string{"", "青岚", "generated+product+4242", "69000012", "913301", "zzz"} {
 		for _, path := range []string{"/registry?q=", "/api/v1/enterprises?q=", "/registry/products?q=", "/api/v1/products?q="} {
