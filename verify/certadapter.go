@@ -354,6 +354,9 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 		}
 		return []Product{*p}, 1, nil
 	}
+	if ent != uuid.Nil && !a.search.isReady() { // an enterprise's page while the index loads
+		return a.enterpriseProducts(ent, q)
+	}
 	if err := a.search.fresh(context.Background()); err != nil {
 		return nil, 0, err
 	}
@@ -371,3 +374,35 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 }
 
 func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+
+// enterpriseProducts is Products for one enterprise read from the registry's index keys, in
+// registration order, for while the search index loads: it reads every product of the enterprise.
+func (a *CertRegistry) enterpriseProducts(ent uuid.UUID, q Query) ([]Product, int, error) {
+	text := strings.ToLower(q.Text)
+	g := strings.TrimLeft(text, "0")
+	var out []Product
+	total := 0
+	for after := int64(-1); ; {
+		page, next, err := a.reg.EnterpriseProducts(ent, after, cert.MaxPage)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, p := range page {
+			if text != "" && !strings.Contains(strings.ToLower(p.Name), text) &&
+				!(isDigits(text) && g != "" && p.GTIN != "" && strings.HasPrefix(strings.TrimLeft(p.GTIN, "0"), g)) {
+				continue
+			}
+			if total >= q.Offset && len(out) < q.Limit {
+				v, err := a.Product(p.ID.String())
+				if err != nil {
+					return nil, 0, err
+				}
+				out = append(out, *v)
+			}
+			total++
+		}
+		if after = next; next < 0 {
+			return out, total, nil
+		}
+	}
+}

@@ -149,6 +149,16 @@ func (x *searchIndex) start() {
 	})
 }
 
+// isReady reports whether the first build has ended.
+func (x *searchIndex) isReady() bool {
+	select {
+	case <-x.ready:
+		return x.err == nil
+	default:
+		return false
+	}
+}
+
 // errStopped ends a build that Close interrupted.
 var errStopped = fault.New(fault.Unavailable, "the registry search is shutting down")
 

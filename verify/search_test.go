@@ -147,6 +147,16 @@ func TestSearchIndexMatchesLinear(t *testing.T) {
 						if total != wantTotal || !slices.Equal(got, want) {
 							t.Errorf("%s: products %v %+v: got %d %v, want %d %v", round, products, q, total, got, wantTotal, want)
 						}
+						if products && ent != "" && text != w.prod.String() { // the path an enterprise's page takes while the index loads
+							ps, total, err := a.enterpriseProducts(uuid.MustParse(ent), q)
+							got = nil
+							for _, p := range ps {
+								got = append(got, p.ID)
+							}
+							if err != nil || total != wantTotal || !slices.Equal(got, want) {
+								t.Errorf("%s: enterpriseProducts %+v: got %d %v %v, want %d %v", round, q, total, got, err, wantTotal, want)
+							}
+						}
 					}
 				}
 			}
