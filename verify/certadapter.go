@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 
 // CertRegistry adapts ledger/cert's Registry to the service's Registry, Submitter and
 // BatchKeys. Per-batch lookups (one per scan) are cached for as long as the log does not grow;
-// the registry lists come from a snapshot rebuilt at most every 200 ms when the log has grown.
+// the registry lists and searches come from an index that follows the log (search.go).
 type CertRegistry struct {
 	reg *cert.Registry
 	log *ledger.Log
@@ -33,8 +32,7 @@ type CertRegistry struct {
 	born  time.Time // when the cache was started
 	cache map[string]*cacheEntry
 
-	snapMu sync.Mutex
-	snap   *snapshot
+	search *searchIndex
 }
 
 type cacheEntry struct {
@@ -42,16 +40,10 @@ type cacheEntry struct {
 	err error
 }
 
-type snapshot struct {
-	size        int64
-	built       time.Time
-	enterprises []Enterprise
-	products    []Product
-}
-
 // NewCertRegistry returns the adapter over reg.
 func NewCertRegistry(reg *cert.Registry) *CertRegistry {
-	return &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, cache: map[string]*cacheEntry{}}
+	return &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, cache: map[string]*cacheEntry{},
+		search: newSearchIndex(reg)}
 }
 
 // Deps returns the service's dependencies on reg: the log, the registry, the writer, the
@@ -59,6 +51,18 @@ func NewCertRegistry(reg *cert.Registry) *CertRegistry {
 func (a *CertRegistry) Deps() Deps {
 	return Deps{Log: a.log, Registry: a, Events: a, DB: a.db,
 		Tokens: LabelTokens{Origin: a.log.Origin(), Keys: a}, Ready: a.ready}
+}
+
+// WarmSearch starts building the registry search's index in the background, so that the first
+// search need not wait for it (else the first search starts it). Call Close before closing the
+// registry.
+func (a *CertRegistry) WarmSearch() { a.search.start() }
+
+// Close stops the search index's build if it is under way, and waits for it. It does not
+// close the registry.
+func (a *CertRegistry) Close() error {
+	a.search.close()
+	return nil
 }
 
 // ready reports whether the database is open and the log has a signed checkpoint.
@@ -310,124 +314,95 @@ func (a *CertRegistry) History(id string, offset, limit int) ([]HistoryItem, int
 	return out, int(head.Len), nil
 }
 
-// Enterprises implements Registry from the snapshot.
+// Enterprises implements Registry from the search index (search.go), in registration order.
 func (a *CertRegistry) Enterprises(q Query) ([]Enterprise, int, error) {
-	s, err := a.snapshot()
-	if err != nil {
+	if err := a.search.fresh(context.Background()); err != nil {
 		return nil, 0, err
 	}
-	text := strings.ToLower(q.Text)
-	var owners map[string]bool
-	if text != "" && isDigits(text) {
-		owners = map[string]bool{}
-		for _, p := range s.products {
-			if matchGTIN(p.GTIN, text) {
-				owners[p.Enterprise] = true
-			}
+	ids, total := a.search.enterprises(strings.ToLower(q.Text), q.Offset, q.Limit)
+	a.search.mu.RUnlock()
+	out := make([]Enterprise, 0, len(ids))
+	for _, id := range ids {
+		e, err := a.Enterprise(id.String())
+		if err != nil {
+			return nil, 0, fmt.Errorf("registry search: %w", err)
 		}
+		out = append(out, *e)
 	}
-	var all []Enterprise
-	for _, e := range s.enterprises {
-		if text == "" || strings.Contains(strings.ToLower(e.Name), text) ||
-			strings.HasPrefix(strings.ToLower(e.CreditCode), text) || owners[e.ID] {
-			all = append(all, e)
-		}
-	}
-	items, total := pageSlice(all, q)
-	return items, total, nil
+	return out, total, nil
 }
 
-// Products implements Registry from the snapshot.
+// Products implements Registry from the search index, in registration order; a product's id
+// finds it too.
 func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
-	s, err := a.snapshot()
-	if err != nil {
-		return nil, 0, err
-	}
-	text := strings.ToLower(q.Text)
-	var all []Product
-	for _, p := range s.products {
-		if (q.Enterprise == "" || p.Enterprise == q.Enterprise) &&
-			(text == "" || p.ID == text || strings.Contains(strings.ToLower(p.Name), text) || matchGTIN(p.GTIN, text)) {
-			all = append(all, p)
+	var ent uuid.UUID
+	if q.Enterprise != "" {
+		var err error
+		if ent, err = uuid.Parse(q.Enterprise); err != nil {
+			return nil, 0, nil
 		}
 	}
-	items, total := pageSlice(all, q)
-	return items, total, nil
+	if _, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 {
+		p, err := a.Product(q.Text)
+		switch {
+		case fault.CodeOf(err) == fault.NotFound || (err == nil && ent != uuid.Nil && p.Enterprise != ent.String()):
+			return nil, 0, nil
+		case err != nil:
+			return nil, 0, err
+		case q.Offset > 0:
+			return nil, 1, nil
+		}
+		return []Product{*p}, 1, nil
+	}
+	if ent != uuid.Nil && !a.search.isReady() { // an enterprise's page while the index loads
+		return a.enterpriseProducts(ent, q)
+	}
+	if err := a.search.fresh(context.Background()); err != nil {
+		return nil, 0, err
+	}
+	ids, total := a.search.products(strings.ToLower(q.Text), ent, q.Offset, q.Limit)
+	a.search.mu.RUnlock()
+	out := make([]Product, 0, len(ids))
+	for _, id := range ids {
+		p, err := a.Product(id.String())
+		if err != nil {
+			return nil, 0, fmt.Errorf("registry search: %w", err)
+		}
+		out = append(out, *p)
+	}
+	return out, total, nil
 }
 
 func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
-// matchGTIN matches a GTIN prefix, ignoring the leading zeros of padded forms.
-func matchGTIN(gtin, q string) bool {
-	if gtin == "" || !isDigits(q) {
-		return false
-	}
-	return strings.HasPrefix(strings.TrimLeft(gtin, "0"), strings.TrimLeft(q, "0"))
-}
-
-func pageSlice[T any](all []T, q Query) ([]T, int) {
-	if q.Offset >= len(all) {
-		return nil, len(all)
-	}
-	return all[q.Offset:min(len(all), q.Offset+q.Limit)], len(all)
-}
-
-// snapshotAge is how stale the registry lists may be while the log grows: they are rebuilt at
-// most this often, so that a stream of writes does not rebuild them on every request.
-const snapshotAge = 200 * time.Millisecond
-
-// snapshot returns the registry lists, rebuilt when the log has grown (at most every snapshotAge).
-// The public registry shows every enterprise and product, suspended and revoked ones too, with
-// their status.
-func (a *CertRegistry) snapshot() (*snapshot, error) {
-	a.snapMu.Lock()
-	defer a.snapMu.Unlock()
-	size := a.log.Size()
-	if s := a.snap; s != nil && (s.size == size || time.Since(s.built) < snapshotAge) {
-		return s, nil
-	}
-	s := &snapshot{size: size, built: time.Now()}
-	var ents []*cert.Enterprise
-	var prods []*cert.Product
-	for after := uuid.Nil; ; {
-		page, next, err := a.reg.Enterprises(after, cert.MaxPage)
+// enterpriseProducts is Products for one enterprise read from the registry's index keys, in
+// registration order, for while the search index loads: it reads every product of the enterprise.
+func (a *CertRegistry) enterpriseProducts(ent uuid.UUID, q Query) ([]Product, int, error) {
+	text := strings.ToLower(q.Text)
+	g := strings.TrimLeft(text, "0")
+	var out []Product
+	total := 0
+	for after := int64(-1); ; {
+		page, next, err := a.reg.EnterpriseProducts(ent, after, cert.MaxPage)
 		if err != nil {
-			return nil, fmt.Errorf("registry snapshot: %w", err)
+			return nil, 0, err
 		}
-		ents = append(ents, page...)
-		if after = next; next == uuid.Nil {
-			break
+		for _, p := range page {
+			if text != "" && !strings.Contains(strings.ToLower(p.Name), text) &&
+				!(isDigits(text) && g != "" && p.GTIN != "" && strings.HasPrefix(strings.TrimLeft(p.GTIN, "0"), g)) {
+				continue
+			}
+			if total >= q.Offset && len(out) < q.Limit {
+				v, err := a.Product(p.ID.String())
+				if err != nil {
+					return nil, 0, err
+				}
+				out = append(out, *v)
+			}
+			total++
+		}
+		if after = next; next < 0 {
+			return out, total, nil
 		}
 	}
-	for after := uuid.Nil; ; {
-		page, next, err := a.reg.Products(after, cert.MaxPage)
-		if err != nil {
-			return nil, fmt.Errorf("registry snapshot: %w", err)
-		}
-		prods = append(prods, page...)
-		if after = next; next == uuid.Nil {
-			break
-		}
-	}
-	for _, e := range ents {
-		s.enterprises = append(s.enterprises, a.enterpriseView(e))
-	}
-	for _, p := range prods {
-		s.products = append(s.products, a.productView(p))
-	}
-	// certified first, then by name
-	slices.SortStableFunc(s.enterprises, func(x, y Enterprise) int {
-		if d := statusRank[x.Status] - statusRank[y.Status]; d != 0 {
-			return d
-		}
-		return strings.Compare(x.Name, y.Name)
-	})
-	slices.SortStableFunc(s.products, func(x, y Product) int {
-		if d := statusRank[x.Status] - statusRank[y.Status]; d != 0 {
-			return d
-		}
-		return strings.Compare(x.Name, y.Name)
-	})
-	a.snap = s
-	return s, nil
 }

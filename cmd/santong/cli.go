@@ -68,6 +68,7 @@ var commands = []command{
 	{"log checkpoint", "[--data DIR | --server URL]", "sign (local) or fetch the latest checkpoint", cmdLogCheckpoint},
 	{"log verify", "[--data DIR]", "replay the whole log and verify it, the state projection too", cmdLogVerify},
 	{"log rebuild", "[--data DIR]", "rebuild the state projection from the log (service stopped)", cmdLogRebuild},
+	{"dev generate", "--data DIR [--enterprises N] [--products N] [--certificates N] [--batches N]", "fill a fresh data directory with a generated registry, for measurements", cmdDevGenerate},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 

@@ -116,7 +116,10 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer stopWitnesses()
-	deps := verify.NewCertRegistry(reg).Deps()
+	adapter := verify.NewCertRegistry(reg)
+	defer adapter.Close() // before reg.Close
+	adapter.WarmSearch()
+	deps := adapter.Deps()
 	deps.Logger = logger
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
