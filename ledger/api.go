@@ -77,6 +77,13 @@ type Hook interface {
 	Abort()
 }
 
+// Committer is a Hook that wants to know when the writes of its Apply calls are durable: the
+// writer calls Committed after each group's transaction has committed, before it acknowledges
+// the group's appenders.
+type Committer interface {
+	Committed()
+}
+
 // Options configure a Log.
 type Options struct {
 	Dir      string // the data directory of the Badger database

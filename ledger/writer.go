@@ -351,6 +351,9 @@ func (l *Log) finish(w *writerState, fl *inflight) {
 		return
 	}
 	l.state.Store(w.tree.clone())
+	if c, ok := l.opts.Hook.(Committer); ok {
+		c.Committed() // before the acknowledgements: readers of the hook's state see every acknowledged write
+	}
 	for _, it := range fl.items {
 		it.req.finish(it.i, Receipt{Index: it.rec.Index, Hash: it.leaf, Time: it.rec.Time, ChainSeq: it.seq}, nil)
 	}

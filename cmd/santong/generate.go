@@ -286,7 +286,7 @@ func generate(ctx context.Context, reg *cert.Registry, op ed25519.PrivateKey, g 
 		{"certificates", C, func(k int) (*event.Event, ed25519.PrivateKey) {
 			return event.New(genID("enterprise", k), genID("certificate", k), &event.Grant{Audit: genID("audit", k),
 				Number: fmt.Sprintf("STP-GEN-%08d", k), Products: productsOf(k), Scheme: event.SchemeSantong,
-				Scope: event.ScopeProducts, ValidFrom: day(-50), ValidUntil: day(3 * 365)}), certKey
+				Scope: event.ScopeProducts, ValidFrom: day(-50), ValidUntil: day(2 * 365)}), certKey
 		}},
 	}
 	for _, s := range steps {

@@ -295,3 +295,50 @@ func TestConcurrentRegistrationsIntoOneEnterprise(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadCacheNeverBehindAnAck: queries read decoded values from the hook's committed cache;
+// with readers running all the time, the first look-up after an acknowledged revocation (and
+// after a suspension, a reinstatement) sees it.
+func TestReadCacheNeverBehindAnAck(t *testing.T) {
+	w := logWorld(t, t.TempDir())
+	w.setup()
+	w.certify()
+	bi := w.must(w.entK, w.ent, w.batch, w.batchBody())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := w.reg.BatchInfo(bi, time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	check := func(want string) {
+		t.Helper()
+		info, err := w.reg.BatchInfo(bi, time.Now())
+		if err != nil || info.StatusNow != want {
+			t.Fatalf("right after the acknowledgement: %v %v, want %s", info.StatusNow, err, want)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		w.must(w.certK, w.ent, w.cert, &event.Suspension{Reason: "r", RectifyBy: w.date(day)})
+		check(StatusSuspended)
+		insp := uuid.New()
+		w.must(w.certK, w.ent, insp, &event.Inspection{Certificate: w.cert, Date: w.date(0), Kind: "reinspection", Result: "pass"})
+		w.must(w.certK, w.ent, w.cert, &event.Reinstatement{Inspection: insp})
+		check(StatusActive)
+	}
+	w.must(w.certK, w.ent, w.cert, &event.Revocation{Reason: "fraud"})
+	check(StatusRevoked)
+}

@@ -21,11 +21,14 @@ type view struct {
 // view runs f in a read transaction of the projection.
 func (r *Registry) view(f func(v *view) error) error {
 	gen := byte(genX)
+	var cache *objCache
+	var seq uint64
 	if r.hook != nil {
-		gen = r.hook.generation()
+		gen, cache = r.hook.generation(), r.hook.objs
+		seq = cache.currentSeq() // before the transaction begins
 	}
 	return r.db.View(func(txn *badger.Txn) error {
-		return f(&view{txn: txn, gen: gen, st: &readStore{txn: txn, gen: gen}})
+		return f(&view{txn: txn, gen: gen, st: &readStore{txn: txn, gen: gen, cache: cache, seq: seq}})
 	})
 }
 

@@ -73,6 +73,13 @@ func (h *Hook) Apply(txn *ledger.Txn, rec *ledger.Record) error {
 	return apply(st, &h.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, verify)
 }
 
+// Committed implements ledger.Committer: the group's decoded values are committed state now.
+func (h *Hook) Committed() {
+	h.applyMu.Lock()
+	h.objs.promote()
+	h.applyMu.Unlock()
+}
+
 // Abort implements ledger.Hook: it forgets the decoded values of the failed transaction.
 func (h *Hook) Abort() {
 	h.applyMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
@@ -26,7 +27,7 @@ type store interface {
 // number is bounded by the number of enterprises and products, not by batches.
 func cached(k []byte) bool {
 	switch k[1] {
-	case 'k', 'c', 'p', 'e', 'f', 'S':
+	case 'k', 'c', 'p', 'e', 'f', 'r', 'S', 'H':
 		return true
 	}
 	return false
@@ -35,36 +36,93 @@ func cached(k []byte) bool {
 // maxCached bounds the hook's cache of decoded values; past it the cache starts again.
 const maxCached = 1 << 18
 
-// objCache holds decoded projection values for the hook: committed ones, and those written by
-// the accepted records of the transaction in progress (promoted when the next transaction
-// starts, dropped by Abort).
+// objCache holds decoded projection values: committed ones, and those written by the accepted
+// records of the group in progress (promoted when the log says the group committed, dropped by
+// Abort). The writer (the hook) reads and fills both; readers (queries) read the committed ones
+// and may add what they read, unless a commit was promoted since their read transaction began
+// (seq), so that a value older than an acknowledged write never enters the cache.
 type objCache struct {
-	txn       any // the group's transaction the pending values belong to
-	pending   map[string]any
+	txn     any            // the group's transaction the pending values belong to
+	pending map[string]any // the writer's only
+
+	mu        sync.RWMutex
 	committed map[string]any
+	seq       uint64 // promotions so far
 }
 
 func newObjCache() *objCache {
 	return &objCache{pending: map[string]any{}, committed: map[string]any{}}
 }
 
-// begin notes the group of the next Apply: a new one means the previous one committed.
+// begin notes the group of the next Apply.
 func (c *objCache) begin(group any) {
 	if group != c.txn {
-		if len(c.committed) > maxCached {
-			clear(c.committed)
-		}
-		for k, v := range c.pending {
-			c.committed[k] = v
-		}
-		clear(c.pending)
+		c.promote() // a group whose commit was not reported (Rebuild's own transactions)
 		c.txn = group
 	}
 }
 
+// promote moves the pending values into the committed ones: their group has committed.
+func (c *objCache) promote() {
+	c.mu.Lock()
+	if len(c.committed) > maxCached {
+		clear(c.committed)
+	}
+	for k, v := range c.pending {
+		c.committed[k] = v
+	}
+	c.seq++
+	c.mu.Unlock()
+	clear(c.pending)
+}
+
+func (c *objCache) get(k string) (any, bool) {
+	c.mu.RLock()
+	v, ok := c.committed[k]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+// put adds a committed value read by the writer.
+func (c *objCache) put(k string, v any) {
+	c.mu.Lock()
+	if len(c.committed) > maxCached {
+		clear(c.committed)
+	}
+	c.committed[k] = v
+	c.mu.Unlock()
+}
+
+// putRead adds a value a reader read in a transaction that began at promotion seq.
+func (c *objCache) putRead(k string, v any, seq uint64) {
+	c.mu.Lock()
+	if c.seq == seq {
+		if len(c.committed) > maxCached {
+			clear(c.committed)
+		}
+		if _, ok := c.committed[k]; !ok {
+			c.committed[k] = v
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *objCache) currentSeq() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.seq
+}
+
 func (c *objCache) abort() { clear(c.pending); c.txn = nil }
 
-func (c *objCache) reset() { clear(c.pending); clear(c.committed); c.txn = nil }
+func (c *objCache) reset() {
+	clear(c.pending)
+	c.mu.Lock()
+	clear(c.committed)
+	c.seq++
+	c.mu.Unlock()
+	c.txn = nil
+}
 
 // hookStore is the projection in the log's transaction, for the hook. The ledger holds its
 // writes back until the record is accepted; decoded values written reach the cache then.
@@ -99,8 +157,7 @@ func (s *hookStore) obj(k []byte) (any, bool) {
 	if v, ok := s.cache.pending[string(k)]; ok {
 		return v, true
 	}
-	v, ok := s.cache.committed[string(k)]
-	return v, ok
+	return s.cache.get(string(k))
 }
 
 func (s *hookStore) objSet(k []byte, v any, written bool) {
@@ -121,16 +178,19 @@ func (s *hookStore) objSet(k []byte, v any, written bool) {
 	case !s.wrote[string(k)] && s.cache.pending[string(k)] == nil:
 		// Read from the transaction, written neither by this record nor by the group's earlier
 		// ones (those are in pending): committed state.
-		s.cache.committed[string(k)] = v
+		s.cache.put(string(k), v)
 	}
 }
 
 // readStore is the projection in a Badger transaction, for queries and rebuilds. Writes (a
-// rebuild's) go straight to the transaction.
+// rebuild's) go straight to the transaction. With a cache, it reads decoded values from the
+// hook's committed ones and adds those it decodes.
 type readStore struct {
-	txn *badger.Txn
-	gen byte
-	err error // the first failed write
+	txn   *badger.Txn
+	gen   byte
+	err   error // the first failed write
+	cache *objCache
+	seq   uint64 // the cache's promotions when the transaction began
 }
 
 func (s *readStore) get(k []byte) ([]byte, bool, error) {
@@ -153,8 +213,18 @@ func (s *readStore) set(k, v []byte) {
 		s.err = s.txn.Set(phys(s.gen, k), v)
 	}
 }
-func (s *readStore) obj([]byte) (any, bool)   { return nil, false }
-func (s *readStore) objSet([]byte, any, bool) {}
+func (s *readStore) obj(k []byte) (any, bool) {
+	if s.cache == nil || !cached(k) {
+		return nil, false
+	}
+	return s.cache.get(string(k))
+}
+
+func (s *readStore) objSet(k []byte, v any, written bool) {
+	if s.cache != nil && !written && cached(k) {
+		s.cache.putRead(string(k), v, s.seq)
+	}
+}
 
 // storageFault reports a failed read of the projection as a fault of the storage.
 func storageFault(err error) error {
