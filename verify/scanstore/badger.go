@@ -410,7 +410,11 @@ func scanTime(v []byte) (time.Time, bool) {
 
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("scan store: badger: "+f, a...)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("scan store: badger: "+f, a...)) }
-func (b badgerLogger) Infof(string, ...any)        {}
-func (b badgerLogger) Debugf(string, ...any)       {}
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(fmt.Sprintf("scan store: badger: "+f, a...))
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf("scan store: badger: "+f, a...))
+}
+func (b badgerLogger) Infof(string, ...any)  {}
+func (b badgerLogger) Debugf(string, ...any) {}
