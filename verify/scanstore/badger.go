@@ -137,7 +137,7 @@ func Open(dir string, o Options) (*Badger, error) {
 		WithBlockCacheSize(m.BlockCacheSize).
 		WithIndexCacheSize(m.IndexCacheSize).
 		WithValueLogFileSize(m.ValueLogFileSize).
-		WithValueThreshold(4<<10). // every value of the store is far smaller: all stay in the LSM tree
+		WithValueThreshold(4 << 10). // every value of the store is far smaller: all stay in the LSM tree
 		WithNumCompactors(2).
 		WithNumGoroutines(2)
 	if o.InMemory {
