@@ -54,11 +54,12 @@ func (m *Memory) defaults() {
 }
 
 // Allocation is the most disk space the database can take at once beyond what statfs shows
-// as used: Badger maps its write-ahead and value-log files at their full size and fills them
-// later (sparse files), so a free-space watermark must stay above this.
+// as used: Badger maps its write-ahead files (twice the memtable size each) and value-log
+// files (twice their size) at their full size and fills them later (sparse files), so a
+// free-space watermark must stay above this.
 func (m Memory) Allocation() int64 {
 	m.defaults()
-	return int64(m.NumMemtables+1)*m.MemTableSize + 2*m.ValueLogFileSize
+	return int64(m.NumMemtables+1)*2*m.MemTableSize + 2*m.ValueLogFileSize
 }
 
 // Options configure a Badger store.
@@ -79,6 +80,10 @@ type Options struct {
 }
 
 const (
+	// tableSize is the size of every table compactions write (Badger's default 2 MiB, doubling
+	// per level, builds tables of 8-32 MiB at the bottom levels of a large store, a dozen at
+	// once in buffers twice their size: hundreds of MB while a compaction runs).
+	tableSize      = 1 << 20
 	defaultQueue   = 8192
 	defaultMaxScan = 512
 	prefix         = 'q'
@@ -137,9 +142,11 @@ func Open(dir string, o Options) (*Badger, error) {
 		WithBlockCacheSize(m.BlockCacheSize).
 		WithIndexCacheSize(m.IndexCacheSize).
 		WithValueLogFileSize(m.ValueLogFileSize).
+		WithBaseTableSize(tableSize).
 		WithValueThreshold(4 << 10). // every value of the store is far smaller: all stay in the LSM tree
 		WithNumCompactors(2).
 		WithNumGoroutines(2)
+	bo.TableSizeMultiplier = 1 // (no With method)
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
 	}
