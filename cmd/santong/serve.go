@@ -130,11 +130,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer space.Close()
-	if space.Low() {
-		logger.Warn("disk space below the watermark at start: scans are answered but not recorded, ledger writes are refused",
-			"free", space.Free(), "watermark", space.Watermark())
-	}
+	defer space.Close() // its first poll has logged already if space is low
 	var trusted []string
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p != "" {
