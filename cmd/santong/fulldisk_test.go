@@ -270,15 +270,19 @@ func get(t *testing.T, url string) string {
 }
 
 // mountTmpfs mounts a tmpfs of size on a new directory, unmounted at the test's end. It skips
-// the test when it cannot (not root, no mount).
+// the test when it cannot (not root, no mount), or fails when SANTONG_REQUIRE_TOOLS=1 (CI, root).
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
+	skip := t.Skipf
+	if os.Getenv("SANTONG_REQUIRE_TOOLS") == "1" {
+		skip = t.Fatalf
+	}
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root: run as root to test a full disk")
+		skip("mounting a tmpfs needs root: run as root to test a full disk")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mount -t tmpfs failed, cannot test a full disk: %v %s", err, out)
+		skip("mount -t tmpfs failed, cannot test a full disk: %v %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
