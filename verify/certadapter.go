@@ -47,9 +47,9 @@ func NewCertRegistry(reg *cert.Registry) *CertRegistry {
 }
 
 // Deps returns the service's dependencies on reg: the log, the registry, the writer, the
-// label tokens (signed over the log's origin) and the database for scan counts.
+// label tokens (signed over the log's origin). The caller adds the scan store.
 func (a *CertRegistry) Deps() Deps {
-	return Deps{Log: a.log, Registry: a, Events: a, DB: a.db,
+	return Deps{Log: a.log, Registry: a, Events: a,
 		Tokens: LabelTokens{Origin: a.log.Origin(), Keys: a}, Ready: a.ready}
 }
 

@@ -3,8 +3,9 @@
 //
 // The service sees the rest of Santong through small interfaces defined here (deps.go):
 // LogReader (*ledger.Log as is), Registry and Submitter (CertRegistry adapts ledger/cert),
-// Tokens (LabelTokens checks label's tokens and GS1 Digital Links) and ScanCounter (ScanStore,
-// scan counts in the log's Badger database under the key prefix 'q', outside the Merkle log).
+// Tokens (LabelTokens checks label's tokens and GS1 Digital Links), scanstore.Store (scan
+// counts outside the Merkle log, in a database of their own: verify/scanstore) and DiskSpace
+// (internal/diskspace: below a free-space watermark, scans are not recorded and writes refused).
 //
 // Files: routes.go lists every route; one file per resource (scan.go, logapi.go, registry.go,
 // events.go); verdict.go computes a scan's verdict; errors.go holds the one table from error

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/internal/fault"
 )
 
@@ -31,6 +32,7 @@ var statusOf = map[string]int{
 	codeRateLimited:    http.StatusTooManyRequests,
 	codeMediaType:      http.StatusUnsupportedMediaType,
 	codeUnavailable:    http.StatusServiceUnavailable,
+	diskspace.Code:     http.StatusServiceUnavailable,
 }
 
 // ErrorBody is the JSON body of every error answer.
@@ -71,11 +73,11 @@ func (s *Server) errorBody(c *gin.Context, err error) (int, ErrorBody) {
 		code, st = fault.Internal, http.StatusInternalServerError
 	}
 	msg := fault.MessageOf(err)
-	if st >= 500 && code != fault.Pushback && code != codeUnavailable {
+	if st >= 500 && code != fault.Pushback && code != codeUnavailable && code != diskspace.Code {
 		s.logger.Error("verify: request failed", "route", c.FullPath(), "method", c.Request.Method, "err", err)
 		msg = "internal error"
 	}
-	if code == fault.Pushback || code == codeRateLimited || code == codeUnavailable {
+	if code == fault.Pushback || code == codeRateLimited || code == codeUnavailable || code == diskspace.Code {
 		c.Header("Retry-After", "1")
 	}
 	c.Header("Cache-Control", "no-store")

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/internal/fault"
 )
 
@@ -51,6 +52,11 @@ func (s *Server) postEvent(c *gin.Context) {
 	}
 	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' || !json.Valid(b) {
 		s.fail(c, errInvalid("event", "the body must be one signed event: a JSON object"))
+		return
+	}
+	if s.space.Low() { // refused before the log's writer: a full disk must not reach Badger
+		s.metrics.appends.WithLabelValues(diskspace.Code).Inc()
+		s.fail(c, diskspace.ErrLow)
 		return
 	}
 	rc, err := s.events.Submit(c, body)

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -163,7 +164,7 @@ func TestLoad(t *testing.T) {
 		count, elapsed.Round(time.Millisecond), rate, *loadConns, *loadPath, runtime.GOMAXPROCS(0), errs.Load())
 	t.Logf("latency: p50 %v  p90 %v  p99 %v  p99.9 %v  max %v", pct(.50), pct(.90), pct(.99), pct(.999), pct(1))
 	// the scans were counted
-	st, err := s.store.Stats(fmt.Sprint(big), 1)
+	st, err := w.scans.Stats(context.Background(), fmt.Sprint(big), 1)
 	if err != nil || st.Count < 1 {
 		t.Errorf("scan not counted: %+v %v", st, err)
 	}

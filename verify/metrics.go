@@ -12,7 +12,7 @@ type metrics struct {
 	scans        *prometheus.CounterVec
 	appends      *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
-	scansDropped prometheus.Counter
+	scansDropped *prometheus.CounterVec
 	rateLimited  prometheus.Counter
 	handler      http.Handler
 }
@@ -30,9 +30,23 @@ func newMetrics(s *Server) *metrics {
 		Help:    "HTTP request latency by route, method and status.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "method", "status"})
-	m.scansDropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "santong_scans_unrecorded_total", Help: "Scans answered without being counted (scan queue full or timed out).",
+	m.scansDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "santong_scans_unrecorded_total", Help: "Scans answered without being counted, by reason: busy (queue full or timed out) or disk_full.",
+	}, []string{"reason"})
+	diskLow := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "santong_disk_low", Help: "1 while free disk space is below the watermark (scans not recorded, ledger writes refused), else 0.",
+	}, func() float64 {
+		if s.space.Low() {
+			return 1
+		}
+		return 0
 	})
+	diskFree := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "santong_disk_free_bytes", Help: "Free disk space of the data directory at the last poll (-1: not watched).",
+	}, func() float64 { return float64(s.space.Free()) })
+	diskMark := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "santong_disk_watermark_bytes", Help: "The free-space watermark below which writes stop.",
+	}, func() float64 { return float64(s.space.Watermark()) })
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "santong_rate_limited_total", Help: "Requests refused with 429 by the per-IP rate limit.",
 	})
@@ -56,9 +70,12 @@ func newMetrics(s *Server) *metrics {
 		return 0
 	})
 	m.reg.MustRegister(witnessCollector{s})
-	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, logSize, cpSize,
+	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, logSize, cpSize, diskLow, diskFree, diskMark,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.appends.WithLabelValues("ok")
+	for _, r := range []string{notRecordedBusy, notRecordedDiskFull} {
+		m.scansDropped.WithLabelValues(r)
+	}
 	for _, v := range Verdicts {
 		m.scans.WithLabelValues(v)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 // maxToken bounds a scanned token (a version-1 token is 125 characters): longer input is
@@ -118,7 +119,7 @@ func region(c *gin.Context) string {
 	if r == "" {
 		r = c.GetHeader("X-Santong-Region")
 	}
-	if r == "" || len(r) > maxRegionLen {
+	if r == "" || len(r) > scanstore.MaxRegionLen {
 		return ""
 	}
 	r = strings.ToUpper(r)

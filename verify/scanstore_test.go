@@ -2,121 +2,125 @@ package verify
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
-	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/diskspace"
+	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
-func TestScanStore(t *testing.T) {
-	db := openMemDB(t)
-	s := OpenScanStore(db, ScanOptions{Key: []byte("k")})
-	ctx := context.Background()
-	t0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-	var wg sync.WaitGroup
-	for i := range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.Record(ctx, Scan{Batch: "7", Serial: uint64(i % 4), Time: t0.Add(time.Duration(i) * time.Second),
-				Region: fmt.Sprintf("R%d", i%3), IP: "198.51.100.7"})
-			if err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	for serial := range 4 {
-		st, err := s.Stats("7", uint64(serial))
-		if err != nil || st.Count != 50 || !st.First.Equal(t0.Add(time.Duration(serial)*time.Second)) || len(st.Regions) != 3 {
-			t.Errorf("serial %d: %+v %v", serial, st, err)
-		}
-	}
-	if st, _ := s.Stats("7", 99); st.Count != 0 {
-		t.Errorf("unscanned unit: %+v", st)
-	}
-	s.Close()
-	if _, err := s.Record(ctx, Scan{Batch: "7"}); fault.CodeOf(err) != fault.Pushback {
-		t.Errorf("after close: %v", err)
-	}
+// fullStore is a scan store whose queue is always full.
+type fullStore struct{ scanstore.Store }
 
-	// every key is under 'q'; no raw IP anywhere; one record per scan
-	scans := 0
-	db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.DefaultIteratorOptions)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if k[0] != 'q' {
-				t.Errorf("key outside 'q': %q", k)
-			}
-			if k[1] == 's' {
-				scans++
-			}
-			it.Item().Value(func(v []byte) error {
-				if containsBytes(v, "198.51.100.7") {
-					t.Errorf("raw IP stored under %q", k)
-				}
-				return nil
-			})
-		}
-		return nil
-	})
-	if scans != 200 {
-		t.Errorf("%d scan records, want 200", scans)
-	}
-	// the keyed hash depends on the key
-	if OpenScanStore(db, ScanOptions{Key: []byte("k")}).HashIP("x") == OpenScanStore(db, ScanOptions{Key: []byte("j")}).HashIP("x") {
-		t.Errorf("IP hash does not depend on the key")
-	}
-}
-
-func containsBytes(b []byte, s string) bool {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if string(b[i:i+len(s)]) == s {
-			return true
-		}
-	}
-	return false
+func (fullStore) Record(context.Context, scanstore.Scan) (scanstore.Stats, error) {
+	return scanstore.Stats{}, scanstore.ErrPushback
 }
 
 // TestScanPushback: a full queue refuses at once with a pushback error, and the scan still
 // gets its verdict, marked as not recorded.
 func TestScanPushback(t *testing.T) {
-	db := openMemDB(t)
-	s := &ScanStore{db: db, key: []byte("k"), queue: make(chan *scanReq, 1), maxBatch: 1, done: make(chan struct{})}
-	s.queue <- &scanReq{res: make(chan scanRes, 1)} // no writer runs: the queue stays full
-	_, err := s.Record(context.Background(), Scan{Batch: "1"})
-	if !errors.Is(err, ErrScanPushback) {
-		t.Fatalf("got %v", err)
-	}
 	f := newFixture()
 	d := f.deps()
-	d.Scans = s
+	d.Scans = fullStore{openMemScans(t)}
 	srv := New(Config{RateLimit: -1}, d)
 	v := decode[Verdict](t, do(t, srv.Handler(), "GET", "/api/v1/verify/"+f.token(0, 1)))
-	if v.Verdict != VerdictGenuine || v.Scans.Recorded {
+	if v.Verdict != VerdictGenuine || v.Scans.Recorded || v.Scans.NotRecorded != "busy" {
 		t.Errorf("%s %+v", v.Verdict, v.Scans)
 	}
-	if !containsBytes([]byte(do(t, srv.Handler(), "GET", "/metrics").body), "santong_scans_unrecorded_total 1") {
-		t.Errorf("unrecorded scans not counted")
+	if m := do(t, srv.Handler(), "GET", "/metrics").body; !strings.Contains(m, `santong_scans_unrecorded_total{reason="busy"} 1`) {
+		t.Errorf("unrecorded scans not counted:\n%s", m)
 	}
 }
 
-func TestScanStatsEncoding(t *testing.T) {
-	st := ScanStats{Count: 3, First: time.Unix(1, 5).UTC(), Last: time.Unix(9, 0).UTC(), Regions: []string{"A", "CN-ZJ"}}
-	var got ScanStats
-	if err := got.unmarshal(st.marshal()); err != nil || got.Count != 3 || !got.First.Equal(st.First) || len(got.Regions) != 2 || got.Regions[1] != "CN-ZJ" {
-		t.Fatalf("%+v %v", got, err)
+// lowSpace is a DiskSpace switched by the test.
+type lowSpace struct{ low atomic.Bool }
+
+func (l *lowSpace) Low() bool        { return l.low.Load() }
+func (l *lowSpace) Free() int64      { return 5 << 20 }
+func (l *lowSpace) Watermark() int64 { return 64 << 20 }
+
+// TestDiskLow: below the watermark a scan is answered with the counts so far and marked as not
+// recorded (JSON and page), a ledger write is refused with 503 disk_full before it reaches the
+// log, and the metrics say so; when space returns, both resume.
+func TestDiskLow(t *testing.T) {
+	f := newFixture()
+	d := f.deps()
+	scans := openMemScans(t)
+	d.Scans = scans
+	space := &lowSpace{}
+	d.Space = space
+	sub := &countingSubmitter{Submitter: d.Events}
+	d.Events = sub
+	srv := New(Config{RateLimit: -1, ProofWait: -1}, d)
+	h := srv.Handler()
+	tok := f.token(0, 1)
+	if v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok)); !v.Scans.Recorded || v.Scans.Count != 1 {
+		t.Fatalf("before: %+v", v.Scans)
 	}
-	b := st.marshal()
-	for i := range b {
-		var x ScanStats
-		x.unmarshal(b[:i]) // must not panic
+
+	space.low.Store(true)
+	for range 3 {
+		v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok))
+		if v.Verdict != VerdictGenuine || v.Scans.Recorded || v.Scans.NotRecorded != "disk_full" || v.Scans.Count != 1 {
+			t.Fatalf("low: %s %+v", v.Verdict, v.Scans)
+		}
 	}
+	if st, _ := scans.Stats(context.Background(), "0", 1); st.Count != 1 {
+		t.Fatalf("a scan was recorded below the watermark: %+v", st)
+	}
+	page := do(t, h, "GET", "/q/"+tok, "Accept", "text/html").body
+	if !strings.Contains(page, "本次扫码未被记录（服务存储空间不足）") || !strings.Contains(page, "This scan was not recorded (the service is low on disk space)") {
+		t.Errorf("the page does not say the scan was not recorded:\n%s", page)
+	}
+	r := post(t, h, `{"v":1}`)
+	var eb ErrorBody
+	if r.Code != http.StatusServiceUnavailable || json.Unmarshal([]byte(r.body), &eb) != nil || eb.Error.Code != diskspace.Code ||
+		eb.Error.Message != "free disk space below the watermark" || r.Header().Get("Retry-After") == "" {
+		t.Errorf("write below the watermark: %d %s", r.Code, r.body)
+	}
+	if sub.n.Load() != 0 {
+		t.Errorf("the write reached the log")
+	}
+	m := do(t, h, "GET", "/metrics").body
+	for _, want := range []string{"santong_disk_low 1", `santong_scans_unrecorded_total{reason="disk_full"} 4`,
+		"santong_disk_free_bytes 5.24288e+06", `santong_appends_total{result="disk_full"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	space.low.Store(false)
+	if v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok)); !v.Scans.Recorded || v.Scans.Count != 2 {
+		t.Errorf("after space returned: %+v", v.Scans)
+	}
+	if r := post(t, h, `{"v":1}`); r.Code != http.StatusCreated || sub.n.Load() != 1 {
+		t.Errorf("write after space returned: %d %s", r.Code, r.body)
+	}
+	if !strings.Contains(do(t, h, "GET", "/metrics").body, "santong_disk_low 0") {
+		t.Errorf("santong_disk_low not back to 0")
+	}
+}
+
+type countingSubmitter struct {
+	Submitter
+	n atomic.Int64
+}
+
+func (c *countingSubmitter) Submit(ctx context.Context, ev []byte) (ledger.Receipt, error) {
+	c.n.Add(1)
+	return c.Submitter.Submit(ctx, ev)
+}
+
+func post(t testing.TB, h http.Handler, body string) resp {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/api/v1/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return resp{w, w.Body.String()}
 }

@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/gin-gonic/gin"
 	"github.com/santong-cn/santong/ledger"
+
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 // Config configures the service. The zero value of every field has a sensible default.
@@ -28,8 +29,6 @@ type Config struct {
 	TrustedProxies []string
 	// Clone is when a genuine code is reported as possibly cloned.
 	Clone CloneRule
-	// ScanKey is the HMAC key for client IPs in scan records (random when empty).
-	ScanKey []byte
 	// RateLimit is the sustained requests per second allowed to one client IP on the public
 	// endpoints (default 20; negative: no limit); RateBurst the bucket size (default 60).
 	RateLimit float64
@@ -49,8 +48,6 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration
-	// ScanQueue bounds the scans waiting to be recorded (default 8192).
-	ScanQueue int
 	// PageSize is the default registry page size (default 20, at most 100).
 	PageSize int
 	// Samples, when set, are shown on the home page: sample codes of a demo dataset, one per
@@ -75,10 +72,12 @@ type Deps struct {
 	Registry Registry
 	Tokens   Tokens
 	Events   Submitter
-	// DB is the log's Badger database: scans are counted in it under the key prefix 'q'.
-	// Ignored when Scans is set.
-	DB     *badger.DB
-	Scans  ScanCounter
+	// Scans counts scans (verify/scanstore); nil: scans are not counted. The caller closes it
+	// after Run returns.
+	Scans scanstore.Store
+	// Space, when set, says when the disk is low: scans are then answered but not recorded and
+	// POST /api/v1/events answers 503 disk_full (internal/diskspace's Watcher).
+	Space  DiskSpace
 	Logger *slog.Logger
 	// Ready reports whether the service can take traffic (for /readyz); nil: always.
 	Ready func(context.Context) error
@@ -92,8 +91,8 @@ type Server struct {
 	reg     Registry
 	tokens  Tokens
 	events  Submitter
-	scans   ScanCounter
-	store   *ScanStore // when the server opened it
+	scans   scanstore.Store
+	space   DiskSpace
 	logger  *slog.Logger
 	ready   func(context.Context) error
 	now     func() time.Time
@@ -106,21 +105,19 @@ type Server struct {
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-// New builds the service. When deps.Scans is nil and deps.DB is set, it starts a scan store on
-// deps.DB, which Run (or Close) stops.
+// New builds the service.
 func New(cfg Config, deps Deps) *Server {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
-		scans: deps.Scans, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
+		scans: deps.Scans, space: deps.Space, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
+	if s.space == nil {
+		s.space = noSpaceCheck{}
+	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.scans == nil && deps.DB != nil {
-		s.store = OpenScanStore(deps.DB, ScanOptions{Key: cfg.ScanKey, Queue: cfg.ScanQueue, Logger: s.logger})
-		s.scans = s.store
 	}
 	s.metrics = newMetrics(s)
 	if cfg.RateLimit > 0 {
@@ -177,7 +174,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 }
 
 // Run serves on ln until ctx is done, then stops accepting, drains the requests in flight (at
-// most ShutdownTimeout) and stops the scan store. The caller closes the log and Badger after.
+// most ShutdownTimeout). The caller closes the scan store, the log and Badger after.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.engine,
@@ -214,10 +211,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close stops the scan store the server opened (after recording the scans queued). Run calls it.
-func (s *Server) Close() error {
-	if s.store != nil {
-		return s.store.Close()
-	}
-	return nil
-}
+// Close releases the server; it holds nothing that Run does not release (the scan store is
+// the caller's). Run calls it.
+func (s *Server) Close() error { return nil }
+
+// noSpaceCheck is the DiskSpace of a server given none: never low.
+type noSpaceCheck struct{}
+
+func (noSpaceCheck) Low() bool        { return false }
+func (noSpaceCheck) Free() int64      { return -1 }
+func (noSpaceCheck) Watermark() int64 { return 0 }

@@ -17,19 +17,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/santong-cn/santong/label"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
-func openMemDB(t testing.TB) *badger.DB {
+// openMemScans opens a scan store on an in-memory Badger, closed at the test's end.
+func openMemScans(t testing.TB) *scanstore.Badger {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
+	st, err := scanstore.Open("", scanstore.Options{InMemory: true, Key: []byte("test scan key")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // newTestServer starts a service on the fixture with a scan store on an in-memory Badger.
@@ -39,7 +39,7 @@ func newTestServer(t testing.TB, f *fixture, cfg Config) *Server {
 		cfg.RateLimit = -1
 	}
 	d := f.deps()
-	d.DB = openMemDB(t)
+	d.Scans = openMemScans(t)
 	s := New(cfg, d)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -426,7 +426,7 @@ func TestLogsHoldNoIP(t *testing.T) {
 	var buf strings.Builder
 	var mu sync.Mutex
 	d := f.deps()
-	d.DB = openMemDB(t)
+	d.Scans = openMemScans(t)
 	d.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := New(Config{RateLimit: -1}, d)
 	defer s.Close()

@@ -2,11 +2,11 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 // Verdict codes, from the worst to the best. Each has its own look on the scan page.
@@ -64,10 +64,13 @@ type CertificateView struct {
 
 // ScanView is the unit's scan counts as the consumer sees them.
 type ScanView struct {
-	Recorded bool      `json:"recorded"` // false when this scan could not be counted (overload)
-	Count    int64     `json:"count"`
-	First    time.Time `json:"first,omitzero"`
-	Regions  int       `json:"regions"`
+	Recorded bool `json:"recorded"` // false when this scan was not counted
+	// NotRecorded says why it was not: "busy" (overload: no counts) or "disk_full" (free disk
+	// space below the watermark: the counts shown are those before this scan).
+	NotRecorded string    `json:"not_recorded,omitempty"`
+	Count       int64     `json:"count"`
+	First       time.Time `json:"first,omitzero"`
+	Regions     int       `json:"regions"`
 }
 
 // CloneRule is when a genuine unit's code is reported as possibly cloned.
@@ -76,7 +79,7 @@ type CloneRule struct {
 	MaxRegions int   // more distinct regions than this (0: 3)
 }
 
-func (r CloneRule) cloned(st ScanStats) bool {
+func (r CloneRule) cloned(st scanstore.Stats) bool {
 	ms, mr := r.MaxScans, r.MaxRegions
 	if ms <= 0 {
 		ms = 50
@@ -156,16 +159,11 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	sv := &ScanView{}
 	v.Scans = sv
 	if s.scans != nil && in.count {
-		st, err := s.scans.Record(ctx, Scan{Batch: u.Batch, Serial: u.Serial, Time: now, Region: in.region, IP: in.ip})
-		switch {
-		case err == nil:
-			sv.Recorded, sv.Count, sv.First, sv.Regions = true, st.Count, st.First, len(st.Regions)
-		case fault.CodeOf(err) == fault.Pushback || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			s.metrics.scansDropped.Inc()
-		default:
-			return nil, err
+		st, ok, err := s.countScan(ctx, scanstore.Scan{Batch: u.Batch, Serial: u.Serial, Time: now, Region: in.region, IP: in.ip}, sv)
+		if err != nil {
+			return nil, fmt.Errorf("count the scan: %w", err)
 		}
-		if sv.Recorded && s.cfg.Clone.cloned(st) {
+		if ok && s.cfg.Clone.cloned(st) {
 			if b.Recalled {
 				return v.set(VerdictRecalled, true, recallText(b)), nil
 			}

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -204,8 +205,8 @@ func TestEndToEnd(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	// the scans were recorded before Run returned; then the caller closes the log
-	st, err := s.store.Stats(itoa(int(w.batch1)), 1)
+	// the scans were recorded before Run returned; then the caller closes the scan store and the log
+	st, err := w.scans.Stats(context.Background(), itoa(int(w.batch1)), 1)
 	if err != nil || st.Count != 1 {
 		t.Errorf("scan stats after shutdown: %+v %v", st, err)
 	}

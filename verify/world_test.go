@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 // world is the real thing: a ledger/cert Registry over an in-memory ledger, with a cast of
@@ -31,6 +33,8 @@ type world struct {
 	batch1, batch2            int64 // ledger indexes: the batch numbers in tokens
 	post                      func(b []byte) (*http.Response, error)
 	adapter                   *CertRegistry
+	dir                       string            // "" in memory
+	scans                     *scanstore.Badger // opened by server
 	receipts                  []EventReceipt
 }
 
@@ -49,7 +53,7 @@ func worldUSCC(n int) string {
 
 // newWorld opens the registry; dir "" is in memory.
 func newWorld(t testing.TB, dir string) *world {
-	w := &world{t: t, root: worldKey(1), certK: worldKey(2), entK: worldKey(3), ent2K: worldKey(4),
+	w := &world{t: t, dir: dir, root: worldKey(1), certK: worldKey(2), entK: worldKey(3), ent2K: worldKey(4),
 		labelK: worldKey(5), label2K: worldKey(6)}
 	for _, p := range []*uuid.UUID{&w.certifier, &w.ent, &w.ent2, &w.prod, &w.prod2, &w.cert1, &w.cert2} {
 		*p = uuid.New()
@@ -161,7 +165,21 @@ func (w *world) server(cfg Config) *Server {
 	if cfg.ProofWait == 0 {
 		cfg.ProofWait = 2 * time.Second
 	}
-	return New(cfg, w.adapter.Deps())
+	d := w.adapter.Deps()
+	if w.scans == nil {
+		dir := ""
+		if w.dir != "" {
+			dir = filepath.Join(w.dir, "scans")
+		}
+		st, err := scanstore.Open(dir, scanstore.Options{InMemory: dir == "", Key: []byte("test scan key")})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.t.Cleanup(func() { st.Close() })
+		w.scans = st
+	}
+	d.Scans = w.scans
+	return New(cfg, d)
 }
 
 func jsonDecode(r interface{ Read([]byte) (int, error) }, v any) error {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/keyfile"
 	"github.com/santong-cn/santong/ledger"
@@ -199,11 +200,31 @@ func (c *cli) openTarget(data, server string) (target, error) {
 		}
 		return &serverTarget{base: strings.TrimSuffix(server, "/"), client: &http.Client{Timeout: 30 * time.Second}}, nil
 	}
-	reg, _, err := c.openRegistry(dataDir(c, data))
+	dir := dataDir(c, data)
+	reg, _, err := c.openRegistry(dir)
 	if err != nil {
 		return nil, err
 	}
-	return reg, nil
+	return &localTarget{Registry: reg, c: c, dir: dir}, nil
+}
+
+// localTarget appends to a local data directory, refusing to below the disk watermark
+// (SANTONG_DISK_WATERMARK, as for serve).
+type localTarget struct {
+	*cert.Registry
+	c   *cli
+	dir string
+}
+
+func (l *localTarget) Submit(ctx context.Context, ev []byte) (ledger.Receipt, error) {
+	mark, err := parseSize("disk-watermark", l.c.getenv("SANTONG_DISK_WATERMARK"))
+	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	if err := diskspace.Check(filepath.Join(l.dir, "db"), mark, ledgerAllocation); err != nil {
+		return ledger.Receipt{}, withHint(err, "free disk space under %s, or lower SANTONG_DISK_WATERMARK", l.dir)
+	}
+	return l.Registry.Submit(ctx, ev)
 }
 
 type serverTarget struct {
@@ -268,4 +289,12 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return httpError(resp.StatusCode, body)
 	}
 	return json.Unmarshal(body, v)
+}
+
+// localRegistry is the registry of a local target (false for a server).
+func localRegistry(t target) (*cert.Registry, bool) {
+	if l, ok := t.(*localTarget); ok {
+		return l.Registry, true
+	}
+	return nil, false
 }

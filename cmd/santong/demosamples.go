@@ -18,6 +18,7 @@ import (
 	"github.com/santong-cn/santong/internal/keyfile"
 	"github.com/santong-cn/santong/label"
 	"github.com/santong-cn/santong/verify"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 // demoResult is what the demo loaded and wrote.
@@ -242,11 +243,10 @@ func writeSheet(dir string, labels []label.Label) (string, error) {
 // preScan records scans of one unit in the service's scan store, as if the code had been copied
 // onto other packages and scanned around the world.
 func (d *demo) preScan(batch int64, serial uint64) error {
-	key, err := os.ReadFile(filepath.Join(d.dir, "scan.key"))
+	st, err := openScans(d.dir, d.reg, scanstore.Options{}, nil)
 	if err != nil {
-		return fmt.Errorf("read the scan key: %w", err)
+		return err
 	}
-	st := verify.OpenScanStore(d.reg.Log().DB(), verify.ScanOptions{Key: key})
 	var wg sync.WaitGroup
 	errs := make([]error, demoCloneScans)
 	start := time.Now().Add(-time.Duration(demoCloneScans) * time.Hour)
@@ -254,7 +254,7 @@ func (d *demo) preScan(batch int64, serial uint64) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = st.Record(d.ctx, verify.Scan{Batch: strconv.FormatInt(batch, 10), Serial: serial,
+			_, errs[i] = st.Record(d.ctx, scanstore.Scan{Batch: strconv.FormatInt(batch, 10), Serial: serial,
 				Time: start.Add(time.Duration(i) * time.Hour), Region: demoCloneRegions[i%len(demoCloneRegions)],
 				IP: fmt.Sprintf("192.0.2.%d", i%250+1)})
 		}()

@@ -154,7 +154,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		ProductionDate: *prodDate, Quantity: int64(*count)}
 	var origin, pfx, productName string
 	var chain uuid.UUID
-	if reg, ok := tgt.(*cert.Registry); ok {
+	if reg, ok := localRegistry(tgt); ok {
 		cfg, err := readConfig(dataDir(c, *data))
 		if err != nil {
 			return err

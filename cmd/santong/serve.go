@@ -12,8 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/verify"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
+
+// ledgerAllocation is the disk space the ledger's Badger may allocate ahead of writing it (its
+// write-ahead memtable files), counted into the default watermark's floor.
+const ledgerAllocation = 2 * 64 << 20
 
 // demoPassphrase encrypts the keys of a data directory that 'serve --demo' creates when
 // SANTONG_PASSPHRASE is not set: demo data is fictitious, and the README's one command must run
@@ -33,6 +39,11 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	every := fs.Duration("checkpoint-interval", envDuration(c, "SANTONG_CHECKPOINT_INTERVAL", 250*time.Millisecond), "how soon after appends a new checkpoint is signed ($SANTONG_CHECKPOINT_INTERVAL)")
 	rate := fs.Float64("rate-limit", float64(envInt(c, "SANTONG_RATE_LIMIT", 20)), "requests per second allowed to one client IP on public endpoints; negative: none ($SANTONG_RATE_LIMIT)")
 	wf := addWitnessFlags(fs, c)
+	retention := fs.Duration("scan-retention", envDuration(c, "SANTONG_SCAN_RETENTION", scanstore.DefaultRetention), "how long each scan's row is kept; the per-code counts stay; negative: forever ($SANTONG_SCAN_RETENTION)")
+	watermark := fs.String("disk-watermark", c.getenv("SANTONG_DISK_WATERMARK"), "free disk space below which scans are not recorded and writes refused, e.g. 2GiB (default: 1 GiB or 5% of the disk, whichever is smaller, and at least the stores' file allocation) ($SANTONG_DISK_WATERMARK)")
+	scanMem := fs.String("scan-memtable-size", c.getenv("SANTONG_SCAN_MEMTABLE_SIZE"), "the scan store's memtable size (default 8MiB; 3 are held) ($SANTONG_SCAN_MEMTABLE_SIZE)")
+	scanBlock := fs.String("scan-block-cache", c.getenv("SANTONG_SCAN_BLOCK_CACHE"), "the scan store's block cache (default 16MiB) ($SANTONG_SCAN_BLOCK_CACHE)")
+	scanIndex := fs.String("scan-index-cache", c.getenv("SANTONG_SCAN_INDEX_CACHE"), "the scan store's index and bloom-filter cache (default 16MiB) ($SANTONG_SCAN_INDEX_CACHE)")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -42,6 +53,24 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		return usagef("--checkpoint-interval must be positive")
 	}
 	c.checkpointEvery = *every
+	var mem scanstore.Memory
+	var mark int64
+	for _, f := range []struct {
+		name, v string
+		p       *int64
+	}{{"scan-memtable-size", *scanMem, &mem.MemTableSize}, {"scan-block-cache", *scanBlock, &mem.BlockCacheSize},
+		{"scan-index-cache", *scanIndex, &mem.IndexCacheSize}, {"disk-watermark", *watermark, &mark}} {
+		var err error
+		if *f.p, err = parseSize(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if mem.MemTableSize != 0 && mem.MemTableSize < 1<<20 {
+		return usagef("--scan-memtable-size must be at least 1MiB")
+	}
+	if *retention == 0 {
+		return usagef("--scan-retention must not be 0 (negative: keep forever)")
+	}
 
 	if *demo && c.getenv("SANTONG_PASSPHRASE") == "" {
 		getenv := c.getenv
@@ -100,17 +129,24 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 
-	scanKey, err := os.ReadFile(filepath.Join(dir, "scan.key"))
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	scans, err := openScans(dir, reg, scanstore.Options{Retention: *retention, Memory: mem}, logger)
 	if err != nil {
-		return fmt.Errorf("read the scan key: %w", err)
+		return err
 	}
+	defer scans.Close() // after Run has drained the requests: the scans queued are recorded
+	space, err := diskspace.New(diskspace.Options{Paths: []string{filepath.Join(dir, "db"), filepath.Join(dir, scansDir)},
+		Watermark: mark, Floor: mem.Allocation() + ledgerAllocation, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer space.Close() // its first poll has logged already if space is low
 	var trusted []string
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			trusted = append(trusted, p)
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	witnesses, stopWitnesses, err := startWitnesses(ctx, reg.Log(), wf, cfg, logger)
 	if err != nil {
 		return err
@@ -121,18 +157,20 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	adapter.WarmSearch()
 	deps := adapter.Deps()
 	deps.Logger = logger
+	deps.Scans = scans
+	deps.Space = space
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
 		TrustedProxies: trusted,
 		Clone:          verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions},
-		ScanKey:        scanKey,
 		RateLimit:      *rate,
 		Samples:        readSampleIndex(dir),
 		Witnesses:      witnesses,
 	}, deps)
 	fmt.Fprintf(c.stdout, "santong: serving %s (origin %s) on %s\n", dir, cfg.Origin, base)
 	fmt.Fprintf(c.stdout, "open %s/ for the registry; Ctrl-C stops\n", base)
-	logger.Info("serving", "addr", ln.Addr().String(), "data", dir, "origin", cfg.Origin)
+	logger.Info("serving", "addr", ln.Addr().String(), "data", dir, "origin", cfg.Origin,
+		"disk_free", space.Free(), "disk_watermark", space.Watermark())
 	if err := srv.Run(ctx, ln); err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func (o *signOpts) open(c *cli) (*signer, error) {
 		return nil, err
 	}
 	s := &signer{c: c, o: o, priv: priv, tgt: tgt, server: strings.TrimSuffix(o.server, "/")}
-	s.reg, _ = tgt.(*cert.Registry)
+	s.reg, _ = localRegistry(tgt)
 	return s, nil
 }
 

@@ -1,0 +1,428 @@
+package scanstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Memory sizes the Badger database of a scan store. The zero value of each field takes the
+// default below, sized for a service: resident memory stays near
+// NumMemtables×MemTableSize + BlockCacheSize + IndexCacheSize plus Badger's fixed overhead.
+type Memory struct {
+	MemTableSize     int64 // bytes of one memtable (and of its write-ahead file); default 8 MiB
+	NumMemtables     int   // memtables held at once, the one written and those being flushed; default 3
+	BlockCacheSize   int64 // cache of decompressed table blocks; default 16 MiB
+	IndexCacheSize   int64 // cache of table indexes and bloom filters; default 16 MiB
+	ValueLogFileSize int64 // bytes of one value-log file (mapped at twice this); default 16 MiB
+}
+
+// Defaults of Memory.
+const (
+	DefaultMemTableSize     = 8 << 20
+	DefaultNumMemtables     = 3
+	DefaultBlockCacheSize   = 16 << 20
+	DefaultIndexCacheSize   = 16 << 20
+	DefaultValueLogFileSize = 16 << 20
+)
+
+func (m *Memory) defaults() {
+	if m.MemTableSize <= 0 {
+		m.MemTableSize = DefaultMemTableSize
+	}
+	if m.NumMemtables <= 0 {
+		m.NumMemtables = DefaultNumMemtables
+	}
+	if m.BlockCacheSize <= 0 {
+		m.BlockCacheSize = DefaultBlockCacheSize
+	}
+	if m.IndexCacheSize <= 0 {
+		m.IndexCacheSize = DefaultIndexCacheSize
+	}
+	if m.ValueLogFileSize <= 0 {
+		m.ValueLogFileSize = DefaultValueLogFileSize
+	}
+}
+
+// Allocation is the most disk space the database can take at once beyond what statfs shows
+// as used: Badger maps its write-ahead files (twice the memtable size each) and value-log
+// files (twice their size) at their full size and fills them later (sparse files), so a
+// free-space watermark must stay above this.
+func (m Memory) Allocation() int64 {
+	m.defaults()
+	return int64(m.NumMemtables+1)*2*m.MemTableSize + 2*m.ValueLogFileSize
+}
+
+// Options configure a Badger store.
+type Options struct {
+	Key []byte // HMAC key for client IPs; random when empty (hashes then differ across restarts)
+	// Retention is how long per-scan rows are kept (default 180 days; negative: forever). The
+	// per-unit counts are kept regardless.
+	Retention time.Duration
+	Queue     int // bound of waiting scans (default 8192)
+	MaxBatch  int // scans per transaction (default 512)
+	// Linger is how long the writer waits for more scans before committing a batch smaller
+	// than MaxBatch (default 0: commit at once; the batch is what queued during the previous
+	// commit). Fewer, larger commits cost fewer syncs but add latency.
+	Linger   time.Duration
+	Memory   Memory
+	InMemory bool // no directory: for tests
+	Logger   *slog.Logger
+}
+
+const (
+	// tableSize is the size of every table compactions write (Badger's default 2 MiB, doubling
+	// per level, builds tables of 8-32 MiB at the bottom levels of a large store, a dozen at
+	// once in buffers twice their size: hundreds of MB while a compaction runs).
+	tableSize      = 1 << 20
+	defaultQueue   = 8192
+	defaultMaxScan = 512
+	prefix         = 'q'
+)
+
+// Badger is the scan store on a Badger database of its own. Writes go through one writer that
+// commits many scans per transaction (group commit) from a bounded queue; past the queue's
+// bound Record fails at once with ErrPushback. Scan rows carry a Badger TTL (ExpiresAt = scan
+// time + retention); Badger stops returning them then and drops them at compaction.
+type Badger struct {
+	db        *badger.DB
+	key       []byte
+	retention time.Duration
+	queue     chan *scanReq
+	maxBatch  int
+	linger    time.Duration
+	log       *slog.Logger
+	failed    atomic.Pointer[error] // the last commit's error; nil after a good commit
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+	done   chan struct{}
+}
+
+type scanReq struct {
+	s   Scan
+	res chan scanRes
+}
+
+type scanRes struct {
+	st  Stats
+	err error
+}
+
+// Open opens (creating it if need be) the scan store in dir.
+func Open(dir string, o Options) (*Badger, error) {
+	o.Memory.defaults()
+	m := o.Memory
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !o.InMemory {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("scan store: %w", err)
+		}
+	}
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
+		WithLogger(badgerLogger{o.Logger}).
+		WithMemTableSize(m.MemTableSize).
+		WithNumMemtables(m.NumMemtables).
+		WithNumLevelZeroTables(min(m.NumMemtables+1, 5)).
+		WithNumLevelZeroTablesStall(10).
+		WithBlockCacheSize(m.BlockCacheSize).
+		WithIndexCacheSize(m.IndexCacheSize).
+		WithValueLogFileSize(m.ValueLogFileSize).
+		WithBaseTableSize(tableSize).
+		WithValueThreshold(4 << 10). // every value of the store is far smaller: all stay in the LSM tree
+		WithNumCompactors(2).
+		WithNumGoroutines(2)
+	bo.TableSizeMultiplier = 1 // (no With method)
+	if o.InMemory {
+		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("scan store: open %s: %w", dir, err)
+	}
+	return start(db, o), nil
+}
+
+func start(db *badger.DB, o Options) *Badger {
+	if len(o.Key) == 0 {
+		o.Key = make([]byte, 32)
+		rand.Read(o.Key)
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Queue <= 0 {
+		o.Queue = defaultQueue
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = defaultMaxScan
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Badger{db: db, key: o.Key, retention: o.Retention, queue: make(chan *scanReq, o.Queue),
+		maxBatch: o.MaxBatch, linger: o.Linger, log: o.Logger, done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+var resPool = sync.Pool{New: func() any { return make(chan scanRes, 1) }}
+
+// Record implements Store.
+func (s *Badger) Record(ctx context.Context, sc Scan) (Stats, error) {
+	r := &scanReq{s: sc, res: resPool.Get().(chan scanRes)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return Stats{}, ErrClosed
+	}
+	select {
+	case s.queue <- r:
+	default:
+		s.mu.RUnlock()
+		return Stats{}, ErrPushback
+	}
+	s.mu.RUnlock()
+	select {
+	case res := <-r.res:
+		resPool.Put(r.res)
+		return res.st, res.err
+	case <-ctx.Done():
+		return Stats{}, ctx.Err() // the scan is still recorded; r.res is left to the GC
+	}
+}
+
+// Stats implements Store.
+func (s *Badger) Stats(_ context.Context, batch string, serial uint64) (Stats, error) {
+	var st Stats
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(unitKey(batch, serial))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return item.Value(st.UnmarshalBinary)
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("read scan stats: %w", err)
+	}
+	return st, nil
+}
+
+// Health implements Store: an error when the store is closed or its last commit failed.
+func (s *Badger) Health(context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed || s.db.IsClosed() {
+		return ErrClosed
+	}
+	if p := s.failed.Load(); p != nil {
+		return fmt.Errorf("scan store: last commit failed: %w", *p)
+	}
+	return nil
+}
+
+// Close records the scans already queued, stops the writer and closes the database.
+func (s *Badger) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.done
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("scan store: close: %w", err)
+	}
+	return nil
+}
+
+// HashIP is the keyed hash of a client IP that the store keeps instead of the IP.
+func (s *Badger) HashIP(ip string) [16]byte { return HashIP(s.key, ip) }
+
+func (s *Badger) run() {
+	defer close(s.done)
+	batch := make([]*scanReq, 0, s.maxBatch)
+	var timer *time.Timer
+	for r := range s.queue {
+		batch = append(batch[:0], r)
+		var deadline <-chan time.Time
+		if s.linger > 0 {
+			if timer == nil {
+				timer = time.NewTimer(s.linger)
+			} else {
+				timer.Reset(s.linger)
+			}
+			deadline = timer.C
+		}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				if deadline == nil {
+					break fill
+				}
+				select {
+				case r, ok := <-s.queue:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, r)
+				case <-deadline:
+					deadline = nil
+					break fill
+				}
+			}
+		}
+		if timer != nil {
+			timer.Stop() // Go 1.23+ timers: no stale value to drain after Stop
+		}
+		s.commit(batch)
+	}
+}
+
+// commit writes a batch of scans in one transaction (more if it grows too big) and answers
+// every request of the batch.
+func (s *Badger) commit(batch []*scanReq) {
+	stats := make(map[string]*Stats, len(batch))
+	results := make([]Stats, len(batch))
+	txn := s.db.NewTransaction(true)
+	var err error
+	for i, r := range batch {
+		uk := unitKey(r.s.Batch, r.s.Serial)
+		st, ok := stats[string(uk)]
+		if !ok {
+			st = new(Stats)
+			var item *badger.Item
+			item, err = txn.Get(uk)
+			if err == nil {
+				err = item.Value(st.UnmarshalBinary)
+			} else if errors.Is(err, badger.ErrKeyNotFound) {
+				err = nil
+			}
+			if err != nil {
+				break
+			}
+			stats[string(uk)] = st
+		}
+		st.Add(r.s)
+		results[i] = st.Clone()
+		v, _ := st.MarshalBinary()
+		if err = s.setRetry(&txn, badger.NewEntry(uk, v)); err != nil {
+			break
+		}
+		e := badger.NewEntry(scanKey(uk, st.Count), scanValue(r.s, s.HashIP(r.s.IP)))
+		if s.retention > 0 {
+			e.ExpiresAt = expiry(r.s.Time, s.retention)
+		}
+		if err = s.setRetry(&txn, e); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = txn.Commit()
+	} else {
+		txn.Discard()
+	}
+	if err != nil {
+		s.log.Error("scan store: commit", "scans", len(batch), "err", err)
+		err = fmt.Errorf("record scan: %w", err)
+		s.failed.Store(&err)
+	} else if s.failed.Load() != nil {
+		s.failed.Store(nil)
+	}
+	for i, r := range batch {
+		r.res <- scanRes{st: results[i], err: err}
+	}
+}
+
+// expiry is the Badger ExpiresAt (Unix seconds) of a row written at t: t + retention, rounded up.
+func expiry(t time.Time, retention time.Duration) uint64 {
+	return uint64(t.Add(retention + time.Second - 1).Unix())
+}
+
+// setRetry sets an entry, committing and starting a new transaction when the current one is full.
+func (s *Badger) setRetry(txn **badger.Txn, e *badger.Entry) error {
+	err := (*txn).SetEntry(e)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err := (*txn).Commit(); err != nil {
+			return err
+		}
+		// the store's single writer is the only one writing: no conflicts to fear
+		*txn = s.db.NewTransaction(true)
+		err = (*txn).SetEntry(e) // the full transaction did not take e
+	}
+	return err
+}
+
+func unitKey(batch string, serial uint64) []byte {
+	if len(batch) > 255 {
+		batch = batch[:255]
+	}
+	k := make([]byte, 0, 3+len(batch)+8)
+	k = append(k, prefix, 'u', byte(len(batch)))
+	k = append(k, batch...)
+	return binary.BigEndian.AppendUint64(k, serial)
+}
+
+func scanKey(uk []byte, seq int64) []byte {
+	k := make([]byte, 0, len(uk)+8)
+	k = append(k, uk...)
+	k[1] = 's'
+	return binary.BigEndian.AppendUint64(k, uint64(seq))
+}
+
+func scanValue(sc Scan, ip [16]byte) []byte {
+	r := sc.Region
+	if len(r) > 255 {
+		r = r[:255]
+	}
+	v := make([]byte, 0, 8+16+1+len(r))
+	v = binary.BigEndian.AppendUint64(v, uint64(sc.Time.UnixNano()))
+	v = append(v, ip[:]...)
+	v = append(v, byte(len(r)))
+	return append(v, r...)
+}
+
+// scanTime is the time of a scan row's value.
+func scanTime(v []byte) (time.Time, bool) {
+	if len(v) < 8+16+1 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+}
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(fmt.Sprintf("scan store: badger: "+f, a...))
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf("scan store: badger: "+f, a...))
+}
+func (b badgerLogger) Infof(string, ...any)  {}
+func (b badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,173 @@
+// Package scanstore counts scans of printed codes, outside the Merkle log (volume and
+// privacy). The verification service sees only the Store interface; this package has its
+// Badger implementation (a database of its own, never the ledger's) and TestStore, the one
+// conformance test every implementation runs (a PostgreSQL one included).
+//
+// # What is kept
+//
+// Per unit (one printed code, named by its batch and serial): the count of scans, the first
+// and last scan time and up to 16 distinct client regions. The clone rule reads these; they
+// are bounded in size and kept for as long as the store lives.
+//
+// Per scan: its time, its region and a keyed hash (HMAC-SHA-256 truncated to 16 bytes) of the
+// client IP, never the IP. These rows expire after the retention (default 180 days).
+//
+// # Badger layout
+//
+//	'q' 'u' len(batch) batch serial(8)             → unit stats (see Stats.MarshalBinary)
+//	'q' 's' len(batch) batch serial(8) seq(8)      → one scan: time(8) ip-hash(16) len(region) region
+//
+// Integers are big-endian; seq is the unit's count at that scan. The 'q' prefix is the one
+// these keys had in the ledger's database before the scan store had its own; Migrate copies
+// such keys over once.
+package scanstore
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/santong-cn/santong/internal/fault"
+)
+
+// MaxRegions is the number of distinct regions remembered per unit; MaxRegionLen bounds one.
+const (
+	MaxRegions   = 16
+	MaxRegionLen = 32
+)
+
+// DefaultRetention is how long per-scan rows are kept by default.
+const DefaultRetention = 180 * 24 * time.Hour
+
+// Store records scans and reads a unit's counts.
+type Store interface {
+	// Record records one scan of a unit durably and returns the unit's counts including it.
+	// It fails with ErrPushback at once when the store is overloaded, and with ErrClosed after
+	// Close.
+	Record(ctx context.Context, s Scan) (Stats, error)
+	// Stats reads a unit's counts (zero for a unit never scanned).
+	Stats(ctx context.Context, batch string, serial uint64) (Stats, error)
+	// Health reports whether the store can record scans.
+	Health(ctx context.Context) error
+	// Close records the scans already accepted and releases the store.
+	Close() error
+}
+
+// Scan is one scan to record.
+type Scan struct {
+	Batch  string
+	Serial uint64
+	Time   time.Time
+	Region string // coarse, as given by the client; "" when unknown
+	IP     string // hashed with the store's key before anything is stored; never stored raw
+}
+
+// Stats are a unit's scan counts.
+type Stats struct {
+	Count   int64     `json:"count"`
+	First   time.Time `json:"first,omitzero"`
+	Last    time.Time `json:"last,omitzero"`
+	Regions []string  `json:"regions,omitempty"` // distinct regions given by clients (at most 16 kept)
+}
+
+// Errors of every Store.
+var (
+	ErrPushback = fault.New(fault.Pushback, "too many scans waiting: retry later")
+	ErrClosed   = fault.New(fault.Pushback, "scan store closed")
+)
+
+// Add counts one scan into st.
+func (st *Stats) Add(sc Scan) {
+	st.Count++
+	if st.First.IsZero() || sc.Time.Before(st.First) {
+		st.First = sc.Time
+	}
+	if sc.Time.After(st.Last) {
+		st.Last = sc.Time
+	}
+	if sc.Region != "" && len(st.Regions) < MaxRegions {
+		for _, r := range st.Regions {
+			if r == sc.Region {
+				return
+			}
+		}
+		st.Regions = append(st.Regions, sc.Region)
+	}
+}
+
+// Clone returns a copy of st that shares nothing with it.
+func (st Stats) Clone() Stats {
+	st.Regions = append([]string(nil), st.Regions...)
+	return st
+}
+
+// HashIP is the keyed hash of a client IP that a store keeps instead of the IP.
+func HashIP(key []byte, ip string) [16]byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(ip))
+	var h [16]byte
+	copy(h[:], m.Sum(nil))
+	return h
+}
+
+// MarshalBinary encodes st: uvarint count, varint first and last (Unix nanoseconds), uvarint
+// number of regions, then each region as a length byte and its bytes.
+func (st Stats) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 32)
+	b = binary.AppendUvarint(b, uint64(st.Count))
+	b = binary.AppendVarint(b, st.First.UnixNano())
+	b = binary.AppendVarint(b, st.Last.UnixNano())
+	n := min(len(st.Regions), MaxRegions)
+	b = binary.AppendUvarint(b, uint64(n))
+	for _, r := range st.Regions[:n] {
+		if len(r) > MaxRegionLen {
+			r = r[:MaxRegionLen]
+		}
+		b = append(b, byte(len(r)))
+		b = append(b, r...)
+	}
+	return b, nil
+}
+
+// ErrBadStats is returned for stored stats that do not decode.
+var ErrBadStats = errors.New("malformed scan stats")
+
+// UnmarshalBinary decodes what MarshalBinary encoded; anything else is ErrBadStats.
+func (st *Stats) UnmarshalBinary(b []byte) error {
+	c, n := binary.Uvarint(b)
+	if n <= 0 || c > 1<<62 {
+		return ErrBadStats
+	}
+	b = b[n:]
+	f, n := binary.Varint(b)
+	if n <= 0 {
+		return ErrBadStats
+	}
+	b = b[n:]
+	l, n := binary.Varint(b)
+	if n <= 0 {
+		return ErrBadStats
+	}
+	b = b[n:]
+	nr, n := binary.Uvarint(b)
+	if n <= 0 || nr > MaxRegions {
+		return ErrBadStats
+	}
+	b = b[n:]
+	regions := st.Regions[:0]
+	for range nr {
+		if len(b) < 1 || len(b) < 1+int(b[0]) {
+			return ErrBadStats
+		}
+		regions = append(regions, string(b[1:1+b[0]]))
+		b = b[1+b[0]:]
+	}
+	if len(b) != 0 {
+		return ErrBadStats
+	}
+	st.Count, st.First, st.Last, st.Regions = int64(c), time.Unix(0, f).UTC(), time.Unix(0, l).UTC(), regions
+	return nil
+}
