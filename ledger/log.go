@@ -79,6 +79,9 @@ func (r *request) finish(i int, rc Receipt, err error) {
 	}
 }
 
+// syncWrites is false only in the power-loss test's control run (powerloss_test.go).
+var syncWrites = true
+
 // Open opens (creating if need be) the log in opts.Dir. It refuses to open a log whose records
 // no longer match its latest signed checkpoint.
 func Open(opts Options) (*Log, error) {
@@ -101,7 +104,7 @@ func Open(opts Options) (*Log, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(true).
+		WithSyncWrites(syncWrites).
 		WithDetectConflicts(false).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithMetricsEnabled(false)
