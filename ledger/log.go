@@ -100,15 +100,19 @@ func Open(opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(true).
-		WithDetectConflicts(false).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithMetricsEnabled(false)
-	if opts.InMemory {
-		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	if err := setMemoryDefaults(&opts); err != nil {
+		return nil, err
 	}
-	db, err := badger.Open(bo)
+	if opts.ReadOnly {
+		opts.Audit = true // a read-only open is for reading and replaying: no appends, no checkpoints
+	}
+	if !opts.InMemory {
+		if err := checkDir(opts.Dir, opts.ReadOnly); err != nil {
+			return nil, err
+		}
+	}
+	bo := badgerOptions(opts)
+	db, err := openBadger(bo)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open database: %w", err)
 	}
@@ -132,6 +136,12 @@ func Open(opts Options) (*Log, error) {
 		err := error(ErrAuditOnly)
 		l.failed.Store(&err)
 	}
+	if opts.ReadOnly {
+		// Nothing may write: no writer, no checkpointer, no final checkpoint.
+		close(l.done)
+		close(l.cpDone)
+		return l, nil
+	}
 	go l.writer()
 	go l.checkpointer()
 	return l, nil
@@ -140,7 +150,7 @@ func Open(opts Options) (*Log, error) {
 // load reads the size, rebuilds the tree's edge and checks the latest checkpoint.
 func (l *Log) load() error {
 	var size int64
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(metaSize)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -176,7 +186,7 @@ func (l *Log) load() error {
 	l.state.Store(s)
 
 	var note []byte
-	err = l.db.View(func(txn *badger.Txn) error {
+	err = SafeView(l.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(metaCheckpoint)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -283,7 +293,7 @@ func (l *Log) Close() error {
 	close(l.stop)
 	<-l.cpDone
 	var err error
-	if l.failed.Load() == nil {
+	if l.failed.Load() == nil && !l.opts.ReadOnly {
 		if _, err = l.SignCheckpoint(context.Background()); err != nil {
 			l.log.Error("sign final checkpoint", "err", err)
 		}
@@ -376,7 +386,7 @@ func (l *Log) Record(i int64) (*Record, error) {
 		return nil, errNoRecord
 	}
 	var r *Record
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(recordKey(i))
 		if err != nil {
 			return err
@@ -398,7 +408,7 @@ func (l *Log) Record(i int64) (*Record, error) {
 func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
 	var out []int64
 	prefix := chainKey(chain, 0)[:17]
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		var n int64
@@ -416,7 +426,7 @@ func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
 // ChainHead returns a chain's head.
 func (l *Log) ChainHead(chain uuid.UUID) (Head, error) {
 	var h Head
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		var err error
 		h, err = readHead(txn, chain)
 		return err

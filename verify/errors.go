@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // Codes of the HTTP layer, beside the fault codes.
@@ -74,6 +75,9 @@ func (s *Server) errorBody(c *gin.Context, err error) (int, ErrorBody) {
 	if st >= 500 && code != fault.Pushback && code != codeUnavailable {
 		s.logger.Error("verify: request failed", "route", c.FullPath(), "method", c.Request.Method, "err", err)
 		msg = "internal error"
+	}
+	if code == codeUnavailable && errors.Is(err, ledger.ErrStorage) {
+		s.logger.Error("verify: storage fault", "route", c.FullPath(), "method", c.Request.Method, "err", err)
 	}
 	if code == fault.Pushback || code == codeRateLimited || code == codeUnavailable {
 		c.Header("Retry-After", "1")

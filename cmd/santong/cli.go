@@ -21,6 +21,7 @@ type cli struct {
 	tty            bool // stderr is a terminal: progress bars and prompts
 
 	checkpointEvery time.Duration // the log's checkpoint interval (0: the ledger's default)
+	ledgerMemory    ledgerMemory  // Badger's memory for the log (zero: the ledger's defaults)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.

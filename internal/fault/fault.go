@@ -20,6 +20,7 @@ const (
 	Pushback     = "pushback"     // the service is overloaded: retry later
 	TooLarge     = "too_large"    // input over a documented size limit
 	Internal     = "internal"     // a bug or an I/O failure; details go to the log, not to the user
+	Unavailable  = "unavailable"  // the service cannot answer this now: its storage is unreadable or not ready
 )
 
 // Error is an error with a code, an optional field name, and a message for the user.
