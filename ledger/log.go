@@ -103,11 +103,11 @@ func Open(opts Options) (*Log, error) {
 	if err := setMemoryDefaults(&opts); err != nil {
 		return nil, err
 	}
-	if opts.ReadOnly {
-		opts.Audit = true // a read-only open is for reading and replaying: no appends, no checkpoints
-	}
 	if !opts.InMemory {
-		if err := checkDir(opts.Dir, opts.ReadOnly); err != nil {
+		// Every table's checksums, always: Badger answers a read that meets a bad block as if
+		// the key were absent (or with an older version from a lower level), a wrong answer
+		// that no later check could tell from a right one.
+		if err := checkDir(opts.Dir, opts.ReadOnly, true); err != nil {
 			return nil, err
 		}
 	}
@@ -132,7 +132,7 @@ func Open(opts Options) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
-	if opts.Audit {
+	if opts.Audit || opts.ReadOnly {
 		err := error(ErrAuditOnly)
 		l.failed.Store(&err)
 	}
@@ -399,6 +399,10 @@ func (l *Log) Record(i int64) (*Record, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if st := l.state.Load(); st != nil && i < st.size {
+			// The log holds every record below its size: a missing one is a storage fault.
+			return nil, storageError(fmt.Errorf("record %d is missing from the database", i))
+		}
 		return nil, errNoRecord
 	}
 	return r, err

@@ -125,7 +125,7 @@ func badgerOptions(opts Options) badger.Options {
 		WithNumMemtables(opts.NumMemtables).
 		WithBlockCacheSize(opts.BlockCacheSize).
 		WithIndexCacheSize(opts.IndexCacheSize)
-	if opts.Audit || opts.ReadOnly {
+	if opts.Audit {
 		// A verdict on the whole log: check every table whole when it is opened as well.
 		bo = bo.WithChecksumVerificationMode(options.OnTableAndBlockRead)
 	}
@@ -180,12 +180,15 @@ func setMemoryDefaults(o *Options) error {
 //     even read-only); a write-ahead or value log shorter than its header;
 //   - always: a MANIFEST that does not parse; a table it lists that is missing, truncated or
 //     whose index is corrupt (Badger opens tables in goroutines of its own, where a corrupt one
-//     panics the process); read-only, also a table whose blocks fail their checksums (Badger
-//     would skip such a table and answer without its keys).
+//     panics the process);
+//   - with verify, also a table whose blocks fail their checksums: Badger would skip such a
+//     table when it verifies on open, and when it verifies on read it answers a read that meets
+//     a bad block as if the key were absent, a wrong answer. (The cost: one read of every table
+//     on open; docs/operations.md.)
 //
 // A directory without a MANIFEST opens read-write as a new database: refusing an empty log is
 // the caller's business (santong checks the genesis against its configuration).
-func checkDir(dir string, readOnly bool) error {
+func checkDir(dir string, readOnly, verify bool) error {
 	what := "ledger: open"
 	if readOnly {
 		what = "ledger: open read-only"
@@ -247,7 +250,7 @@ func checkDir(dir string, readOnly bool) error {
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("%s: %s is listed in the MANIFEST but missing: restore the database from a backup", what, path)
 		}
-		if err := checkTable(path, mf.Tables[id], readOnly); err != nil {
+		if err := checkTable(path, mf.Tables[id], verify); err != nil {
 			return fmt.Errorf("%s: %s: %v: the table is damaged; restore the database from a backup", what, path, err)
 		}
 	}

@@ -61,7 +61,7 @@ func TestOpenOptions(t *testing.T) {
 
 	before := hashDir(t, dir)
 	opts = testOptions(t, dir)
-	opts.ReadOnly = true
+	opts.ReadOnly, opts.Audit = true, true
 	l, err = Open(opts)
 	if err != nil {
 		t.Fatal(err)

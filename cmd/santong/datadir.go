@@ -201,13 +201,13 @@ func (c *cli) openRegistryOpts(dir string, mode openMode) (*cert.Registry, *conf
 			"keys/ and santong.json must come from the same 'santong init' (or the same backup)")
 	}
 	opts := ledger.Options{Dir: dbDir, Origin: cfg.Origin, Signer: signer, Verifier: verifier,
-		ReadOnly: mode == openReadOnly, CheckpointInterval: c.checkpointEvery}
+		ReadOnly: mode == openReadOnly, Audit: mode == openReadOnly, CheckpointInterval: c.checkpointEvery}
 	c.ledgerMemory.apply(&opts)
 	if mode == openService {
 		// Check the root of trust on a read-only open first: a read-write open already writes
 		// (Badger rotates its logs), and nothing may be written to a database that is not ours.
 		ro := opts
-		ro.ReadOnly = true
+		ro.ReadOnly = true // not Audit: tables are checked whole only by the audits
 		reg, err := openCert(dir, ro)
 		if err != nil {
 			return nil, nil, err
