@@ -65,6 +65,8 @@ var commands = []command{
 
 	{"log checkpoint", "[--data DIR | --server URL]", "sign (local) or fetch the latest checkpoint", cmdLogCheckpoint},
 	{"log verify", "[--data DIR]", "replay the whole log and verify it", cmdLogVerify},
+	{"backup", "--data DIR --out FILE", "write a consistent backup of a stopped data directory's database", cmdBackup},
+	{"restore", "--in FILE --data NEWDIR [--keys-from DIR]", "restore a backup into a new, empty data directory", cmdRestore},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 
