@@ -174,3 +174,41 @@ func modeName(m options.ChecksumVerificationMode) string {
 	}
 	return fmt.Sprint(int(m))
 }
+
+// BenchmarkOpenTableCheck measures what checkDir adds to every open: each table's index
+// (structure) alone, and every block's checksum as well (what Open does), on a log of 200,000
+// records.
+func BenchmarkOpenTableCheck(b *testing.B) {
+	dir := b.TempDir()
+	l := openTest(b, dir)
+	const n, batch = 200000, 1000
+	for i := 0; i < n; i += batch {
+		entries := make([]Entry, batch)
+		for j := range entries {
+			entries[j] = Entry{Payload: make([]byte, 300)}
+			copy(entries[j].Payload, payload(i+j))
+		}
+		if _, errs := l.AppendMany(context.Background(), entries); errs[0] != nil {
+			b.Fatal(errs[0])
+		}
+	}
+	l.Close()
+	var size int64
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && filepath.Ext(e.Name()) == ".sst" {
+			size += fi.Size()
+		}
+	}
+	b.Logf("%d MB of tables", size>>20)
+	for _, verify := range []bool{false, true} {
+		b.Run(fmt.Sprintf("checksums=%v", verify), func(b *testing.B) {
+			for range b.N {
+				if err := checkDir(dir, false, verify); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(size)/(b.Elapsed().Seconds()/float64(b.N))/1e6, "MB/s")
+		})
+	}
+}
