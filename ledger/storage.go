@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -97,6 +98,9 @@ func (l *Log) Healthy() error {
 	err := SafeView(l.db, func(txn *badger.Txn) error {
 		for _, k := range [][]byte{metaSize, metaCheckpoint} {
 			item, err := txn.Get(k)
+			if errors.Is(err, badger.ErrKeyNotFound) && bytes.Equal(k, metaCheckpoint) && noCheckpoint(l) {
+				continue // none signed yet
+			}
 			if err != nil {
 				return err
 			}
@@ -218,6 +222,11 @@ func checkDir(dir string, readOnly, verify bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	if !readOnly {
+		if ents, err = dropHeaderlessVlog(dir, ents); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
 	for _, e := range ents {
 		name := e.Name()
 		fi, err := e.Info()
@@ -312,4 +321,34 @@ func openBadger(bo badger.Options) (db *badger.DB, err error) {
 		}
 	}()
 	return badger.Open(bo)
+}
+
+// noCheckpoint reports whether the log has signed no checkpoint yet.
+func noCheckpoint(l *Log) bool {
+	cp := l.Checkpoint()
+	return cp == nil || len(cp.Note) == 0
+}
+
+// dropHeaderlessVlog removes the newest value log when it is shorter than its 20-byte header:
+// Badger creates one at each open, and a crash (kill -9, power loss) while it does leaves an
+// empty file that Badger then refuses to open ("Create a new file"). Such a file holds no entry,
+// so nothing is lost. Only the newest, and only read-write: a read-only open refuses it.
+func dropHeaderlessVlog(dir string, ents []os.DirEntry) ([]os.DirEntry, error) {
+	newest, at := int64(-1), -1
+	for i, e := range ents {
+		if id, err := strconv.ParseInt(strings.TrimSuffix(e.Name(), ".vlog"), 10, 64); err == nil && strings.HasSuffix(e.Name(), ".vlog") && id > newest {
+			newest, at = id, i
+		}
+	}
+	if at < 0 {
+		return ents, nil
+	}
+	fi, err := ents[at].Info()
+	if err != nil || fi.Size() >= 20 {
+		return ents, err
+	}
+	if err := os.Remove(filepath.Join(dir, ents[at].Name())); err != nil {
+		return ents, err
+	}
+	return append(ents[:at:at], ents[at+1:]...), nil
 }

@@ -212,3 +212,30 @@ func BenchmarkOpenTableCheck(b *testing.B) {
 		})
 	}
 }
+
+// TestHealthy: a record of the log that no longer reads is a storage fault (ErrStorage), for
+// Record as for Healthy (which /readyz asks), never "no such record".
+func TestHealthy(t *testing.T) {
+	l := openTest(t, t.TempDir())
+	defer l.Close()
+	for i := range 10 {
+		if _, err := l.Append(context.Background(), Entry{Payload: payload(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Healthy(); err != nil {
+		t.Fatalf("a healthy log: %v", err)
+	}
+	if err := l.DB().Update(func(txn *badger.Txn) error { return txn.Delete(recordKey(9)) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Record(9); !errors.Is(err, ErrStorage) {
+		t.Errorf("Record of a lost record: %v, want ErrStorage", err)
+	}
+	if _, err := l.Record(10); errors.Is(err, ErrStorage) || err == nil {
+		t.Errorf("Record past the size: %v, want not found", err)
+	}
+	if err := l.Healthy(); !errors.Is(err, ErrStorage) {
+		t.Errorf("Healthy with a lost record: %v, want ErrStorage", err)
+	}
+}

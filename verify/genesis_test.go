@@ -2,12 +2,16 @@ package verify
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/ledger/event"
@@ -43,5 +47,41 @@ func TestNoGenesisOverHTTP(t *testing.T) {
 			t.Errorf("set up %v: the log grew from %d to %d records", setup, size, got)
 		}
 		w.close()
+	}
+}
+
+// TestReadyzStorageFault: /readyz turns unready (503, code unavailable) when the log's own keys
+// no longer read, and a read of the lost record answers 503, not 404.
+func TestReadyzStorageFault(t *testing.T) {
+	w := newWorld(t, t.TempDir())
+	defer w.close()
+	h := w.server(Config{}).Handler()
+	w.viaHandler(h)
+	w.setup()
+	get := func(p string) (int, string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", p, nil)
+		req.Header.Set("Accept", "application/json")
+		h.ServeHTTP(rec, req)
+		var eb ErrorBody
+		_ = json.Unmarshal(rec.Body.Bytes(), &eb)
+		return rec.Code, eb.Error.Code
+	}
+	if _, err := w.reg.Log().SignCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := get("/readyz"); st != http.StatusOK {
+		t.Fatalf("/readyz of a healthy log: %d", st)
+	}
+	last := w.reg.Log().Size() - 1
+	key := binary.BigEndian.AppendUint64([]byte{'r'}, uint64(last))
+	if err := w.reg.Log().DB().Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
+		t.Fatal(err)
+	}
+	if st, code := get("/readyz"); st != http.StatusServiceUnavailable || code != "unavailable" {
+		t.Errorf("/readyz with a lost record: %d %s, want 503 unavailable", st, code)
+	}
+	if st, code := get(fmt.Sprintf("/api/v1/records/%d", last)); st != http.StatusServiceUnavailable || code != "unavailable" {
+		t.Errorf("GET of the lost record: %d %s, want 503 unavailable", st, code)
 	}
 }
