@@ -107,6 +107,19 @@ type Options struct {
 	// record; it takes no appends and signs no checkpoints. Err reports why it would not have
 	// opened normally.
 	Audit bool
+	// ReadOnly opens the database read-only: the open and every read leave each file of the
+	// directory byte for byte as it was, and the log takes no appends and signs nothing. It
+	// refuses a directory that Badger could not open without changing it (no MANIFEST, a table
+	// the MANIFEST does not list, a truncated file), naming the file. For the commands that only
+	// read (log verify, audit, backup), with Audit; with Audit, every table's checksums are
+	// verified when it is opened too.
+	ReadOnly bool
+
+	// Badger's memory (zero: the service defaults, DefaultMemTableSize and the others).
+	MemTableSize   int64 // bytes of one memtable (at least 32 MiB)
+	NumMemtables   int   // memtables kept in memory, the one being written included
+	BlockCacheSize int64 // bytes of table blocks cached
+	IndexCacheSize int64 // bytes of table indexes and bloom filters cached
 
 	// CheckpointLock, optional, keeps the latest signed checkpoint outside the data directory
 	// (see FileLock); the log refuses to open or sign a tree that is not an extension of it.

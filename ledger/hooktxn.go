@@ -121,22 +121,5 @@ func (b *budget) take(n int, cost int64) bool {
 	return true
 }
 
-// StorageError is a failure of the storage itself (a read or write that Badger could not do),
-// as opposed to a record refused by the rules. A hook returns one (or wraps one) when it cannot
-// read the state; the writer then refuses the record, and stops the log only when the failure
-// was in writing the group's transaction.
-type StorageError struct{ Err error }
-
-func (e *StorageError) Error() string { return "storage failure: " + e.Err.Error() }
-func (e *StorageError) Unwrap() error { return e.Err }
-
-func storageError(err error) error {
-	var se *StorageError
-	if errors.As(err, &se) {
-		return err
-	}
-	return &StorageError{Err: err}
-}
-
 // errTooBigAlone refuses a record whose hook writes would not fit even an empty transaction.
 var errTooBigAlone = &fault.Error{Code: fault.TooLarge, Message: "the record's effects do not fit one transaction"}

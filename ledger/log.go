@@ -109,23 +109,28 @@ func Open(opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(syncWrites).
-		WithDetectConflicts(false).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithMetricsEnabled(false)
-	if opts.InMemory {
-		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	if err := setMemoryDefaults(&opts); err != nil {
+		return nil, err
 	}
 	if !opts.InMemory {
-		// A crash while Badger creates a memtable file leaves one it cannot open (internal/dbfix).
-		if removed, err := dbfix.RemoveEmptyMemtables(opts.Dir); err != nil {
-			return nil, fmt.Errorf("ledger: open database: %w", err)
-		} else if len(removed) > 0 {
-			opts.Logger.Warn("removed empty memtable files left by a crash", "files", removed)
+		if !opts.ReadOnly {
+			// A crash while Badger creates a memtable or value log file leaves one it cannot
+			// open (internal/dbfix).
+			if removed, err := dbfix.RemoveEmptyMemtables(opts.Dir); err != nil {
+				return nil, fmt.Errorf("ledger: open database: %w", err)
+			} else if len(removed) > 0 {
+				opts.Logger.Warn("removed empty memtable files left by a crash", "files", removed)
+			}
+		}
+		// Every table's checksums, always: Badger answers a read that meets a bad block as if
+		// the key were absent (or with an older version from a lower level), a wrong answer
+		// that no later check could tell from a right one.
+		if err := checkDir(opts.Dir, opts.ReadOnly, true); err != nil {
+			return nil, err
 		}
 	}
-	db, err := badger.Open(bo)
+	bo := badgerOptions(opts)
+	db, err := openBadger(bo)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open database: %w", err)
 	}
@@ -145,13 +150,19 @@ func Open(opts Options) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
+	if opts.Audit || opts.ReadOnly {
+		err := error(ErrAuditOnly)
+		l.failed.Store(&err)
+	}
+	if opts.ReadOnly {
+		// Nothing may write: no writer, no checkpointer, no final checkpoint.
+		close(l.done)
+		close(l.cpDone)
+		return l, nil
+	}
 	if err := l.openLock(); err != nil {
 		db.Close()
 		return nil, err
-	}
-	if opts.Audit {
-		err := error(ErrAuditOnly)
-		l.failed.Store(&err)
 	}
 	l.lastTime = l.lastRecordTime()
 	go l.writer()
@@ -162,7 +173,7 @@ func Open(opts Options) (*Log, error) {
 // load reads the size, rebuilds the tree's edge and checks the latest checkpoint.
 func (l *Log) load() error {
 	var size int64
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(metaSize)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -198,7 +209,7 @@ func (l *Log) load() error {
 	l.state.Store(s)
 
 	var note []byte
-	err = l.db.View(func(txn *badger.Txn) error {
+	err = SafeView(l.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(metaCheckpoint)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -305,7 +316,7 @@ func (l *Log) Close() error {
 	close(l.stop)
 	<-l.cpDone
 	var err error
-	if l.failed.Load() == nil {
+	if l.failed.Load() == nil && !l.opts.ReadOnly {
 		if _, err = l.SignCheckpoint(context.Background()); err != nil {
 			l.log.Error("sign final checkpoint", "err", err)
 		}
@@ -398,7 +409,7 @@ func (l *Log) Record(i int64) (*Record, error) {
 		return nil, errNoRecord
 	}
 	var r *Record
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(recordKey(i))
 		if err != nil {
 			return err
@@ -411,6 +422,10 @@ func (l *Log) Record(i int64) (*Record, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if st := l.state.Load(); st != nil && i < st.size {
+			// The log holds every record below its size: a missing one is a storage fault.
+			return nil, storageError(fmt.Errorf("record %d is missing from the database", i))
+		}
 		return nil, errNoRecord
 	}
 	return r, err
@@ -420,7 +435,7 @@ func (l *Log) Record(i int64) (*Record, error) {
 func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
 	var out []int64
 	prefix := chainKey(chain, 0)[:17]
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		var n int64
@@ -438,7 +453,7 @@ func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
 // ChainHead returns a chain's head.
 func (l *Log) ChainHead(chain uuid.UUID) (Head, error) {
 	var h Head
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		var err error
 		h, err = readHead(txn, chain)
 		return err

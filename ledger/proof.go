@@ -106,7 +106,7 @@ func (l *Log) EntryBundle(n int64, w int) ([]byte, error) {
 		return nil, errNoTile
 	}
 	var out []byte
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		for i := n * tileWidth; i < n*tileWidth+int64(w); i++ {
 			item, err := txn.Get(recordKey(i))
 			if err != nil {

@@ -164,7 +164,7 @@ func (b *replayBatch) hash() {
 
 // readBatches reads the records in key order into tile-aligned batches.
 func (l *Log) readBatches(ctx context.Context, s *treeState, work, order chan<- *replayBatch) error {
-	return l.db.View(func(txn *badger.Txn) error {
+	return SafeView(l.db, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}})
 		defer it.Close()
 		var want int64
@@ -321,7 +321,7 @@ func (l *Log) verifyUpperTiles(s *treeState, roots []Hash) *Fault {
 		var next []Hash
 		for n := int64(0); n < s.full[L]; n++ {
 			var stored []byte
-			err := l.db.View(func(txn *badger.Txn) error {
+			err := SafeView(l.db, func(txn *badger.Txn) error {
 				item, err := txn.Get(tileKey(L, n))
 				if err == nil {
 					stored, err = item.ValueCopy(nil)
@@ -361,7 +361,7 @@ func (w *walker) root() Hash {
 func (l *Log) verifyIndexes(w *walker) *Fault {
 	var f *Fault
 	counts := make(map[uuid.UUID]int64)
-	err := l.db.View(func(txn *badger.Txn) error {
+	err := SafeView(l.db, func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChain}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

@@ -174,7 +174,7 @@ func (ts *tileStore) read(L int, n int64) (*tile, error) {
 		}
 	}
 	var t *tile
-	err := ts.db.View(func(txn *badger.Txn) error {
+	err := SafeView(ts.db, func(txn *badger.Txn) error {
 		item, err := txn.Get(tileKey(L, n))
 		if err != nil {
 			return err

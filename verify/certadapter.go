@@ -73,7 +73,9 @@ func (a *CertRegistry) ready(context.Context) error {
 	if a.log.Checkpoint() == nil {
 		return fmt.Errorf("no checkpoint yet")
 	}
-	return nil
+	// The ledger's own keys must read: a corrupt log is unready, though scans of what still
+	// reads are answered.
+	return a.log.Healthy()
 }
 
 // Submit implements Submitter.

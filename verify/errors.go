@@ -8,6 +8,7 @@ import (
 
 	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // Codes of the HTTP layer, beside the fault codes.
@@ -76,6 +77,9 @@ func (s *Server) errorBody(c *gin.Context, err error) (int, ErrorBody) {
 	if st >= 500 && code != fault.Pushback && code != codeUnavailable && code != diskspace.Code {
 		s.logger.Error("verify: request failed", "route", c.FullPath(), "method", c.Request.Method, "err", err)
 		msg = "internal error"
+	}
+	if code == codeUnavailable && errors.Is(err, ledger.ErrStorage) {
+		s.logger.Error("verify: storage fault", "route", c.FullPath(), "method", c.Request.Method, "err", err)
 	}
 	if code == fault.Pushback || code == codeRateLimited || code == codeUnavailable || code == diskspace.Code {
 		c.Header("Retry-After", "1")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 // EventReceipt answers POST /api/v1/events.
@@ -53,6 +54,14 @@ func (s *Server) postEvent(c *gin.Context) {
 	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' || !json.Valid(b) {
 		s.fail(c, errInvalid("event", "the body must be one signed event: a JSON object"))
 		return
+	}
+	if bytes.Contains(body, []byte(event.LogInitialised)) {
+		// A genesis names the operator: it comes only from 'santong init', in-process, never
+		// from a request (issue 10: an empty database would otherwise be a takeover).
+		if ev, err := event.Decode(body); err == nil && ev.Type == event.LogInitialised {
+			s.fail(c, fault.Field(fault.Forbidden, "type", "log.initialised is never accepted over HTTP: a log's genesis is written by 'santong init'"))
+			return
+		}
 	}
 	if s.space.Low() { // refused before the log's writer: a full disk must not reach Badger
 		s.metrics.appends.WithLabelValues(diskspace.Code).Inc()

@@ -1,17 +1,22 @@
 package verify
 
 import (
+	"bytes"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // recovery turns a panic into a logged 500 with the JSON error body.
@@ -21,6 +26,13 @@ func (s *Server) recovery() gin.HandlerFunc {
 			if r := recover(); r != nil {
 				if r == http.ErrAbortHandler {
 					panic(r)
+				}
+				if stack := debug.Stack(); bytes.Contains(stack, []byte("dgraph-io/badger")) {
+					// Badger panics on some corrupt tables: a storage fault (503), not a crash
+					// and not an answer. The ledger's own reads recover these themselves
+					// (ledger.SafeView); this catches the reads of the layers above it.
+					s.fail(c, &fault.Error{Code: fault.Unavailable, Message: ledger.ErrStorage.Message, Err: fmt.Errorf("panic in badger: %v", r)})
+					return
 				}
 				s.fail(c, fmt.Errorf("panic: %v", r))
 			}

@@ -178,18 +178,20 @@ func (c *cli) localSource(ctx context.Context, f *sourceFlags, ref string) (*sou
 // Such a log is then opened for an audit only and replayed in full, so that the failure names the
 // first bad record rather than only saying that one exists.
 func (c *cli) openVerified(ctx context.Context, dir, what string) (*cert.Registry, *config, error) {
-	reg, cfg, err := c.openRegistry(dir)
-	if err == nil || !(strings.Contains(err.Error(), "tampering") || strings.Contains(err.Error(), "rollback") || strings.Contains(err.Error(), "altered")) {
-		return reg, cfg, err
+	reg, cfg, err := c.openRegistryMode(dir, true) // read-only: an audit writes nothing
+	if err != nil {
+		return nil, nil, err
 	}
-	msg := strings.TrimPrefix(err.Error(), "ledger: open: ")
-	if areg, acfg, aerr := c.openRegistryMode(dir, true); aerr == nil {
-		_, rerr := c.replayLog(ctx, areg.Log(), acfg)
-		areg.Close()
-		var f *ledger.Fault
-		if errors.As(rerr, &f) {
-			msg = strings.TrimPrefix(f.Error(), "replay: ")
-		}
+	oerr := reg.Log().Err()
+	if oerr == nil {
+		return reg, cfg, nil
+	}
+	msg := strings.TrimPrefix(oerr.Error(), "ledger: open: ")
+	_, rerr := c.replayLog(ctx, reg.Log(), cfg)
+	reg.Close()
+	var f *ledger.Fault
+	if errors.As(rerr, &f) {
+		msg = strings.TrimPrefix(f.Error(), "replay: ")
 	}
 	return nil, nil, &failedError{what + ": " + msg}
 }

@@ -22,6 +22,7 @@ type cli struct {
 
 	checkpointEvery time.Duration // the log's checkpoint interval (0: the ledger's default)
 	checkpointLock  string        // serve --checkpoint-lock (else $SANTONG_CHECKPOINT_LOCK, else santong.json)
+	ledgerMemory    ledgerMemory  // Badger's memory for the log (zero: the ledger's defaults)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.
@@ -69,6 +70,8 @@ var commands = []command{
 	{"log verify", "[--data DIR]", "replay the whole log and verify it, the state projection too", cmdLogVerify},
 	{"log rebuild", "[--data DIR]", "rebuild the state projection from the log (service stopped)", cmdLogRebuild},
 	{"dev generate", "--data DIR [--enterprises N] [--products N] [--certificates N] [--batches N]", "fill a fresh data directory with a generated registry, for measurements", cmdDevGenerate},
+	{"backup", "--data DIR --out FILE", "write a consistent backup of a stopped data directory's database", cmdBackup},
+	{"restore", "--in FILE --data NEWDIR [--keys-from DIR]", "restore a backup into a new, empty data directory", cmdRestore},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/santong-cn/santong/internal/keyfile"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
+	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify"
 )
 
@@ -151,17 +152,42 @@ func (c *cli) readKey(path string) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
-// openRegistry opens the data directory's log and registry for this process alone.
+// openRegistry opens the data directory's log and registry for this process alone, to read and
+// write. The root of trust must be in place (checkRoot).
 func (c *cli) openRegistry(dir string) (*cert.Registry, *config, error) {
-	return c.openRegistryMode(dir, false)
+	return c.openRegistryOpts(dir, openService)
 }
 
-// openRegistryMode opens the registry; with audit, only to replay it (ledger.Options.Audit): it
-// opens even when the log's tree no longer matches its checkpoint, and takes no writes.
+// openRegistryMode opens the registry; with audit, only to read and replay it: Badger read-only
+// (ledger.Options.ReadOnly), so that nothing in the directory changes, and open even when the
+// log's tree no longer matches its checkpoint.
 func (c *cli) openRegistryMode(dir string, audit bool) (*cert.Registry, *config, error) {
+	if audit {
+		return c.openRegistryOpts(dir, openReadOnly)
+	}
+	return c.openRegistryOpts(dir, openService)
+}
+
+// How a command opens a data directory's database.
+type openMode int
+
+const (
+	openService  openMode = iota // read and write; the database must exist and hold this directory's genesis
+	openReadOnly                 // read only: nothing in the directory is written, deleted or truncated
+	openCreate                   // santong init only: create the database, whose genesis follows at once
+)
+
+// openRegistryOpts opens the data directory's registry in a mode.
+func (c *cli) openRegistryOpts(dir string, mode openMode) (*cert.Registry, *config, error) {
 	cfg, err := readConfig(dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	dbDir := filepath.Join(dir, "db")
+	if mode != openCreate {
+		if err := checkDBPresent(dir, dbDir); err != nil {
+			return nil, nil, err
+		}
 	}
 	pass, err := c.passphrase("passphrase for " + dir + ": ")
 	if err != nil {
@@ -175,15 +201,108 @@ func (c *cli) openRegistryMode(dir string, audit bool) (*cert.Registry, *config,
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := cert.Open(ledger.Options{Dir: filepath.Join(dir, "db"), Origin: cfg.Origin, Signer: signer, Verifier: verifier, Audit: audit,
-		CheckpointInterval: c.checkpointEvery, CheckpointLock: c.lockFor(dir, cfg)}, cert.Config{})
-	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "resource temporarily unavailable") {
-			return nil, nil, withHint(fmt.Errorf("the data directory %s is in use", dir), "is 'santong serve' running on it? send writes to it with --server URL")
+	if vkey, err := ledger.VerifierKey(cfg.Origin, logKey.Public().(ed25519.PublicKey)); err != nil || vkey != cfg.LogKey {
+		return nil, nil, withHint(fmt.Errorf("%s: keys/log.key is not the log key that santong.json names", dir),
+			"keys/ and santong.json must come from the same 'santong init' (or the same backup)")
+	}
+	opts := ledger.Options{Dir: dbDir, Origin: cfg.Origin, Signer: signer, Verifier: verifier,
+		ReadOnly: mode == openReadOnly, Audit: mode == openReadOnly, CheckpointInterval: c.checkpointEvery}
+	if mode != openReadOnly {
+		opts.CheckpointLock = c.lockFor(dir, cfg)
+	}
+	c.ledgerMemory.apply(&opts)
+	if mode == openService {
+		// Check the root of trust on a read-only open first: a read-write open already writes
+		// (Badger rotates its logs), and nothing may be written to a database that is not ours.
+		ro := opts
+		ro.ReadOnly = true // not Audit: tables are checked whole only by the audits
+		reg, err := openCert(dir, ro)
+		if err != nil {
+			return nil, nil, err
 		}
+		err = checkRoot(dir, reg.Log(), cfg)
+		if cerr := reg.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	reg, err := openCert(dir, opts)
+	if err != nil {
 		return nil, nil, err
 	}
+	if mode == openReadOnly {
+		if err := checkRoot(dir, reg.Log(), cfg); err != nil {
+			reg.Close()
+			return nil, nil, err
+		}
+	}
 	return reg, cfg, nil
+}
+
+func openCert(dir string, opts ledger.Options) (*cert.Registry, error) {
+	reg, err := cert.Open(opts, cert.Config{})
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") || strings.Contains(err.Error(), "resource temporarily unavailable") {
+			return nil, withHint(fmt.Errorf("the data directory %s is in use", dir), "is 'santong serve' running on it? send writes to it with --server URL")
+		}
+		return nil, err
+	}
+	return reg, nil
+}
+
+// checkDBPresent refuses a data directory whose database is missing or empty before anything
+// opens it: opening it read-write would start a new, empty log, and the next genesis submitted
+// would make its signer the operator (issue 10: the takeover).
+func checkDBPresent(dir, dbDir string) error {
+	hint := "is the volume mounted at " + dbDir + "? restore the database from a backup ('santong restore'); never re-initialise a published log"
+	ents, err := os.ReadDir(dbDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return withHint(fmt.Errorf("%s: the database %s is missing", dir, dbDir), "%s", hint)
+	}
+	if err != nil {
+		return withHint(fmt.Errorf("%s: read the database directory: %w", dir, err), "%s", hint)
+	}
+	if len(ents) == 0 {
+		return withHint(fmt.Errorf("%s: the database %s is empty", dir, dbDir), "%s", hint)
+	}
+	if _, err := os.Stat(filepath.Join(dbDir, "MANIFEST")); err != nil {
+		return withHint(fmt.Errorf("%s: the database %s has no MANIFEST: it is incomplete", dir, dbDir), "%s", hint)
+	}
+	return nil
+}
+
+// checkRoot checks that the open log's first record is the genesis santong.json names: this
+// origin, this operator key. (The log key was checked against santong.json before the open, and
+// the log's stored checkpoint verifies with it.) A log opened read-only for an audit may have a
+// tampered genesis; its replay names it, so only a readable genesis of another operator is
+// refused here.
+func checkRoot(dir string, log *ledger.Log, cfg *config) error {
+	hint := "check the volume mounted at " + filepath.Join(dir, "db") + " and that santong.json and the database come from the same deployment (or the same backup)"
+	if log.Size() == 0 {
+		return withHint(fmt.Errorf("%s: the database holds no records, not even the genesis of 'santong init'", dir), "%s", hint)
+	}
+	rec, err := log.Record(0)
+	if err != nil {
+		if log.Err() != nil {
+			return nil // an audit: the replay will name the fault
+		}
+		return withHint(fmt.Errorf("%s: read the genesis record: %w", dir, err), "%s", hint)
+	}
+	ev, err := event.Decode(rec.Payload)
+	if err != nil || ev.Type != event.LogInitialised {
+		if log.Err() != nil {
+			return nil
+		}
+		return withHint(fmt.Errorf("%s: record 0 is not a genesis (log.initialised)", dir), "%s", hint)
+	}
+	g := ev.Body.(*event.Genesis)
+	if event.KeyIDOf(g.RootKey).String() != cfg.OperatorKey || g.Origin != cfg.Origin {
+		return withHint(fmt.Errorf("%s: the database's genesis names operator key %s, but santong.json names %s: this is another log", dir,
+			event.KeyIDOf(g.RootKey), cfg.OperatorKey), "%s", hint)
+	}
+	return nil
 }
 
 // target is where signed events go: a local data directory or a server.

@@ -163,7 +163,7 @@ func TestFullDisk(t *testing.T) {
 	appendOne := func(want int) string {
 		t.Helper()
 		name := fmt.Sprintf("CB %d", len(appended))
-		got := sh(want, "certifier", "register", "--key", op, "--name", name, "--server", base)
+		got := sh(want, "certifier", "register", "--key", op, "--name", name, "--schemes", "santong", "--server", base)
 		if want == 0 {
 			appended = append(appended, name)
 		}

@@ -104,7 +104,7 @@ func initData(ctx context.Context, c *cli, dir, origin, name, prefix string) (*i
 	if err := writeConfig(dir, cfg); err != nil {
 		return nil, err
 	}
-	reg, _, err := c.openRegistry(dir)
+	reg, _, err := c.openRegistryOpts(dir, openCreate)
 	if err != nil {
 		return nil, err
 	}

@@ -250,22 +250,27 @@ func cmdLogProve(ctx context.Context, c *cli, args []string) error {
 }
 
 func (c *cli) proveLocal(ctx context.Context, src *sourceFlags, i, n int64) (*proofReport, error) {
-	reg, cfg, err := c.openRegistry(dataDir(c, *src.data))
+	// Read-only: a proof is against the latest checkpoint the log has signed; this command signs none.
+	reg, cfg, err := c.openRegistryMode(dataDir(c, *src.data), true)
 	if err != nil {
 		return nil, err
 	}
 	defer reg.Close()
 	log := reg.Log()
+	if err := log.Err(); err != nil {
+		return nil, &failedError{"PROOF FAILED: " + strings.TrimPrefix(err.Error(), "ledger: open: ")}
+	}
 	cp := log.Checkpoint()
-	if cp == nil || len(cp.Note) == 0 || cp.Size < log.Size() {
-		if cp, err = log.SignCheckpoint(ctx); err != nil {
-			return nil, fmt.Errorf("sign a checkpoint: %w", err)
-		}
+	if cp == nil || len(cp.Note) == 0 {
+		return nil, withHint(errors.New("the log has no signed checkpoint yet"), "sign one with 'santong log checkpoint --data DIR'")
 	}
 	if n == 0 {
 		n = cp.Size
 	}
 	if i >= n || n > log.Size() {
+		if n == cp.Size && i < log.Size() {
+			return nil, withHint(usagef("--index %d is not in the latest checkpoint (size %d)", i, n), "sign a newer one with 'santong log checkpoint --data DIR' (or let 'santong serve' sign it)")
+		}
 		return nil, usagef("--index %d is not in a tree of size %d (the log has %d records)", i, n, log.Size())
 	}
 	proof, err := log.InclusionProof(i, n)

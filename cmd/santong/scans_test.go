@@ -123,13 +123,13 @@ func TestLocalWriteBelowWatermark(t *testing.T) {
 	sh(0, "init", "--data", data)
 	op := filepath.Join(data, "keys", "operator.key")
 	env["SANTONG_DISK_WATERMARK"] = "1000000TiB"
-	if got := sh(2, "certifier", "register", "--key", op, "--name", "CB", "--data", data); !strings.Contains(got, "free disk space below the watermark") {
+	if got := sh(2, "certifier", "register", "--key", op, "--name", "CB", "--schemes", "santong", "--data", data); !strings.Contains(got, "free disk space below the watermark") {
 		t.Errorf("below the watermark: %s", got)
 	}
 	env["SANTONG_DISK_WATERMARK"] = "1MiB"
-	sh(0, "certifier", "register", "--key", op, "--name", "CB", "--data", data)
+	sh(0, "certifier", "register", "--key", op, "--name", "CB", "--schemes", "santong", "--data", data)
 	env["SANTONG_DISK_WATERMARK"] = "lots"
-	if got := sh(2, "certifier", "register", "--key", op, "--name", "CB2", "--data", data); !strings.Contains(got, "malformed size") {
+	if got := sh(2, "certifier", "register", "--key", op, "--name", "CB2", "--schemes", "santong", "--data", data); !strings.Contains(got, "malformed size") {
 		t.Errorf("a malformed watermark: %s", got)
 	}
 	c, _, _ := testCLI(t)

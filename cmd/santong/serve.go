@@ -44,6 +44,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	scanMem := fs.String("scan-memtable-size", c.getenv("SANTONG_SCAN_MEMTABLE_SIZE"), "the scan store's memtable size (default 8MiB; 3 are held) ($SANTONG_SCAN_MEMTABLE_SIZE)")
 	scanBlock := fs.String("scan-block-cache", c.getenv("SANTONG_SCAN_BLOCK_CACHE"), "the scan store's block cache (default 16MiB) ($SANTONG_SCAN_BLOCK_CACHE)")
 	scanIndex := fs.String("scan-index-cache", c.getenv("SANTONG_SCAN_INDEX_CACHE"), "the scan store's index and bloom-filter cache (default 16MiB) ($SANTONG_SCAN_INDEX_CACHE)")
+	c.addLedgerMemoryFlags(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

@@ -228,7 +228,7 @@ func (s *readStore) objSet(k []byte, v any, written bool) {
 
 // storageFault reports a failed read of the projection as a fault of the storage.
 func storageFault(err error) error {
-	return fault.Wrap(fault.Internal, &ledger.StorageError{Err: err}, "storage failure: the projection could not be read")
+	return &fault.Error{Code: ledger.ErrStorage.Code, Message: ledger.ErrStorage.Message, Err: err}
 }
 
 // memStore is a projection in memory, with the same keys and values as in Badger (keys with
