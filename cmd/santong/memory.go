@@ -57,4 +57,3 @@ func (s *sizeFlag) Set(v string) error {
 	*s = sizeFlag(n)
 	return nil
 }
-
