@@ -49,6 +49,7 @@ type Log struct {
 	stop   chan struct{} // closed by Close, stops the checkpointer
 	cpDone chan struct{}
 
+	scrubState
 	lastTime time.Time  // the last record's time when the log was opened
 	clock    clockState // the clock against the records' times
 
@@ -125,7 +126,10 @@ func Open(opts Options) (*Log, error) {
 		// Every table's checksums, always: Badger answers a read that meets a bad block as if
 		// the key were absent (or with an older version from a lower level), a wrong answer
 		// that no later check could tell from a right one.
-		if err := checkDir(opts.Dir, opts.ReadOnly, true); err != nil {
+		// The read-only pre-open of a service checks only the directory's shape (the open after
+		// it checks the tables); audits check every table whatever was checked before.
+		verify := opts.Audit || !opts.ReadOnly
+		if err := checkDir(opts.Dir, opts.ReadOnly, verify, !opts.Audit); err != nil {
 			return nil, err
 		}
 	}
@@ -165,6 +169,12 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.lastTime = l.lastRecordTime()
+	l.scrubDone = make(chan struct{})
+	if opts.InMemory || opts.Audit {
+		close(l.scrubDone)
+	} else {
+		go l.scrub(opts.Dir, scrubPause)
+	}
 	go l.writer()
 	go l.checkpointer()
 	return l, nil
@@ -315,6 +325,9 @@ func (l *Log) Close() error {
 	<-l.done
 	close(l.stop)
 	<-l.cpDone
+	if l.scrubDone != nil {
+		<-l.scrubDone
+	}
 	var err error
 	if l.failed.Load() == nil && !l.opts.ReadOnly {
 		if _, err = l.SignCheckpoint(context.Background()); err != nil {

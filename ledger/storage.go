@@ -83,6 +83,9 @@ func (l *Log) Healthy() error {
 	if l.db.IsClosed() {
 		return ErrClosed
 	}
+	if p := l.scrubErr.Load(); p != nil {
+		return storageError(*p)
+	}
 	n := l.Size()
 	if n == 0 {
 		return nil
@@ -192,7 +195,13 @@ func setMemoryDefaults(o *Options) error {
 //
 // A directory without a MANIFEST opens read-write as a new database: refusing an empty log is
 // the caller's business (santong checks the genesis against its configuration).
-func checkDir(dir string, readOnly, verify bool) error {
+// With useCache, tables verified before as they are now (DIR.checked) are not read again, and a
+// read-write open records the tables it verified (see tablecheck.go).
+func checkDir(dir string, readOnly, verify, useCache bool) error {
+	checkedBefore := loadCheckedTables(dir)
+	if !useCache {
+		checkedBefore.m = map[uint64][2]int64{}
+	}
 	what := "ledger: open"
 	if readOnly {
 		what = "ledger: open read-only"
@@ -259,8 +268,18 @@ func checkDir(dir string, readOnly, verify bool) error {
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("%s: %s is listed in the MANIFEST but missing: restore the database from a backup", what, path)
 		}
-		if err := checkTable(path, mf.Tables[id], verify); err != nil {
+		fi, _ := os.Stat(path)
+		v := verify && (fi == nil || !checkedBefore.known(id, fi))
+		if err := checkTable(path, mf.Tables[id], v); err != nil {
 			return fmt.Errorf("%s: %s: %v: the table is damaged; restore the database from a backup", what, path, err)
+		}
+		if v && fi != nil {
+			checkedBefore.verified(id, fi)
+		}
+	}
+	if verify && useCache && !readOnly {
+		if err := checkedBefore.save(ids); err != nil {
+			return fmt.Errorf("%s: record the tables checked: %w", what, err)
 		}
 	}
 	return nil

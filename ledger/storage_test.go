@@ -204,7 +204,7 @@ func BenchmarkOpenTableCheck(b *testing.B) {
 	for _, verify := range []bool{false, true} {
 		b.Run(fmt.Sprintf("checksums=%v", verify), func(b *testing.B) {
 			for range b.N {
-				if err := checkDir(dir, false, verify); err != nil {
+				if err := checkDir(dir, false, verify, false); err != nil {
 					b.Fatal(err)
 				}
 			}
