@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"net/http"
+	"time"
 )
 
 type metrics struct {
@@ -50,6 +51,15 @@ func newMetrics(s *Server) *metrics {
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "santong_rate_limited_total", Help: "Requests refused with 429 by the per-IP rate limit.",
 	})
+	clockBehind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "santong_clock_behind_seconds",
+		Help: "How far the system clock is behind the log's last record; over 1 s the log refuses appends until it catches up.",
+	}, func() float64 {
+		if c, ok := s.log.(interface{ ClockBehind() time.Duration }); ok {
+			return c.ClockBehind().Seconds()
+		}
+		return 0
+	})
 	logSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "santong_log_size", Help: "Records in the log.",
 	}, func() float64 {
@@ -70,6 +80,7 @@ func newMetrics(s *Server) *metrics {
 		return 0
 	})
 	m.reg.MustRegister(witnessCollector{s})
+	m.reg.MustRegister(clockBehind)
 	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, logSize, cpSize, diskLow, diskFree, diskMark,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.appends.WithLabelValues("ok")

@@ -339,7 +339,7 @@ func TestOps(t *testing.T) {
 	do(t, s.Handler(), "GET", "/api/v1/verify/"+otherKeyToken(0, 1))
 	r := do(t, s.Handler(), "GET", "/metrics")
 	for _, want := range []string{`santong_scans_total{verdict="genuine"} 1`, `santong_scans_total{verdict="forged"} 1`,
-		`santong_log_size 6`, `santong_http_request_duration_seconds_bucket{method="GET",route="/api/v1/verify/:token",status="200"`, "santong_appends_total"} {
+		`santong_log_size 6`, `santong_clock_behind_seconds 0`, `santong_http_request_duration_seconds_bucket{method="GET",route="/api/v1/verify/:token",status="200"`, "santong_appends_total"} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
