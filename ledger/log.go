@@ -49,7 +49,6 @@ type Log struct {
 	stop   chan struct{} // closed by Close, stops the checkpointer
 	cpDone chan struct{}
 
-	scrubState
 	lastTime time.Time  // the last record's time when the log was opened
 	clock    clockState // the clock against the records' times
 
@@ -169,12 +168,6 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.lastTime = l.lastRecordTime()
-	l.scrubDone = make(chan struct{})
-	if opts.InMemory || opts.Audit {
-		close(l.scrubDone)
-	} else {
-		go l.scrub(opts.Dir, scrubPause)
-	}
 	go l.writer()
 	go l.checkpointer()
 	return l, nil
@@ -325,9 +318,6 @@ func (l *Log) Close() error {
 	<-l.done
 	close(l.stop)
 	<-l.cpDone
-	if l.scrubDone != nil {
-		<-l.scrubDone
-	}
 	var err error
 	if l.failed.Load() == nil && !l.opts.ReadOnly {
 		if _, err = l.SignCheckpoint(context.Background()); err != nil {

@@ -83,9 +83,6 @@ func (l *Log) Healthy() error {
 	if l.db.IsClosed() {
 		return ErrClosed
 	}
-	if p := l.scrubErr.Load(); p != nil {
-		return storageError(*p)
-	}
 	n := l.Size()
 	if n == 0 {
 		return nil
