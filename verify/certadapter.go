@@ -269,7 +269,7 @@ func (a *CertRegistry) Certificate(id string) (*Certificate, error) {
 		if err != nil {
 			return nil, err
 		}
-		return certView(c), nil
+		return certView(c, a.now()), nil
 	})
 	if err != nil {
 		return nil, err
@@ -278,9 +278,11 @@ func (a *CertRegistry) Certificate(id string) (*Certificate, error) {
 	return &c, nil
 }
 
-func certView(c *cert.Certificate) *Certificate {
+// certView is a certificate as the registry shows it at now: its status (an expired one is
+// expired, whatever its last status change said) and its history, ending with the expiry.
+func certView(c *cert.Certificate, now time.Time) *Certificate {
 	v := &Certificate{ID: c.ID.String(), Number: c.Number, Scheme: c.Scheme, Subject: c.Enterprise.String(),
-		ValidFrom: c.ValidFrom, ValidUntil: c.ValidUntil,
+		ValidFrom: c.ValidFrom, ValidUntil: c.ValidUntil, Status: mapStatus(c.StatusAt(now)),
 		History: []StatusChange{{Status: CertValid, At: c.Granted, Index: c.Index}}}
 	if c.ValidFrom.Before(c.Granted) {
 		v.History[0].At = c.ValidFrom
@@ -291,6 +293,9 @@ func certView(c *cert.Certificate) *Certificate {
 			r = strings.TrimSpace(r + " (限期整改至 rectify by " + h.RectifyBy + ")")
 		}
 		v.History = append(v.History, StatusChange{Status: mapStatus(h.Status), At: h.At, Reason: r, Index: h.Index})
+	}
+	if v.Status == CertExpired {
+		v.History = append(v.History, StatusChange{Status: CertExpired, At: c.ValidUntil})
 	}
 	return v
 }

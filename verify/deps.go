@@ -123,7 +123,8 @@ type Certificate struct {
 	Subject    string         `json:"subject"`
 	ValidFrom  time.Time      `json:"valid_from,omitzero"`
 	ValidUntil time.Time      `json:"valid_until,omitzero"` // valid before this instant
-	History    []StatusChange `json:"history"`              // oldest first
+	Status     string         `json:"status"`               // now: valid, suspended, revoked, expired, none (not yet valid)
+	History    []StatusChange `json:"history"`              // oldest first; an expired certificate's ends with its expiry
 }
 
 // StatusChange is one step of a certificate's lifecycle.
