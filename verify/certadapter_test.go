@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -21,5 +22,27 @@ func TestExpiredCertificateShowsExpired(t *testing.T) {
 	c.ValidUntil = now.AddDate(1, 0, 0)
 	if v := certView(c, now); v.Status != CertValid || len(v.History) != 1 {
 		t.Fatalf("a valid certificate: %s %+v", v.Status, v.History)
+	}
+}
+
+// TestVerdictWordingByScheme: the verdict of a product certified under eco-origin protection
+// names that scheme and never 三同; a 三同 product's keeps its wording.
+func TestVerdictWordingByScheme(t *testing.T) {
+	for _, code := range []string{VerdictGenuine, VerdictExpired, VerdictSuspended, VerdictRevoked} {
+		v := (&Verdict{Certificate: &CertificateView{Scheme: "eco_origin"}}).set(code, true, msgValidAtProduction)
+		all := v.Title.ZH + v.Title.EN
+		for _, m := range v.Messages {
+			all += m.ZH + m.EN
+		}
+		if strings.Contains(all, "三同") || strings.Contains(strings.ToLower(all), "santong") || strings.Contains(all, "同线同标同质") {
+			t.Errorf("%s, eco-origin: %q", code, all)
+		}
+		s := (&Verdict{Certificate: &CertificateView{Scheme: "santong"}}).set(code, true)
+		if s.Title != titles[code] {
+			t.Errorf("%s, 三同: title %v", code, s.Title)
+		}
+	}
+	if v := (&Verdict{Certificate: &CertificateView{Scheme: "eco_origin"}}).set(VerdictGenuine, true); v.Title.ZH != "正品 · 生态原产地产品保护有效" {
+		t.Errorf("eco-origin genuine title: %q", v.Title.ZH)
 	}
 }

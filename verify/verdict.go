@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/santong-cn/santong/internal/fault"
@@ -200,8 +201,31 @@ func (v *Verdict) set(code string, genuine bool, msgs ...Text) *Verdict {
 		v.Messages = append(v.Messages, m)
 	}
 	v.Messages = append(v.Messages, msgs...)
+	if v.Certificate != nil {
+		// The wording names the scheme of the certificate the verdict rests on: an eco-origin
+		// product is never called 三同.
+		if r, ok := schemeWording[v.Certificate.Scheme]; ok {
+			v.Title = r.text(v.Title)
+			for i := range v.Messages {
+				v.Messages[i] = r.text(v.Messages[i])
+			}
+		}
+	}
 	return v
 }
+
+// wording rewrites the verdicts' 三同 wording for another scheme.
+type wording struct{ zh, en *strings.Replacer }
+
+func (w wording) text(t Text) Text { return Text{ZH: w.zh.Replace(t.ZH), EN: w.en.Replace(t.EN)} }
+
+var ecoWording = wording{
+	zh: strings.NewReplacer("三同认证", "生态原产地产品保护", "三同标志", "生态原产地产品保护标志", "三同", "生态原产地产品保护"),
+	en: strings.NewReplacer("santong certification", "eco-origin protection", "santong certified", "under eco-origin protection", "santong", "eco-origin"),
+}
+
+// schemeWording is the wording of each scheme other than 三同, by the certificate's scheme.
+var schemeWording = map[string]wording{"eco_origin": ecoWording, "eco-origin": ecoWording}
 
 func recallText(b *Batch) Text {
 	if b.RecallReason == "" {
