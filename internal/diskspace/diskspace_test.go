@@ -47,9 +47,16 @@ func TestWatcher(t *testing.T) {
 	}
 	free.Store(10 << 20)
 	wait(false)
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
+	// The watcher logs just after it changes state: wait for the line, a little.
+	var out string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		out = buf.String()
+		mu.Unlock()
+		if strings.Contains(out, "above the watermark again") || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !strings.Contains(out, "below the watermark") || !strings.Contains(out, "above the watermark again") {
 		t.Errorf("no log lines of the changes:\n%s", out)
 	}
