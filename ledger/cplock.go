@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/santong-cn/santong/internal/atomicfile"
 	"github.com/santong-cn/santong/internal/fault"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -74,36 +75,7 @@ func (f FileLock) CompareAndSwap(ctx context.Context, old, next []byte) error {
 	if !bytes.Equal(cur, old) {
 		return ErrLockMoved
 	}
-	return writeFileSync(f.Path, next)
-}
-
-// writeFileSync replaces path with b crash-safely: temporary file, fsync, rename, fsync of the
-// directory.
-func writeFileSync(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(f.Path, next)
 }
 
 // checkLock compares the tree of state s (root at s.size) with the lock's checkpoint. It returns

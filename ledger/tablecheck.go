@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/santong-cn/santong/internal/atomicfile"
 )
 
 // Checking every table's checksums before each open costs a read of the whole database (about
@@ -67,21 +69,5 @@ func (c *checkedTables) save(ids []uint64) error {
 			b.WriteString(strconv.FormatUint(id, 10) + " " + strconv.FormatInt(v[0], 10) + " " + strconv.FormatInt(v[1], 10) + "\n")
 		}
 	}
-	tmp := c.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, c.path)
+	return atomicfile.Write(c.path, []byte(b.String()))
 }

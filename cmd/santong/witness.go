@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/santong-cn/santong/internal/atomicfile"
 	"github.com/santong-cn/santong/ledger"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -104,39 +105,11 @@ func (c *cli) remember(path string, cp *ledger.SignedCheckpoint, res *witnessRes
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	if err := writeFileSync(path, cp.Note); err != nil {
+	if err := atomicfile.Write(path, cp.Note); err != nil {
 		return fmt.Errorf("remember the checkpoint in %s: %w", path, err)
 	}
 	res.Remembered = true
 	return nil
-}
-
-// writeFileSync replaces path with b: temporary file, fsync, rename, fsync of the directory.
-func writeFileSync(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // pinnedByMemory reports whether the checkpoint this auditor remembers of origin verifies with
