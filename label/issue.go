@@ -42,6 +42,7 @@ type Batch struct {
 	Prefix  string             // URL prefix, see CheckPrefix
 	Product string             // printed on labels
 	Lot     string             // printed on labels
+	Schemes []string           // the schemes whose marks labels carry (see Label.Schemes)
 }
 
 // IssueOptions controls Issue.
@@ -376,7 +377,7 @@ func (is *issuer) run(c *chunk) {
 			c.files++
 		}
 		if wantLabels {
-			labels = append(labels, Label{URL: url, Product: is.b.Product, Lot: is.b.Lot, Serial: short})
+			labels = append(labels, Label{URL: url, Product: is.b.Product, Lot: is.b.Lot, Serial: short, Schemes: is.b.Schemes})
 		}
 	}
 	c.csv, c.json = csv, js

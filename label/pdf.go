@@ -125,19 +125,29 @@ func (s *SheetPDF) label(l Label, c *Code, x, y float64) {
 		p.ClosePath()
 	})
 	p.DrawPath("F")
-	// mark
-	u := markMM / 24
-	p.SetFillColor(0xC8, 0x10, 0x2E)
-	p.RoundedRect(x+markX, y+markY, markMM, markMM, 3*u, "1234", "F")
-	p.SetDrawColor(255, 255, 255)
-	p.SetLineWidth(markStroke * u)
-	p.SetLineCapStyle("square")
-	for _, sg := range markStrokes {
-		p.Line(x+markX+sg.x1*u, y+markY+sg.y1*u, x+markX+sg.x2*u, y+markY+sg.y2*u)
+	// marks, and the caption to their right
+	ms := l.marks()
+	side, caption := markLayout(ms)
+	mx := markX
+	for _, m := range ms {
+		u := side / 24
+		r, g, bl := m.Mark.RGB()
+		p.SetFillColor(r, g, bl)
+		p.RoundedRect(x+mx, y+markY, side, side, 3*u, "1234", "F")
+		p.SetDrawColor(255, 255, 255)
+		p.SetLineWidth(m.Mark.Width * u)
+		p.SetLineCapStyle(m.Mark.Cap)
+		for _, sg := range m.Mark.Strokes {
+			p.Line(x+mx+sg.X1*u, y+markY+sg.Y1*u, x+mx+sg.X2*u, y+markY+sg.Y2*u)
+		}
+		p.SetLineCapStyle("butt")
+		mx += side + 1
 	}
-	p.SetLineCapStyle("butt")
-	p.SetTextColor(0xC8, 0x10, 0x2E)
-	s.text(x+markX+markMM+1.5, y+markY+markMM/2+1, "同线同标同质", 2.6)
+	if caption != "" {
+		r, g, bl := ms[0].Mark.RGB()
+		p.SetTextColor(r, g, bl)
+		s.text(x+mx+0.5, y+markY+side/2+1, caption, captionSize(caption, LabelW-1.5-(mx+0.5)))
+	}
 	// text
 	p.SetTextColor(0, 0, 0)
 	for i, t := range l.textLines() {

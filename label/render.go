@@ -3,6 +3,7 @@ package label
 import (
 	"bytes"
 	"encoding/xml"
+	"github.com/santong-cn/santong/internal/scheme"
 	"io"
 	"strconv"
 
@@ -15,6 +16,9 @@ type Label struct {
 	Product string // product name, as registered
 	Lot     string // lot / batch number printed for people
 	Serial  string // short human-readable serial, see ShortSerial
+	// Schemes names the schemes (internal/scheme ids) whose marks the label carries; none means
+	// 三同 alone, as labels of the first version did.
+	Schemes []string
 }
 
 // Label geometry in millimetres. A label is LabelW x LabelH; an A4 sheet holds SheetCols x SheetRows.
@@ -44,24 +48,41 @@ const (
 // Baselines of the four text lines, in mm from the label's top.
 var lineY = [4]float64{18.2, 22.6, 26.6, 30.8}
 
-// The mark is drawn from strokes on a 24 x 24 grid, never from official artwork: a red rounded
-// square with 三 (three bars) and 同 (冂 with 一 and 口 inside) in white.
-const markRed = "#C8102E"
-
-type seg struct{ x1, y1, x2, y2 float64 }
-
-var markStrokes = []seg{
-	// 三
-	{3, 6.5, 10, 6.5}, {4, 12, 9, 12}, {2.5, 18, 10.5, 18},
-	// 同: 冂
-	{13.5, 5.5, 13.5, 20}, {13.5, 5.5, 21, 5.5}, {21, 5.5, 21, 19}, {21, 19, 19.8, 20},
-	// 一
-	{15.8, 8.8, 18.7, 8.8},
-	// 口
-	{15.8, 11.8, 18.7, 11.8}, {15.8, 11.8, 15.8, 16.4}, {18.7, 11.8, 18.7, 16.4}, {15.8, 16.4, 18.7, 16.4},
+// marks returns the schemes whose marks the label carries: those it names, or 三同 when it names
+// none (labels of the first version carried only 三同). The marks are drawn by internal/scheme,
+// never copied from official artwork.
+func (l Label) marks() []*scheme.Scheme {
+	if ss := scheme.Sort(l.Schemes); len(ss) > 0 {
+		return ss
+	}
+	s, _ := scheme.Lookup(scheme.Santong)
+	return []*scheme.Scheme{s}
 }
 
-const markStroke = 1.6 // stroke width on the 24-unit grid
+// markLayout gives the side of each mark, in mm, and the caption beside them: one mark has its
+// scheme's caption; two marks share the 三同 caption only when 三同 is one of them, since that
+// is the claim the caption states.
+func markLayout(ms []*scheme.Scheme) (side float64, caption string) {
+	side = markMM
+	if len(ms) > 1 {
+		side = 9
+	}
+	for _, m := range ms {
+		if len(ms) == 1 || m.Claims {
+			return side, m.Caption.ZH
+		}
+	}
+	return side, ""
+}
+
+// captionSize is the font size that fits caption into the width after the marks, at most 2.6 mm.
+func captionSize(caption string, w float64) float64 {
+	n := float64(len([]rune(caption)))
+	if n == 0 {
+		return 0
+	}
+	return min(2.6, w/n)
+}
 
 // fontFamily lists CJK fonts for SVG text; rsvg-convert finds Droid Sans Fallback via fontconfig.
 const fontFamily = "'Noto Sans CJK SC','Source Han Sans SC','Droid Sans Fallback','WenQuanYi Micro Hei','PingFang SC','Microsoft YaHei',sans-serif"
@@ -126,33 +147,26 @@ func appendLabelSVG(b []byte, l Label, c *Code, x, y float64) []byte {
 	b = append(b, `" fill="#fff"/><path shape-rendering="crispEdges" fill="#000" d="`...)
 	b = c.appendPath(b)
 	b = append(b, `"/></g>`...)
-	// mark
-	b = append(b, `<g transform="translate(`...)
-	b = fmm(b, markX)
-	b = append(b, ' ')
-	b = fmm(b, markY)
-	b = append(b, `) scale(`...)
-	b = fmm(b, markMM/24)
-	b = append(b, `)"><rect width="24" height="24" rx="3" fill="`+markRed+`"/><path fill="none" stroke="#fff" stroke-width="`...)
-	b = fmm(b, markStroke)
-	b = append(b, `" stroke-linecap="square" stroke-linejoin="miter" d="`...)
-	for _, s := range markStrokes {
-		b = append(b, 'M')
-		b = fmm(b, s.x1)
-		b = append(b, ' ')
-		b = fmm(b, s.y1)
-		b = append(b, 'L')
-		b = fmm(b, s.x2)
-		b = append(b, ' ')
-		b = fmm(b, s.y2)
+	// marks, and the caption to their right
+	ms := l.marks()
+	side, caption := markLayout(ms)
+	mx := markX
+	for _, m := range ms {
+		b = m.Mark.AppendSVG(b, mx, markY, side)
+		mx += side + 1
 	}
-	b = append(b, `"/></g>`...)
-	// the mark's caption, to its right
-	b = append(b, `<text x="`...)
-	b = fmm(b, markX+markMM+1.5)
-	b = append(b, `" y="`...)
-	b = fmm(b, markY+markMM/2+1)
-	b = append(b, `" font-size="2.6" font-family="`+fontFamily+`" fill="`+markRed+`">同线同标同质</text>`...)
+	if caption != "" {
+		f := captionSize(caption, LabelW-1.5-(mx+0.5))
+		b = append(b, `<text x="`...)
+		b = fmm(b, mx+0.5)
+		b = append(b, `" y="`...)
+		b = fmm(b, markY+side/2+1)
+		b = append(b, `" font-size="`...)
+		b = fmm(b, f)
+		b = append(b, `" font-family="`+fontFamily+`" fill="`+ms[0].Mark.Colour+`">`...)
+		b = xmlText(b, caption)
+		b = append(b, `</text>`...)
+	}
 	// text lines
 	for i, s := range l.textLines() {
 		f := fontSm

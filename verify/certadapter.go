@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"github.com/santong-cn/santong/internal/scheme"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,8 +228,19 @@ func (a *CertRegistry) productView(p *cert.Product) Product {
 	now := a.now()
 	cs, _, _ := a.reg.ProductCertificates(p.ID, -1, cert.MaxPage)
 	for _, cc := range cs {
-		if st := mapStatus(cc.StatusAt(now)); v.Certificate == "" || better(v.Status, st) != v.Status {
+		st := mapStatus(cc.StatusAt(now))
+		if v.Certificate == "" || better(v.Status, st) != v.Status {
 			v.Status, v.Certificate = better(v.Status, st), cc.ID.String()
+		}
+		if st == CertValid {
+			v.Schemes = append(v.Schemes, cc.Scheme)
+		}
+	}
+	if len(v.Schemes) > 0 {
+		ss := scheme.Sort(v.Schemes)
+		v.Schemes = v.Schemes[:0]
+		for _, s := range ss {
+			v.Schemes = append(v.Schemes, s.ID)
 		}
 	}
 	return v

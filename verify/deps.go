@@ -98,6 +98,9 @@ type Product struct {
 	GTIN        string `json:"gtin,omitempty"`
 	Certificate string `json:"certificate,omitempty"` // the certificate that covers it
 	Status      string `json:"status"`
+	// Schemes lists the schemes (internal/scheme ids) under which a certificate covers the
+	// product validly now, 三同 first.
+	Schemes []string `json:"schemes,omitempty"`
 }
 
 // Batch is a label batch: a lot of one product and the unit serials printed for it.

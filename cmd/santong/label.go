@@ -153,6 +153,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Line: *line, Lot: *lot, Market: *market,
 		ProductionDate: *prodDate, Quantity: int64(*count)}
 	var origin, pfx, productName string
+	var schemes []string // the schemes whose marks the labels carry
 	var chain uuid.UUID
 	if reg, ok := localRegistry(tgt); ok {
 		cfg, err := readConfig(dataDir(c, *data))
@@ -168,12 +169,15 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		if b.Certificate, err = pickCert(reg, p, *certFlag); err != nil {
 			return err
 		}
+		if schemes, err = productSchemes(reg, p); err != nil {
+			return err
+		}
 	} else {
 		p, err := serverProduct(ctx, *server, *product)
 		if err != nil {
 			return err
 		}
-		b.Product, chain, productName = p.id, p.enterprise, p.name
+		b.Product, chain, productName, schemes = p.id, p.enterprise, p.name, p.schemes
 		if *entFlag != "" {
 			if e, err := uuid.Parse(*entFlag); err != nil || e != chain {
 				return usagef("--enterprise %q is not the product's enterprise (%s)", *entFlag, chain)
@@ -215,7 +219,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	}
 	submitted = true
 	res, err := label.Issue(ctx, label.Batch{Key: labelKey, Origin: origin, Batch: rc.Index, First: *first, Count: *count,
-		Prefix: pfx, Product: productName, Lot: *lot},
+		Prefix: pfx, Product: productName, Lot: *lot, Schemes: schemes},
 		label.IssueOptions{Outputs: outputs, Dir: *out, Progress: c.progress("labels")})
 	if err != nil {
 		recallTarget := "--data " + dataDir(c, *data)
@@ -303,6 +307,23 @@ func findProduct(reg *cert.Registry, s string) (*cert.Product, error) {
 }
 
 // pickCert returns the certificate named by flag, or else one that is valid now and covers p.
+// productSchemes lists the schemes under which a certificate covers the product validly now:
+// the marks its labels carry.
+func productSchemes(reg *cert.Registry, p *cert.Product) ([]string, error) {
+	certs, _, err := reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var ids []string
+	for _, ct := range certs {
+		if ct.ValidAt(now) {
+			ids = append(ids, ct.Scheme)
+		}
+	}
+	return ids, nil
+}
+
 func pickCert(reg *cert.Registry, p *cert.Product, flag string) (uuid.UUID, error) {
 	if flag != "" {
 		id, err := uuid.Parse(flag)
@@ -353,6 +374,7 @@ func batchRefused(err error) error {
 type serverProductInfo struct {
 	id, enterprise, cert uuid.UUID
 	name                 string
+	schemes              []string
 }
 
 // serverProduct finds a product by id or GTIN in the server's public registry, with its
@@ -371,7 +393,7 @@ func serverProduct(ctx context.Context, server, ref string) (*serverProductInfo,
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("malformed product listing from the server")
 	}
-	found := &serverProductInfo{id: id, enterprise: ent, name: p.Name}
+	found := &serverProductInfo{id: id, enterprise: ent, name: p.Name, schemes: p.Schemes}
 	found.cert, _ = uuid.Parse(p.Certificate)
 	return found, nil
 }

@@ -3,6 +3,7 @@ package cert
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
+	"github.com/santong-cn/santong/internal/scheme"
 	"slices"
 	"time"
 
@@ -32,7 +33,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxSkew <= 0 {
 		c.MaxSkew = 10 * time.Minute
 	}
-	mv := map[string]time.Duration{event.SchemeSantong: (3*365 + 1) * 24 * time.Hour, event.SchemeEcoOrigin: (5*365 + 2) * 24 * time.Hour}
+	mv := map[string]time.Duration{}
+	for _, s := range scheme.All() {
+		mv[s.ID] = s.MaxValidity
+	}
 	for k, v := range c.MaxValidity {
 		if v > 0 {
 			mv[k] = v

@@ -1,0 +1,96 @@
+package label
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An eco-origin label carries the eco-origin mark and caption and says nothing of 三同; a
+// product certified under both carries both marks and the 三同 claim; a label that names no
+// scheme is a 三同 label, as in the first version.
+func TestSchemeMarks(t *testing.T) {
+	base := testLabels(t, 1)[0]
+	cases := []struct {
+		name     string
+		schemes  []string
+		want     []string
+		wantNot  []string
+		colours  []string
+		noColour []string
+	}{
+		{"eco only", []string{"eco_origin"}, []string{"生态原产地产品保护"}, []string{"三同", "同线同标同质"}, []string{"#2E7D32"}, []string{"#C8102E"}},
+		{"santong only", []string{"santong"}, []string{"同线同标同质"}, []string{"生态原产地"}, []string{"#C8102E"}, []string{"#2E7D32"}},
+		{"both", []string{"eco_origin", "santong"}, []string{"同线同标同质"}, nil, []string{"#C8102E", "#2E7D32"}, nil},
+		{"none named", nil, []string{"同线同标同质"}, []string{"生态原产地"}, []string{"#C8102E"}, []string{"#2E7D32"}},
+		{"unknown only", []string{"nonesuch"}, []string{"同线同标同质"}, []string{"nonesuch"}, []string{"#C8102E"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := base
+			l.Schemes = c.schemes
+			svg, err := LabelSVG(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range append(c.want, c.colours...) {
+				if !bytes.Contains(svg, []byte(w)) {
+					t.Errorf("SVG lacks %q", w)
+				}
+			}
+			for _, w := range append(c.wantNot, c.noColour...) {
+				if bytes.Contains(svg, []byte(w)) {
+					t.Errorf("SVG has %q", w)
+				}
+			}
+			if txt := pdfText(t, l); txt != "" {
+				for _, w := range c.want {
+					if !strings.Contains(txt, w) {
+						t.Errorf("PDF text lacks %q: %q", w, txt)
+					}
+				}
+				for _, w := range c.wantNot {
+					if strings.Contains(txt, w) {
+						t.Errorf("PDF text has %q", w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// pdfText renders one label into a PDF sheet and returns its text as pdftotext reads it, or ""
+// when the tools are missing outside CI.
+func pdfText(t *testing.T, l Label) string {
+	t.Helper()
+	if _, err := CJKFont(); err != nil {
+		if os.Getenv("SANTONG_REQUIRE_TOOLS") == "1" {
+			t.Fatal(err)
+		}
+		return ""
+	}
+	bin := needTool(t, "pdftotext")
+	s, err := NewSheetPDF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddPage([]Label{l}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "l.pdf")
+	var b bytes.Buffer
+	if err := s.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, path, "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftotext: %v %s", err, out)
+	}
+	return string(out)
+}
