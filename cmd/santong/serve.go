@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/santong-cn/santong/ledger/attach"
 	"log/slog"
 	"net"
 	"os"
@@ -160,6 +161,11 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	deps.Logger = logger
 	deps.Scans = scans
 	deps.Space = space
+	files, err := attach.OpenStore(filepath.Join(dir, attachmentsDir))
+	if err != nil {
+		return err
+	}
+	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
 		TrustedProxies: trusted,

@@ -23,11 +23,13 @@ import (
 //	x c <certificate uuid 16>           Certificate (as granted; its status changes are under S and H)
 //	x S <certificate uuid 16>           certHead: the number of status changes and the latest one
 //	x H <certificate uuid 16> <seq 4>   StatusChange number seq of the certificate, from 0
+//	x R <certificate uuid 16>           supersession: the certificate that renews it, and from when
 //	x n <scheme> 0 <number>             certificate uuid
 //	x o <complaint uuid 16>             Complaint
 //	x b <batch uuid 16>                 Batch
 //	x i <ledger index 8>                batch uuid (for tokens)
 //	x w <ledger index 8>                Draw
+//	x A <commitment 32>                 AttachmentRef: a confidential attachment an event names
 //	x E <enterprise 16> <index 8>       product uuid: the enterprise's products, in registration order
 //	x C <enterprise 16> <index 8>       certificate uuid: the enterprise's certificates
 //	x K <enterprise 16> <index 8>       key id: the enterprise's enrolled keys
