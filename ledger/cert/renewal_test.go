@@ -28,7 +28,7 @@ func TestRenewal(t *testing.T) {
 	}
 	grant := func(number string, from int, old ...uuid.UUID) *event.Grant {
 		return &event.Grant{Audit: audit(), Number: number, Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
-			Products: []uuid.UUID{w.prod}, ValidFrom: w.date(time.Duration(from)*day), ValidUntil: w.date(time.Duration(from+700)*day), Supersedes: old}
+			Products: []uuid.UUID{w.prod}, ValidFrom: w.date(time.Duration(from) * day), ValidUntil: w.date(time.Duration(from+700) * day), Supersedes: old}
 	}
 
 	// Refused: a certificate of another enterprise, one that does not exist, a renewal that
@@ -52,7 +52,7 @@ func TestRenewal(t *testing.T) {
 	if got := old.StatusAt(w.now()); got != StatusActive {
 		t.Fatalf("before the renewal's first day the old certificate is %s, want active", got)
 	}
-	if got := old.StatusAt(w.now().Add(11*day)); got != StatusSuperseded {
+	if got := old.StatusAt(w.now().Add(11 * day)); got != StatusSuperseded {
 		t.Fatalf("after the renewal's first day the old certificate is %s, want superseded", got)
 	}
 	nc, err := w.reg.Certificate(renewal)
@@ -73,7 +73,7 @@ func TestRenewal(t *testing.T) {
 	w.must(w.certK, w.ent, ea, &event.Audit{Scheme: event.SchemeEcoOrigin, Scope: event.ScopeProducts,
 		Products: []uuid.UUID{w.prod}, Auditors: []string{"李"}, Date: w.date(0), Result: event.ResultPass})
 	eg := &event.Grant{Audit: ea, Number: "E-1", Scheme: event.SchemeEcoOrigin, Scope: event.ScopeProducts,
-		Products: []uuid.UUID{w.prod}, ValidFrom: w.date(20*day), ValidUntil: w.date(700*day), Supersedes: []uuid.UUID{renewal}}
+		Products: []uuid.UUID{w.prod}, ValidFrom: w.date(20 * day), ValidUntil: w.date(700 * day), Supersedes: []uuid.UUID{renewal}}
 	if _, err := w.do(w.certK, w.ent, uuid.New(), eg); !errors.Is(err, ErrRenewOther) {
 		t.Fatalf("renewal under another scheme: %v", err)
 	}
