@@ -30,9 +30,9 @@ type Record struct {
 	Seq     int64     // its position in its chain, from 0 (-1 in a version 1 record, which has none)
 	// Heads is the root of the chain-heads map after this record (heads.go) in the last record of
 	// each commit, and zero in the others and in version 1 records.
-	Heads Hash
-	Payload []byte    // exactly as submitted
-	Bytes   []byte    // the encoded record: the bytes that are stored and hashed
+	Heads   Hash
+	Payload []byte // exactly as submitted
+	Bytes   []byte // the encoded record: the bytes that are stored and hashed
 
 	// Decoded is the appender's Entry.Decoded, handed to the hook (nil for records read back).
 	Decoded any

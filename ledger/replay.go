@@ -269,7 +269,7 @@ type walker struct {
 	chainOf  []uint32 // chain number of each record
 	ids      map[uuid.UUID]uint32
 	chains   []uuid.UUID
-	frontier []frontierNode // complete subtrees, left to right, for the root
+	frontier []frontierNode     // complete subtrees, left to right, for the root
 	hmap     *hnode             // the chain-heads map as of the last record that committed to one
 	dirty    map[uuid.UUID]Head // heads changed since
 	lastTime int64

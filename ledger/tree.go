@@ -105,10 +105,10 @@ func decodeTile(b []byte) (*tile, error) {
 
 // treeState is an immutable snapshot of the tree's shape and edge.
 type treeState struct {
-	size int64
-	full [tileLevels]int64  // number of full tiles at each tile level
-	edge [tileLevels][]Hash // bottom row of the partial tile at each level
-	heads *hnode            // the chain-heads map after the size records (heads.go)
+	size  int64
+	full  [tileLevels]int64  // number of full tiles at each tile level
+	edge  [tileLevels][]Hash // bottom row of the partial tile at each level
+	heads *hnode             // the chain-heads map after the size records (heads.go)
 
 	// expanded edge tiles, computed on first use by readers of this snapshot
 	edgeTiles [tileLevels]atomic.Pointer[tile]
