@@ -192,4 +192,3 @@ func TestAuditCompleteChains(t *testing.T) {
 	}
 
 }
-
