@@ -244,3 +244,37 @@ func TestOpenChecksHeads(t *testing.T) {
 		t.Fatalf("open after the chain's tail was cut: %v", err)
 	}
 }
+
+// FuzzVerifyHeadsProof: a proof made of arbitrary bytes never panics, and never proves a head
+// that the map does not hold.
+func FuzzVerifyHeadsProof(f *testing.F) {
+	m := map[uuid.UUID]Head{}
+	var known []uuid.UUID
+	for i := 0; i < 64; i++ {
+		c := uuid.UUID{byte(i * 37), byte(i), 1}
+		m[c] = Head{Chain: c, Len: int64(i + 1), Index: int64(i * 3)}
+		known = append(known, c)
+	}
+	root := setHeads(nil, m)
+	p := proveHead(root, known[5])
+	var sib []byte
+	for _, s := range p.Siblings {
+		sib = append(sib, s[:]...)
+	}
+	f.Add(uint8(5), p.Len, p.Index, sib, false, uint8(0))
+	f.Fuzz(func(t *testing.T, which uint8, n, idx int64, sib []byte, other bool, o uint8) {
+		c := known[int(which)%len(known)]
+		hp := HeadsProof{Len: n, Index: idx}
+		for len(sib) >= 32 {
+			hp.Siblings = append(hp.Siblings, Hash(sib[:32]))
+			sib = sib[32:]
+		}
+		if other {
+			oc := known[int(o)%len(known)]
+			hp.Other = &Head{Chain: oc, Len: m[oc].Len, Index: m[oc].Index}
+		}
+		if VerifyHeadsProof(root.sum(), c, hp) == nil && (hp.Len != m[c].Len || hp.Index != m[c].Index) {
+			t.Fatalf("proved %d at %d for a chain with %+v", hp.Len, hp.Index, m[c])
+		}
+	})
+}
