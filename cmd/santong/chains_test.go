@@ -73,7 +73,7 @@ func TestAuditCompleteChains(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ := wantRun(t, 0, "audit", "replay", "--server", srv.URL, "--log-key", f.logKey, "--enterprise", f.ent.String())
-	if !strings.Contains(out, "暂停认证") {
+	if !strings.Contains(out, "暂停认证") || !strings.Contains(out, "complete: both chains end where the checkpoint's chain-heads map says") {
 		t.Fatalf("honest replay after the suspension:\n%s", out)
 	}
 
