@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,11 @@ type Config struct {
 	TrustedProxies []string
 	// Clone is when a genuine code is reported as possibly cloned.
 	Clone CloneRule
+	// RegionHeader is the header a trusted proxy sets to a scan's coarse region (default
+	// X-Santong-Region; believed only from TrustedProxies); Region is the region of every
+	// other scan (a regional deployment's setting; default none). See scan.go's region.
+	RegionHeader string
+	Region       string
 	// RateLimit is the sustained requests per second allowed to one client IP on the public
 	// endpoints (default 20; negative: no limit); RateBurst the bucket size (default 60).
 	RateLimit float64
@@ -99,6 +105,7 @@ type Server struct {
 	metrics *metrics
 	limiter *limiter
 	engine  *gin.Engine
+	trusted []netip.Prefix // Config.TrustedProxies
 
 	draining atomic.Bool
 }
@@ -119,6 +126,7 @@ func New(cfg Config, deps Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.trusted = parsePrefixes(cfg.TrustedProxies)
 	s.metrics = newMetrics(s)
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateClients)
@@ -152,6 +160,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 128 << 10
+	}
+	if c.RegionHeader == "" {
+		c.RegionHeader = "X-Santong-Region"
 	}
 	if len(c.ScanPaths) == 0 {
 		c.ScanPaths = []string{"/q/", "/Q/"}
