@@ -41,6 +41,9 @@ type Config struct {
 	RateBurst int
 	// RateClients bounds the number of client IPs the limiter remembers (default 65536).
 	RateClients int
+	// MaxScansInFlight bounds the scans answered at once; past it a scan gets 503 with
+	// Retry-After at once (default 128; negative: no bound). See shed.go.
+	MaxScansInFlight int
 	// MaxBody is the largest request body accepted (default 128 KiB; over it: 413).
 	MaxBody int64
 	// ProofWait is how long POST /api/v1/events waits for a checkpoint covering the new record
@@ -92,20 +95,21 @@ type Deps struct {
 
 // Server is the verification service.
 type Server struct {
-	cfg     Config
-	log     LogReader
-	reg     Registry
-	tokens  Tokens
-	events  Submitter
-	scans   scanstore.Store
-	space   DiskSpace
-	logger  *slog.Logger
-	ready   func(context.Context) error
-	now     func() time.Time
-	metrics *metrics
-	limiter *limiter
-	engine  *gin.Engine
-	trusted []netip.Prefix // Config.TrustedProxies
+	cfg      Config
+	log      LogReader
+	reg      Registry
+	tokens   Tokens
+	events   Submitter
+	scans    scanstore.Store
+	space    DiskSpace
+	logger   *slog.Logger
+	ready    func(context.Context) error
+	now      func() time.Time
+	metrics  *metrics
+	limiter  *limiter
+	engine   *gin.Engine
+	trusted  []netip.Prefix // Config.TrustedProxies
+	inflight chan struct{}  // scans in flight (shed.go); nil: no bound
 
 	draining atomic.Bool
 }
@@ -127,6 +131,9 @@ func New(cfg Config, deps Deps) *Server {
 		s.now = time.Now
 	}
 	s.trusted = parsePrefixes(cfg.TrustedProxies)
+	if cfg.MaxScansInFlight > 0 {
+		s.inflight = make(chan struct{}, cfg.MaxScansInFlight)
+	}
 	s.metrics = newMetrics(s)
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateClients)
@@ -160,6 +167,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 128 << 10
+	}
+	if c.MaxScansInFlight == 0 {
+		c.MaxScansInFlight = defaultScansInFlight
 	}
 	if c.RegionHeader == "" {
 		c.RegionHeader = "X-Santong-Region"
