@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/label"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -124,4 +127,40 @@ func TestAppendIDs(t *testing.T) {
 	if got := appendIDs(nil, []byte(`{"a":"`+id)); len(got) != 0 {
 		t.Errorf("unterminated: %v", got)
 	}
+}
+
+// TestVerifyTokenAgreesWithLabel: the scan's signature check answers as label.Verify for a
+// genuine token, every single-bit change of its signature, batch or serial, and another key.
+func TestVerifyTokenAgreesWithLabel(t *testing.T) {
+	k, other := worldKey(5), worldKey(6)
+	tok, err := label.Sign(k, testOrigin, 12, 345)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, tk label.Token, pub ed25519.PublicKey) {
+		t.Helper()
+		want, got := label.Verify(tk, pub, testOrigin), verifyToken(tk, pub, testOrigin)
+		if (want == nil) != (got == nil) || (want != nil && fault.CodeOf(want) != fault.CodeOf(got)) {
+			t.Errorf("%s: label.Verify %v, verifyToken %v", what, want, got)
+		}
+	}
+	check("genuine", tok, pubOf(k))
+	check("another key", tok, pubOf(other))
+	for i := range len(tok.Sig) * 8 {
+		m := tok
+		m.Sig = append([]byte(nil), tok.Sig...)
+		m.Sig[i/8] ^= 1 << (i % 8)
+		check(fmt.Sprintf("signature bit %d", i), m, pubOf(k))
+	}
+	for i := range 64 {
+		m := tok
+		m.Serial ^= 1 << i
+		check(fmt.Sprintf("serial bit %d", i), m, pubOf(k))
+		m = tok
+		m.Batch ^= 1 << i
+		check(fmt.Sprintf("batch bit %d", i), m, pubOf(k))
+	}
+	m := tok
+	m.Sig = m.Sig[:10]
+	check("short signature", m, pubOf(k))
 }
