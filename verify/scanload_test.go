@@ -38,8 +38,9 @@ var (
 // loopback, 64 keep-alive connections, each request a distinct genuine code over several
 // batches and enterprises (some revoked, suspended, recalled), beside a background writer
 // appending signed events at 0, 30 or 300 a second; in the same run a bare Gin handler serving
-// the same bytes. It prints throughput, p50, p99 and max of each phase, the ratio to the bare
-// handler, the writer's append latency, and an open-loop phase at 4x the sustainable rate.
+// the same bytes, measured in one-second slices alternating with each phase's so that both
+// see the same load of a shared machine. It prints throughput, p50, p99 and max of each phase,
+// the ratio to the bare handler, the writer's append latency, and an open-loop phase at 4x the sustainable rate.
 //
 //	go test ./verify -run TestScanLoad -v -verify.scanload=8s
 func TestScanLoad(t *testing.T) {
@@ -74,7 +75,7 @@ func TestScanLoad(t *testing.T) {
 			var r loadResult
 			switch {
 			case ph == "bare":
-				r = ld.closedLoop(bln.Addr().String(), "/bare/", 0, "")
+				r = ld.closedLoop(bln.Addr().String(), "/bare/", 0, "", "")
 			case strings.HasPrefix(ph, "json-") || strings.HasPrefix(ph, "html-"):
 				var rate int
 				fmt.Sscan(ph[5:], &rate)
@@ -86,7 +87,7 @@ func TestScanLoad(t *testing.T) {
 				if ph == "json-30" && rep == *scanLoadReps-1 {
 					prof = *scanLoadProfile
 				}
-				r = ld.closedLoop(addr, path, rate, prof)
+				r = ld.closedLoop(addr, path, rate, prof, bln.Addr().String())
 			case ph == "appends-idle":
 				r = ld.appendsOnly(30)
 			case ph == "shed":
@@ -122,6 +123,7 @@ type loadResult struct {
 	load                string  // the load average before the phase
 	retryAfter, wrapped bool
 	sp99                time.Duration // open loop: p99 from the scheduled send time
+	bare                float64       // the bare handler's rate in slices between this phase's
 }
 
 func (r loadResult) line(bare []loadResult) string {
@@ -129,7 +131,9 @@ func (r loadResult) line(bare []loadResult) string {
 	fmt.Fprintf(&b, "%-13s load %s", r.name, r.load)
 	if r.n > 0 {
 		fmt.Fprintf(&b, "  %7.0f/s  p50 %6v  p99 %6v  max %6v", r.rate, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(100*time.Microsecond))
-		if len(bare) > 0 && r.name != "bare" {
+		if r.bare > 0 {
+			fmt.Fprintf(&b, "  %.2fx bare (bare %.0f/s in the slices between)", r.rate/r.bare, r.bare)
+		} else if len(bare) > 0 && r.name != "bare" {
 			fmt.Fprintf(&b, "  %.2fx bare", r.rate/bare[len(bare)-1].rate)
 		}
 	}
@@ -298,59 +302,69 @@ func (r *loadResult) setAppends(lat []time.Duration) {
 	r.ap50, r.ap99, r.amax = pctOf(lat, .5), pctOf(lat, .99), pctOf(lat, 1)
 }
 
-// closedLoop drives 64 keep-alive connections, one request in flight each, for the phase's
-// length (after a 1 s warm-up), each request the next distinct token.
-func (ld *loadData) closedLoop(addr, path string, rate int, profile string) loadResult {
-	r := loadResult{load: loadAvg()}
+// slice is what one closed-loop slice measured.
+type slice struct {
+	lat   []time.Duration
+	other int64
+	el    time.Duration
+}
+
+// drive runs 64 keep-alive connections, one request in flight each, for d, each request the
+// next distinct token (next counts them across slices).
+func (ld *loadData) drive(addr, path string, d time.Duration, next *atomic.Int64, wrapped *atomic.Bool) slice {
 	const conns = 64
-	var next atomic.Int64
-	once := func(d time.Duration, record bool) ([]time.Duration, int64, time.Duration) {
-		lat := make([][]time.Duration, conns)
-		var wg sync.WaitGroup
-		start := time.Now()
-		deadline := start.Add(d)
-		var other atomic.Int64
-		for c := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rc := &rawClient{addr: addr}
-				defer rc.close()
-				for time.Now().Before(deadline) {
-					i := next.Add(1) - 1
-					if i >= int64(len(ld.tokens)) {
-						r.wrapped = true
-					}
-					t0 := time.Now()
-					code, err := rc.get("http://" + addr + path + ld.tokens[i%int64(len(ld.tokens))] + countSuffix(path))
-					el := time.Since(t0)
-					if err != nil {
-						ld.failed.Add(1)
-						continue
-					}
-					if code != http.StatusOK {
-						other.Add(1)
-						continue
-					}
-					if record {
-						lat[c] = append(lat[c], el)
-					}
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	var other atomic.Int64
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc := &rawClient{addr: addr}
+			defer rc.close()
+			for time.Now().Before(deadline) {
+				i := next.Add(1) - 1
+				if i >= int64(len(ld.tokens)) {
+					wrapped.Store(true)
 				}
-			}()
-		}
-		wg.Wait()
-		var all []time.Duration
-		for _, l := range lat {
-			all = append(all, l...)
-		}
-		slices.Sort(all)
-		return all, other.Load(), time.Since(start)
+				t0 := time.Now()
+				code, err := rc.get("http://" + addr + path + ld.tokens[i%int64(len(ld.tokens))] + countSuffix(path))
+				el := time.Since(t0)
+				if err != nil {
+					ld.failed.Add(1)
+					continue
+				}
+				if code != http.StatusOK {
+					other.Add(1)
+					continue
+				}
+				lat[c] = append(lat[c], el)
+			}
+		}()
 	}
+	wg.Wait()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	return slice{lat: all, other: other.Load(), el: time.Since(start)}
+}
+
+// closedLoop measures path for the phase's length beside the writer at rate, in slices of a
+// second alternating with slices of the bare handler at bareAddr (bareAddr "": path alone), so
+// that both see the same load of the shared machine; after a 1 s warm-up. The result's bare
+// is the bare handler's rate over its slices.
+func (ld *loadData) closedLoop(addr, path string, rate int, profile, bareAddr string) loadResult {
+	r := loadResult{load: loadAvg()}
+	var next, bnext atomic.Int64
+	var wrapped atomic.Bool
 	stop := make(chan struct{})
 	appends := ld.writer(rate, stop)
-	once(time.Second, false)
+	ld.drive(addr, path, time.Second, &next, &wrapped)
 	next.Store(0)
-	r.wrapped = false
+	wrapped.Store(false)
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err == nil {
@@ -358,17 +372,31 @@ func (ld *loadData) closedLoop(addr, path string, rate int, profile string) load
 			defer f.Close()
 		}
 	}
-	all, other, el := once(*scanLoadFor, true)
+	var all []time.Duration
+	var el, bel time.Duration
+	var bn int64
+	for rest := *scanLoadFor; rest > 0; rest -= time.Second {
+		if bareAddr != "" {
+			b := ld.drive(bareAddr, "/bare/", time.Second, &bnext, new(atomic.Bool))
+			bn, bel = bn+int64(len(b.lat)), bel+b.el
+		}
+		sl := ld.drive(addr, path, min(rest, time.Second), &next, &wrapped)
+		all, el, r.other = append(all, sl.lat...), el+sl.el, r.other+sl.other
+	}
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
 	close(stop)
 	r.setAppends(appends())
-	r.n, r.other = int64(len(all)), other
+	slices.Sort(all)
+	r.n, r.wrapped = int64(len(all)), wrapped.Load()
 	r.rate = float64(len(all)) / el.Seconds()
+	if bel > 0 {
+		r.bare = float64(bn) / bel.Seconds()
+	}
 	r.p50, r.p99, r.max = pctOf(all, .5), pctOf(all, .99), pctOf(all, 1)
-	if other > 0 {
-		ld.failed.Add(other) // closed loop at 64 connections must not be shed
+	if r.other > 0 {
+		ld.failed.Add(r.other) // closed loop at 64 connections must not be shed
 	}
 	return r
 }
