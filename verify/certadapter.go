@@ -4,47 +4,40 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"github.com/santong-cn/santong/internal/scheme"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/scheme"
 	"github.com/santong-cn/santong/internal/ids"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 )
 
 // CertRegistry adapts ledger/cert's Registry to the service's Registry, Submitter and
-// BatchKeys. Per-batch lookups (one per scan) are cached for as long as the log does not grow;
-// the registry lists and searches come from an index that follows the log (search.go).
+// BatchKeys. The look-ups a scan makes (batch, product, enterprise, certificate) are cached
+// until a record touches what they were read from (regcache.go); the registry lists and
+// searches come from an index that follows the log (search.go).
 type CertRegistry struct {
 	reg *cert.Registry
 	log *ledger.Log
 	db  *badger.DB
 	now func() time.Time
 
-	mu    sync.Mutex
-	size  int64     // log size the cache belongs to
-	born  time.Time // when the cache was started
-	cache map[string]*cacheEntry
+	cache *regCache
 
 	search *searchIndex
 }
 
-type cacheEntry struct {
-	v   any
-	err error
-}
-
 // NewCertRegistry returns the adapter over reg.
 func NewCertRegistry(reg *cert.Registry) *CertRegistry {
-	return &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, cache: map[string]*cacheEntry{},
-		search: newSearchIndex(reg)}
+	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, search: newSearchIndex(reg)}
+	a.cache = newRegCache(a.log, func() time.Time { return a.now() })
+	return a
 }
 
 // Deps returns the service's dependencies on reg: the log, the registry, the writer, the
@@ -84,35 +77,20 @@ func (a *CertRegistry) Submit(ctx context.Context, ev []byte) (ledger.Receipt, e
 	return a.reg.Submit(ctx, ev)
 }
 
-// cached returns the value of k, computing it with f when the cache does not hold it. The cache
-// is dropped whenever the log grows and at least once a second (statuses change with time).
-// Internal errors are not cached.
-func (a *CertRegistry) cached(k string, f func() (any, error)) (any, error) {
-	size := a.log.Size()
-	a.mu.Lock()
-	if a.size != size || time.Since(a.born) > time.Second || len(a.cache) > 200000 {
-		a.size, a.born, a.cache = size, time.Now(), map[string]*cacheEntry{}
-	}
-	e, ok := a.cache[k]
-	a.mu.Unlock()
-	if ok {
-		return e.v, e.err
-	}
-	v, err := f()
-	if err != nil && fault.CodeOf(err) != fault.NotFound {
-		return nil, err
-	}
-	a.mu.Lock()
-	if a.size == size {
-		a.cache[k] = &cacheEntry{v, err}
-	}
-	a.mu.Unlock()
-	return v, err
-}
+// viewTTL is how long a cached enterprise, product or certificate view holds without a touch:
+// their statuses change with time too (a certificate expires), which no record says.
+const viewTTL = time.Second
 
 // batchInfo reads what a scan needs of a batch.
 func (a *CertRegistry) batchInfo(i int64) (*cert.BatchInfo, error) {
-	v, err := a.cached("b"+strconv.FormatInt(i, 10), func() (any, error) { return a.reg.BatchInfo(i, a.now()) })
+	v, err := a.cache.get("b"+strconv.FormatInt(i, 10), func() (any, error, []string, time.Duration) {
+		info, err := a.reg.BatchInfo(i, a.now())
+		if err != nil {
+			return nil, err, nil, 0
+		}
+		// what the batch's entry holds: the batch, its label key, its product's GTIN
+		return info, nil, []string{dep(info.Batch.ID.String()), dep(info.Batch.LabelKey.String()), dep(info.Product.ID.String())}, 0
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -179,17 +157,21 @@ func parseUUID(id, what string) (uuid.UUID, error) {
 
 // Enterprise implements Registry.
 func (a *CertRegistry) Enterprise(id string) (*Enterprise, error) {
-	v, err := a.cached("e"+id, func() (any, error) {
+	v, err := a.cache.get("e"+id, func() (any, error, []string, time.Duration) {
 		u, err := parseUUID(id, "enterprise")
 		if err != nil {
-			return nil, err
+			return nil, err, nil, 0
 		}
+		deps := []string{dep(u.String())}
 		e, err := a.reg.Enterprise(u)
 		if err != nil {
-			return nil, err
+			return nil, err, deps, 0
 		}
 		v := a.enterpriseView(e)
-		return &v, nil
+		for _, c := range v.Certificates {
+			deps = append(deps, dep(c))
+		}
+		return &v, nil, deps, viewTTL
 	})
 	if err != nil {
 		return nil, err
@@ -211,17 +193,22 @@ func (a *CertRegistry) enterpriseView(e *cert.Enterprise) Enterprise {
 
 // Product implements Registry.
 func (a *CertRegistry) Product(id string) (*Product, error) {
-	v, err := a.cached("p"+id, func() (any, error) {
+	v, err := a.cache.get("p"+id, func() (any, error, []string, time.Duration) {
 		u, err := parseUUID(id, "product")
 		if err != nil {
-			return nil, err
+			return nil, err, nil, 0
 		}
+		deps := []string{dep(u.String())}
 		p, err := a.reg.Product(u)
 		if err != nil {
-			return nil, err
+			return nil, err, deps, 0
 		}
-		v := a.productView(p)
-		return &v, nil
+		v, certs := a.productView(p)
+		deps = append(deps, dep(p.Enterprise.String())) // an enterprise-wide certificate names no product
+		for _, c := range certs {
+			deps = append(deps, dep(c))
+		}
+		return &v, nil, deps, viewTTL
 	})
 	if err != nil {
 		return nil, err
@@ -230,11 +217,14 @@ func (a *CertRegistry) Product(id string) (*Product, error) {
 	return &c, nil
 }
 
-func (a *CertRegistry) productView(p *cert.Product) Product {
+// productView is a product's view and the certificates it was read from.
+func (a *CertRegistry) productView(p *cert.Product) (Product, []string) {
 	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Status: CertNone}
 	now := a.now()
 	cs, _, _ := a.reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+	var ids []string
 	for _, cc := range cs {
+		ids = append(ids, cc.ID.String())
 		st := mapStatus(cc.StatusAt(now))
 		if v.Certificate == "" || better(v.Status, st) != v.Status {
 			v.Status, v.Certificate = better(v.Status, st), cc.ID.String()
@@ -250,7 +240,7 @@ func (a *CertRegistry) productView(p *cert.Product) Product {
 			v.Schemes = append(v.Schemes, s.ID)
 		}
 	}
-	return v
+	return v, ids
 }
 
 // statusRank orders statuses from the best.
@@ -281,16 +271,17 @@ func mapStatus(s string) string {
 
 // Certificate implements Registry.
 func (a *CertRegistry) Certificate(id string) (*Certificate, error) {
-	v, err := a.cached("c"+id, func() (any, error) {
+	v, err := a.cache.get("c"+id, func() (any, error, []string, time.Duration) {
 		u, err := parseUUID(id, "certificate")
 		if err != nil {
-			return nil, err
+			return nil, err, nil, 0
 		}
+		deps := []string{dep(u.String())}
 		c, err := a.reg.Certificate(u)
 		if err != nil {
-			return nil, err
+			return nil, err, deps, 0
 		}
-		return certView(c, a.now()), nil
+		return certView(c, a.now()), nil, append(deps, dep(c.Enterprise.String())), viewTTL
 	})
 	if err != nil {
 		return nil, err

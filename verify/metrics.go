@@ -15,6 +15,7 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	scansDropped *prometheus.CounterVec
 	rateLimited  prometheus.Counter
+	scansShed    prometheus.Counter
 	handler      http.Handler
 }
 
@@ -51,6 +52,9 @@ func newMetrics(s *Server) *metrics {
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "santong_rate_limited_total", Help: "Requests refused with 429 by the per-IP rate limit.",
 	})
+	m.scansShed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "santong_scans_shed_total", Help: "Scans refused with 503 because too many were in flight.",
+	})
 	clockBehind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "santong_clock_behind_seconds",
 		Help: "How far the system clock is behind the log's last record; over 1 s the log refuses appends until it catches up.",
@@ -81,7 +85,7 @@ func newMetrics(s *Server) *metrics {
 	})
 	m.reg.MustRegister(witnessCollector{s})
 	m.reg.MustRegister(clockBehind)
-	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, logSize, cpSize, diskLow, diskFree, diskMark,
+	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, m.scansShed, logSize, cpSize, diskLow, diskFree, diskMark,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.appends.WithLabelValues("ok")
 	for _, r := range []string{notRecordedBusy, notRecordedDiskFull} {

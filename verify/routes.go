@@ -39,10 +39,10 @@ func (s *Server) routes() *gin.Engine {
 
 	// The scan.
 	for _, p := range s.cfg.ScanPaths {
-		getHead(p+":token", s.scanPage)
+		getHead(p+":token", s.shed(s.scanPage))
 	}
-	getHead("/api/v1/verify/:token", s.scanJSON)
-	getHead("/01/*path", s.digitalLink)
+	getHead("/api/v1/verify/:token", s.shed(s.scanJSON))
+	getHead("/01/*path", s.shed(s.digitalLink))
 
 	// The log's public face.
 	getHead("/checkpoint", s.checkpoint)

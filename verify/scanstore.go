@@ -21,31 +21,51 @@ type DiskSpace interface {
 
 // Why a scan was answered without being recorded (ScanView.NotRecorded).
 const (
-	notRecordedBusy     = "busy"      // the scan store's queue was full or it did not answer in time
-	notRecordedDiskFull = "disk_full" // free disk space is below the watermark
+	notRecordedNotCounted = "not_counted" // a check that is not a consumer's scan (JSON not asking, HEAD)
+	notRecordedBusy       = "busy"        // the scan store's queue was full or it did not answer in time
+	notRecordedError      = "error"       // the scan store failed
+	notRecordedDiskFull   = "disk_full"   // free disk space is below the watermark
 )
 
-// countScan records a scan, or, when the disk is low, only reads the unit's counts. It fills
-// sv and returns the counts the clone rule reads, valid when ok; err is a failure of the store.
-func (s *Server) countScan(ctx context.Context, sc scanstore.Scan, sv *ScanView) (st scanstore.Stats, ok bool, err error) {
-	if s.space.Low() {
+// scanHistory records a scan when count is set and the store can (else it only reads the
+// unit's counts), fills sv, and returns the counts the clone rule reads, valid when ok. When
+// the store can be neither written nor read, ok is false and sv says the history could not
+// be checked: never a plain verdict for a code whose counts are unknown.
+func (s *Server) scanHistory(ctx context.Context, sc scanstore.Scan, count bool, sv *ScanView) (st scanstore.Stats, ok bool) {
+	switch {
+	case !count:
+		sv.NotRecorded = notRecordedNotCounted
+	case s.space.Low():
 		s.metrics.scansDropped.WithLabelValues(notRecordedDiskFull).Inc()
 		sv.NotRecorded = notRecordedDiskFull
-		if st, err = s.scans.Stats(ctx, sc.Batch, sc.Serial); err != nil {
-			return st, false, err
+	default:
+		var err error
+		st, err = s.scans.Record(ctx, sc)
+		switch {
+		case err == nil:
+			sv.Recorded = true
+			fillScans(sv, st)
+			return st, true
+		case fault.CodeOf(err) == fault.Pushback || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			sv.NotRecorded = notRecordedBusy
+		default:
+			s.logger.Warn("verify: scan store: record", "err", err)
+			sv.NotRecorded = notRecordedError
 		}
-		sv.Count, sv.First, sv.Regions = st.Count, st.First, len(st.Regions)
-		return st, true, nil
+		s.metrics.scansDropped.WithLabelValues(sv.NotRecorded).Inc()
 	}
-	st, err = s.scans.Record(ctx, sc)
-	switch {
-	case err == nil:
-		sv.Recorded, sv.Count, sv.First, sv.Regions = true, st.Count, st.First, len(st.Regions)
-		return st, true, nil
-	case fault.CodeOf(err) == fault.Pushback || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		s.metrics.scansDropped.WithLabelValues(notRecordedBusy).Inc()
-		sv.NotRecorded = notRecordedBusy
-		return st, false, nil
+	st, err := s.scans.Stats(ctx, sc.Batch, sc.Serial)
+	if err != nil {
+		if count {
+			s.logger.Warn("verify: scan store: read", "err", err)
+		}
+		sv.HistoryUnchecked = true
+		return scanstore.Stats{}, false
 	}
-	return st, false, err
+	fillScans(sv, st)
+	return st, true
+}
+
+func fillScans(sv *ScanView, st scanstore.Stats) {
+	sv.Count, sv.Counted, sv.Clients, sv.First, sv.Regions = st.Count, st.Counted, st.Clients, st.First, len(st.Regions)
 }

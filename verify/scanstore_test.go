@@ -28,7 +28,7 @@ func TestScanPushback(t *testing.T) {
 	d := f.deps()
 	d.Scans = fullStore{openMemScans(t)}
 	srv := New(Config{RateLimit: -1}, d)
-	v := decode[Verdict](t, do(t, srv.Handler(), "GET", "/api/v1/verify/"+f.token(0, 1)))
+	v := decode[Verdict](t, do(t, srv.Handler(), "GET", "/api/v1/verify/"+f.token(0, 1)+"?count=1"))
 	if v.Verdict != VerdictGenuine || v.Scans.Recorded || v.Scans.NotRecorded != "busy" {
 		t.Errorf("%s %+v", v.Verdict, v.Scans)
 	}
@@ -59,13 +59,13 @@ func TestDiskLow(t *testing.T) {
 	srv := New(Config{RateLimit: -1, ProofWait: -1}, d)
 	h := srv.Handler()
 	tok := f.token(0, 1)
-	if v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok)); !v.Scans.Recorded || v.Scans.Count != 1 {
+	if v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok+"?count=1")); !v.Scans.Recorded || v.Scans.Count != 1 {
 		t.Fatalf("before: %+v", v.Scans)
 	}
 
 	space.low.Store(true)
 	for range 3 {
-		v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok))
+		v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok+"?count=1"))
 		if v.Verdict != VerdictGenuine || v.Scans.Recorded || v.Scans.NotRecorded != "disk_full" || v.Scans.Count != 1 {
 			t.Fatalf("low: %s %+v", v.Verdict, v.Scans)
 		}
@@ -95,7 +95,7 @@ func TestDiskLow(t *testing.T) {
 	}
 
 	space.low.Store(false)
-	if v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok)); !v.Scans.Recorded || v.Scans.Count != 2 {
+	if v := decode[Verdict](t, do(t, h, "GET", "/api/v1/verify/"+tok+"?count=1")); !v.Scans.Recorded || v.Scans.Count != 2 {
 		t.Errorf("after space returned: %+v", v.Scans)
 	}
 	if r := post(t, h, `{"v":1}`); r.Code != http.StatusCreated || sub.n.Load() != 1 {

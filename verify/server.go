@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,12 +30,20 @@ type Config struct {
 	TrustedProxies []string
 	// Clone is when a genuine code is reported as possibly cloned.
 	Clone CloneRule
+	// RegionHeader is the header a trusted proxy sets to a scan's coarse region (default
+	// X-Santong-Region; believed only from TrustedProxies); Region is the region of every
+	// other scan (a regional deployment's setting; default none). See scan.go's region.
+	RegionHeader string
+	Region       string
 	// RateLimit is the sustained requests per second allowed to one client IP on the public
 	// endpoints (default 20; negative: no limit); RateBurst the bucket size (default 60).
 	RateLimit float64
 	RateBurst int
 	// RateClients bounds the number of client IPs the limiter remembers (default 65536).
 	RateClients int
+	// MaxScansInFlight bounds the scans answered at once; past it a scan gets 503 with
+	// Retry-After at once (default 128; negative: no bound). See shed.go.
+	MaxScansInFlight int
 	// MaxBody is the largest request body accepted (default 128 KiB; over it: 413).
 	MaxBody int64
 	// ProofWait is how long POST /api/v1/events waits for a checkpoint covering the new record
@@ -102,6 +111,8 @@ type Server struct {
 	metrics     *metrics
 	limiter     *limiter
 	engine      *gin.Engine
+	trusted     []netip.Prefix // Config.TrustedProxies
+	inflight    chan struct{}  // scans in flight (shed.go); nil: no bound
 
 	draining atomic.Bool
 }
@@ -121,6 +132,10 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.trusted = parsePrefixes(cfg.TrustedProxies)
+	if cfg.MaxScansInFlight > 0 {
+		s.inflight = make(chan struct{}, cfg.MaxScansInFlight)
 	}
 	s.metrics = newMetrics(s)
 	if cfg.RateLimit > 0 {
@@ -155,6 +170,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 128 << 10
+	}
+	if c.MaxScansInFlight == 0 {
+		c.MaxScansInFlight = defaultScansInFlight
+	}
+	if c.RegionHeader == "" {
+		c.RegionHeader = "X-Santong-Region"
 	}
 	if len(c.ScanPaths) == 0 {
 		c.ScanPaths = []string{"/q/", "/Q/"}

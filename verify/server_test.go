@@ -160,7 +160,7 @@ func TestVerdicts(t *testing.T) {
 func TestVerdictDetails(t *testing.T) {
 	f := newFixture()
 	s := newTestServer(t, f, Config{Origin: "https://santong.test"})
-	v := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(1, 3)))
+	v := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(1, 3)+"?count=1"))
 	c := v.Certificate
 	if c == nil || c.Status != CertRevoked || !c.Since.Equal(day("2026-03-01")) || c.StatusAtProduction != CertValid || !c.ValidAtProduction {
 		t.Fatalf("certificate %+v", c)
@@ -176,42 +176,12 @@ func TestVerdictDetails(t *testing.T) {
 	}
 	// a batch made while the certificate was suspended
 	f.reg.batches["1"].ProducedAt = day("2026-02-10")
-	v = decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(1, 3)))
+	v = decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(1, 3)+"?count=1"))
 	if v.Certificate.StatusAtProduction != CertSuspended || v.Certificate.ValidAtProduction || v.Scans.Count != 2 {
 		t.Errorf("made while suspended: %+v %+v", v.Certificate, v.Scans)
 	}
 	if !strings.Contains(v.Messages[1].ZH, "生产时认证已无效") {
 		t.Errorf("messages %+v", v.Messages)
-	}
-}
-
-func TestCloned(t *testing.T) {
-	f := newFixture()
-	s := newTestServer(t, f, Config{Clone: CloneRule{MaxScans: 5, MaxRegions: 2}})
-	tok := f.token(0, 42)
-	for i, region := range []string{"CN-ZJ", "cn-zj", "CN-SH"} {
-		v := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+tok+"?region="+region))
-		if v.Verdict != VerdictGenuine || v.Scans.Count != int64(i+1) {
-			t.Fatalf("scan %d: %s %+v", i, v.Verdict, v.Scans)
-		}
-	}
-	r := do(t, s.Handler(), "GET", "/q/"+tok, "X-Santong-Region", "US-CA")
-	if !strings.Contains(r.body, `data-verdict="cloned"`) || !strings.Contains(r.body, "可能被复制") || !strings.Contains(r.body, "2026-06-01 10:00") {
-		t.Fatalf("third region: %s", r.body)
-	}
-	// by count alone
-	tok2 := f.token(0, 43)
-	var v Verdict
-	for range 6 {
-		v = decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+tok2))
-	}
-	if v.Verdict != VerdictCloned || v.Scans.Count != 6 || v.Scans.Regions != 0 || !v.Genuine {
-		t.Fatalf("by count: %s %+v", v.Verdict, v.Scans)
-	}
-	// a bogus region is ignored
-	v = decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(0, 44)+"?region=%3Cscript%3E"))
-	if v.Scans.Regions != 0 {
-		t.Errorf("bogus region counted: %+v", v.Scans)
 	}
 }
 
@@ -237,9 +207,13 @@ func TestNegotiationAndHead(t *testing.T) {
 	if h.Code != 200 {
 		t.Fatalf("HEAD %d", h.Code)
 	}
+	// counted: the two pages; not the JSON answer of /q/, not the HEAD
 	v := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+tok))
-	if v.Scans.Count != 4 {
-		t.Errorf("HEAD counted a scan: count %d, want 4", v.Scans.Count)
+	if v.Scans.Count != 2 || v.Scans.Recorded || v.Scans.NotRecorded != "not_counted" {
+		t.Errorf("HEAD or a JSON check counted a scan: %+v, want a count of 2, this check not counted", v.Scans)
+	}
+	if v := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+tok+"?count=1")); v.Scans.Count != 3 || !v.Scans.Recorded {
+		t.Errorf("a JSON check asking to be counted: %+v", v.Scans)
 	}
 }
 
@@ -251,7 +225,7 @@ func TestDigitalLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := strings.TrimPrefix(dl.URL(), "HTTPS://SANTONG.TEST")
-	r := do(t, s.Handler(), "GET", path, "Accept", "application/json")
+	r := do(t, s.Handler(), "GET", path+"&count=1", "Accept", "application/json")
 	v := decode[Verdict](t, r)
 	if r.Code != 200 || v.Verdict != VerdictGenuine || v.Token.Form != "gs1" || v.Token.GTIN != "09506000134352" || v.Token.Serial != 77 {
 		t.Fatalf("%d %s", r.Code, r.body)
@@ -259,7 +233,7 @@ func TestDigitalLink(t *testing.T) {
 	if r.Header().Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("no CORS header")
 	}
-	same := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(0, 77)))
+	same := decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+f.token(0, 77)+"?count=1"))
 	if same.Verdict != VerdictGenuine || same.Scans.Count != 2 {
 		t.Errorf("the token and the link of one unit share its count: %+v", same.Scans)
 	}

@@ -15,7 +15,7 @@ const (
 	VerdictForged      = "forged"      // the code is malformed or its signature does not verify
 	VerdictUnknown     = "unknown"     // well signed, but no such batch or serial
 	VerdictRecalled    = "recalled"    // the batch was recalled
-	VerdictCloned      = "cloned"      // genuine code, scanned more often or from more places than the threshold
+	VerdictCloned      = "cloned"      // genuine code, scanned by more clients or from more places than the threshold
 	VerdictRevoked     = "revoked"     // genuine, certification revoked
 	VerdictSuspended   = "suspended"   // genuine, certification suspended
 	VerdictExpired     = "expired"     // genuine, certification expired
@@ -66,29 +66,43 @@ type CertificateView struct {
 // ScanView is the unit's scan counts as the consumer sees them.
 type ScanView struct {
 	Recorded bool `json:"recorded"` // false when this scan was not counted
-	// NotRecorded says why it was not: "busy" (overload: no counts) or "disk_full" (free disk
-	// space below the watermark: the counts shown are those before this scan).
+	// NotRecorded says why it was not: "not_counted" (a JSON check that did not ask to be
+	// counted, or a HEAD), "busy" (the scan store's queue was full), "error" (the scan store
+	// failed) or "disk_full" (free disk space below the watermark); the counts shown are then
+	// those before this scan.
 	NotRecorded string    `json:"not_recorded,omitempty"`
-	Count       int64     `json:"count"`
+	Count       int64     `json:"count"`   // every scan recorded
+	Counted     int64     `json:"counted"` // scans counted once per client per window (a day)
+	Clients     int64     `json:"clients"` // distinct clients that scanned
 	First       time.Time `json:"first,omitzero"`
 	Regions     int       `json:"regions"`
+	// HistoryUnchecked: the scan store could be neither written nor read, so the clone rule
+	// could not be applied: the page says the scan history could not be checked.
+	HistoryUnchecked bool `json:"history_unchecked,omitempty"`
 }
 
-// CloneRule is when a genuine unit's code is reported as possibly cloned.
+// CloneRule is when a genuine unit's code is reported as possibly cloned. Clients are told
+// apart by address (an IPv6 client by its /64), and one client's scans within a day count
+// once, so that no single client can brand a genuine code; regions come only from a trusted
+// proxy or the server's setting. docs/threat-model.md gives what an attack costs.
 type CloneRule struct {
-	MaxScans   int64 // more scans than this (0: 50)
+	MaxClients int64 // more distinct clients than this (0: 10)
 	MaxRegions int   // more distinct regions than this (0: 3)
+	MaxScans   int64 // more scans counted once per client per day than this (0: 50)
 }
 
 func (r CloneRule) cloned(st scanstore.Stats) bool {
-	ms, mr := r.MaxScans, r.MaxRegions
-	if ms <= 0 {
-		ms = 50
+	mc, mr, ms := r.MaxClients, r.MaxRegions, r.MaxScans
+	if mc <= 0 {
+		mc = 10
 	}
 	if mr <= 0 {
 		mr = 3
 	}
-	return st.Count > ms || len(st.Regions) > mr
+	if ms <= 0 {
+		ms = 50
+	}
+	return st.Clients > mc || len(st.Regions) > mr || st.Counted > ms
 }
 
 // scanInput is one scan as the handlers receive it.
@@ -159,11 +173,8 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 
 	sv := &ScanView{}
 	v.Scans = sv
-	if s.scans != nil && in.count {
-		st, ok, err := s.countScan(ctx, scanstore.Scan{Batch: u.Batch, Serial: u.Serial, Time: now, Region: in.region, IP: in.ip}, sv)
-		if err != nil {
-			return nil, fmt.Errorf("count the scan: %w", err)
-		}
+	if s.scans != nil {
+		st, ok := s.scanHistory(ctx, scanstore.Scan{Batch: u.Batch, Serial: u.Serial, Time: now, Region: in.region, IP: in.ip}, in.count, sv)
 		if ok && s.cfg.Clone.cloned(st) {
 			if b.Recalled {
 				return v.set(VerdictRecalled, true, recallText(b)), nil

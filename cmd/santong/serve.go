@@ -37,7 +37,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	demo := fs.Bool("demo", false, "on an empty data directory, initialise it and load the demo dataset first")
 	publicURL := fs.String("public-url", c.getenv("SANTONG_PUBLIC_URL"), "the service's public base URL, for absolute links ($SANTONG_PUBLIC_URL)")
 	proxies := fs.String("trusted-proxies", c.getenv("SANTONG_TRUSTED_PROXIES"), "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed ($SANTONG_TRUSTED_PROXIES; none by default)")
-	cloneScans := fs.Int("clone-scans", envInt(c, "SANTONG_CLONE_SCANS", 50), "scans of one code after which it is reported as possibly cloned ($SANTONG_CLONE_SCANS)")
+	cloneScans := fs.Int("clone-scans", envInt(c, "SANTONG_CLONE_SCANS", 50), "scans of one code (one client's within a day counted once) after which it is reported as possibly cloned ($SANTONG_CLONE_SCANS)")
+	cloneClients := fs.Int("clone-clients", envInt(c, "SANTONG_CLONE_CLIENTS", 10), "distinct clients after which a code is reported as possibly cloned ($SANTONG_CLONE_CLIENTS)")
+	region := fs.String("region", c.getenv("SANTONG_REGION"), "the region of scans that a trusted proxy's X-Santong-Region header does not name ($SANTONG_REGION; none by default)")
 	cloneRegions := fs.Int("clone-regions", envInt(c, "SANTONG_CLONE_REGIONS", 3), "distinct regions after which a code is reported as possibly cloned ($SANTONG_CLONE_REGIONS)")
 	every := fs.Duration("checkpoint-interval", envDuration(c, "SANTONG_CHECKPOINT_INTERVAL", 250*time.Millisecond), "how soon after appends a new checkpoint is signed ($SANTONG_CHECKPOINT_INTERVAL)")
 	rate := fs.Float64("rate-limit", float64(envInt(c, "SANTONG_RATE_LIMIT", 20)), "requests per second allowed to one client IP on public endpoints; negative: none ($SANTONG_RATE_LIMIT)")
@@ -174,7 +176,8 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
 		TrustedProxies: trusted,
-		Clone:          verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions},
+		Clone:          verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions, MaxClients: int64(*cloneClients)},
+		Region:         *region,
 		RateLimit:      *rate,
 		Samples:        readSampleIndex(dir),
 		Witnesses:      witnesses,

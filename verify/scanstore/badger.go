@@ -68,8 +68,11 @@ type Options struct {
 	// Retention is how long per-scan rows are kept (default 180 days; negative: forever). The
 	// per-unit counts are kept regardless.
 	Retention time.Duration
-	Queue     int // bound of waiting scans (default 8192)
-	MaxBatch  int // scans per transaction (default 512)
+	// Window is the window within which one client's repeated scans of a unit count once
+	// (default DefaultWindow, 24 hours).
+	Window   time.Duration
+	Queue    int // bound of waiting scans (default 8192)
+	MaxBatch int // scans per transaction (default 512)
 	// Linger is how long the writer waits for more scans before committing a batch smaller
 	// than MaxBatch (default 0: commit at once; the batch is what queued during the previous
 	// commit). Fewer, larger commits cost fewer syncs but add latency.
@@ -97,6 +100,7 @@ type Badger struct {
 	db        *badger.DB
 	key       []byte
 	retention time.Duration
+	window    time.Duration
 	queue     chan *scanReq
 	maxBatch  int
 	linger    time.Duration
@@ -165,6 +169,9 @@ func start(db *badger.DB, o Options) *Badger {
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
 	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
 	if o.Queue <= 0 {
 		o.Queue = defaultQueue
 	}
@@ -174,7 +181,7 @@ func start(db *badger.DB, o Options) *Badger {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Badger{db: db, key: o.Key, retention: o.Retention, queue: make(chan *scanReq, o.Queue),
+	s := &Badger{db: db, key: o.Key, retention: o.Retention, window: o.Window, queue: make(chan *scanReq, o.Queue),
 		maxBatch: o.MaxBatch, linger: o.Linger, log: o.Logger, done: make(chan struct{})}
 	go s.run()
 	return s
@@ -329,13 +336,18 @@ func (s *Badger) commit(batch []*scanReq) {
 			}
 			stats[string(uk)] = st
 		}
-		st.Add(r.s)
+		ip := s.HashIP(r.s.IP)
+		var client [8]byte
+		if r.s.IP != "" {
+			copy(client[:], ip[:])
+		}
+		st.AddClient(r.s, client, s.window)
 		results[i] = st.Clone()
 		v, _ := st.MarshalBinary()
 		if err = s.setRetry(&txn, badger.NewEntry(uk, v)); err != nil {
 			break
 		}
-		e := badger.NewEntry(scanKey(uk, st.Count), scanValue(r.s, s.HashIP(r.s.IP)))
+		e := badger.NewEntry(scanKey(uk, st.Count), scanValue(r.s, ip))
 		if s.retention > 0 {
 			e.ExpiresAt = expiry(r.s.Time, s.retention)
 		}

@@ -205,15 +205,25 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestStatsEncoding(t *testing.T) {
-	st := Stats{Count: 3, First: time.Unix(1, 5).UTC(), Last: time.Unix(9, 0).UTC(), Regions: []string{"A", "CN-ZJ"}}
+	st := Stats{Count: 3, First: time.Unix(1, 5).UTC(), Last: time.Unix(9, 0).UTC(), Regions: []string{"A", "CN-ZJ"},
+		Counted: 2, Clients: 2, Seen: []ClientSeen{{[8]byte{1, 2, 3}, 100}, {[8]byte{9}, -5}}}
 	b, _ := st.MarshalBinary()
 	var got Stats
-	if err := got.UnmarshalBinary(b); err != nil || got.Count != 3 || !got.First.Equal(st.First) || len(got.Regions) != 2 || got.Regions[1] != "CN-ZJ" {
+	if err := got.UnmarshalBinary(b); err != nil || got.Count != 3 || !got.First.Equal(st.First) || len(got.Regions) != 2 || got.Regions[1] != "CN-ZJ" ||
+		got.Counted != 2 || got.Clients != 2 || len(got.Seen) != 2 || got.Seen[0] != st.Seen[0] || got.Seen[1] != st.Seen[1] {
 		t.Fatalf("%+v %v", got, err)
 	}
+	// a value written before clients were counted ends after the regions
+	legacy, _ := Stats{Count: 3, First: st.First, Last: st.Last, Regions: st.Regions}.MarshalBinary()
+	legacy = legacy[:len(legacy)-3] // its counted, clients and seen (all zero: one byte each)
 	for i := range b {
 		var x Stats
-		if x.UnmarshalBinary(b[:i]) == nil {
+		err := x.UnmarshalBinary(b[:i])
+		if i == len(legacy) {
+			if err != nil || x.Count != 3 || x.Counted != 3 || x.Clients != 0 || len(x.Seen) != 0 {
+				t.Errorf("a value of the old format: %+v %v", x, err)
+			}
+		} else if err == nil {
 			t.Errorf("a truncation to %d bytes decoded", i)
 		}
 	}
@@ -222,15 +232,47 @@ func TestStatsEncoding(t *testing.T) {
 	}
 }
 
+// TestClients: distinct clients are counted once each, a client's repeated scans within the
+// window count once, and the clients remembered stay bounded.
+func TestClients(t *testing.T) {
+	var st Stats
+	t0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	c := func(i byte) [8]byte { return [8]byte{i, 1} }
+	for i := range 5 { // one client, five scans within an hour
+		st.AddClient(Scan{Time: t0.Add(time.Duration(i) * time.Minute)}, c(1), time.Hour)
+	}
+	if st.Count != 5 || st.Counted != 1 || st.Clients != 1 {
+		t.Fatalf("one client within the window: %+v", st)
+	}
+	st.AddClient(Scan{Time: t0.Add(61 * time.Minute)}, c(1), time.Hour) // past the window
+	st.AddClient(Scan{Time: t0.Add(62 * time.Minute)}, c(2), time.Hour)
+	st.AddClient(Scan{Time: t0.Add(62 * time.Minute)}, [8]byte{}, time.Hour) // no client: counted
+	if st.Count != 8 || st.Counted != 4 || st.Clients != 2 {
+		t.Fatalf("%+v", st)
+	}
+	for i := range 200 {
+		st.AddClient(Scan{Time: t0.Add(time.Duration(i) * time.Second)}, [8]byte{byte(i), byte(i >> 8), 7}, time.Hour)
+	}
+	if st.Clients != 202 || len(st.Seen) != MaxClients {
+		t.Fatalf("200 more clients: %d clients, %d remembered", st.Clients, len(st.Seen))
+	}
+	b, _ := st.MarshalBinary()
+	if len(b) > 1500 {
+		t.Errorf("a unit's stats take %d bytes", len(b))
+	}
+}
+
 func FuzzStatsDecode(f *testing.F) {
-	b, _ := Stats{Count: 3, First: time.Unix(1, 5), Last: time.Unix(9, 0), Regions: []string{"A"}}.MarshalBinary()
+	b, _ := Stats{Count: 3, First: time.Unix(1, 5), Last: time.Unix(9, 0), Regions: []string{"A"},
+		Counted: 2, Clients: 1, Seen: []ClientSeen{{[8]byte{1}, 7}}}.MarshalBinary()
 	f.Add(b)
+	f.Add(b[:len(b)-12])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var st Stats
 		if st.UnmarshalBinary(b) != nil {
 			return
 		}
-		if len(st.Regions) > MaxRegions || st.Count < 0 {
+		if len(st.Regions) > MaxRegions || st.Count < 0 || st.Counted > st.Count || st.Clients > st.Counted || len(st.Seen) > MaxClients {
 			t.Fatalf("decoded out of bounds: %+v", st)
 		}
 	})

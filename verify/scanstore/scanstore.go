@@ -6,8 +6,12 @@
 // # What is kept
 //
 // Per unit (one printed code, named by its batch and serial): the count of scans, the first
-// and last scan time and up to 16 distinct client regions. The clone rule reads these; they
-// are bounded in size and kept for as long as the store lives.
+// and last scan time, up to 16 distinct client regions, the number of distinct clients that
+// scanned it, the scans counted once per client per window (a client's repeated scans within
+// the window, default 24 hours, count once) and the last 64 clients seen, each as an 8-byte
+// keyed hash of its address with the time its scan was last counted. The clone rule reads
+// these; they are bounded in size (at most about 1.5 KB a unit) and kept for as long as the
+// store lives.
 //
 // Per scan: its time, its region and a keyed hash (HMAC-SHA-256 truncated to 16 bytes) of the
 // client IP, never the IP. These rows expire after the retention (default 180 days).
@@ -42,6 +46,14 @@ const (
 // DefaultRetention is how long per-scan rows are kept by default.
 const DefaultRetention = 180 * 24 * time.Hour
 
+// MaxClients is the number of clients remembered per unit (for telling a new client from one
+// scanning again); past it the client counted longest ago is forgotten (should it scan again,
+// it counts as a new client).
+const MaxClients = 64
+
+// DefaultWindow is the window within which one client's repeated scans of a unit count once.
+const DefaultWindow = 24 * time.Hour
+
 // Store records scans and reads a unit's counts.
 type Store interface {
 	// Record records one scan of a unit durably and returns the unit's counts including it.
@@ -61,8 +73,11 @@ type Scan struct {
 	Batch  string
 	Serial uint64
 	Time   time.Time
-	Region string // coarse, as given by the client; "" when unknown
-	IP     string // hashed with the store's key before anything is stored; never stored raw
+	Region string // coarse, from a trusted proxy or the server's setting; "" when unknown
+	// IP names the client (the service passes the address, an IPv6 client's /64): hashed with
+	// the store's key before anything is stored, never stored raw. "" is no known client: each
+	// such scan is counted.
+	IP string
 }
 
 // Stats are a unit's scan counts.
@@ -71,6 +86,30 @@ type Stats struct {
 	First   time.Time `json:"first,omitzero"`
 	Last    time.Time `json:"last,omitzero"`
 	Regions []string  `json:"regions,omitempty"` // distinct regions given by clients (at most 16 kept)
+	// Counted is the scans counted once per client per window; Clients the distinct clients
+	// that scanned (exact while at most MaxClients, then an overcount: a forgotten client
+	// scanning again counts again).
+	Counted int64        `json:"counted"`
+	Clients int64        `json:"clients"`
+	Seen    []ClientSeen `json:"-"` // the last MaxClients clients
+}
+
+// ClientSeen is a client of a unit: the first 8 bytes of its keyed hash, and when its scan was
+// last counted (Unix seconds).
+type ClientSeen struct {
+	Client [8]byte
+	At     int64
+}
+
+// ClientOf is the client id a store keeps for a scan's IP: the first 8 bytes of its keyed
+// hash; zero for no IP.
+func ClientOf(key []byte, ip string) [8]byte {
+	var c [8]byte
+	if ip != "" {
+		h := HashIP(key, ip)
+		copy(c[:], h[:])
+	}
+	return c
 }
 
 // Errors of every Store.
@@ -79,7 +118,39 @@ var (
 	ErrClosed   = fault.New(fault.Pushback, "scan store closed")
 )
 
-// Add counts one scan into st.
+// AddClient counts one scan by client (ClientOf its IP) into st: Add, and the distinct clients
+// and the scans counted once per client per window. Every Store counts scans with it.
+func (st *Stats) AddClient(sc Scan, client [8]byte, window time.Duration) {
+	st.Add(sc)
+	if client == ([8]byte{}) {
+		st.Counted++
+		return
+	}
+	t := sc.Time.Unix()
+	for i := range st.Seen {
+		if c := &st.Seen[i]; c.Client == client {
+			if t-c.At >= int64(window/time.Second) || t < c.At-int64(window/time.Second) {
+				st.Counted++
+				c.At = t
+			}
+			return
+		}
+	}
+	st.Counted++
+	st.Clients++
+	if len(st.Seen) >= MaxClients { // forget the client counted longest ago
+		old := 0
+		for i, c := range st.Seen {
+			if c.At < st.Seen[old].At {
+				old = i
+			}
+		}
+		st.Seen = append(st.Seen[:old], st.Seen[old+1:]...)
+	}
+	st.Seen = append(st.Seen, ClientSeen{Client: client, At: t})
+}
+
+// Add counts one scan into st: its count, times and region (not its client: see AddClient).
 func (st *Stats) Add(sc Scan) {
 	st.Count++
 	if st.First.IsZero() || sc.Time.Before(st.First) {
@@ -101,6 +172,7 @@ func (st *Stats) Add(sc Scan) {
 // Clone returns a copy of st that shares nothing with it.
 func (st Stats) Clone() Stats {
 	st.Regions = append([]string(nil), st.Regions...)
+	st.Seen = append([]ClientSeen(nil), st.Seen...)
 	return st
 }
 
@@ -114,7 +186,10 @@ func HashIP(key []byte, ip string) [16]byte {
 }
 
 // MarshalBinary encodes st: uvarint count, varint first and last (Unix nanoseconds), uvarint
-// number of regions, then each region as a length byte and its bytes.
+// number of regions, then each region as a length byte and its bytes; then uvarint counted,
+// uvarint clients, uvarint number of clients seen and each as its 8 bytes and a varint time
+// (Unix seconds). A value that ends after the regions (written before clients were counted)
+// decodes with Counted = Count and no clients.
 func (st Stats) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 32)
 	b = binary.AppendUvarint(b, uint64(st.Count))
@@ -128,6 +203,14 @@ func (st Stats) MarshalBinary() ([]byte, error) {
 		}
 		b = append(b, byte(len(r)))
 		b = append(b, r...)
+	}
+	b = binary.AppendUvarint(b, uint64(st.Counted))
+	b = binary.AppendUvarint(b, uint64(st.Clients))
+	n = min(len(st.Seen), MaxClients)
+	b = binary.AppendUvarint(b, uint64(n))
+	for _, c := range st.Seen[len(st.Seen)-n:] {
+		b = append(b, c.Client[:]...)
+		b = binary.AppendVarint(b, c.At)
 	}
 	return b, nil
 }
@@ -165,9 +248,40 @@ func (st *Stats) UnmarshalBinary(b []byte) error {
 		regions = append(regions, string(b[1:1+b[0]]))
 		b = b[1+b[0]:]
 	}
+	counted, clients, seen := c, uint64(0), st.Seen[:0]
+	if len(b) > 0 {
+		if counted, n = binary.Uvarint(b); n <= 0 || counted > c {
+			return ErrBadStats
+		}
+		b = b[n:]
+		if clients, n = binary.Uvarint(b); n <= 0 || clients > counted {
+			return ErrBadStats
+		}
+		b = b[n:]
+		ns, n := binary.Uvarint(b)
+		if n <= 0 || ns > MaxClients || ns > clients {
+			return ErrBadStats
+		}
+		b = b[n:]
+		for range ns {
+			if len(b) < 9 {
+				return ErrBadStats
+			}
+			var cs ClientSeen
+			copy(cs.Client[:], b)
+			at, n := binary.Varint(b[8:])
+			if n <= 0 {
+				return ErrBadStats
+			}
+			cs.At = at
+			seen = append(seen, cs)
+			b = b[8+n:]
+		}
+	}
 	if len(b) != 0 {
 		return ErrBadStats
 	}
 	st.Count, st.First, st.Last, st.Regions = int64(c), time.Unix(0, f).UTC(), time.Unix(0, l).UTC(), regions
+	st.Counted, st.Clients, st.Seen = int64(counted), int64(clients), seen
 	return nil
 }

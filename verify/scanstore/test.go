@@ -118,6 +118,34 @@ func TestStore(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("Clients", func(t *testing.T) {
+		// distinct clients by their address; one client's repeated scans within the default
+		// window (24 hours) count once; a scan without an address always counts
+		s := open(t)
+		defer s.Close()
+		var st Stats
+		var err error
+		for i, ip := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.1", "2001:db8::/64", "", "192.0.2.2"} {
+			if st, err = s.Record(ctx, Scan{Batch: "8", Serial: 1, Time: at(i), IP: ip}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st.Count != 7 || st.Counted != 4 || st.Clients != 3 {
+			t.Fatalf("recorded: count %d counted %d clients %d, want 7, 4, 3", st.Count, st.Counted, st.Clients)
+		}
+		if st, err = s.Record(ctx, Scan{Batch: "8", Serial: 1, Time: at(0).Add(25 * time.Hour), IP: "192.0.2.1"}); err != nil || st.Counted != 5 || st.Clients != 3 {
+			t.Fatalf("a scan by a known client past the window: %+v %v", st, err)
+		}
+		for i := range 2 * MaxClients {
+			if st, err = s.Record(ctx, Scan{Batch: "8", Serial: 2, Time: at(i), IP: fmt.Sprintf("198.51.100.%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Stats(ctx, "8", 2); err != nil || got.Clients != 2*MaxClients || got.Counted != 2*MaxClients || got.Clients != st.Clients {
+			t.Fatalf("stats of a unit scanned by %d clients: %+v %v", 2*MaxClients, got, err)
+		}
+	})
+
 	t.Run("Regions", func(t *testing.T) {
 		s := open(t)
 		defer s.Close()
