@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/internal/fault"
-	"github.com/santong-cn/santong/internal/scheme"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/internal/scheme"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 )
