@@ -28,6 +28,9 @@ import (
 //	x b <batch uuid 16>                 Batch
 //	x i <ledger index 8>                batch uuid (for tokens)
 //	x w <ledger index 8>                Draw
+//	x A <application uuid 16>           Application (application.go), rewritten at each step
+//	x L <enterprise 16> <index 8>       application uuid: the enterprise's applications
+//	x Q <certifier 16> <index 8>        application uuid: the applications made to a certifier
 //	x E <enterprise 16> <index 8>       product uuid: the enterprise's products, in registration order
 //	x C <enterprise 16> <index 8>       certificate uuid: the enterprise's certificates
 //	x K <enterprise 16> <index 8>       key id: the enterprise's enrolled keys
