@@ -64,6 +64,7 @@ func (s *Server) routes() *gin.Engine {
 	// Writes.
 	pub.POST("/api/v1/events", s.postEvent)
 	pub.OPTIONS("/api/v1/events", func(*gin.Context) {})
+	s.privateRoutes(pub) // applications' details, enrolment requests: applications.go
 	return r
 }
 

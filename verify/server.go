@@ -82,6 +82,8 @@ type Deps struct {
 	// Ready reports whether the service can take traffic (for /readyz); nil: always.
 	Ready func(context.Context) error
 	Now   func() time.Time // nil: time.Now
+	// Private keeps applications' details and enrolment requests (applications.go); nil: none.
+	Private *Private
 }
 
 // Server is the verification service.
@@ -99,6 +101,7 @@ type Server struct {
 	metrics *metrics
 	limiter *limiter
 	engine  *gin.Engine
+	private *Private
 
 	draining atomic.Bool
 }
@@ -110,6 +113,7 @@ func New(cfg Config, deps Deps) *Server {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
 		scans: deps.Scans, space: deps.Space, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
+	s.private = deps.Private
 	if s.space == nil {
 		s.space = noSpaceCheck{}
 	}

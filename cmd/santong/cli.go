@@ -62,6 +62,7 @@ var commands = []command{
 	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 
 	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
+	{"console", "--key FILE --server URL [--label-key FILE] [--addr 127.0.0.1:8090] [--out DIR]", "serve the working console for your key on this machine", cmdConsole},
 	{"verify", "TOKEN|URL|IMAGE [--server URL | --bundle FILE] [--json]", "verify a label code", cmdVerify},
 	{"audit replay", "--enterprise ID|CREDITCODE [--data DIR | --server URL | --bundle FILE] [--json]", "replay and verify an enterprise's chain", cmdAuditReplay},
 	{"audit export", "--enterprise ID|CREDITCODE --out FILE", "write a self-contained audit bundle", cmdAuditExport},

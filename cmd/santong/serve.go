@@ -160,6 +160,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	deps.Logger = logger
 	deps.Scans = scans
 	deps.Space = space
+	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
+		return err
+	}
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
 		TrustedProxies: trusted,
