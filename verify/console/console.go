@@ -166,11 +166,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "console: wrong or missing session token: open the URL that 'santong console' printed", http.StatusUnauthorized)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: "santong_console", Value: c.session(), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: c.session(), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	ck, err := r.Cookie("santong_console")
+	ck, err := r.Cookie(c.cookieName())
 	if err != nil || !hmac.Equal([]byte(ck.Value), []byte(c.session())) {
 		http.Error(w, "console: no session: open the URL that 'santong console' printed", http.StatusUnauthorized)
 		return
@@ -218,6 +218,14 @@ func (c *Console) mac(what string) string {
 	m := hmac.New(sha256.New, c.secret)
 	m.Write([]byte(what))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// cookieName is per port: cookies are shared by every port of a host, and two consoles (an
+// enterprise's and its label clerk's) may run on one machine.
+func (c *Console) cookieName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "santong_console_" + c.port
 }
 
 func (c *Console) session() string { return c.mac("session") }

@@ -92,6 +92,9 @@ func plain(err error) plainError {
 	case errors.Is(err, errNoLabelKey):
 		return plainError{Title: "未配置标签密钥 No label key", Details: []string{"请用 --label-key 指定本企业已登记的标签密钥文件后重新启动控制台。", err.Error()}}
 	}
+	if field != "" {
+		msg = strings.TrimPrefix(msg, field+": ") // the service names the field in its message too
+	}
 	title := codes[code]
 	if title == "" {
 		title = "操作未完成"
