@@ -81,6 +81,7 @@ type flash struct {
 	OK      bool
 	Title   string
 	Details []string
+	Form    map[string]string // what a refused form held, to fill it in again
 }
 
 // New returns a console for cfg.

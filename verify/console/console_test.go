@@ -268,13 +268,12 @@ func TestConsoleEndToEnd(t *testing.T) {
 		submit("#send-enrolment"))
 	flash("统一社会信用代码不正确")
 	run("screenshot", shot("#-enrolment-refused-credit-code"))
-	run("enterprise: enrolment request",
-		chromedp.SendKeys("#name", "示范食品有限公司 Example Foods", chromedp.ByID),
-		chromedp.SendKeys("#uscc", "91510100MA6C1234XT", chromedp.ByID),
-		chromedp.SendKeys("#export_filing", "5101960001", chromedp.ByID),
-		chromedp.SendKeys("#address", "成都市高新区", chromedp.ByID),
-		chromedp.SendKeys("#contact_name", "张敏", chromedp.ByID),
-		chromedp.SendKeys("#contact_phone", "028-8765 4321", chromedp.ByID),
+	var kept string
+	run("the refused form keeps what was typed", chromedp.Value("#name", &kept, chromedp.ByID))
+	if kept != "示范食品有限公司 Example Foods" {
+		t.Fatalf("the refused form lost its values: name %q", kept)
+	}
+	run("enterprise: enrolment request", chromedp.SetValue("#uscc", "91510100MA6C1234XT", chromedp.ByID),
 		submit("#send-enrolment"), chromedp.WaitVisible("#request-status", chromedp.ByID), shot("#-enrolment-sent"))
 	flash("登记申请已提交")
 
@@ -299,7 +298,6 @@ func TestConsoleEndToEnd(t *testing.T) {
 	flash("该商品条码（GTIN）已被登记")
 	run("screenshot", shot("#-product-refused-gtin"))
 	run("enterprise: labels before certification", chromedp.Navigate(origin(entURL)+"/"), chromedp.WaitVisible("#issue-labels", chromedp.ByID), chromedp.SendKeys("#lot", "L2026-001", chromedp.ByID),
-		chromedp.SetValue("#production_date", today(time.Now()), chromedp.ByID),
 		submit("#issue-labels"))
 	flash("该产品的认证当前无效")
 	run("screenshot", shot("#-labels-refused-uncertified"))
@@ -337,8 +335,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		run("reload", chromedp.Reload(), chromedp.WaitVisible("#issue-labels", chromedp.ByID))
 	}
-	run("enterprise: labels", chromedp.SendKeys("#lot", "L2026-001", chromedp.ByID), chromedp.SetValue("#count", "24", chromedp.ByID),
-		chromedp.SetValue("#production_date", today(time.Now()), chromedp.ByID), shot("#-enterprise-certified"),
+	run("enterprise: labels", chromedp.SendKeys("#lot", "L2026-001", chromedp.ByID), chromedp.SetValue("#count", "24", chromedp.ByID), shot("#-enterprise-certified"),
 		submit("#issue-labels"))
 	flash("标签批次已记录")
 	run("enterprise: the batch", chromedp.Click(`#labels a[href^="/jobs/"]`, chromedp.ByQuery), chromedp.WaitVisible("#downloads", chromedp.ByID),

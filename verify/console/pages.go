@@ -42,10 +42,19 @@ type page struct {
 	Server string
 	Flash  *flash
 	Data   any
+	Today  string // for date fields
+}
+
+// V returns what a refused form held in the field name, to fill it in again.
+func (p page) V(name string) string {
+	if p.Flash == nil || p.Flash.OK {
+		return ""
+	}
+	return p.Flash.Form[name]
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, me *identity, data any) {
-	p := page{Me: me, CSRF: c.csrf(), Server: c.cfg.Server, Data: data}
+	p := page{Me: me, CSRF: c.csrf(), Server: c.cfg.Server, Data: data, Today: today(c.cfg.Now())}
 	if id := r.URL.Query().Get("m"); id != "" {
 		c.mu.Lock()
 		if f, ok := c.flash[id]; ok {
@@ -187,6 +196,14 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 		back = b
 	}
 	f := c.run(ctx, me, r.PathValue("action"), r)
+	if !f.OK {
+		f.Form = map[string]string{}
+		for k, vs := range r.PostForm {
+			if k != "csrf" && len(vs) > 0 {
+				f.Form[k] = vs[0]
+			}
+		}
+	}
 	mid := c.addFlash(f)
 	sep := "?"
 	if strings.Contains(back, "?") {

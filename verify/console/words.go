@@ -105,7 +105,9 @@ func plain(err error) plainError {
 		if zh == "" {
 			zh = "请检查此项。"
 		}
-		zh = "「" + f + "」" + zh
+		if !strings.HasPrefix(zh, f) {
+			zh = "「" + f + "」" + zh
+		}
 	}
 	if zh != "" {
 		p.Details = append(p.Details, zh)
@@ -160,8 +162,25 @@ var funcs = template.FuncMap{
 			return "撤销 revoked"
 		case "expired":
 			return "过期 expired"
+		case "none", "":
+			return "未认证 not certified"
 		}
 		return s
 	},
 	"join": strings.Join,
+	"steptype": func(t event.Type) string {
+		switch t {
+		case event.AppAccepted:
+			return "受理 accepted"
+		case event.AppRejected:
+			return "驳回 rejected"
+		case event.AppAdvanced:
+			return "环节 step"
+		case event.AppDecided:
+			return "决定 decided"
+		case event.AppWithdrawn:
+			return "撤回 withdrawn"
+		}
+		return string(t)
+	},
 }
