@@ -69,7 +69,6 @@ func newPrivWorld(t *testing.T) *privWorld {
 	return w
 }
 
-
 func (w *privWorld) must(k ed25519.PrivateKey, chain, subject uuid.UUID, body event.Body) {
 	w.t.Helper()
 	b, err := event.New(chain, subject, body).Sign(k)
