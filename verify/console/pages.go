@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -265,6 +266,10 @@ func (c *Console) run(ctx context.Context, me *identity, action string, r *http.
 		return c.certifierStep(ctx, me, action, v)
 	case (me.Role == event.RoleCertifier || me.Role == event.RoleRegulator) && action == "inspect":
 		return c.inspect(ctx, v)
+	case me.Role == event.RoleOperator && action == "key-enrol":
+		return c.enrolKey(ctx, v)
+	case me.Role != event.RoleEnterprise && me.Role != "" && (action == "complaint" || action == "complaint-close"):
+		return c.complaint(ctx, action, v)
 	case me.Role == event.RoleOperator && action == "enrol-approve":
 		return c.approve(ctx, v("id"))
 	case me.Role == event.RoleOperator && action == "enrol-reject":
@@ -415,6 +420,14 @@ func (c *Console) certifierStep(ctx context.Context, me *identity, action string
 		if auditID == uuid.Nil {
 			return failed(fault.Field(fault.Invalid, "audit", "record the audit first"))
 		}
+		// What the decision needs is checked before the grant is signed: a grant whose decision
+		// the ledger then refused would leave a certificate that no application names.
+		switch {
+		case a.Status != cert.AppAccepted:
+			return failed(cert.ErrAppState)
+		case a.NextStep != "":
+			return failed(cert.ErrAppStepsUndone)
+		}
 		d := &event.Decision{Audit: auditID, Outcome: event.OutcomeRefused, Reasons: list(v("reasons"))}
 		var notes []string
 		if action == "app-grant" {
@@ -527,3 +540,57 @@ func schemeWords(s string) string {
 var errNoLabelKey = errors.New("no label key: start the console with --label-key FILE")
 
 func atoi(s string) (uint64, error) { return strconv.ParseUint(strings.TrimSpace(s), 10, 64) }
+
+// enrolKey enrols a key as the CLI's 'key enrol' does: a certifier's or regulator's on the
+// registry chain, an enterprise's or label key on its enterprise's chain, an operator key.
+func (c *Console) enrolKey(ctx context.Context, v func(string) string) flash {
+	var pub []byte
+	if b, err := hex.DecodeString(v("key")); err == nil && len(b) == ed25519.PublicKeySize {
+		pub = b
+	} else if b, err := base64.StdEncoding.DecodeString(v("key")); err == nil && len(b) == ed25519.PublicKeySize {
+		pub = b
+	} else {
+		return failed(fault.Field(fault.Invalid, "key", "must be an Ed25519 public key"))
+	}
+	role := event.Role(v("role"))
+	owner, chain := uuid.Nil, uuid.Nil
+	if role != event.RoleOperator {
+		id, err := uuid.Parse(v("owner"))
+		if err != nil {
+			return failed(fault.Field(fault.Invalid, "owner", "give the owner's id (a UUID)"))
+		}
+		owner = id
+		if role == event.RoleEnterprise || role == event.RoleLabel {
+			chain = id
+		}
+	}
+	rc, err := c.submit(ctx, chain, owner, &event.KeyEnrolment{Key: pub, Role: role, Name: v("name")})
+	if err != nil {
+		return failed(err)
+	}
+	return ok("密钥已登记 Key enrolled", fmt.Sprintf("%s · 记录 record %d", event.KeyIDOf(pub), rc.Index))
+}
+
+// complaint records a complaint (投诉举报) against an enterprise, or closes one.
+func (c *Console) complaint(ctx context.Context, action string, v func(string) string) flash {
+	ent, err := uuid.Parse(v("enterprise"))
+	if err != nil {
+		return failed(fault.Field(fault.Invalid, "enterprise", "give the enterprise's id (a UUID)"))
+	}
+	if action == "complaint-close" {
+		id, err := uuid.Parse(v("complaint"))
+		if err != nil {
+			return failed(fault.Field(fault.Invalid, "complaint", "give the complaint's id (a UUID)"))
+		}
+		if _, err := c.submit(ctx, ent, id, &event.ComplaintClosure{Outcome: v("outcome")}); err != nil {
+			return failed(err)
+		}
+		return ok("投诉已办结 Complaint closed")
+	}
+	id := uuid.New()
+	rc, err := c.submit(ctx, ent, id, &event.Complaint{Channel: v("channel"), Summary: v("summary")})
+	if err != nil {
+		return failed(err)
+	}
+	return ok("投诉已登记 Complaint recorded", fmt.Sprintf("投诉编号 complaint %s · 记录 record %d", id, rc.Index))
+}

@@ -58,6 +58,11 @@ var reasons = map[string]string{
 	"must be at least 1":                        "至少为 1。",
 	"give the certification body's id (a UUID)": "请填写认证机构编号（UUID）。",
 	"record the audit first":                    "请先记录审核。",
+	"no such enterprise":                        "没有这个企业。",
+	"no such complaint":                         "没有这个投诉。",
+	"complaint already closed":                  "该投诉已办结。",
+	"key already enrolled":                      "该密钥已经登记。",
+	"must be an Ed25519 public key":             "应为 Ed25519 公钥（hex 或 base64）。",
 }
 
 // fields names body fields in Chinese.
@@ -69,7 +74,8 @@ var fields = map[string]string{
 	"auditors": "审核员", "date": "日期", "result": "结论", "valid_from": "有效期起", "valid_until": "有效期至",
 	"lot": "批号", "quantity": "数量", "production_date": "生产日期", "product": "产品", "line": "生产线",
 	"contact.name": "联系人", "contact.phone": "联系电话", "contact.email": "电子邮箱", "kind": "检查类型",
-	"application": "申请",
+	"application": "申请", "key": "公钥", "owner": "所属", "role": "角色", "enterprise": "企业", "complaint": "投诉",
+	"channel": "渠道", "summary": "内容", "outcome": "办结结果",
 }
 
 // codes explains fault codes when the message is not in reasons.
