@@ -326,8 +326,13 @@ func (s *Server) postDetails(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"application": a.ID.String(), "details_sha256": a.Details})
 }
 
+// Enrolment requests waiting are kept under "enrolments", decided ones under "enrolled" (so that
+// the list of those waiting stays short however many enterprises were enrolled).
 func (s *Server) loadEnrolment(id string) (*Enrolment, error) {
 	b, err := s.private.Store.Get("enrolments", id)
+	if fault.CodeOf(err) == fault.NotFound {
+		b, err = s.private.Store.Get("enrolled", id)
+	}
 	if err != nil {
 		if fault.CodeOf(err) == fault.NotFound || fault.CodeOf(err) == fault.Invalid {
 			return nil, notFound("enrolment request")
@@ -346,7 +351,13 @@ func (s *Server) saveEnrolment(e *Enrolment) error {
 	if err != nil {
 		return fault.New(fault.Internal, "encode enrolment: %v", err)
 	}
-	return s.private.Store.Put("enrolments", e.ID, b)
+	if err := s.private.Store.Put("enrolments", e.ID, b); err != nil {
+		return err
+	}
+	if e.Status != "pending" {
+		return s.private.Store.Move("enrolments", e.ID, "enrolled")
+	}
+	return nil
 }
 
 // postEnrolment takes an enrolment request signed by the key it asks to enrol.

@@ -220,6 +220,12 @@ func TestEnrolmentRequests(t *testing.T) {
 	if got, b := w.req(w.root, "GET", "/api/v1/enrolments", nil); got != http.StatusOK || strings.Contains(b, "新企业") {
 		t.Errorf("an approved request is still listed: %s", b)
 	}
+	if got, b := w.req(newK, "GET", "/api/v1/enrolments/"+id, nil); got != http.StatusOK || !strings.Contains(b, `"approved"`) {
+		t.Errorf("the requester reads the decision: %d %s", got, b)
+	}
+	if got, _ := w.req(w.root, "POST", "/api/v1/enrolments/"+id+"/decision", approve); got != http.StatusConflict {
+		t.Errorf("decided twice: %d", got)
+	}
 }
 
 func pubB64(k ed25519.PrivateKey) []byte {

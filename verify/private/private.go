@@ -169,6 +169,23 @@ func (s *Store) Put(kind, name string, b []byte) error {
 	return nil
 }
 
+// Move moves a record to another kind, replacing any there, crash-safely: a crash leaves it in
+// one kind or in both (the new copy written first), never in neither.
+func (s *Store) Move(kind, name, to string) error {
+	b, err := s.Get(kind, name)
+	if err != nil {
+		return err
+	}
+	if err := s.Put(to, name, b); err != nil {
+		return err
+	}
+	p, _ := s.path(kind, name)
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fault.New(fault.Internal, "private store: %v", err)
+	}
+	return nil
+}
+
 // Get reads a record (fault.NotFound when there is none).
 func (s *Store) Get(kind, name string) ([]byte, error) {
 	p, err := s.path(kind, name)

@@ -91,6 +91,15 @@ func TestStore(t *testing.T) {
 	if l, _ := s.List("details"); len(l) != 2 || l[0] != "a" || l[1] != "b" {
 		t.Fatalf("list: %v", l)
 	}
+	if err := s.Move("details", "a", "done"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("details", "a"); fault.CodeOf(err) != fault.NotFound {
+		t.Fatalf("moved away: %v", err)
+	}
+	if b, err := s.Get("done", "a"); err != nil || string(b) != "a" {
+		t.Fatalf("moved: %q, %v", b, err)
+	}
 	for _, bad := range []string{"../x", "a/b", "", "A", "x.json"} {
 		if err := s.Put("details", bad, nil); err == nil {
 			t.Errorf("name %q accepted", bad)
