@@ -62,6 +62,13 @@ var commands = []command{
 	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 
 	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
+	{"application file", "--key KEY --certifier ID --scheme santong|eco_origin [--product ID|GTIN]... --contact-name N --contact-phone P [--document FILE]... [TARGET]", "apply to a certification body (enterprise)", cmdApplicationFile},
+	{"application accept", "--key KEY --application ID --number N [TARGET]", "accept an application for review: 受理 (certifier)", cmdApplicationAccept},
+	{"application reject", "--key KEY --application ID --reason R... [TARGET]", "reject an application, with reasons (certifier)", cmdApplicationReject},
+	{"application advance", "--key KEY --application ID --step preliminary_review|recommendation [TARGET]", "record an intake step: 初评, 推荐上报 (certifier)", cmdApplicationAdvance},
+	{"application decide", "--key KEY --application ID --audit ID --outcome granted|refused [--cert ID] [--reason R]... [TARGET]", "decide an application (certifier)", cmdApplicationDecide},
+	{"application withdraw", "--key KEY --application ID --reason R [TARGET]", "withdraw an application (enterprise)", cmdApplicationWithdraw},
+	{"application show", "--key KEY --application ID [TARGET]", "show an application and its details (applicant or certifier)", cmdApplicationShow},
 	{"console", "--key FILE --server URL [--label-key FILE] [--addr 127.0.0.1:8090] [--out DIR]", "serve the working console for your key on this machine", cmdConsole},
 	{"verify", "TOKEN|URL|IMAGE [--server URL | --bundle FILE] [--json]", "verify a label code", cmdVerify},
 	{"audit replay", "--enterprise ID|CREDITCODE [--data DIR | --server URL | --bundle FILE] [--json]", "replay and verify an enterprise's chain", cmdAuditReplay},
