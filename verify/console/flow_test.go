@@ -174,3 +174,44 @@ func TestConsoleEcoOriginAndOthers(t *testing.T) {
 	// An enterprise may not record complaints.
 	e.refused("complaint", url.Values{"enterprise": {ent.String()}, "channel": {"x"}, "summary": {"y"}}, "无权操作")
 }
+
+// TestJobPageProgress: a batch being written shows its progress and refreshes itself; a done
+// one offers its files and stops refreshing; a failed one says not to print it.
+func TestJobPageProgress(t *testing.T) {
+	s := newService(t)
+	f := newFormClient(t, Config{Server: s.url, Key: key(40), OutDir: t.TempDir()})
+	j := &job{ID: "j1", Batch: 7, Product: "辣椒油", Lot: "L1", Count: 200, Dir: t.TempDir()}
+	j.state.Store("running")
+	j.done.Store(50)
+	f.c.mu.Lock()
+	f.c.jobs[j.ID] = j
+	f.c.order = append(f.c.order, j.ID)
+	f.c.mu.Unlock()
+	page := f.get("/jobs/j1")
+	for _, want := range []string{`http-equiv="refresh"`, "50 / 200", "width:25%"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("running: no %q in the page", want)
+		}
+	}
+	j.Files = []string{"manifest.csv", "png/1.png", "sheets/sheets-000001.pdf"}
+	j.done.Store(200)
+	j.state.Store("done")
+	page = f.get("/jobs/j1")
+	if strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, "/jobs/j1/files/manifest.csv") ||
+		!strings.Contains(page, "/jobs/j1/png.zip") || !strings.Contains(page, "sheets-000001.pdf") {
+		t.Errorf("done: %s", page)
+	}
+	// Only the batch's own files are served.
+	resp, err := f.cl.Get(f.base + "/jobs/j1/files/../../etc/passwd")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("a path outside the batch: %d", resp.StatusCode)
+		}
+	}
+	j.state.Store("failed")
+	j.Err = "批次 7 已记录，但标签文件写入失败"
+	if page = f.get("/jobs/j1"); !strings.Contains(page, "写入失败") || strings.Contains(page, "/jobs/j1/files/") {
+		t.Errorf("failed: %s", page)
+	}
+}
