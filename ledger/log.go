@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,7 +137,13 @@ func Open(opts Options) (*Log, error) {
 	bo := badgerOptions(opts)
 	db, err := openBadger(bo)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: open database: %w", err)
+		err = fmt.Errorf("ledger: open database: %w", err)
+		// The directory passed checkDir: what Badger cannot open now is damage to its files (the
+		// key registry, a value log), unless another process holds it or it may not be read.
+		if !opts.InMemory && !strings.Contains(err.Error(), "directory lock") && !errors.Is(err, fs.ErrPermission) {
+			err = damaged{err}
+		}
+		return nil, err
 	}
 	l := &Log{
 		opts:   opts,
@@ -151,6 +159,11 @@ func Open(opts Options) (*Log, error) {
 	}
 	if err := l.load(); err != nil {
 		db.Close()
+		// Records or tiles that the database lost or that no longer agree: damage, as for a
+		// table; not a log of another origin or key, which is the wrong directory.
+		if m := err.Error(); !strings.Contains(m, "origin") && !strings.Contains(m, "log key") {
+			err = damaged{err}
+		}
 		return nil, err
 	}
 	if opts.Audit || opts.ReadOnly {

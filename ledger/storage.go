@@ -194,6 +194,14 @@ func setMemoryDefaults(o *Options) error {
 // the caller's business (santong checks the genesis against its configuration).
 // With useCache, tables verified before as they are now (DIR.checked) are not read again, and a
 // read-write open records the tables it verified (see tablecheck.go).
+// damaged marks an error of checkDir as damage to the database's files (a table, the MANIFEST,
+// a value log): errors.Is(err, ErrStorage) holds for it, so that serve can tell damage (answer
+// 503 until repaired) from a directory that is not a database at all (refuse to start).
+type damaged struct{ error }
+
+func (d damaged) Is(target error) bool { return target == ErrStorage }
+func (d damaged) Unwrap() error        { return d.error }
+
 func checkDir(dir string, readOnly, verify, useCache bool) error {
 	checkedBefore := loadCheckedTables(dir)
 	if !useCache {
@@ -222,7 +230,7 @@ func checkDir(dir string, readOnly, verify, useCache bool) error {
 		return fmt.Errorf("%s: %s is missing: the database is incomplete (a lost MANIFEST or an unmounted volume); restore it from a backup", what, mpath)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %s: %v: the database's MANIFEST is damaged; restore it from a backup", what, mpath, err)
+		return damaged{fmt.Errorf("%s: %s: %v: the database's MANIFEST is damaged; restore it from a backup", what, mpath, err)}
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -247,11 +255,11 @@ func checkDir(dir string, readOnly, verify, useCache bool) error {
 				continue
 			}
 			if _, ok := mf.Tables[id]; !ok && readOnly {
-				return fmt.Errorf("%s: %s is not listed in the MANIFEST: the MANIFEST is stale or damaged (Badger would delete the table)", what, path)
+				return damaged{fmt.Errorf("%s: %s is not listed in the MANIFEST: the MANIFEST is stale or damaged (Badger would delete the table)", what, path)}
 			}
 		case readOnly && (strings.HasSuffix(name, ".vlog") || strings.HasSuffix(name, ".mem")):
 			if fi.Size() < 20 {
-				return fmt.Errorf("%s: %s is truncated (%d bytes)", what, path, fi.Size())
+				return damaged{fmt.Errorf("%s: %s is truncated (%d bytes)", what, path, fi.Size())}
 			}
 		}
 	}
@@ -263,12 +271,12 @@ func checkDir(dir string, readOnly, verify, useCache bool) error {
 	for _, id := range ids {
 		path := table.NewFilename(id, dir)
 		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("%s: %s is listed in the MANIFEST but missing: restore the database from a backup", what, path)
+			return damaged{fmt.Errorf("%s: %s is listed in the MANIFEST but missing: restore the database from a backup", what, path)}
 		}
 		fi, _ := os.Stat(path)
 		v := verify && (fi == nil || !checkedBefore.known(id, fi))
 		if err := checkTable(path, mf.Tables[id], v); err != nil {
-			return fmt.Errorf("%s: %s: %v: the table is damaged; restore the database from a backup", what, path, err)
+			return damaged{fmt.Errorf("%s: %s: %v: the table is damaged; restore the database from a backup", what, path, err)}
 		}
 		if v && fi != nil {
 			checkedBefore.verified(id, fi)

@@ -151,8 +151,15 @@ func (a *CertRegistry) Batch(id string) (*Batch, error) {
 	} else {
 		return nil, fault.New(fault.NotFound, "no such batch")
 	}
+	// A batch issued under a certificate since renewed rests on the renewal.
+	certID := b.Certificate
+	if cur, err := a.reg.Current(b.Certificate, b.Product); err == nil {
+		certID = cur.ID
+	} else if fault.CodeOf(err) != fault.NotFound {
+		return nil, err
+	}
 	out := &Batch{ID: strconv.FormatInt(b.Index, 10), Product: b.Product.String(), Lot: b.Lot, ProducedAt: b.Produced,
-		Certificate: b.Certificate.String(), SerialFirst: uint64(b.FirstSerial), SerialCount: uint64(b.Quantity), Index: b.Index}
+		Certificate: certID.String(), SerialFirst: uint64(b.FirstSerial), SerialCount: uint64(b.Quantity), Index: b.Index}
 	if r := b.Recall; r != nil {
 		out.Recalled, out.RecalledAt, out.RecallReason = true, r.Time, r.Reason
 		if r.Kind == "return" {
@@ -247,7 +254,7 @@ func (a *CertRegistry) productView(p *cert.Product) Product {
 }
 
 // statusRank orders statuses from the best.
-var statusRank = map[string]int{CertValid: 0, CertSuspended: 1, CertExpired: 2, CertRevoked: 3, CertNone: 4}
+var statusRank = map[string]int{CertValid: 0, CertSuspended: 1, CertExpired: 2, CertSuperseded: 2, CertRevoked: 3, CertNone: 4}
 
 func better(a, b string) string {
 	if statusRank[b] < statusRank[a] {
@@ -266,6 +273,8 @@ func mapStatus(s string) string {
 		return CertRevoked
 	case cert.StatusExpired:
 		return CertExpired
+	case cert.StatusSuperseded:
+		return CertSuperseded
 	}
 	return CertNone
 }
@@ -305,6 +314,15 @@ func certView(c *cert.Certificate, now time.Time) *Certificate {
 			r = strings.TrimSpace(r + " (限期整改至 rectify by " + h.RectifyBy + ")")
 		}
 		v.History = append(v.History, StatusChange{Status: mapStatus(h.Status), At: h.At, Reason: r, Index: h.Index})
+	}
+	for _, s := range c.Supersedes {
+		v.Supersedes = append(v.Supersedes, s.String())
+	}
+	if c.SupersededFrom != nil {
+		v.SupersededBy = c.SupersededBy.String()
+		if !now.Before(*c.SupersededFrom) {
+			v.History = append(v.History, StatusChange{Status: CertSuperseded, At: *c.SupersededFrom})
+		}
 	}
 	if v.Status == CertExpired {
 		v.History = append(v.History, StatusChange{Status: CertExpired, At: c.ValidUntil})

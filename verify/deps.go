@@ -126,8 +126,12 @@ type Certificate struct {
 	Subject    string         `json:"subject"`
 	ValidFrom  time.Time      `json:"valid_from,omitzero"`
 	ValidUntil time.Time      `json:"valid_until,omitzero"` // valid before this instant
-	Status     string         `json:"status"`               // now: valid, suspended, revoked, expired, none (not yet valid)
+	Status     string         `json:"status"`               // now: valid, suspended, revoked, expired, superseded, none (not yet valid)
 	History    []StatusChange `json:"history"`              // oldest first; an expired certificate's ends with its expiry
+	// Supersedes lists the certificates this one renews; SupersededBy the one that renews it.
+	// A certificate and its renewals are one history.
+	Supersedes   []string `json:"supersedes,omitempty"`
+	SupersededBy string   `json:"superseded_by,omitempty"`
 }
 
 // StatusChange is one step of a certificate's lifecycle.
@@ -152,7 +156,10 @@ const (
 	CertSuspended = "suspended"
 	CertRevoked   = "revoked"
 	CertExpired   = "expired"
-	CertNone      = "none" // not (yet) certified
+	// CertSuperseded is a certificate renewed by another: labels issued under it rest on the
+	// renewal when it covers their product.
+	CertSuperseded = "superseded"
+	CertNone       = "none" // not (yet) certified
 )
 
 // StatusAt is the certificate's status at t: the last status change at or before t (none

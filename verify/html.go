@@ -17,11 +17,12 @@ var templateFS embed.FS
 var cst = time.FixedZone("UTC+8", 8*3600)
 
 var statusTexts = map[string]Text{
-	CertValid:     {ZH: "有效", EN: "valid"},
-	CertSuspended: {ZH: "暂停", EN: "suspended"},
-	CertRevoked:   {ZH: "撤销", EN: "revoked"},
-	CertExpired:   {ZH: "过期", EN: "expired"},
-	CertNone:      {ZH: "未认证", EN: "not certified"},
+	CertValid:      {ZH: "有效", EN: "valid"},
+	CertSuspended:  {ZH: "暂停", EN: "suspended"},
+	CertRevoked:    {ZH: "撤销", EN: "revoked"},
+	CertExpired:    {ZH: "过期", EN: "expired"},
+	CertSuperseded: {ZH: "已换证", EN: "renewed"},
+	CertNone:       {ZH: "未认证", EN: "not certified"},
 }
 
 var schemeTexts = map[string]Text{

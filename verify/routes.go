@@ -64,6 +64,10 @@ func (s *Server) routes() *gin.Engine {
 	// Writes.
 	pub.POST("/api/v1/events", s.postEvent)
 	pub.OPTIONS("/api/v1/events", func(*gin.Context) {})
+
+	// Confidential attachments: signed requests only (verify/attachments.go).
+	pub.POST("/api/v1/attachments", s.postAttachment)
+	pub.GET("/api/v1/attachments/:sha256", s.getAttachment)
 	s.privateRoutes(pub) // applications' details, enrolment requests: applications.go
 	return r
 }

@@ -77,8 +77,10 @@ type Deps struct {
 	Scans scanstore.Store
 	// Space, when set, says when the disk is low: scans are then answered but not recorded and
 	// POST /api/v1/events answers 503 disk_full (internal/diskspace's Watcher).
-	Space  DiskSpace
-	Logger *slog.Logger
+	Space DiskSpace
+	// Attachments keeps confidential attachments; nil: this service keeps none.
+	Attachments Attachments
+	Logger      *slog.Logger
 	// Ready reports whether the service can take traffic (for /readyz); nil: always.
 	Ready func(context.Context) error
 	Now   func() time.Time // nil: time.Now
@@ -88,20 +90,21 @@ type Deps struct {
 
 // Server is the verification service.
 type Server struct {
-	cfg     Config
-	log     LogReader
-	reg     Registry
-	tokens  Tokens
-	events  Submitter
-	scans   scanstore.Store
-	space   DiskSpace
-	logger  *slog.Logger
-	ready   func(context.Context) error
-	now     func() time.Time
-	metrics *metrics
-	limiter *limiter
-	engine  *gin.Engine
-	private *Private
+	cfg         Config
+	log         LogReader
+	reg         Registry
+	tokens      Tokens
+	events      Submitter
+	scans       scanstore.Store
+	space       DiskSpace
+	attachments Attachments
+	logger      *slog.Logger
+	ready       func(context.Context) error
+	now         func() time.Time
+	metrics     *metrics
+	limiter     *limiter
+	engine      *gin.Engine
+	private     *Private
 
 	draining atomic.Bool
 }
@@ -112,7 +115,7 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 func New(cfg Config, deps Deps) *Server {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
-		scans: deps.Scans, space: deps.Space, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
+		scans: deps.Scans, space: deps.Space, attachments: deps.Attachments, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
 	s.private = deps.Private
 	if s.space == nil {
 		s.space = noSpaceCheck{}

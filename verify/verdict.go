@@ -189,7 +189,7 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 		return v.set(VerdictRevoked, true, at), nil
 	case CertSuspended:
 		return v.set(VerdictSuspended, true, at), nil
-	case CertExpired:
+	case CertExpired, CertSuperseded:
 		return v.set(VerdictExpired, true, at), nil
 	}
 	return v.set(VerdictUncertified, true), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/santong-cn/santong/internal/scheme"
 	"io"
 	"os"
 	"path/filepath"
@@ -203,11 +204,8 @@ var eventWords = map[event.Type][2]string{
 }
 
 func schemeWords(s string) string {
-	switch s {
-	case event.SchemeSantong:
-		return "三同"
-	case event.SchemeEcoOrigin:
-		return "生态原产地"
+	if sc, ok := scheme.Lookup(s); ok {
+		return sc.Short.ZH
 	}
 	return s
 }

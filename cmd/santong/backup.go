@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,15 +20,23 @@ import (
 
 // A backup file (docs/operations.md):
 //
-//	santong-backup/1\n
+//	santong-backup/2\n
 //	HEADER (one line of JSON: backupHeader)\n
 //	BODY (Badger's backup stream of the whole database at one read timestamp)
+//	ATTACHMENTS (the confidential attachments: entries of
+//	             name length (2, big-endian) | name "ab/<sha256>.json" | length (4) | the file)
+//	ATTACHMENTS' LENGTH (8 bytes, big-endian)
 //	SHA-256 of everything before it (32 bytes)
 //
-// The header names the checkpoint the backup covers. The keys are not in it: they are secret, and
-// kept apart (restore --keys-from copies them from a data directory).
+// Version 1 files (no attachments, no length) are still restored. The header names the
+// checkpoint the backup covers. The keys are not in it: they are secret, and kept apart (restore
+// --keys-from copies them from a data directory). Attachments are read after the database, so a
+// backup taken while the service runs holds at least every attachment its records name.
 
-const backupMagic = "santong-backup/1\n"
+const (
+	backupMagic   = "santong-backup/2\n"
+	backupMagicV1 = "santong-backup/1\n"
+)
 
 // backupHeader is the second line of a backup file.
 type backupHeader struct {
@@ -67,7 +76,7 @@ func cmdBackup(ctx context.Context, c *cli, args []string) error {
 	}
 	hdr := backupHeader{Origin: cfg.Origin, Size: log.Size(), Checkpoint: string(cp.Note), CPSize: cp.Size, CPRoot: cp.Root,
 		Config: cfg, Created: time.Now().UTC()}
-	if err := writeBackup(*out, log.DB(), &hdr); err != nil {
+	if err := writeBackup(*out, log.DB(), &hdr, filepath.Join(dir, attachmentsDir)); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "backed up %s to %s\n  records     %d\n  checkpoint  size %d, root %s\n", dir, *out, hdr.Size, hdr.CPSize, hdr.CPRoot)
@@ -75,7 +84,7 @@ func cmdBackup(ctx context.Context, c *cli, args []string) error {
 	return nil
 }
 
-func writeBackup(path string, db *badger.DB, hdr *backupHeader) (err error) {
+func writeBackup(path string, db *badger.DB, hdr *backupHeader, attachments string) (err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -99,6 +108,13 @@ func writeBackup(path string, db *badger.DB, hdr *backupHeader) (err error) {
 	if _, err := db.Backup(w, 0); err != nil {
 		return fmt.Errorf("back up the database: %w", err)
 	}
+	n, err := writeAttachments(w, attachments)
+	if err != nil {
+		return fmt.Errorf("back up the attachments: %w", err)
+	}
+	if _, err := w.Write(binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+		return err
+	}
 	if _, err := bw.Write(h.Sum(nil)); err != nil {
 		return err
 	}
@@ -113,51 +129,77 @@ func writeBackup(path string, db *badger.DB, hdr *backupHeader) (err error) {
 
 // readBackupHeader checks a backup file whole (its SHA-256) and returns its header and the
 // offsets of its body.
-func readBackupHeader(path string) (*backupHeader, int64, int64, error) {
+// readBackupHeader checks a backup file whole and returns its header, the offsets of its
+// database body [start, end) and of its attachments [end, attEnd).
+func readBackupHeader(path string) (hdr *backupHeader, start, end, attEnd int64, err error) {
+	hdr, start, end, v1, err := readBackupFile(path)
+	if err != nil || v1 {
+		return hdr, start, end, end, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
+	}
+	defer f.Close()
+	var l [8]byte
+	if end-start < 8 {
+		return nil, 0, 0, 0, fmt.Errorf("%s is not a usable backup: too short", path)
+	}
+	if _, err := f.ReadAt(l[:], end-8); err != nil {
+		return nil, 0, 0, 0, err
+	}
+	n := int64(binary.BigEndian.Uint64(l[:]))
+	if n < 0 || n > end-8-start {
+		return nil, 0, 0, 0, fmt.Errorf("%s is not a usable backup: malformed attachments section", path)
+	}
+	return hdr, start, end - 8 - n, end - 8, nil
+}
+
+func readBackupFile(path string) (*backupHeader, int64, int64, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, 0, false, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
 	damaged := func(why string) error {
 		return withHint(fmt.Errorf("%s is not a usable backup: %s", path, why), "do not restore it; take another backup, or use an older one")
 	}
 	if fi.Size() < int64(len(backupMagic))+sha256.Size {
-		return nil, 0, 0, damaged("too short")
+		return nil, 0, 0, false, damaged("too short")
 	}
 	h := sha256.New()
 	if _, err := io.CopyN(h, f, fi.Size()-sha256.Size); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
 	sum := make([]byte, sha256.Size)
 	if _, err := io.ReadFull(f, sum); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
 	if !bytes.Equal(sum, h.Sum(nil)) {
-		return nil, 0, 0, damaged("its checksum does not match (damaged or truncated)")
+		return nil, 0, 0, false, damaged("its checksum does not match (damaged or truncated)")
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, false, err
 	}
 	br := bufio.NewReader(io.LimitReader(f, 1<<20))
 	magic, err := br.ReadString('\n')
-	if err != nil || magic != backupMagic {
-		return nil, 0, 0, damaged("not a santong-backup/1 file")
+	if err != nil || (magic != backupMagic && magic != backupMagicV1) {
+		return nil, 0, 0, false, damaged("not a santong-backup file")
 	}
 	line, err := br.ReadBytes('\n')
 	if err != nil {
-		return nil, 0, 0, damaged("no header")
+		return nil, 0, 0, false, damaged("no header")
 	}
 	var hdr backupHeader
 	if err := json.Unmarshal(line, &hdr); err != nil || hdr.Config == nil || hdr.Origin == "" || hdr.Config.Origin != hdr.Origin {
-		return nil, 0, 0, damaged("malformed header")
+		return nil, 0, 0, false, damaged("malformed header")
 	}
 	start := int64(len(magic) + len(line))
-	return &hdr, start, fi.Size() - sha256.Size, nil
+	return &hdr, start, fi.Size() - sha256.Size, magic == backupMagicV1, nil
 }
 
 // cmdRestore loads a backup into a new data directory.
@@ -178,7 +220,7 @@ func cmdRestore(ctx context.Context, c *cli, args []string) error {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	hdr, start, end, err := readBackupHeader(*in)
+	hdr, start, end, attEnd, err := readBackupHeader(*in)
 	if err != nil {
 		return err
 	}
@@ -195,6 +237,10 @@ func cmdRestore(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if err := loadBackup(*in, start, end, filepath.Join(dir, "db")); err != nil {
+		return err
+	}
+	na, err := restoreAttachments(*in, end, attEnd, filepath.Join(dir, attachmentsDir))
+	if err != nil {
 		return err
 	}
 	if err := writeConfig(dir, hdr.Config); err != nil {
@@ -223,10 +269,7 @@ func cmdRestore(ctx context.Context, c *cli, args []string) error {
 			return fmt.Errorf("the restored copy in %s does not hold the checkpoint the backup names: do not use it", dir)
 		}
 	}
-	if err := checkRestoredAgainstPublished(dir, hdr); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "restored %s into %s\n  records     %d\n  checkpoint  size %d, root %s\n", *in, dir, hdr.Size, hdr.CPSize, hdr.CPRoot)
+	fmt.Fprintf(c.stdout, "restored %s into %s\n  records     %d\n  checkpoint  size %d, root %s\n  attachments %d\n", *in, dir, hdr.Size, hdr.CPSize, hdr.CPRoot, na)
 	if *keysFrom == "" {
 		fmt.Fprintf(c.stdout, "next: copy keys/ and scan.key of this log into %s, then run santong log verify --data %s\n", dir, dir)
 	} else {
@@ -236,15 +279,10 @@ func cmdRestore(ctx context.Context, c *cli, args []string) error {
 	return nil
 }
 
-// checkRestoredAgainstPublished is the hook for issue 11's guard: a restored log is older than
-// the live one was, and must never sign a checkpoint that conflicts with one the live log already
-// published (same size, another root; or a smaller tree that witnesses saw grow past).
-//
-// TODO(issue 11): compare hdr's checkpoint with the latest checkpoint the log published (the
-// checkpoint lock outside the data directory, and the witnesses' cosigned checkpoints), and
-// refuse the restore, or mark the directory so that serve refuses to sign, until the records
-// between them are replayed from a mirror. Until then docs/operations.md gives the procedure.
-func checkRestoredAgainstPublished(dir string, hdr *backupHeader) error { return nil }
+// A restored log is older than the live one was. It must never sign a checkpoint that conflicts
+// with one the live log published: the checkpoint lock outside the data directory
+// (ledger/cplock.go, serve --checkpoint-lock) refuses that at open and before every signature,
+// and docs/operations.md gives the procedure.
 
 func loadBackup(path string, start, end int64, dbDir string) (err error) {
 	f, err := os.Open(path)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"github.com/santong-cn/santong/ledger/attach"
+	"github.com/santong-cn/santong/ledger/event"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,17 @@ func TestBackupRestore(t *testing.T) {
 	configHome(t)
 	base := t.TempDir()
 	f := newAuditFixtureN(t, filepath.Join(base, "orig"), 300)
+	// Confidential attachments live beside the database; the backup carries them.
+	st, err := attach.OpenStore(filepath.Join(f.dir, attachmentsDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		a, _ := attach.NewTexts(event.AttachFinding, []string{fmt.Sprint("finding ", i)})
+		if _, err := st.Put(a); err != nil {
+			t.Fatal(err)
+		}
+	}
 	file := filepath.Join(base, "b.backup")
 	before := hashTree(t, f.dir)
 	out, _ := wantRun(t, 0, "backup", "--data", f.dir, "--out", file)
@@ -27,7 +41,13 @@ func TestBackupRestore(t *testing.T) {
 	wantRun(t, 2, "backup", "--data", f.dir, "--out", file) // never over an existing file
 
 	restored := filepath.Join(base, "restored")
-	wantRun(t, 0, "restore", "--in", file, "--data", restored, "--keys-from", f.dir)
+	out, _ = wantRun(t, 0, "restore", "--in", file, "--data", restored, "--keys-from", f.dir)
+	if !strings.Contains(out, "attachments 3") {
+		t.Errorf("restore does not say it restored the 3 attachments:\n%s", out)
+	}
+	if d := diffTree(hashTree(t, filepath.Join(f.dir, attachmentsDir)), hashTree(t, filepath.Join(restored, attachmentsDir))); len(d) > 0 {
+		t.Errorf("restored attachments differ: %v", d)
+	}
 	out, _ = wantRun(t, 0, "log", "verify", "--data", restored, "--json")
 	var rep struct {
 		OK      bool  `json:"ok"`

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"github.com/santong-cn/santong/ledger"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -29,7 +31,8 @@ var (
 // copy, each followed by 'log verify', the service with scans and reads, and 'log verify' again.
 // No panic and no crash anywhere (a panic in one of Badger's goroutines would end this test
 // binary), and no answer that differs from the untouched copy's except by saying that it could
-// not be checked (503, or the service refusing to open with an error).
+// not be checked (503; on damaged storage serve answers 503 to everything, verify.Degraded; a
+// directory it cannot take as a database at all makes it refuse to start).
 func TestCorruptionTrials(t *testing.T) {
 	configHome(t)
 	base := t.TempDir()
@@ -151,21 +154,27 @@ func serviceAnswers(t *testing.T, dir string, paths []string) (out map[string]an
 		}
 		return ""
 	}}
+	var h http.Handler
 	reg, _, err := c.openRegistry(dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, ledger.ErrStorage):
+		// serve answers 503 on damaged storage (serveDegraded) rather than exit
+		h = verify.Degraded(verify.Config{}, "damaged", nil).Handler()
+	case err != nil:
 		return nil, err
+	default:
+		defer reg.Close()
+		scans, err := scanstore.Open("", scanstore.Options{InMemory: true, Key: bytes.Repeat([]byte{1}, 32)})
+		if err != nil {
+			return nil, err
+		}
+		defer scans.Close()
+		deps := verify.NewCertRegistry(reg).Deps()
+		deps.Scans = scans
+		srv := verify.New(verify.Config{RateLimit: -1}, deps)
+		defer srv.Close()
+		h = srv.Handler()
 	}
-	defer reg.Close()
-	scans, err := scanstore.Open("", scanstore.Options{InMemory: true, Key: bytes.Repeat([]byte{1}, 32)})
-	if err != nil {
-		return nil, err
-	}
-	defer scans.Close()
-	deps := verify.NewCertRegistry(reg).Deps()
-	deps.Scans = scans
-	srv := verify.New(verify.Config{RateLimit: -1}, deps)
-	defer srv.Close()
-	h := srv.Handler()
 	out = map[string]answer{}
 	for _, p := range paths {
 		req := httptest.NewRequest("GET", p, nil)

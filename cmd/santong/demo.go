@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger/attach"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,8 +72,12 @@ type demo struct {
 	op      ed25519.PrivateKey
 	pass    []byte
 	records int
+	// attachErr is the first failure to keep an attachment (see attach).
+	attachErr error
 
 	certifiers map[string]*demoActor
+	regulator  *demoActor // a market regulator (市场监管): reads confidential attachments
+	refused    []string   // what the demo tried that the rules refused, with the reason
 	ents       map[string]*demoActor
 	products   map[string][]uuid.UUID // by enterprise slug, in demoEnterprises order
 	certs      map[string]uuid.UUID   // the product certificate its batches rest on, by enterprise slug
@@ -93,6 +99,7 @@ type demoBatch struct {
 	index   int64
 	product string // printed name
 	lot     string
+	schemes []string // the schemes that cover its product: the marks its labels carry
 }
 
 type expiredCert struct {
@@ -107,6 +114,9 @@ func (d *demo) day(days int) string {
 
 // submit signs ev with key and appends it.
 func (d *demo) submit(ev *event.Event, key ed25519.PrivateKey) (ledger.Receipt, error) {
+	if d.attachErr != nil {
+		return ledger.Receipt{}, d.attachErr
+	}
 	b, err := ev.Sign(key)
 	if err != nil {
 		return ledger.Receipt{}, fmt.Errorf("sign %s: %w", ev.Type, err)
@@ -117,6 +127,27 @@ func (d *demo) submit(ev *event.Event, key ed25519.PrivateKey) (ledger.Receipt, 
 	}
 	d.records++
 	return rc, nil
+}
+
+// attach keeps a confidential attachment of texts in the data directory's store and returns
+// what the event records of it (nil for no texts). A failure to keep it is returned by the next
+// submit, so that no event names an attachment that was not kept.
+func (d *demo) attach(kind string, texts ...string) []event.Attachment {
+	if len(texts) == 0 {
+		return nil
+	}
+	a, err := attach.NewTexts(kind, texts)
+	if err == nil {
+		var st *attach.Store
+		if st, err = attach.OpenStore(filepath.Join(d.dir, attachmentsDir)); err == nil {
+			_, err = st.Put(a)
+		}
+	}
+	if err != nil {
+		d.attachErr = fmt.Errorf("keep a confidential attachment: %w", err)
+		return nil
+	}
+	return []event.Attachment{a.Ref()}
 }
 
 // docHash stands for the SHA-256 of a document (a report, a declaration) that the demo does not ship.
@@ -239,6 +270,8 @@ func (d *demo) generateKeys() (*errGroup, error) {
 		d.certifiers[cf.slug] = a
 		write(cf.slug+".key", cf.en+" certifier key (demo)", a.key)
 	}
+	d.regulator = &demoActor{id: uuid.New(), key: gen(), name: demoRegulator.name}
+	write("regulator.key", demoRegulator.en+" regulator key (demo)", d.regulator.key)
 	for _, e := range demoEnterprises {
 		a := &demoActor{id: uuid.New(), key: gen(), labelKey: gen(), name: e.name}
 		d.ents[e.slug] = a
@@ -264,6 +297,15 @@ func (d *demo) enrol() error {
 			Key: a.key.Public().(ed25519.PublicKey), Name: cf.en + " signing key", Role: event.RoleCertifier}), d.op); err != nil {
 			return err
 		}
+	}
+	rg := d.regulator
+	if _, err := d.submit(event.New(ledger.RegistryChain, rg.id, &event.Regulator{Kind: event.RegulatorMarket,
+		Name: demoRegulator.name + " (" + demoRegulator.en + ")", USCC: demoUSCC(demoRegulator.uscc17)}), d.op); err != nil {
+		return err
+	}
+	if _, err := d.submit(event.New(ledger.RegistryChain, rg.id, &event.KeyEnrolment{
+		Key: rg.key.Public().(ed25519.PublicKey), Name: demoRegulator.en + " signing key", Role: event.RoleRegulator}), d.op); err != nil {
+		return err
 	}
 	for _, e := range demoEnterprises {
 		a := d.ents[e.slug]
@@ -310,7 +352,7 @@ func (d *demo) register() error {
 
 // audit records an audit and, when it passed, grants a certificate on it; it returns the
 // certificate's id (uuid.Nil for an audit that did not pass).
-func (d *demo) audit(certifier, ent string, au event.Audit, number, from, until string) (uuid.UUID, error) {
+func (d *demo) audit(certifier, ent string, au event.Audit, number, from, until string, supersedes ...uuid.UUID) (uuid.UUID, error) {
 	cf, a := d.certifiers[certifier], d.ents[ent]
 	auditID := uuid.New()
 	au.Reports = []string{docHash(number + " audit report " + au.Date)}
@@ -322,7 +364,7 @@ func (d *demo) audit(certifier, ent string, au event.Audit, number, from, until 
 	}
 	certID := uuid.New()
 	_, err := d.submit(event.New(a.id, certID, &event.Grant{Audit: auditID, Number: number, Products: au.Products,
-		Scheme: au.Scheme, Scope: au.Scope, ValidFrom: from, ValidUntil: until}), cf.key)
+		Scheme: au.Scheme, Scope: au.Scope, Supersedes: supersedes, ValidFrom: from, ValidUntil: until}), cf.key)
 	return certID, err
 }
 
@@ -338,15 +380,25 @@ func (d *demo) certify() error {
 		n++
 		if e.slug == "yunti" { // a conditional audit first: findings to close
 			if _, err := d.audit("certifier-santong", e.slug, event.Audit{Auditors: auditors, Date: d.day(-75),
-				Findings: []string{"出口线与内销线的老化测试记录不一致 (burn-in test records differ between export and domestic lines)"},
-				Products: d.products[e.slug], Result: event.ResultConditional, Scheme: event.SchemeSantong, Scope: event.ScopeProducts},
+				Attachments: d.attach(event.AttachFinding, "出口线与内销线的老化测试记录不一致 (burn-in test records differ between export and domestic lines)"),
+				Products:    d.products[e.slug], Result: event.ResultConditional, Scheme: event.SchemeSantong, Scope: event.ScopeProducts},
 				"", "", ""); err != nil {
 				return err
 			}
 		}
+		var renews []uuid.UUID
+		if e.slug == "bailu" { // a certificate renewed early (换证): the two are one history
+			old, err := d.audit("certifier-santong", e.slug, event.Audit{Auditors: auditors, Date: d.day(-172),
+				Products: d.products[e.slug], Result: event.ResultPass, Scheme: event.SchemeSantong, Scope: event.ScopeProducts},
+				fmt.Sprintf("STP-DEMO-%s-0100", d.day(0)[:4]), d.day(-170), d.day(190))
+			if err != nil {
+				return err
+			}
+			renews = []uuid.UUID{old}
+		}
 		id, err := d.audit("certifier-santong", e.slug, event.Audit{Auditors: auditors, Date: d.day(-60 + n),
 			Products: d.products[e.slug], Result: event.ResultPass, Scheme: event.SchemeSantong, Scope: event.ScopeProducts},
-			fmt.Sprintf("STP-DEMO-%s-%04d", d.day(0)[:4], n), d.day(-50+n), d.day(-51+n+3*365))
+			fmt.Sprintf("STP-DEMO-%s-%04d", d.day(0)[:4], n), d.day(-50+n), d.day(-51+n+3*365), renews...)
 		if err != nil {
 			return err
 		}
@@ -396,7 +448,15 @@ func (d *demo) issue() error {
 			if err != nil {
 				return err
 			}
-			d.batches[e.slug] = demoBatch{id: id, index: rc.Index, product: p.name, lot: p.lot}
+			pr, err := d.reg.Product(d.products[e.slug][i])
+			if err != nil {
+				return err
+			}
+			schemes, err := productSchemes(d.reg, pr)
+			if err != nil {
+				return err
+			}
+			d.batches[e.slug] = demoBatch{id: id, index: rc.Index, product: p.name, lot: p.lot, schemes: schemes}
 		}
 	}
 	return nil
@@ -424,7 +484,7 @@ func (d *demo) draw() error {
 			}
 			if _, err := d.submit(event.New(a.id, uuid.New(), &event.Inspection{Certificate: d.certs[slug], Date: d.day(0),
 				Draw: rc.Index, Kind: "random", Result: event.ResultPass,
-				Findings: []string{"双随机抽查：抽样产品与出口产品同线同标同质 (random check: samples match the export products)"}}), cf.key); err != nil {
+				Attachments: d.attach(event.AttachFinding, "双随机抽查：抽样产品与出口产品同线同标同质 (random check: samples match the export products)")}), cf.key); err != nil {
 				return err
 			}
 		}
@@ -439,17 +499,20 @@ func (d *demo) supervise() error {
 	inspect := func(ent, kind, date, result string, findings ...string) (uuid.UUID, error) {
 		id := uuid.New()
 		_, err := d.submit(event.New(d.ents[ent].id, id, &event.Inspection{Certificate: d.certs[ent], Date: date,
-			Findings: findings, Kind: kind, Result: result, Reports: []string{docHash(ent + kind + date)}}), cf.key)
+			Attachments: d.attach(event.AttachFinding, findings...), Kind: kind, Result: result, Reports: []string{docHash(ent + kind + date)}}), cf.key)
 		return id, err
 	}
 	status := func(ent string, body event.Body) error {
 		_, err := d.submit(event.New(d.ents[ent].id, d.certs[ent], body), cf.key)
 		return err
 	}
-	complaint := func(ent, channel, summary string) (uuid.UUID, error) {
+	// What a complaint says and who made it are confidential: the public record says only that
+	// a complaint about product consistency came in.
+	complaint := func(ent, channel, details string) (uuid.UUID, error) {
 		id := uuid.New()
-		_, err := d.submit(event.New(d.ents[ent].id, id, &event.Complaint{Channel: channel, Summary: summary,
-			Products: d.products[ent][:1]}), cf.key)
+		atts := append(d.attach(event.AttachComplaint, details), d.attach(event.AttachContact, "投诉人 示例 (complainant, demo), 电话 010-0000-0000")...)
+		_, err := d.submit(event.New(d.ents[ent].id, id, &event.Complaint{Attachments: atts, Channel: channel,
+			Summary: "内外销产品一致性 (consistency of export and domestic products)", Products: d.products[ent][:1]}), cf.key)
 		return id, err
 	}
 
@@ -514,8 +577,26 @@ func (d *demo) supervise() error {
 
 	// Bailu: an export batch returned by the destination's customs (退运), recalled by the enterprise.
 	b := d.batches["bailu"]
-	_, err = d.submit(event.New(d.ents["bailu"].id, b.id, &event.Recall{Kind: event.RecallReturn,
+	if _, err = d.submit(event.New(d.ents["bailu"].id, b.id, &event.Recall{Kind: event.RecallReturn,
 		Reason: "目的国海关以标签不符为由退运，该批次召回 (returned by the destination's customs for non-conforming labelling; batch recalled)"}),
-		d.ents["bailu"].key)
-	return err
+		d.ents["bailu"].key); err != nil {
+		return err
+	}
+
+	// The market regulator inspects Bailu after the return; its findings are confidential.
+	if _, err := d.submit(event.New(d.ents["bailu"].id, uuid.New(), &event.Inspection{Certificate: d.certs["bailu"],
+		Date: d.day(0), Kind: "routine", Result: event.ResultPass,
+		Attachments: d.attach(event.AttachFinding, "退运批次标签已整改，内销批次抽样合格 (the returned batch's labels corrected; domestic samples conform)")}),
+		d.regulator.key); err != nil {
+		return err
+	}
+
+	// What the rules refuse: the eco-origin body revoking a 三同 certificate another body granted.
+	_, err = d.submit(event.New(d.ents["yunti"].id, d.certs["yunti"], &event.Revocation{
+		Reason: "示范：越权撤销 (demo: a revocation by a body that did not grant the certificate)"}), d.certifiers["certifier-eco"].key)
+	if fault.CodeOf(err) != fault.Forbidden {
+		return fmt.Errorf("the demo's cross-body revocation was not refused as forbidden: %v", err)
+	}
+	d.refused = append(d.refused, "the eco-origin body revoking Yunti's 三同 certificate: "+fault.MessageOf(err))
+	return nil
 }

@@ -38,6 +38,10 @@ var demoCertifiers = []demoCertifier{
 		uscc17: "12100000MB2ECQ002", accreditation: "ECO-DEMO-0002 (fictitious)"},
 }
 
+// demoRegulator is the demo's market regulator (市场监管).
+var demoRegulator = demoCertifier{slug: "regulator", name: "示范市市场监督管理局", en: "Demo City Market Regulation Bureau",
+	uscc17: "11100000MB3REG003"}
+
 // The enterprises, in the order of the printout; their slugs name their key files.
 var demoEnterprises = []demoEnterprise{
 	{slug: "qinglan", name: "青岚示范茶业有限公司", en: "Qinglan Demo Tea Co., Ltd.",
@@ -80,7 +84,7 @@ var demoEnterprises = []demoEnterprise{
 		}},
 	{slug: "bailu", name: "白鹭示范五金工具有限公司", en: "Bailu Demo Hardware Tools Co., Ltd.",
 		uscc17: "91350200MA3DEMB05", filing: "DEMO-3502-000505", address: "福建省示范市白鹭港区 3 号 (3 Bailu Port, Demo City, Fujian)",
-		story: "certified; one export batch returned (退运) and recalled",
+		story: "certified, renewed early (换证); one export batch returned (退运) and recalled",
 		products: []demoProduct{
 			{name: "白鹭示范 不锈钢扳手套装", en: "Bailu Demo stainless spanner set", category: "industrial",
 				gtin12: "200000000501", standards: []string{"GB/T 4393-2008", "ISO 7738:2001"}, lot: "BL-EX-2026-02"},

@@ -34,6 +34,8 @@ type demoResult struct {
 	Enterprises []demoOrgOut    `json:"enterprises"`
 	Samples     []*demoSample   `json:"samples"`
 	Expired     *demoExpiredOut `json:"expired"`
+	Regulator   demoOrgOut      `json:"regulator"`
+	Refused     []string        `json:"refused,omitempty"` // what the rules refused, and why
 }
 
 // demoOrgOut is a certification body or an enterprise in the printout.
@@ -61,9 +63,10 @@ type demoSample struct {
 	SVG     string `json:"svg"`
 	Note    string `json:"note,omitempty"`
 
-	key   ed25519.PrivateKey
-	batch int64
-	seq   uint64
+	key     ed25519.PrivateKey
+	batch   int64
+	seq     uint64
+	schemes []string // the schemes whose marks the label carries
 }
 
 type demoExpiredOut struct {
@@ -89,6 +92,9 @@ func (d *demo) result(baseURL string) *demoResult {
 		res.Certifiers = append(res.Certifiers, demoOrgOut{ID: a.id.String(), Name: cf.name, English: cf.en,
 			USCC: demoUSCC(cf.uscc17), KeyFile: filepath.Join(kdir, cf.slug+".key")})
 	}
+	res.Regulator = demoOrgOut{ID: d.regulator.id.String(), Name: demoRegulator.name, English: demoRegulator.en,
+		USCC: demoUSCC(demoRegulator.uscc17), KeyFile: filepath.Join(kdir, "regulator.key")}
+	res.Refused = d.refused
 	for _, e := range demoEnterprises {
 		a := d.ents[e.slug]
 		res.Enterprises = append(res.Enterprises, demoOrgOut{ID: a.id.String(), Name: e.name, English: e.en,
@@ -98,7 +104,7 @@ func (d *demo) result(baseURL string) *demoResult {
 	sample := func(verdict, what, ent string, serial uint64, note string) *demoSample {
 		b := d.batches[ent]
 		return &demoSample{Verdict: verdict, What: what, Product: b.product, Lot: b.lot, key: d.ents[ent].labelKey,
-			batch: b.index, seq: serial, Note: note}
+			batch: b.index, seq: serial, Note: note, schemes: b.schemes}
 	}
 	forger, _ := keyfile.Generate()
 	res.Samples = []*demoSample{
@@ -114,6 +120,7 @@ func (d *demo) result(baseURL string) *demoResult {
 			Note: "signed by a key the ledger does not know"},
 		{Verdict: verify.VerdictUnknown, What: "a well-formed code for a batch that does not exist", Product: "未登记批次 unregistered batch",
 			Lot: "X-0000", key: forger, batch: 1_000_000 + d.reg.Log().Size(), seq: 1},
+		sample(verify.VerdictGenuine, "genuine, eco-origin protection only (no 三同 claim)", "shanquan", 1, ""),
 	}
 	res.Samples[2].Note = "certification suspended after a failed inspection; rectify by " + d.day(45)
 	ex := d.expired
@@ -144,7 +151,7 @@ func (d *demo) writeSamples(res *demoResult, baseURL string) error {
 		name := fmt.Sprintf("%d-%s", i+1, s.Verdict)
 		s.PNG = filepath.Join(res.LabelsDir, name+".png")
 		s.SVG = filepath.Join(res.LabelsDir, name+".svg")
-		labels[i] = label.Label{URL: s.Content, Product: s.Product, Lot: s.Lot, Serial: s.Serial}
+		labels[i] = label.Label{URL: s.Content, Product: s.Product, Lot: s.Lot, Serial: s.Serial, Schemes: s.schemes}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -273,6 +280,10 @@ func (r *demoResult) print(w io.Writer) {
 	fmt.Fprintln(w, "certification bodies")
 	for _, c := range r.Certifiers {
 		fmt.Fprintf(w, "  %s  %s %s\n", c.USCC, c.Name, c.English)
+	}
+	fmt.Fprintf(w, "regulator\n  %s  %s %s\n", r.Regulator.USCC, r.Regulator.Name, r.Regulator.English)
+	for _, s := range r.Refused {
+		fmt.Fprintf(w, "refused, as the rules require: %s\n", s)
 	}
 	fmt.Fprintf(w, "\nregistry: %s\n", r.Registry)
 	fmt.Fprintf(w, "\nsample labels: open a link, or print and scan (the codes hold %s...)\n", prefixOf(r))

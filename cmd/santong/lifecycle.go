@@ -27,7 +27,7 @@ func cmdAuditRecord(ctx context.Context, c *cli, args []string) error {
 	fs.Var(&auditors, "auditors", "the auditors' names (repeatable, or a comma list)")
 	date := fs.String("date", "", "the audit's date YYYY-MM-DD (default: today, China time)")
 	result := fs.String("result", "", "pass, fail or conditional")
-	fs.Var(&findings, "finding", "a finding (repeatable)")
+	fs.Var(&findings, "finding", "a finding (repeatable): kept confidential, the record holds only its commitment")
 	fs.Var(&reports, "report", "a report document: its SHA-256 is recorded (repeatable)")
 	idFlag := fs.String("id", "", "the new audit's id (default: a random UUID)")
 	if err := parse(fs, args, false); err != nil {
@@ -84,7 +84,11 @@ func cmdAuditRecord(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := &event.Audit{Auditors: auditors, Date: d, Findings: findings, Products: ps, Reports: sums,
+	atts, err := s.attach(ctx, event.AttachFinding, findings)
+	if err != nil {
+		return err
+	}
+	body := &event.Audit{Attachments: atts, Auditors: auditors, Date: d, Products: ps, Reports: sums,
 		Result: *result, Scheme: *scheme, Scope: *scope}
 	rc, err := s.submit(ctx, entID, id, body, map[string]string{"findings": "finding", "reports": "report"})
 	if err != nil {
@@ -110,6 +114,8 @@ func cmdCertGrant(ctx context.Context, c *cli, args []string) error {
 	scope := fs.String("scope", "", "enterprise or products (default: the audit's)")
 	var products listFlag
 	fs.Var(&products, "products", "the products certified: ids or GTINs (default: the audit's)")
+	var renews listFlag
+	fs.Var(&renews, "supersedes", "a certificate this one renews (换证), id or number (repeatable): it ends when this one begins")
 	ent := fs.String("enterprise", "", "the enterprise (id or credit code); required with --server")
 	idFlag := fs.String("id", "", "the new certificate's id (default: a random UUID)")
 	if err := parse(fs, args, false); err != nil {
@@ -187,9 +193,17 @@ func cmdCertGrant(ctx context.Context, c *cli, args []string) error {
 			*scope = event.ScopeProducts
 		}
 	}
+	var old []uuid.UUID
+	for _, r := range renews {
+		c, _, err := s.certificate(ctx, r, entID.String())
+		if err != nil {
+			return fmt.Errorf("--supersedes %s: %w", short(r), err)
+		}
+		old = append(old, c.ID)
+	}
 	body := &event.Grant{Audit: auditID, Number: *number, Products: ps, Scheme: *scheme, Scope: *scope,
-		ValidFrom: vf, ValidUntil: vu}
-	rc, err := s.submit(ctx, entID, id, body, nil)
+		Supersedes: old, ValidFrom: vf, ValidUntil: vu}
+	rc, err := s.submit(ctx, entID, id, body, map[string]string{"supersedes": "supersedes"})
 	if err != nil {
 		return err
 	}
@@ -314,7 +328,7 @@ func cmdInspect(ctx context.Context, c *cli, args []string) error {
 	date := fs.String("date", "", "the inspection's date YYYY-MM-DD (default: today, China time)")
 	draw := fs.String("draw", "", "with --kind random: the record index of the draw that selected the enterprise")
 	var findings, reports listFlag
-	fs.Var(&findings, "finding", "a finding (repeatable)")
+	fs.Var(&findings, "finding", "a finding (repeatable): kept confidential, the record holds only its commitment")
 	fs.Var(&reports, "report", "a report document: its SHA-256 is recorded (repeatable)")
 	ent := fs.String("enterprise", "", "the enterprise (id or credit code), with --server")
 	idFlag := fs.String("id", "", "the new inspection's id (default: a random UUID)")
@@ -359,7 +373,11 @@ func cmdInspect(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := &event.Inspection{Certificate: cc.ID, Date: d, Draw: drawIdx, Findings: findings, Kind: *kind,
+	atts, err := s.attach(ctx, event.AttachFinding, findings)
+	if err != nil {
+		return err
+	}
+	body := &event.Inspection{Attachments: atts, Certificate: cc.ID, Date: d, Draw: drawIdx, Kind: *kind,
 		Reports: sums, Result: *result}
 	rc, err := s.submit(ctx, entID, id, body, map[string]string{"findings": "finding", "reports": "report", "certificate": "cert"})
 	if err != nil {
@@ -378,7 +396,9 @@ func cmdComplaintReceive(ctx context.Context, c *cli, args []string) error {
 	o := addSignFlags(fs, "the certifier's or operator's key file")
 	ent := fs.String("enterprise", "", "the enterprise concerned (id or credit code)")
 	channel := fs.String("channel", "", "how it came in, e.g. hotline, web, letter, regulator")
-	summary := fs.String("summary", "", "what it says")
+	summary := fs.String("summary", "", "a public summary that names no one (e.g. 产品质量); optional with --details")
+	details := fs.String("details", "", "what the complaint says: kept confidential, the record holds only its commitment")
+	contact := fs.String("contact", "", "the complainant's name and contact: kept confidential, readable by the certifier concerned and regulators")
 	doc := fs.String("document", "", "the complaint document: its SHA-256 is recorded (optional)")
 	var products listFlag
 	fs.Var(&products, "products", "the products concerned: ids or GTINs (repeatable, or a comma list)")
@@ -395,8 +415,8 @@ func cmdComplaintReceive(ctx context.Context, c *cli, args []string) error {
 	if err := required("channel", *channel, "how the complaint came in"); err != nil {
 		return err
 	}
-	if err := required("summary", *summary, "what the complaint says"); err != nil {
-		return err
+	if *summary == "" && *details == "" {
+		return usagef("--summary or --details is required: what the complaint says (--details keeps it confidential)")
 	}
 	sum := ""
 	if *doc != "" {
@@ -418,7 +438,18 @@ func cmdComplaintReceive(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := &event.Complaint{Channel: *channel, Document: sum, Products: ps, Summary: *summary}
+	var atts []event.Attachment
+	for _, a := range []struct{ kind, text string }{{event.AttachComplaint, *details}, {event.AttachContact, *contact}} {
+		if a.text == "" {
+			continue
+		}
+		at, err := s.attach(ctx, a.kind, []string{a.text})
+		if err != nil {
+			return err
+		}
+		atts = append(atts, at...)
+	}
+	body := &event.Complaint{Attachments: atts, Channel: *channel, Document: sum, Products: ps, Summary: *summary}
 	rc, err := s.submit(ctx, entID, id, body, map[string]string{"document_sha256": "document"})
 	if err != nil {
 		return err

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/attach"
 	"log/slog"
 	"net"
 	"os"
@@ -108,6 +111,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		fresh = true
 	}
 	reg, cfg, err := c.openRegistry(dir)
+	if errors.Is(err, ledger.ErrStorage) && !*demo {
+		return c.serveDegraded(ctx, ln, dir, base, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -160,6 +166,11 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	deps.Logger = logger
 	deps.Scans = scans
 	deps.Space = space
+	files, err := attach.OpenStore(filepath.Join(dir, attachmentsDir))
+	if err != nil {
+		return err
+	}
+	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
 	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
 		return err
 	}
@@ -194,4 +205,17 @@ func envInt(c *cli, name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// serveDegraded serves a data directory whose ledger storage is damaged (ledger.ErrStorage at
+// open): every request but /healthz answers 503 unavailable, so that monitoring sees an unready
+// service and a consumer is told the code cannot be checked now, instead of a process that exits
+// and is restarted in a loop. The error, with the file it names, goes to the operator's log only.
+func (c *cli) serveDegraded(ctx context.Context, ln net.Listener, dir, base string, cause error) error {
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger.Error("the ledger's storage is damaged: serving 503 until it is repaired", "data", dir, "err", cause)
+	fmt.Fprintf(c.stderr, "santong: %s: %v\n", dir, cause)
+	fmt.Fprintf(c.stderr, "santong: serving only 503 'unavailable' on %s until the storage is repaired: restore the latest backup into a new directory, check it with 'santong log verify', and serve that (docs/operations.md, Storage faults)\n", base)
+	srv := verify.Degraded(verify.Config{}, "the ledger's storage is damaged and being repaired; scans cannot be checked now", logger)
+	return srv.Run(ctx, ln)
 }

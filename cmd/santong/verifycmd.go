@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/santong-cn/santong/internal/scheme"
 	"image"
 	_ "image/jpeg" // decoders for image.Decode
 	_ "image/png"
@@ -267,7 +268,11 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool, quorum *quor
 			return err
 		}
 	} else {
-		fmt.Fprintf(c.stdout, "verdict      %s %s\n", verdictWords[res.Verdict], res.Verdict)
+		sch := ""
+		if res.Certificate != nil {
+			sch = res.Certificate.Scheme
+		}
+		fmt.Fprintf(c.stdout, "verdict      %s %s\n", verdictText(res.Verdict, sch), res.Verdict)
 		if res.Reason != "" {
 			fmt.Fprintf(c.stdout, "why          %s\n", res.Reason)
 		}
@@ -288,12 +293,29 @@ func (c *cli) verifyBundle(code, path, logKey string, jsonOut bool, quorum *quor
 }
 
 var verdictWords = map[string]string{
-	label.VerdictGenuine:     "✓ 正品 · 三同认证有效",
-	label.VerdictSuspended:   "! 正品 · 认证已暂停",
-	label.VerdictRevoked:     "! 正品 · 认证已撤销",
-	label.VerdictExpired:     "! 正品 · 认证已过期",
-	label.VerdictUncertified: "! 正品 · 无有效三同认证",
+	label.VerdictGenuine:     "✓ 正品 · %s有效",
+	label.VerdictSuspended:   "! 真实标签 · %s已暂停",
+	label.VerdictRevoked:     "✗ 真实标签 · %s已撤销",
+	label.VerdictExpired:     "! 真实标签 · %s已过期",
+	label.VerdictUncertified: "! 真实标签 · 无有效认证",
 	label.VerdictRecalled:    "⚠ 该批次已召回",
 	label.VerdictUnknown:     "? 未知编码",
 	label.VerdictForged:      "✗ 伪造",
+}
+
+// verdictText is the verdict's words, naming the scheme of the certificate it rests on (an
+// eco-origin product is never called 三同).
+func verdictText(verdict, schemeID string) string {
+	w, ok := verdictWords[verdict]
+	if !ok {
+		return verdict
+	}
+	if !strings.Contains(w, "%s") {
+		return w
+	}
+	name := "认证"
+	if s, ok := scheme.Lookup(schemeID); ok {
+		name = s.Name.ZH
+	}
+	return fmt.Sprintf(w, name)
 }

@@ -49,7 +49,7 @@ var (
 	ErrAppCertMismatch  = fault.Field(fault.Conflict, "certificate", "the certificate is not granted on the decision's audit by the body applied to")
 )
 
-// Application is an application as the projection keeps it (x A): one value, rewritten at
+// Application is an application as the projection keeps it (x J): one value, rewritten at
 // each step, of bounded size (its steps are at most the scheme's).
 type Application struct {
 	ID         uuid.UUID   `json:"id"`
@@ -101,7 +101,7 @@ func (a *applier) applicationFiled(b *event.Application) error {
 	if _, err := a.loadEnterprise(a.ev.Chain); err != nil {
 		return err
 	}
-	if err := a.fresh('A'); err != nil {
+	if err := a.fresh('J'); err != nil {
 		return err
 	}
 	if err := a.ownProducts(b.Products); err != nil {
@@ -121,7 +121,7 @@ func (a *applier) applicationFiled(b *event.Application) error {
 	app := &Application{ID: a.ev.Subject, Enterprise: a.ev.Chain, Certifier: b.Certifier, Scheme: b.Scheme,
 		Scope: b.Scope, Products: b.Products, Details: b.Details, Filed: a.ev.Time, Index: a.rc.Index,
 		Status: AppFiled, Updated: a.ev.Time}
-	save(a.st, key('A', uid(app.ID)), app)
+	save(a.st, key('J', uid(app.ID)), app)
 	a.st.set(key('L', uid(app.Enterprise), idx8(a.rc.Index)), uid(app.ID))
 	a.st.set(key('Q', uid(app.Certifier), idx8(a.rc.Index)), uid(app.ID))
 	return nil
@@ -130,7 +130,7 @@ func (a *applier) applicationFiled(b *event.Application) error {
 // loadApp loads the event's application, of the event's enterprise.
 func (a *applier) loadApp() (*Application, error) {
 	var app Application
-	ok, err := load(a.st, key('A', uid(a.ev.Subject)), &app)
+	ok, err := load(a.st, key('J', uid(a.ev.Subject)), &app)
 	if err == nil && (!ok || app.Enterprise != a.ev.Chain) {
 		err = notFound("application of this enterprise")
 	}
@@ -191,7 +191,7 @@ func (a *applier) applicationStep() error {
 	}
 	app.Steps = append(app.Steps, step)
 	app.Updated = a.ev.Time
-	save(a.st, key('A', uid(app.ID)), app)
+	save(a.st, key('J', uid(app.ID)), app)
 	return nil
 }
 
@@ -230,7 +230,7 @@ func (a *applier) decisionLinks(app *Application, b *event.Decision) error {
 // Application returns an application.
 func (r *Registry) Application(id uuid.UUID) (*Application, error) {
 	var app Application
-	if err := r.get(key('A', uid(id)), &app, "application"); err != nil {
+	if err := r.get(key('J', uid(id)), &app, "application"); err != nil {
 		return nil, err
 	}
 	return &app, nil
@@ -251,7 +251,7 @@ func (r *Registry) CertifierApplications(id uuid.UUID, after int64, limit int) (
 func (r *Registry) applications(kind byte, owner uuid.UUID, after int64, limit int) (as []*Application, next int64, err error) {
 	next, err = r.members(kind, owner, after, limit, func(v *view, ref []byte) error {
 		app := new(Application)
-		ok, err := load(v.st, key('A', ref), app)
+		ok, err := load(v.st, key('J', ref), app)
 		if err == nil && !ok {
 			err = fault.New(fault.Internal, "projection misses an application")
 		}

@@ -38,7 +38,7 @@ func (w *appWorld) applicationTo(body uuid.UUID, scheme string) *event.Applicati
 func (w *appWorld) app(id uuid.UUID) *Application {
 	w.t.Helper()
 	var a Application
-	if ok, err := load(w.rp.st, key('A', uid(id)), &a); !ok || err != nil {
+	if ok, err := load(w.rp.st, key('J', uid(id)), &a); !ok || err != nil {
 		w.t.Fatalf("application %s: %v, %v", id, ok, err)
 	}
 	return &a

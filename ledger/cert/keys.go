@@ -23,12 +23,14 @@ import (
 //	x c <certificate uuid 16>           Certificate (as granted; its status changes are under S and H)
 //	x S <certificate uuid 16>           certHead: the number of status changes and the latest one
 //	x H <certificate uuid 16> <seq 4>   StatusChange number seq of the certificate, from 0
+//	x R <certificate uuid 16>           supersession: the certificate that renews it, and from when
 //	x n <scheme> 0 <number>             certificate uuid
 //	x o <complaint uuid 16>             Complaint
 //	x b <batch uuid 16>                 Batch
 //	x i <ledger index 8>                batch uuid (for tokens)
 //	x w <ledger index 8>                Draw
-//	x A <application uuid 16>           Application (application.go), rewritten at each step
+//	x A <commitment 32>                 AttachmentRef: a confidential attachment an event names
+//	x J <application uuid 16>           Application (application.go), rewritten at each step
 //	x L <enterprise 16> <index 8>       application uuid: the enterprise's applications
 //	x Q <certifier 16> <index 8>        application uuid: the applications made to a certifier
 //	x E <enterprise 16> <index 8>       product uuid: the enterprise's products, in registration order

@@ -197,6 +197,9 @@ func loadCertificate(st store, id uuid.UUID) (*Certificate, error) {
 	if err == nil {
 		err = loadHistory(st, &c)
 	}
+	if err == nil {
+		err = loadSupersession(st, &c)
+	}
 	return &c, err
 }
 

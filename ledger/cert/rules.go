@@ -488,6 +488,9 @@ func (a *applier) audit(b *event.Audit) error {
 	if err := a.ownProducts(b.Products); err != nil {
 		return err
 	}
+	if err := a.attachments(b.Attachments, uuid.Nil); err != nil {
+		return err
+	}
 	save(a.st, key('a', uid(a.ev.Subject)), &Audit{ID: a.ev.Subject, Enterprise: a.ev.Chain, Certifier: a.actor.Owner,
 		Scheme: b.Scheme, Scope: b.Scope, Products: b.Products, Auditors: b.Auditors, Date: b.Date,
 		Result: b.Result, Findings: b.Findings, Reports: b.Reports, Time: a.ev.Time, Index: a.rc.Index})
@@ -556,7 +559,10 @@ func (a *applier) grant(b *event.Grant) error {
 	}
 	c := &Certificate{ID: a.ev.Subject, Enterprise: ent.ID, Certifier: a.actor.Owner, Scheme: b.Scheme,
 		Number: b.Number, Scope: b.Scope, Products: b.Products, Audit: b.Audit, ValidFrom: from,
-		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index}
+		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index, Supersedes: b.Supersedes}
+	if err := a.supersede(c); err != nil {
+		return err
+	}
 	save(a.st, key('c', uid(c.ID)), c)
 	a.st.set(nk, uid(c.ID))
 	a.st.set(key('C', uid(ent.ID), idx8(a.rc.Index)), uid(c.ID))
@@ -572,6 +578,9 @@ func (a *applier) loadCert(id uuid.UUID) (*Certificate, error) {
 	ok, err := load(a.st, key('c', uid(id)), &c)
 	if err == nil && (!ok || c.Enterprise != a.ev.Chain) {
 		err = fault.Field(fault.NotFound, "certificate", "no such certificate of this enterprise")
+	}
+	if err == nil {
+		err = loadSupersession(a.st, &c)
 	}
 	return &c, err
 }
@@ -600,6 +609,9 @@ func (a *applier) inspection(b *event.Inspection) error {
 			return fault.Field(fault.NotFound, "draw", "no draw that selected this enterprise")
 		}
 	}
+	if err := a.attachments(b.Attachments, c.ID); err != nil {
+		return err
+	}
 	save(a.st, key('s', uid(a.ev.Subject)), &Inspection{ID: a.ev.Subject, Enterprise: a.ev.Chain,
 		Certificate: c.ID, Certifier: a.actor.Owner, Kind: b.Kind, Date: b.Date, Result: b.Result,
 		Draw: b.Draw, Findings: b.Findings, Time: a.ev.Time, Index: a.rc.Index})
@@ -615,6 +627,9 @@ func (a *applier) complaint(b *event.Complaint) error {
 		return err
 	}
 	if err := a.ownProducts(b.Products); err != nil {
+		return err
+	}
+	if err := a.attachments(b.Attachments, uuid.Nil); err != nil {
 		return err
 	}
 	save(a.st, key('o', uid(a.ev.Subject)), &Complaint{ID: a.ev.Subject, Enterprise: a.ev.Chain,

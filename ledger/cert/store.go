@@ -27,7 +27,7 @@ type store interface {
 // number is bounded by the number of enterprises and products, not by batches.
 func cached(k []byte) bool {
 	switch k[1] {
-	case 'k', 'c', 'p', 'e', 'f', 'r', 'S', 'H':
+	case 'k', 'c', 'p', 'e', 'f', 'r', 'S', 'H', 'R':
 		return true
 	}
 	return false

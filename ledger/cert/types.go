@@ -141,6 +141,9 @@ const (
 	StatusRevoked     = "revoked"
 	StatusExpired     = "expired"
 	StatusNotYetValid = "not_yet_valid"
+	// StatusSuperseded is a certificate renewed by another (event.Grant.Supersedes), from the
+	// first day of its successor's validity.
+	StatusSuperseded = "superseded"
 )
 
 // Certificate is a granted certification and its history.
@@ -160,6 +163,12 @@ type Certificate struct {
 	// History is the certificate's status changes in order. It is stored one key per change
 	// (never in the certificate's own value) and filled in when the certificate is read.
 	History []StatusChange `json:"history,omitempty"`
+	// Supersedes names the certificates this one renews. SupersededBy and SupersededFrom name
+	// the certificate that renews this one and the start of its validity; like History, they are
+	// stored apart (under x R) and filled in when the certificate is read.
+	Supersedes     []uuid.UUID `json:"supersedes,omitempty"`
+	SupersededBy   uuid.UUID   `json:"superseded_by,omitzero"`
+	SupersededFrom *time.Time  `json:"superseded_from,omitempty"`
 }
 
 // certHead is what the rules need of a certificate's history: how many changes it has and the
@@ -201,6 +210,8 @@ func (c *Certificate) withDates(status string, t time.Time) string {
 	switch {
 	case status == StatusRevoked:
 		return StatusRevoked
+	case c.SupersededFrom != nil && !t.Before(*c.SupersededFrom):
+		return StatusSuperseded
 	case t.Before(c.ValidFrom):
 		return StatusNotYetValid
 	case !t.Before(c.ValidUntil):

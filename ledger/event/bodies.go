@@ -113,47 +113,58 @@ type Product struct {
 	Name              string   `json:"name"`
 }
 
-// Audit (audit.recorded); the subject is the audit's id.
+// Audit (audit.recorded); the subject is the audit's id. Findings are public; confidential
+// findings go into an attachment of kind finding (see Attachment).
 type Audit struct {
-	Auditors []string    `json:"auditors"`
-	Date     string      `json:"date"` // 2006-01-02
-	Findings []string    `json:"findings,omitempty"`
-	Products []uuid.UUID `json:"products,omitempty"` // when Scope is "products"
-	Reports  []string    `json:"reports,omitempty"`  // SHA-256 of report documents, lowercase hex
-	Result   string      `json:"result"`             // pass, fail, conditional
-	Scheme   string      `json:"scheme"`
-	Scope    string      `json:"scope"` // enterprise, products
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Auditors    []string     `json:"auditors"`
+	Date        string       `json:"date"` // 2006-01-02
+	Findings    []string     `json:"findings,omitempty"`
+	Products    []uuid.UUID  `json:"products,omitempty"` // when Scope is "products"
+	Reports     []string     `json:"reports,omitempty"`  // SHA-256 of report documents, lowercase hex
+	Result      string       `json:"result"`             // pass, fail, conditional
+	Scheme      string       `json:"scheme"`
+	Scope       string       `json:"scope"` // enterprise, products
 }
 
 // Grant (cert.granted); the subject is the certificate's id. Audit names the passing audit it
-// rests on.
+// rests on. Supersedes names the certificates it renews (换证): certificates of the same
+// enterprise and scheme, which end when the new one's validity begins; a certificate and its
+// renewals are shown as one history.
 type Grant struct {
 	Audit      uuid.UUID   `json:"audit"`
 	Number     string      `json:"number"`
 	Products   []uuid.UUID `json:"products,omitempty"`
 	Scheme     string      `json:"scheme"`
 	Scope      string      `json:"scope"`
+	Supersedes []uuid.UUID `json:"supersedes,omitempty"`
 	ValidFrom  string      `json:"valid_from"`  // date, first day (China Standard Time)
 	ValidUntil string      `json:"valid_until"` // date, last day, inclusive
 }
 
-// Inspection (inspection.recorded); the subject is the inspection's id.
+// Inspection (inspection.recorded); the subject is the inspection's id. Confidential findings
+// go into an attachment of kind finding.
 type Inspection struct {
-	Certificate uuid.UUID `json:"certificate"`
-	Date        string    `json:"date"`
-	Draw        int64     `json:"draw,omitempty"` // ledger index of the draw.recorded event, for random ones
-	Findings    []string  `json:"findings,omitempty"`
-	Kind        string    `json:"kind"` // routine, random, complaint, reinspection
-	Reports     []string  `json:"reports,omitempty"`
-	Result      string    `json:"result"` // pass, fail
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Certificate uuid.UUID    `json:"certificate"`
+	Date        string       `json:"date"`
+	Draw        int64        `json:"draw,omitempty"` // ledger index of the draw.recorded event, for random ones
+	Findings    []string     `json:"findings,omitempty"`
+	Kind        string       `json:"kind"` // routine, random, complaint, reinspection
+	Reports     []string     `json:"reports,omitempty"`
+	Result      string       `json:"result"` // pass, fail
 }
 
 // Complaint (complaint.received); the subject is the complaint's id, the chain the enterprise.
+// Summary is public: a category or a sentence that names no one. What the complaint says goes
+// into an attachment of kind complaint, the complainant's name and contact into one of kind
+// contact; Summary may be empty when a complaint attachment is given.
 type Complaint struct {
-	Channel  string      `json:"channel"`
-	Document string      `json:"document_sha256,omitempty"`
-	Products []uuid.UUID `json:"products,omitempty"`
-	Summary  string      `json:"summary"`
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Channel     string       `json:"channel"`
+	Document    string       `json:"document_sha256,omitempty"`
+	Products    []uuid.UUID  `json:"products,omitempty"`
+	Summary     string       `json:"summary"`
 }
 
 // ComplaintClosure (complaint.closed); the subject is the complaint's id.
@@ -550,6 +561,9 @@ func (b *Audit) Validate() error {
 	if err := texts("findings", b.Findings, maxText, false); err != nil {
 		return err
 	}
+	if err := attachments(b.Attachments, AttachFinding, AttachDocument); err != nil {
+		return err
+	}
 	return hashes("reports", b.Reports)
 }
 
@@ -577,7 +591,10 @@ func (b *Grant) Validate() error {
 	if until.Before(from) {
 		return bad("valid_until", "before valid_from")
 	}
-	return nil
+	if len(b.Supersedes) > 8 {
+		return bad("supersedes", "more than 8 items")
+	}
+	return idList("supersedes", b.Supersedes, false)
 }
 
 func (b *Inspection) Validate() error {
@@ -599,6 +616,9 @@ func (b *Inspection) Validate() error {
 	if err := texts("findings", b.Findings, maxText, false); err != nil {
 		return err
 	}
+	if err := attachments(b.Attachments, AttachFinding, AttachDocument); err != nil {
+		return err
+	}
 	return hashes("reports", b.Reports)
 }
 
@@ -606,7 +626,10 @@ func (b *Complaint) Validate() error {
 	if err := text("channel", b.Channel, maxName, true); err != nil {
 		return err
 	}
-	if err := text("summary", b.Summary, maxText, true); err != nil {
+	if err := attachments(b.Attachments, AttachComplaint, AttachContact, AttachDocument); err != nil {
+		return err
+	}
+	if err := text("summary", b.Summary, maxText, !HasAttachment(b.Attachments, AttachComplaint)); err != nil {
 		return err
 	}
 	if b.Document != "" {
