@@ -15,15 +15,17 @@ import (
 
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify/private"
 )
 
-// What the service keeps outside the public log (issue 16): applications' confidential
-// details, read by the applicant and the certification body applied to; enterprises' enrolment
-// requests, read and decided by the operator. Every read and write here is a signed request
-// (verify/private). docs/api.md, "Applications and enrolment".
+// Applications and enrolment (issue 16): an application's state, read by the applicant and the
+// certification body applied to (its details are a confidential attachment: attachments.go);
+// enterprises' enrolment requests, kept outside the log (verify/private), read and decided by
+// the operator. Every request here is signed as attachments' are (ledger/attach's Sign).
+// docs/api.md, "Applications and enrolment".
 
 // PrivateLedger is what those routes read of the ledger. *cert.Registry implements it.
 type PrivateLedger interface {
@@ -80,19 +82,17 @@ type KeyJSON struct {
 	RevokedFrom *time.Time `json:"revoked_from,omitempty"`
 }
 
-// ApplicationJSON is an application with its confidential details, for its readers.
+// ApplicationJSON is an application's state, for its readers. Its details are the attachment
+// details_sha256 (GET /api/v1/attachments/{sha256}).
 type ApplicationJSON struct {
 	*cert.Application
-	NextStep     string          `json:"next_step,omitempty"`
-	DetailsJSON  json.RawMessage `json:"details,omitempty"` // the stored details, when uploaded
-	DetailsReady bool            `json:"details_stored"`
+	NextStep string `json:"next_step,omitempty"`
 }
 
 func (s *Server) privateRoutes(g *gin.RouterGroup) {
 	g.GET("/api/v1/keys/:id", s.keyJSON)
 	g.GET("/api/v1/applications", s.applicationsJSON)
 	g.GET("/api/v1/applications/:id", s.applicationJSON)
-	g.POST("/api/v1/applications/:id/details", s.postDetails)
 	g.GET("/api/v1/enrolments", s.enrolmentsJSON)
 	g.POST("/api/v1/enrolments", s.postEnrolment)
 	g.GET("/api/v1/enrolments/:id", s.enrolmentJSON)
@@ -119,7 +119,8 @@ func (s *Server) signer(c *gin.Context, body []byte) (*cert.Key, error) {
 	if s.private == nil {
 		return nil, errNoPrivate
 	}
-	sg, err := private.Parse(c.GetHeader(private.Header))
+	now := s.now()
+	sg, err := attach.ReadSigned(c.Request.Header, c.Request.Method, c.Request.URL.RequestURI(), body, now)
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +131,14 @@ func (s *Server) signer(c *gin.Context, body []byte) (*cert.Key, error) {
 		}
 		return nil, err
 	}
-	now := s.now()
-	if !k.ValidAt(now) || k.Expired(now) {
+	if err := sg.Verify(k.Public); err != nil {
+		return nil, err
+	}
+	if !k.ValidAt(now) {
 		return nil, cert.ErrKeyRevoked
 	}
-	if err := sg.Verify(ed25519.PublicKey(k.Public), c.Request.Method, c.Request.URL.RequestURI(), body, now); err != nil {
-		return nil, err
+	if k.Expired(now) {
+		return nil, cert.ErrKeyExpired
 	}
 	return k, nil
 }
@@ -191,16 +194,9 @@ func (s *Server) loadApplication(c *gin.Context) (*cert.Application, error) {
 }
 
 func (s *Server) applicationView(a *cert.Application) (*ApplicationJSON, error) {
-	out := &ApplicationJSON{Application: a, NextStep: a.NextStep()}
-	if !a.Open() {
-		out.NextStep = ""
-	}
-	b, err := s.private.Store.Get("details", a.ID.String())
-	switch {
-	case err == nil:
-		out.DetailsJSON, out.DetailsReady = b, true
-	case fault.CodeOf(err) != fault.NotFound:
-		return nil, err
+	out := &ApplicationJSON{Application: a}
+	if a.Open() {
+		out.NextStep = a.NextStep()
 	}
 	return out, nil
 }
@@ -277,53 +273,10 @@ func (s *Server) applicationsJSON(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
-		v.DetailsJSON = nil // the list says whether they are stored; the application's page shows them
 		out = append(out, v)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"applications": out, "next": next})
-}
-
-// postDetails stores an application's confidential details: the exact bytes whose commitment
-// the application.filed event carries, sent by a key of the applicant.
-func (s *Server) postDetails(c *gin.Context) {
-	if s.private == nil {
-		s.fail(c, errNoPrivate)
-		return
-	}
-	body, err := s.readBody(c, event.MaxDetails)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	k, err := s.signer(c, body)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	a, err := s.loadApplication(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if k.Role != event.RoleEnterprise || k.Owner != a.Enterprise {
-		s.fail(c, fault.New(fault.Forbidden, "only the applicant stores its application's details"))
-		return
-	}
-	if _, err := event.DecodeDetails(body); err != nil {
-		s.fail(c, err)
-		return
-	}
-	if event.DetailsCommitment(body) != a.Details {
-		s.fail(c, fault.Field(fault.Conflict, "details_sha256", "these details are not the ones the application commits to"))
-		return
-	}
-	if err := s.private.Store.Put("details", a.ID.String(), body); err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, gin.H{"application": a.ID.String(), "details_sha256": a.Details})
 }
 
 // Enrolment requests waiting are kept under "enrolments", decided ones under "enrolled" (so that
@@ -382,13 +335,17 @@ func (s *Server) postEnrolment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	sg, err := private.Parse(c.GetHeader(private.Header))
+	sg, err := attach.ReadSigned(c.Request.Header, c.Request.Method, c.Request.URL.RequestURI(), body, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := sg.Verify(req.Key, c.Request.Method, c.Request.URL.RequestURI(), body, s.now()); err != nil {
-		s.fail(c, err) // signed by another key than the one it asks to enrol, or stale
+	if sg.Key != event.KeyIDOf(req.Key) {
+		s.fail(c, fault.Field(fault.Unauthorized, "key", "an enrolment request is signed by the key it asks to enrol"))
+		return
+	}
+	if err := sg.Verify(req.Key); err != nil {
+		s.fail(c, err)
 		return
 	}
 	id := sg.Key.String()
@@ -431,7 +388,7 @@ func checkEnrolment(r *EnrolmentRequest) error {
 	if err := ids.ValidateUSCC(r.Enterprise.USCC); err != nil {
 		return errInvalid("uscc", "invalid credit code")
 	}
-	d := event.ApplicationDetails{Contact: r.Contact, Salt: "00000000000000000000000000000000000000000000000000000000000000ff"}
+	d := event.ApplicationDetails{Contact: r.Contact}
 	return d.Validate()
 }
 
@@ -494,13 +451,13 @@ func (s *Server) enrolmentJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	sg, err := private.Parse(c.GetHeader(private.Header))
+	sg, err := attach.ReadSigned(c.Request.Header, c.Request.Method, c.Request.URL.RequestURI(), nil, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	if sg.Key.String() == e.ID {
-		if err := sg.Verify(e.Request.Key, c.Request.Method, c.Request.URL.RequestURI(), nil, s.now()); err != nil {
+		if err := sg.Verify(e.Request.Key); err != nil {
 			s.fail(c, err)
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
@@ -64,7 +65,12 @@ func newPrivWorld(t *testing.T) *privWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Log: reg.Log(), Events: reg, Private: &Private{Store: st, Ledger: reg}}
+	files, err := attach.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Log: reg.Log(), Events: reg, Private: &Private{Store: st, Ledger: reg},
+		Attachments: &CertAttachments{Registry: reg, Files: files}}
 	w.h = New(Config{RateLimit: -1, ProofWait: -1}, deps).Handler()
 	return w
 }
@@ -85,46 +91,32 @@ func (w *privWorld) req(k ed25519.PrivateKey, method, path string, body []byte) 
 	r := httptest.NewRequest(method, path, bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	if k != nil {
-		r.Header.Set(private.Header, private.Sign(k, method, r.URL.RequestURI(), body, time.Now()))
+		attach.Sign(r, k, body, time.Now())
 	}
 	rec := httptest.NewRecorder()
 	w.h.ServeHTTP(rec, r)
 	return rec.Code, rec.Body.String()
 }
 
-// TestApplicationDetailsAccess: the details are stored only by the applicant and only when they
-// are the committed bytes; they are read only by the applicant and the body applied to, with a
-// signed request; the public log holds only the commitment.
+// TestApplicationDetailsAccess: an application's details are a confidential attachment that
+// the applicant and the body applied to read, with a signed request, and nobody else; its state
+// likewise; the public log holds only the commitment.
 func TestApplicationDetailsAccess(t *testing.T) {
 	w := newPrivWorld(t)
-	details, err := event.EncodeDetails(&event.ApplicationDetails{Contact: event.Contact{Name: "张敏", Phone: "028-1"},
-		Documents: []event.DocumentRef{}, Salt: strings.Repeat("5a", 32)})
+	details, err := event.EncodeDetails(&event.ApplicationDetails{Contact: event.Contact{Name: "张敏", Phone: "028-1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	at, err := attach.New(event.AttachApplication, "application/json", details)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, b := w.req(w.eK, "POST", "/api/v1/attachments", at.Marshal()); got != http.StatusCreated {
+		t.Fatalf("store the details: %d %s", got, b)
+	}
 	app := uuid.New()
-	w.must(w.eK, w.ent, app, &event.Application{Certifier: w.bodyA, Details: event.DetailsCommitment(details), Scheme: event.SchemeSantong, Scope: event.ScopeEnterprise})
+	w.must(w.eK, w.ent, app, &event.Application{Attachments: []event.Attachment{at.Ref()}, Certifier: w.bodyA, Scheme: event.SchemeSantong, Scope: event.ScopeEnterprise})
 	path := "/api/v1/applications/" + app.String()
-
-	other := bytes.Replace(details, []byte("028-1"), []byte("028-2"), 1)
-	for name, c := range map[string]struct {
-		k    ed25519.PrivateKey
-		body []byte
-		want int
-	}{
-		"unsigned":            {nil, details, http.StatusUnauthorized},
-		"another enterprise":  {w.fK, details, http.StatusForbidden},
-		"the body applied to": {w.keyA, details, http.StatusForbidden},
-		"other bytes":         {w.eK, other, http.StatusConflict},
-		"not details":         {w.eK, []byte(`{"x":1}`), http.StatusBadRequest},
-	} {
-		if got, body := w.req(c.k, "POST", path+"/details", c.body); got != c.want {
-			t.Errorf("store details, %s: %d %s", name, got, body)
-		}
-	}
-	if got, body := w.req(w.eK, "POST", path+"/details", details); got != http.StatusCreated {
-		t.Fatalf("store details: %d %s", got, body)
-	}
 	for name, c := range map[string]struct {
 		k    ed25519.PrivateKey
 		want int
@@ -133,20 +125,30 @@ func TestApplicationDetailsAccess(t *testing.T) {
 		"another body": {w.keyB, http.StatusForbidden}, "the operator": {w.root, http.StatusForbidden},
 		"the applicant": {w.eK, http.StatusOK}, "the body applied to": {w.keyA, http.StatusOK},
 	} {
-		got, body := w.req(c.k, "GET", path, nil)
+		if got, body := w.req(c.k, "GET", path, nil); got != c.want || (got == http.StatusOK && !strings.Contains(body, at.Commitment())) {
+			t.Errorf("the application's state, %s: %d %s", name, got, body)
+		}
+		got, body := w.req(c.k, "GET", "/api/v1/attachments/"+at.Commitment(), nil)
 		if got != c.want {
-			t.Errorf("read, %s: %d %s", name, got, body)
+			t.Errorf("the details, %s: %d %s", name, got, body)
+			continue
 		}
-		if got == http.StatusOK && !strings.Contains(body, "张敏") {
-			t.Errorf("read, %s: no details in %s", name, body)
-		}
-		if got != http.StatusOK && strings.Contains(body, "张敏") {
-			t.Errorf("read, %s: refused but shows the details", name)
+		if got == http.StatusOK {
+			a, err := attach.Parse([]byte(body))
+			if err != nil || a.Commitment() != at.Commitment() {
+				t.Errorf("the details, %s: %v", name, err)
+			} else if d, err := event.DecodeDetails(a.Content); err != nil || d.Contact.Name != "张敏" {
+				t.Errorf("the details, %s: %+v %v", name, d, err)
+			}
 		}
 	}
 	// A signature over another path does not open this one; lists are the owner's only.
 	r := httptest.NewRequest("GET", path, nil)
-	r.Header.Set(private.Header, private.Sign(w.eK, "GET", "/api/v1/applications/"+uuid.NewString(), nil, time.Now()))
+	other := httptest.NewRequest("GET", "/api/v1/applications/"+uuid.NewString(), nil)
+	attach.Sign(other, w.eK, nil, time.Now())
+	for _, h := range []string{attach.HeaderKey, attach.HeaderTime, attach.HeaderSignature} {
+		r.Header.Set(h, other.Header.Get(h))
+	}
 	rec := httptest.NewRecorder()
 	w.h.ServeHTTP(rec, r)
 	if rec.Code != http.StatusUnauthorized {
@@ -163,7 +165,7 @@ func TestApplicationDetailsAccess(t *testing.T) {
 	}
 	// The log's record holds the commitment, not the contact.
 	rec0, err := w.reg.Log().Record(w.reg.Log().Size() - 1)
-	if err != nil || bytes.Contains(rec0.Payload, []byte("张敏")) || !bytes.Contains(rec0.Payload, []byte(event.DetailsCommitment(details))) {
+	if err != nil || bytes.Contains(rec0.Payload, []byte("张敏")) || !bytes.Contains(rec0.Payload, []byte(at.Commitment())) {
 		t.Errorf("the public record: %s, %v", rec0.Payload, err)
 	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -13,12 +11,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify"
-	"github.com/santong-cn/santong/verify/private"
 )
 
 // Applications from the command line (docs/events.md, "Applications"): the same events the
@@ -31,7 +28,7 @@ func (s *signer) signedRequest(ctx context.Context, method, path string, body []
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(private.Header, private.Sign(s.priv, method, req.URL.RequestURI(), body, time.Now()))
+	attach.Sign(req, s.priv, body, time.Now())
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return err
@@ -71,17 +68,31 @@ func (s *signer) application(ctx context.Context, ref string) (*cert.Application
 	return a.Application, nil
 }
 
-// storeDetails keeps an application's details outside the log: on the server (a signed
-// request) or in the data directory's private store.
-func (s *signer) storeDetails(ctx context.Context, app uuid.UUID, details []byte) error {
-	if s.reg == nil {
-		return s.signedRequest(ctx, http.MethodPost, "/api/v1/applications/"+app.String()+"/details", details, nil)
-	}
-	st, err := private.Open(filepath.Join(dataDir(s.c, s.o.data), "private"))
+// attachDetails keeps an application's details as a confidential attachment where the event
+// goes (the data directory's store, or the server with a signed request), before the event.
+func (s *signer) attachDetails(ctx context.Context, details []byte) (*attach.Attachment, error) {
+	a, err := attach.New(event.AttachApplication, "application/json", details)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return st.Put("details", app.String(), details)
+	if l, ok := s.tgt.(*localTarget); ok {
+		st, err := attach.OpenStore(filepath.Join(l.dir, attachmentsDir))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := st.Put(a); err != nil {
+			return nil, fmt.Errorf("keep the application's details: %w", err)
+		}
+		return a, nil
+	}
+	var rc verify.AttachmentReceipt
+	if err := s.signedRequest(ctx, http.MethodPost, "/api/v1/attachments", a.Marshal(), &rc); err != nil {
+		return nil, fmt.Errorf("send the application's details to %s: %w", s.server, err)
+	}
+	if rc.SHA256 != a.Commitment() {
+		return nil, fmt.Errorf("the server kept the details under %s, not their commitment %s", rc.SHA256, a.Commitment())
+	}
+	return a, nil
 }
 
 // cmdApplicationFile files an application (enterprise key).
@@ -115,10 +126,8 @@ func cmdApplicationFile(ctx context.Context, c *cli, args []string) error {
 	if err := oneOfFlag("scheme", *schemeFlag, event.SchemeSantong, event.SchemeEcoOrigin); err != nil {
 		return err
 	}
-	var salt [32]byte
-	rand.Read(salt[:])
 	d := &event.ApplicationDetails{Contact: event.Contact{Name: *contactName, Phone: *contactPhone, Email: *contactEmail},
-		Documents: []event.DocumentRef{}, Notes: *notes, Salt: hex.EncodeToString(salt[:])}
+		Documents: []event.DocumentRef{}, Notes: *notes}
 	for _, p := range documents {
 		h, err := fileSHA256("document", p)
 		if err != nil {
@@ -148,17 +157,21 @@ func cmdApplicationFile(ctx context.Context, c *cli, args []string) error {
 	if len(pids) == 0 {
 		scope = event.ScopeEnterprise
 	}
-	ev := &event.Application{Certifier: body, Details: event.DetailsCommitment(details), Products: pids, Scheme: *schemeFlag, Scope: scope}
+	ev := &event.Application{Certifier: body, Products: pids, Scheme: *schemeFlag, Scope: scope}
+	if err := ev.Validate(); err != nil && fault.FieldOf(err) != "attachments" {
+		return fieldUsage(err, map[string]string{"products": "product"}) // before the details go anywhere
+	}
+	at, err := s.attachDetails(ctx, details)
+	if err != nil {
+		return err
+	}
+	ev.Attachments = []event.Attachment{at.Ref()}
 	rc, err := s.submit(ctx, entID, id, ev, map[string]string{"products": "product"})
 	if err != nil {
 		return err
 	}
-	if err := s.storeDetails(ctx, id, details); err != nil {
-		return withHint(fmt.Errorf("application %s is recorded, but its details were not stored: %s", id, fault.MessageOf(err)),
-			"withdraw it ('santong application withdraw --application %s --reason ...') and file again", id)
-	}
 	res := newResult(ev.EventType(), rc).id("application", id).id("enterprise", entID)
-	res.fact("details", ev.Details+" (kept off the log, for the body applied to)")
+	res.fact("details", ev.Details()+" (a confidential attachment, for the body applied to)")
 	return s.print(res)
 }
 
@@ -296,8 +309,12 @@ func cmdApplicationShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	d, derr := s.readDetails(ctx, a.Details)
 	if s.o.json {
-		return c.printJSON(a)
+		return c.printJSON(struct {
+			*cert.Application
+			Contents *event.ApplicationDetails `json:"details,omitempty"`
+		}{a, d})
 	}
 	w := c.stdout
 	fmt.Fprintf(w, "application %s: %s\n  scheme      %s\n  enterprise  %s\n  certifier   %s\n  filed       %s\n",
@@ -314,5 +331,42 @@ func cmdApplicationShow(ctx context.Context, c *cli, args []string) error {
 	if a.Open() && a.NextStep() != "" {
 		fmt.Fprintf(w, "  next step   %s\n", a.NextStep())
 	}
+	switch {
+	case derr != nil:
+		fmt.Fprintf(w, "  details     %s (not readable: %s)\n", a.Details, fault.MessageOf(derr))
+	case d != nil:
+		fmt.Fprintf(w, "  contact     %s %s %s\n", d.Contact.Name, d.Contact.Phone, d.Contact.Email)
+		for _, doc := range d.Documents {
+			fmt.Fprintf(w, "  document    %s %s\n", doc.Name, doc.SHA256)
+		}
+	}
 	return nil
+}
+
+// readDetails reads an application's details attachment (the local store, or the server with
+// a signed request) and checks it against the commitment.
+func (s *signer) readDetails(ctx context.Context, sha string) (*event.ApplicationDetails, error) {
+	var a *attach.Attachment
+	if l, ok := s.tgt.(*localTarget); ok {
+		st, err := attach.OpenStore(filepath.Join(l.dir, attachmentsDir))
+		if err != nil {
+			return nil, err
+		}
+		if a, err = st.Get(sha); err != nil {
+			return nil, err
+		}
+	} else {
+		var raw json.RawMessage
+		if err := s.signedRequest(ctx, http.MethodGet, "/api/v1/attachments/"+sha, nil, &raw); err != nil {
+			return nil, err
+		}
+		var err error
+		if a, err = attach.Parse(raw); err != nil {
+			return nil, err
+		}
+	}
+	if a.Commitment() != sha {
+		return nil, fault.New(fault.Conflict, "the attachment is not the one the record commits to")
+	}
+	return event.DecodeDetails(a.Content)
 }

@@ -58,9 +58,11 @@ type Application struct {
 	Scheme     string      `json:"scheme"`
 	Scope      string      `json:"scope"`
 	Products   []uuid.UUID `json:"products,omitempty"`
-	Details    string      `json:"details_sha256"`
-	Filed      time.Time   `json:"filed"`
-	Index      int64       `json:"index"`
+	Details    string      `json:"details_sha256"` // the commitment of its details attachment
+	// Attachments are the confidential attachments the filing names (details, documents).
+	Attachments []event.Attachment `json:"attachments"`
+	Filed       time.Time          `json:"filed"`
+	Index       int64              `json:"index"`
 
 	Status      string    `json:"status"`
 	Number      string    `json:"number,omitempty"` // 受理编号
@@ -118,8 +120,13 @@ func (a *applier) applicationFiled(b *event.Application) error {
 	if !c.ActsIn(b.Scheme, a.ev.Time) {
 		return ErrAppCertifier
 	}
+	// The details and documents are confidential attachments: the applicant and the body
+	// applied to read them (Registry.MayRead).
+	if err := a.attachments(b.Attachments, uuid.Nil); err != nil {
+		return err
+	}
 	app := &Application{ID: a.ev.Subject, Enterprise: a.ev.Chain, Certifier: b.Certifier, Scheme: b.Scheme,
-		Scope: b.Scope, Products: b.Products, Details: b.Details, Filed: a.ev.Time, Index: a.rc.Index,
+		Scope: b.Scope, Products: b.Products, Details: b.Details(), Attachments: b.Attachments, Filed: a.ev.Time, Index: a.rc.Index,
 		Status: AppFiled, Updated: a.ev.Time}
 	save(a.st, key('J', uid(app.ID)), app)
 	a.st.set(key('L', uid(app.Enterprise), idx8(a.rc.Index)), uid(app.ID))

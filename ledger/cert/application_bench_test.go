@@ -1,6 +1,7 @@
 package cert
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -18,7 +19,7 @@ func BenchmarkApplicationEvents(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		app := uuid.New()
 		evs = append(evs,
-			w.sign(w.entK, w.ent, app, &event.Application{Certifier: w.certifier, Details: detailsHash, Products: []uuid.UUID{w.prod},
+			w.sign(w.entK, w.ent, app, &event.Application{Attachments: []event.Attachment{{Kind: event.AttachApplication, SHA256: fmt.Sprintf("%064x", attachN.Add(1))}}, Certifier: w.certifier, Products: []uuid.UUID{w.prod},
 				Scheme: event.SchemeSantong, Scope: event.ScopeProducts}),
 			w.sign(w.certK, w.ent, app, &event.Acceptance{Number: "N"}),
 			w.sign(w.certK, w.ent, app, &event.Rejection{Reasons: []string{"材料不全"}}))

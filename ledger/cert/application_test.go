@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
-var detailsHash = strings.Repeat("cd", 32)
+// attachN makes every application's details commitment its own (an attachment is named once).
+var attachN atomic.Int64
 
 // appWorld is an authWorld with one application of each scheme, to body A (三同) and body B
 // (eco-origin), for w.prod; accept says whether they are accepted (受理) already.
@@ -32,7 +35,7 @@ func newAppWorld(t *testing.T, accept bool) *appWorld {
 }
 
 func (w *appWorld) applicationTo(body uuid.UUID, scheme string) *event.Application {
-	return &event.Application{Certifier: body, Details: detailsHash, Products: []uuid.UUID{w.prod}, Scheme: scheme, Scope: event.ScopeProducts}
+	return &event.Application{Attachments: []event.Attachment{{Kind: event.AttachApplication, SHA256: fmt.Sprintf("%064x", attachN.Add(1))}}, Certifier: body, Products: []uuid.UUID{w.prod}, Scheme: scheme, Scope: event.ScopeProducts}
 }
 
 func (w *appWorld) app(id uuid.UUID) *Application {
@@ -57,7 +60,7 @@ func (w *appWorld) auditAndGrant(k ed25519.PrivateKey, scheme string) (audit, ce
 // every step out of order.
 func TestApplicationLifecycle(t *testing.T) {
 	w := newAppWorld(t, false)
-	if a := w.app(w.appS); a.Status != AppFiled || a.Details != detailsHash || a.Certifier != w.bodyA {
+	if a := w.app(w.appS); a.Status != AppFiled || len(a.Details) != 64 || a.Certifier != w.bodyA {
 		t.Fatalf("filed: %+v", a)
 	}
 	// 三同: no intake steps; a decision needs the acceptance first.
@@ -277,7 +280,8 @@ func TestApplicationsListedAndReplayed(t *testing.T) {
 	w.setup()
 	w.must(w.root, uuid.Nil, w.certifier, &event.KeyEnrolment{Key: pub(testKey(40)), Role: event.RoleCertifier, Name: "spare"})
 	app := uuid.New()
-	w.must(w.entK, w.ent, app, &event.Application{Certifier: w.certifier, Details: detailsHash, Scheme: event.SchemeSantong, Scope: event.ScopeEnterprise})
+	w.must(w.entK, w.ent, app, &event.Application{Attachments: []event.Attachment{{Kind: event.AttachApplication, SHA256: strings.Repeat("cd", 32)}},
+		Certifier: w.certifier, Scheme: event.SchemeSantong, Scope: event.ScopeEnterprise})
 	w.must(w.certK, w.ent, app, &event.Acceptance{Number: "受理-1"})
 	got, err := w.reg.Application(app)
 	if err != nil || got.Status != AppAccepted || got.Number != "受理-1" {
@@ -295,6 +299,28 @@ func TestApplicationsListedAndReplayed(t *testing.T) {
 		}
 		if as, _, _ := list(w.ent2, -1, 10); len(as) != 0 {
 			t.Fatalf("%s: another owner's list holds %d", name, len(as))
+		}
+	}
+	// Who reads the details attachment: the applicant and the body applied to (and regulators,
+	// who read every attachment); not another body, another enterprise or the operator.
+	other := uuid.New()
+	w.must(w.root, uuid.Nil, other, &event.Certifier{Name: "other", Schemes: []string{event.SchemeSantong}})
+	w.must(w.root, uuid.Nil, other, &event.KeyEnrolment{Key: pub(testKey(41)), Role: event.RoleCertifier})
+	ref, err := w.reg.Attachment(strings.Repeat("cd", 32))
+	if err != nil || ref.Type != event.AppFiled || ref.Subject != app {
+		t.Fatalf("the details' reference: %+v, %v", ref, err)
+	}
+	for name, c := range map[string]struct {
+		k    ed25519.PrivateKey
+		want bool
+	}{"the applicant": {w.entK, true}, "the body applied to": {w.certK, true}, "another body": {testKey(41), false},
+		"another enterprise": {w.ent2K, false}, "the operator": {w.root, false}} {
+		k, err := w.reg.Key(event.KeyIDOf(pub(c.k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.reg.MayRead(ref, k, time.Now()); (err == nil) != c.want {
+			t.Errorf("%s reads the details: %v", name, err)
 		}
 	}
 	if _, err := w.reg.Application(uuid.New()); codeOf(err) != "not_found" {

@@ -2,8 +2,6 @@ package event
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 
@@ -17,9 +15,10 @@ import (
 // The enterprise may withdraw it until it is decided.
 //
 // What an application says of the applicant beyond the public record (its contact, the
-// documents it submitted) is confidential: the event carries only a SHA-256 commitment to those
-// details (Application.Details), which the service keeps outside the public log for the
-// applicant and its certification body (docs/events.md, "Applications").
+// documents it submitted) is confidential: the event names it as a confidential attachment of
+// kind "application" (ledger/attach: the log holds only its salted commitment), which the
+// service serves only to the applicant and the certification body applied to (docs/events.md,
+// "Applications").
 
 // Application event types.
 const (
@@ -45,14 +44,25 @@ const (
 
 // Application (application.filed); the chain is the enterprise, the subject the application's
 // id. Certifier is the certification body applied to, which must be enrolled for Scheme.
-// Details is the SHA-256 commitment to the confidential details (contact, documents by hash):
-// see DetailsCommitment.
+// Attachments names the confidential details: exactly one attachment of kind "application"
+// (its content an ApplicationDetails: contact, documents by hash), and documents (kind
+// "document") if the applicant sends them.
 type Application struct {
-	Certifier uuid.UUID   `json:"certifier"`
-	Details   string      `json:"details_sha256"`
-	Products  []uuid.UUID `json:"products,omitempty"` // when Scope is "products"
-	Scheme    string      `json:"scheme"`
-	Scope     string      `json:"scope"`
+	Attachments []Attachment `json:"attachments"`
+	Certifier   uuid.UUID    `json:"certifier"`
+	Products    []uuid.UUID  `json:"products,omitempty"` // when Scope is "products"
+	Scheme      string       `json:"scheme"`
+	Scope       string       `json:"scope"`
+}
+
+// Details returns the commitment of the application's details attachment ("" when none).
+func (b *Application) Details() string {
+	for _, a := range b.Attachments {
+		if a.Kind == AttachApplication {
+			return a.SHA256
+		}
+	}
+	return ""
 }
 
 // Acceptance (application.accepted, 受理); Number is the body's acceptance number (受理编号).
@@ -104,7 +114,19 @@ func (b *Application) Validate() error {
 	if err := scope(b.Scope, b.Products); err != nil {
 		return err
 	}
-	return sha256Hex("details_sha256", b.Details)
+	if err := attachments(b.Attachments, AttachApplication, AttachDocument); err != nil {
+		return err
+	}
+	n := 0
+	for _, a := range b.Attachments {
+		if a.Kind == AttachApplication {
+			n++
+		}
+	}
+	if n != 1 {
+		return bad("attachments", "an application names exactly one attachment of kind application: its details")
+	}
+	return nil
 }
 
 func (b *Acceptance) Validate() error {
@@ -144,17 +166,14 @@ func (b *Decision) Validate() error {
 
 func (b *Withdrawal) Validate() error { return text("reason", b.Reason, maxText, true) }
 
-// ApplicationDetails are an application's confidential details: who to contact and the
-// documents submitted (by SHA-256; the documents themselves stay with the applicant and its
-// certification body). They are never in the log: application.filed carries
-// DetailsCommitment(the exact bytes), and the service keeps the bytes for the applicant and its
-// certification body. Salt (32 random bytes, hex) keeps the commitment from revealing a guessable
-// contact.
+// ApplicationDetails are the content of an application's details attachment (kind
+// "application", media type application/json): who to contact and the documents submitted, by
+// SHA-256 (the documents themselves stay with the applicant, or go as attachments of kind
+// "document"). The attachment's salt keeps the commitment from revealing a guessable contact.
 type ApplicationDetails struct {
 	Contact   Contact       `json:"contact"`
 	Documents []DocumentRef `json:"documents"`
 	Notes     string        `json:"notes,omitempty"`
-	Salt      string        `json:"salt"`
 }
 
 // Contact is the applicant's contact person.
@@ -176,20 +195,8 @@ var (
 	ErrDetailsMalformed = fault.New(fault.Invalid, "malformed application details")
 )
 
-// DetailsDomain is the line that starts what DetailsCommitment hashes.
-const DetailsDomain = "santong/application-details/v1\n"
-
 // MaxDetails is the largest details document accepted (bytes).
 const MaxDetails = 32 << 10
-
-// DetailsCommitment is the commitment to a details document: SHA-256(DetailsDomain || b), in
-// lowercase hex. It is computed over the exact bytes stored, never over a re-encoding.
-func DetailsCommitment(b []byte) string {
-	h := sha256.New()
-	h.Write([]byte(DetailsDomain))
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // Validate checks the details' fields.
 func (d *ApplicationDetails) Validate() error {
@@ -213,13 +220,7 @@ func (d *ApplicationDetails) Validate() error {
 			return err
 		}
 	}
-	if err := text("notes", d.Notes, maxText, false); err != nil {
-		return err
-	}
-	if len(d.Salt) != 64 || sha256Hex("salt", d.Salt) != nil {
-		return bad("salt", "must be 32 random bytes in 64 lowercase hex digits")
-	}
-	return nil
+	return text("notes", d.Notes, maxText, false)
 }
 
 // EncodeDetails validates d and returns its bytes: JSON with the members in sorted order, as
@@ -227,6 +228,9 @@ func (d *ApplicationDetails) Validate() error {
 func EncodeDetails(d *ApplicationDetails) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
+	}
+	if d.Documents == nil {
+		d.Documents = []DocumentRef{}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

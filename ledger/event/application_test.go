@@ -8,28 +8,46 @@ import (
 
 func sampleDetails() *ApplicationDetails {
 	return &ApplicationDetails{Contact: Contact{Name: "张敏", Phone: "028-1234 5678", Email: "zm@example.cn"},
-		Documents: []DocumentRef{{Name: "营业执照.pdf", SHA256: strings.Repeat("ab", 32)}},
-		Salt:      strings.Repeat("01", 32)}
+		Documents: []DocumentRef{{Name: "营业执照.pdf", SHA256: strings.Repeat("ab", 32)}}}
 }
 
-// TestDetailsCommitment pins the details' encoding and commitment: a change of member names,
-// order, escaping or the domain line changes the known answer.
-func TestDetailsCommitment(t *testing.T) {
+// TestDetailsEncoding pins the details' bytes (the content of the application attachment,
+// whose commitment ledger/attach computes): a change of member names, order or escaping
+// changes the known answer.
+func TestDetailsEncoding(t *testing.T) {
 	b, err := EncodeDetails(sampleDetails())
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wantBytes = `{"contact":{"email":"zm@example.cn","name":"张敏","phone":"028-1234 5678"},"documents":[{"name":"营业执照.pdf","sha256":"abababababababababababababababababababababababababababababababab"}],"salt":"0101010101010101010101010101010101010101010101010101010101010101"}`
+	const wantBytes = `{"contact":{"email":"zm@example.cn","name":"张敏","phone":"028-1234 5678"},"documents":[{"name":"营业执照.pdf","sha256":"abababababababababababababababababababababababababababababababab"}]}`
 	if string(b) != wantBytes {
 		t.Fatalf("details bytes\n got %s\nwant %s", b, wantBytes)
-	}
-	const wantCommit = "ea0db825d26cc291c44a7e8adabccf295101a676ac173f37a73c69450be20b18"
-	if got := DetailsCommitment(b); got != wantCommit {
-		t.Errorf("commitment %s, want %s", got, wantCommit)
 	}
 	d, err := DecodeDetails(b)
 	if err != nil || d.Contact.Name != "张敏" || len(d.Documents) != 1 {
 		t.Fatalf("decode: %+v, %v", d, err)
+	}
+}
+
+// TestApplicationAttachments: an application names exactly one details attachment, and only
+// attachments of kinds application and document.
+func TestApplicationAttachments(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	base := func(as ...Attachment) *Application {
+		return &Application{Attachments: as, Certifier: prodID, Scheme: SchemeSantong, Scope: ScopeEnterprise}
+	}
+	if err := base(Attachment{Kind: AttachApplication, SHA256: h}, Attachment{Kind: AttachDocument, SHA256: strings.Repeat("cd", 32)}).Validate(); err != nil {
+		t.Fatalf("details and a document: %v", err)
+	}
+	for name, a := range map[string]*Application{
+		"none":          base(),
+		"two details":   base(Attachment{Kind: AttachApplication, SHA256: h}, Attachment{Kind: AttachApplication, SHA256: strings.Repeat("cd", 32)}),
+		"a finding":     base(Attachment{Kind: AttachApplication, SHA256: h}, Attachment{Kind: AttachFinding, SHA256: strings.Repeat("cd", 32)}),
+		"only document": base(Attachment{Kind: AttachDocument, SHA256: h}),
+	} {
+		if err := a.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
@@ -38,9 +56,8 @@ func TestDetailsCommitment(t *testing.T) {
 func TestDecodeDetailsRefuses(t *testing.T) {
 	good, _ := EncodeDetails(sampleDetails())
 	cases := map[string][]byte{
-		"unknown member": bytes.Replace(good, []byte(`"salt"`), []byte(`"x":1,"salt"`), 1),
+		"unknown member": bytes.Replace(good, []byte(`"documents"`), []byte(`"x":1,"documents"`), 1),
 		"trailing data":  append(append([]byte{}, good...), []byte(` {}`)...),
-		"short salt":     bytes.Replace(good, []byte(strings.Repeat("01", 32)), []byte("0101"), 1),
 		"bad hash":       bytes.Replace(good, []byte(strings.Repeat("ab", 32)), []byte(strings.Repeat("AB", 32)), 1),
 		"no contact":     bytes.Replace(good, []byte(`"name":"张敏",`), nil, 1),
 		"too large":      append(bytes.Repeat([]byte(" "), MaxDetails), good...),
@@ -59,7 +76,7 @@ func TestDecodeDetailsRefuses(t *testing.T) {
 func FuzzDecodeDetails(f *testing.F) {
 	good, _ := EncodeDetails(sampleDetails())
 	f.Add(good)
-	f.Add([]byte(`{"contact":{"name":"a","phone":"1"},"documents":null,"salt":""}`))
+	f.Add([]byte(`{"contact":{"name":"a","phone":"1"},"documents":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDetails(b)
 		if err != nil {

@@ -2,7 +2,7 @@
 // `santong console --key FILE --server URL` runs on the user's own machine, bound to loopback,
 // for the holder of one key. Every event it writes is signed in this process: the private key
 // never leaves the machine and is never sent to the server, which sees only signed events and
-// signed requests (verify/private).
+// signed requests (ledger/attach's Sign).
 //
 // What each role sees: an enterprise applies, registers products, issues label batches
 // (progress, and the PNG, PDF and CSV files to download) and sees its certificates and
@@ -42,9 +42,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify"
-	"github.com/santong-cn/santong/verify/private"
 )
 
 //go:embed templates/*.html
@@ -252,7 +252,7 @@ func (c *Console) do(ctx context.Context, method, path string, body []byte, ctyp
 		req.Header.Set("Content-Type", ctype)
 	}
 	if sign {
-		req.Header.Set(private.Header, private.Sign(c.cfg.Key, method, req.URL.RequestURI(), body, c.cfg.Now()))
+		attach.Sign(req, c.cfg.Key, body, c.cfg.Now())
 	}
 	resp, err := c.cfg.Client.Do(req)
 	if err != nil {

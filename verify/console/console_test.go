@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify"
@@ -70,6 +71,11 @@ func newService(t *testing.T) *service {
 	adapter := verify.NewCertRegistry(reg)
 	deps := adapter.Deps()
 	deps.Private = &verify.Private{Store: st, Ledger: reg}
+	files, err := attach.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
 	srv := verify.New(verify.Config{RateLimit: -1, ProofWait: -1}, deps)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); adapter.Close(); reg.Close() })

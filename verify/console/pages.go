@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify"
@@ -151,10 +152,11 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 
 // applicationView is one application with its details, for its applicant or its body.
 type applicationView struct {
-	App     *verify.ApplicationJSON
-	Details *event.ApplicationDetails
-	Today   string
-	Until   string
+	App        *verify.ApplicationJSON
+	Details    *event.ApplicationDetails
+	DetailsErr error
+	Today      string
+	Until      string
 }
 
 func (c *Console) applicationPage(w http.ResponseWriter, r *http.Request) {
@@ -175,10 +177,28 @@ func (c *Console) applicationPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := applicationView{App: &a, Today: today(c.cfg.Now()), Until: c.cfg.Now().AddDate(3, 0, -1).In(event.CST).Format(event.DateFormat)}
-	if len(a.DetailsJSON) > 0 {
-		v.Details, _ = event.DecodeDetails(a.DetailsJSON)
-	}
+	v.Details, v.DetailsErr = c.details(ctx, a.Details)
 	c.render(w, r, "application", me, v)
+}
+
+// details reads an application's details attachment with a signed request and checks it
+// against the commitment the public record holds.
+func (c *Console) details(ctx context.Context, sha string) (*event.ApplicationDetails, error) {
+	if sha == "" {
+		return nil, nil
+	}
+	var raw json.RawMessage
+	if err := c.get(ctx, "/api/v1/attachments/"+sha, true, &raw); err != nil {
+		return nil, err
+	}
+	at, err := attach.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if at.Commitment() != sha || at.Kind != event.AttachApplication {
+		return nil, errors.New("the server's attachment is not the one the record commits to")
+	}
+	return event.DecodeDetails(at.Content)
 }
 
 func today(t time.Time) string { return t.In(event.CST).Format(event.DateFormat) }
@@ -331,10 +351,8 @@ func (c *Console) apply(ctx context.Context, me *identity, v func(string) string
 	if len(products) == 0 {
 		scope = event.ScopeEnterprise
 	}
-	var salt [32]byte
-	rand.Read(salt[:])
 	d := &event.ApplicationDetails{Contact: event.Contact{Name: v("contact_name"), Phone: v("contact_phone"), Email: v("contact_email")},
-		Documents: []event.DocumentRef{}, Notes: v("notes"), Salt: hex.EncodeToString(salt[:])}
+		Documents: []event.DocumentRef{}, Notes: v("notes")}
 	// The documents are hashed here; only their names and hashes go to the server.
 	if r.MultipartForm != nil {
 		for _, fh := range r.MultipartForm.File["documents"] {
@@ -355,17 +373,25 @@ func (c *Console) apply(ctx context.Context, me *identity, v func(string) string
 	if err != nil {
 		return failed(err)
 	}
-	app := &event.Application{Certifier: certifier, Details: event.DetailsCommitment(details), Products: products,
+	// The details are a confidential attachment, kept by the service before the event that
+	// names it (a refused event leaves an attachment nothing names, never the reverse).
+	at, err := attach.New(event.AttachApplication, "application/json", details)
+	if err != nil {
+		return failed(err)
+	}
+	var rcpt verify.AttachmentReceipt
+	if err := c.do(ctx, http.MethodPost, "/api/v1/attachments", at.Marshal(), "application/json", true, &rcpt); err != nil {
+		return failed(err)
+	}
+	if rcpt.SHA256 != at.Commitment() {
+		return failed(errors.New("the server kept the details under another commitment"))
+	}
+	app := &event.Application{Attachments: []event.Attachment{at.Ref()}, Certifier: certifier, Products: products,
 		Scheme: v("scheme"), Scope: scope}
 	id := uuid.New()
 	rc, err := c.submit(ctx, me.Owner, id, app)
 	if err != nil {
 		return failed(err)
-	}
-	if err := c.do(ctx, http.MethodPost, "/api/v1/applications/"+id.String()+"/details", details, "application/json", true, nil); err != nil {
-		f := failed(err)
-		f.Details = append(f.Details, "申请已记录，但保密资料未能保存：请稍后重试。 The application is recorded but its details were not stored: try again.")
-		return f
 	}
 	return ok("申请已提交 Application filed", fmt.Sprintf("记录 record %d · 申请编号 application %s", rc.Index, id),
 		fmt.Sprintf("%d 份材料仅以哈希登记 documents recorded by hash only", len(d.Documents)))
