@@ -14,8 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/internal/ids"
-	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify/private"
