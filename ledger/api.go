@@ -26,8 +26,13 @@ type Record struct {
 	Time    time.Time // when the log recorded it (UTC)
 	Chain   uuid.UUID // the enterprise it concerns, or RegistryChain
 	Prev    Hash      // leaf hash of the previous record of the same chain; zero for the first
-	Payload []byte    // exactly as submitted
-	Bytes   []byte    // the encoded record: the bytes that are stored and hashed
+	Version int       // the record format: 2, or 1 for records written before complete chains
+	Seq     int64     // its position in its chain, from 0 (-1 in a version 1 record, which has none)
+	// Heads is the root of the chain-heads map after this record (heads.go) in the last record of
+	// each commit, and zero in the others and in version 1 records.
+	Heads   Hash
+	Payload []byte // exactly as submitted
+	Bytes   []byte // the encoded record: the bytes that are stored and hashed
 
 	// Decoded is the appender's Entry.Decoded, handed to the hook (nil for records read back).
 	Decoded any

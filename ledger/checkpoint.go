@@ -203,6 +203,7 @@ func (l *Log) SignCheckpoint(ctx context.Context) (*SignedCheckpoint, error) {
 		return nil, fmt.Errorf("store checkpoint: %w", err)
 	}
 	sc := &SignedCheckpoint{Checkpoint: c, Note: msg}
+	l.rememberHeads(s.size, s.heads)
 	l.cp.Store(sc)
 	close(l.cpWait)
 	l.cpWait = make(chan struct{})

@@ -19,7 +19,9 @@ import (
 // chains, a chain's second record linked to its first), the tree root after each, and the
 // signed checkpoint note of the tree, with a fixed log key (seed 32 bytes of 0x05; Ed25519 is
 // deterministic). A change to the record layout, the leaf hash, the checkpoint text or the note's
-// key hash fails TestKAT.
+// key hash fails TestKAT. Each record is its own commit, so each carries its position in its chain
+// and the root of the chain-heads map after it (record format 2). testdata/kat_v1.json holds the
+// vectors of record format 1, which the log still reads (TestKATVersion1).
 //
 // Regenerate (only for a deliberate format change, which also needs a new RecordVersion):
 //
@@ -42,6 +44,8 @@ type katRecord struct {
 	Time     string `json:"time"` // RFC 3339 with nanoseconds
 	Chain    string `json:"chain"`
 	Prev     string `json:"prev"`    // hex
+	Seq      int64  `json:"seq"`     // position in its chain
+	Heads    string `json:"heads"`   // hex, the chain-heads map root after the record
 	Payload  string `json:"payload"` // hex
 	Bytes    string `json:"bytes"`   // hex, the record as stored
 	LeafHash string `json:"leaf_hash"`
@@ -79,6 +83,8 @@ func katVectors(t *testing.T) katFileJSON {
 	ent := uuid.MustParse("6f1c3c2e-8a4b-4d7e-9f00-0123456789ab")
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 123456789, time.UTC)
 	heads := map[uuid.UUID]Hash{}
+	lens := map[uuid.UUID]int64{}
+	var hmap *hnode
 	var stored katHashes
 	var root tlog.Hash
 	for i, r := range []struct {
@@ -91,13 +97,16 @@ func katVectors(t *testing.T) katFileJSON {
 		{RegistryChain, "\x00binary\xff payload"},
 	} {
 		at := t0.Add(time.Duration(i) * 1500 * time.Millisecond)
-		prev := heads[r.chain]
-		b := encodeRecord(at, r.chain, prev, []byte(r.payload))
+		prev, seq := heads[r.chain], lens[r.chain]
+		hmap = setHeads(hmap, map[uuid.UUID]Head{r.chain: {Chain: r.chain, Len: seq + 1, Index: int64(i)}})
+		hroot := hmap.sum()
+		lens[r.chain]++
+		b := encodeRecord(at, r.chain, prev, seq, hroot, []byte(r.payload))
 		rec, err := DecodeRecord(int64(i), b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !rec.Time.Equal(at) || rec.Chain != r.chain || rec.Prev != prev || string(rec.Payload) != r.payload {
+		if !rec.Time.Equal(at) || rec.Chain != r.chain || rec.Prev != prev || rec.Seq != seq || rec.Heads != hroot || string(rec.Payload) != r.payload {
 			t.Fatalf("record %d does not decode to what was encoded", i)
 		}
 		leaf := rec.Hash()
@@ -111,7 +120,7 @@ func katVectors(t *testing.T) katFileJSON {
 			t.Fatal(err)
 		}
 		k.Records = append(k.Records, katRecord{Index: int64(i), Time: at.Format(time.RFC3339Nano), Chain: r.chain.String(),
-			Prev: hex.EncodeToString(prev[:]), Payload: hex.EncodeToString([]byte(r.payload)), Bytes: hex.EncodeToString(b),
+			Prev: hex.EncodeToString(prev[:]), Seq: seq, Heads: hex.EncodeToString(hroot[:]), Payload: hex.EncodeToString([]byte(r.payload)), Bytes: hex.EncodeToString(b),
 			LeafHash: hex.EncodeToString(leaf[:]), TreeRoot: hex.EncodeToString(root[:])})
 	}
 	msg, err := note.Sign(&note.Note{Text: FormatCheckpoint(Checkpoint{Origin: origin, Size: int64(len(k.Records)), Root: root})}, signer)
@@ -163,6 +172,7 @@ func TestKAT(t *testing.T) {
 		}
 		h := rec.Hash()
 		if rec.Time.Format(time.RFC3339Nano) != w.Time || rec.Chain.String() != w.Chain || hex.EncodeToString(rec.Prev[:]) != w.Prev ||
+			rec.Seq != w.Seq || hex.EncodeToString(rec.Heads[:]) != w.Heads ||
 			hex.EncodeToString(rec.Payload) != w.Payload || hex.EncodeToString(h[:]) != w.LeafHash {
 			t.Errorf("record %d: stored bytes do not decode to the stored fields and leaf hash", i)
 		}
@@ -185,5 +195,30 @@ func TestKAT(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), data) {
 		t.Errorf("%s differs from what the vectors give today (run with -update only for a deliberate format change)", katFile)
+	}
+}
+
+// TestKATVersion1: records of format 1 (before complete chains) still decode to their fields and
+// hash to their leaf hashes, and carry no chain position or chain-heads root.
+func TestKATVersion1(t *testing.T) {
+	data, err := os.ReadFile("testdata/kat_v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want katFileJSON
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want.Records {
+		b, _ := hex.DecodeString(w.Bytes)
+		rec, err := DecodeRecord(w.Index, b)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		h := rec.Hash()
+		if rec.Version != 1 || rec.Seq != -1 || rec.Heads != (Hash{}) || rec.Chain.String() != w.Chain ||
+			hex.EncodeToString(rec.Prev[:]) != w.Prev || hex.EncodeToString(rec.Payload) != w.Payload || hex.EncodeToString(h[:]) != w.LeafHash {
+			t.Errorf("record %d of format 1 does not decode to its fields", i)
+		}
 	}
 }

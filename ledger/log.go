@@ -64,6 +64,9 @@ type Log struct {
 	kick   chan struct{}
 
 	fencedN atomic.Int64 // refusals by the checkpoint lock (cplock.go)
+
+	headsMu sync.Mutex       // guards headsAt
+	headsAt map[int64]*hnode // the chain-heads maps of the latest checkpoints, by size (heads.go)
 }
 
 // request is one Append or AppendMany call waiting for the writer.
@@ -222,6 +225,10 @@ func (l *Log) load() error {
 		// be rebuilt, and let Replay say what is missing.
 		l.openErr = fmt.Errorf("ledger: open: %w", err)
 	}
+	var herr error // reported after the checkpoint's own checks, which say more
+	if err == nil {
+		herr = l.loadHeads(s)
+	}
 	l.state.Store(s)
 
 	var note []byte
@@ -242,6 +249,9 @@ func (l *Log) load() error {
 	if note == nil {
 		if size > 0 {
 			return fmt.Errorf("ledger: open: the log has %d records but no checkpoint: the database was altered", size)
+		}
+		if herr != nil {
+			return l.auditable(fmt.Errorf("ledger: open: %w", herr))
 		}
 		l.cp.Store(&SignedCheckpoint{Checkpoint: Checkpoint{Origin: l.opts.Origin}})
 		return nil
@@ -264,8 +274,13 @@ func (l *Log) load() error {
 	if root != cp.Root {
 		return l.auditable(fmt.Errorf("ledger: open: the tree of %d records no longer matches the signed checkpoint: tampering (run 'santong log verify' to find the record)", cp.Size))
 	}
+	if herr != nil {
+		return l.auditable(fmt.Errorf("ledger: open: %w", herr))
+	}
 	if cp.Size < size {
 		l.kickCheckpoint()
+	} else {
+		l.rememberHeads(cp.Size, s.heads)
 	}
 	return nil
 }

@@ -9,20 +9,27 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// RecordVersion is the first byte of every record. A future incompatible layout uses another.
-const RecordVersion = 1
+// RecordVersion is the first byte of every record the log writes. Version 1 (no chain position,
+// no chain-heads root) is still read; a future incompatible layout uses another value.
+const RecordVersion = 2
 
-// recordHeader is the size of a record before its payload.
-const recordHeader = 1 + 8 + 16 + 32
+const (
+	recordHeaderV1 = 1 + 8 + 16 + 32
+	// recordHeader is the size of a record before its payload.
+	recordHeader = recordHeaderV1 + 8 + 32
+)
 
-// encodeRecord lays out a record: version, time, chain, prev, payload (docs/ledger.md).
-func encodeRecord(t time.Time, chain uuid.UUID, prev Hash, payload []byte) []byte {
+// encodeRecord lays out a record: version, time, chain, prev, position in the chain, chain-heads
+// root (zero unless the record ends a commit), payload (docs/ledger.md).
+func encodeRecord(t time.Time, chain uuid.UUID, prev Hash, seq int64, heads Hash, payload []byte) []byte {
 	b := make([]byte, recordHeader+len(payload))
 	b[0] = RecordVersion
 	binary.BigEndian.PutUint64(b[1:9], uint64(t.UnixNano()))
 	copy(b[9:25], chain[:])
 	copy(b[25:57], prev[:])
-	copy(b[57:], payload)
+	binary.BigEndian.PutUint64(b[57:65], uint64(seq))
+	copy(b[65:97], heads[:])
+	copy(b[97:], payload)
 	return b
 }
 
@@ -30,23 +37,39 @@ var (
 	errRecordShort   = fault.New(fault.Invalid, "malformed record: too short")
 	errRecordVersion = fault.New(fault.Invalid, "malformed record: unknown version")
 	errRecordLarge   = fault.New(fault.Invalid, "malformed record: payload over 64 KiB")
+	errRecordSeq     = fault.New(fault.Invalid, "malformed record: chain position out of range")
 )
 
 // DecodeRecord parses the bytes of record index. The returned record's Bytes and Payload alias b.
 func DecodeRecord(index int64, b []byte) (*Record, error) {
-	if len(b) < recordHeader {
+	if len(b) < 1 {
 		return nil, errRecordShort
 	}
-	if b[0] != RecordVersion {
+	header := recordHeader
+	switch b[0] {
+	case 1:
+		header = recordHeaderV1
+	case RecordVersion:
+	default:
 		return nil, errRecordVersion
 	}
-	if len(b)-recordHeader > MaxPayload {
+	if len(b) < header {
+		return nil, errRecordShort
+	}
+	if len(b)-header > MaxPayload+recordHeader-header {
 		return nil, errRecordLarge
 	}
-	r := &Record{Index: index, Bytes: b, Payload: b[recordHeader:]}
+	r := &Record{Index: index, Version: int(b[0]), Bytes: b, Payload: b[header:], Seq: -1}
 	r.Time = time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
 	copy(r.Chain[:], b[9:25])
 	copy(r.Prev[:], b[25:57])
+	if b[0] == RecordVersion {
+		r.Seq = int64(binary.BigEndian.Uint64(b[57:65]))
+		if r.Seq < 0 || (index >= 0 && r.Seq > index) {
+			return nil, errRecordSeq
+		}
+		copy(r.Heads[:], b[65:97])
+	}
 	return r, nil
 }
 

@@ -245,6 +245,9 @@ func (w *walker) batch(l *Log, b *replayBatch, cp Checkpoint, check func(*Record
 		if f := w.record(rec, leaf, storedLeaves != nil); f != nil {
 			return f
 		}
+		if rec.Index == cp.Size-1 && rec.Version >= 2 && rec.Heads == (Hash{}) {
+			return &Fault{Index: rec.Index, Problem: "the checkpoint's last record commits to no chain-heads map"}
+		}
 		if check != nil && rec.Index < cp.Size {
 			if err := check(rec); err != nil {
 				return &Fault{Index: rec.Index, Problem: err.Error()}
@@ -266,7 +269,9 @@ type walker struct {
 	chainOf  []uint32 // chain number of each record
 	ids      map[uuid.UUID]uint32
 	chains   []uuid.UUID
-	frontier []frontierNode // complete subtrees, left to right, for the root
+	frontier []frontierNode     // complete subtrees, left to right, for the root
+	hmap     *hnode             // the chain-heads map as of the last record that committed to one
+	dirty    map[uuid.UUID]Head // heads changed since
 	lastTime int64
 }
 
@@ -291,12 +296,26 @@ func (w *walker) record(rec *Record, leaf Hash, stored bool) *Fault {
 		// chain predecessor was altered, and the message names both.
 		return &Fault{Index: rec.Index, Problem: fmt.Sprintf("previous-record hash does not match record %d of the same chain: record %d or this record was altered", h.Index, h.Index)}
 	}
+	if rec.Version >= 2 && rec.Seq != h.Len {
+		return &Fault{Index: rec.Index, Problem: fmt.Sprintf("record says it is number %d of its chain but it is number %d", rec.Seq, h.Len)}
+	}
 	if t := rec.Time.UnixNano(); t < w.lastTime {
 		return &Fault{Index: rec.Index, Problem: "record time goes backwards"}
 	} else {
 		w.lastTime = t
 	}
 	w.heads[rec.Chain] = Head{Chain: rec.Chain, Len: h.Len + 1, Index: rec.Index, Hash: leaf}
+	if w.dirty == nil {
+		w.dirty = make(map[uuid.UUID]Head)
+	}
+	w.dirty[rec.Chain] = w.heads[rec.Chain]
+	if rec.Heads != (Hash{}) {
+		w.hmap = setHeads(w.hmap, w.dirty)
+		clear(w.dirty)
+		if w.hmap.sum() != rec.Heads {
+			return &Fault{Index: rec.Index, Problem: "the chain-heads root this record commits to is not the map of the chain heads after it (a chain's head was misstated)"}
+		}
+	}
 	id, ok := w.ids[rec.Chain]
 	if !ok {
 		id = uint32(len(w.chains))
@@ -414,7 +433,7 @@ type ChainItem struct {
 func VerifyChain(cp Checkpoint, chain uuid.UUID, items []ChainItem, check func(*Record) error) error {
 	var prev Hash
 	last := int64(-1)
-	for _, it := range items {
+	for n, it := range items {
 		rec, err := DecodeRecord(it.Index, it.Bytes)
 		if err != nil {
 			return &Fault{Index: it.Index, Problem: "record bytes are malformed: " + err.Error()}
@@ -427,6 +446,9 @@ func VerifyChain(cp Checkpoint, chain uuid.UUID, items []ChainItem, check func(*
 		}
 		if rec.Prev != prev {
 			return &Fault{Index: it.Index, Problem: "previous-record hash does not match the record before it in the chain (a record was altered, removed or inserted)"}
+		}
+		if rec.Version >= 2 && rec.Seq != int64(n) {
+			return &Fault{Index: it.Index, Problem: fmt.Sprintf("record says it is number %d of its chain but it is number %d of the chain served", rec.Seq, n)}
 		}
 		if err := VerifyInclusion(cp, it.Index, it.Bytes, it.Proof); err != nil {
 			return &Fault{Index: it.Index, Problem: "not included in the signed checkpoint's tree: " + err.Error()}

@@ -105,9 +105,10 @@ func decodeTile(b []byte) (*tile, error) {
 
 // treeState is an immutable snapshot of the tree's shape and edge.
 type treeState struct {
-	size int64
-	full [tileLevels]int64  // number of full tiles at each tile level
-	edge [tileLevels][]Hash // bottom row of the partial tile at each level
+	size  int64
+	full  [tileLevels]int64  // number of full tiles at each tile level
+	edge  [tileLevels][]Hash // bottom row of the partial tile at each level
+	heads *hnode             // the chain-heads map after the size records (heads.go)
 
 	// expanded edge tiles, computed on first use by readers of this snapshot
 	edgeTiles [tileLevels]atomic.Pointer[tile]
@@ -148,7 +149,7 @@ func (s *treeState) push(L int, h Hash, done func(L int, n int64, data []byte)) 
 
 // clone returns a copy whose edges the writer may append to.
 func (s *treeState) clone() *treeState {
-	c := &treeState{size: s.size, full: s.full}
+	c := &treeState{size: s.size, full: s.full, heads: s.heads}
 	for L := range c.edge {
 		if s.edge[L] != nil {
 			c.edge[L] = append(make([]Hash, 0, tileWidth), s.edge[L]...)

@@ -162,19 +162,34 @@ func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
 		if !ok {
 			head = l.knownHead(w, e.Chain)
 		}
-		rec := &Record{Index: size, Time: now, Chain: e.Chain, Prev: head.Hash, Decoded: e.Decoded}
-		rec.Bytes = encodeRecord(now, e.Chain, head.Hash, e.Payload)
-		rec.Payload = rec.Bytes[recordHeader:]
+		rec := &Record{Index: size, Time: now, Chain: e.Chain, Prev: head.Hash, Version: RecordVersion, Seq: head.Len, Decoded: e.Decoded}
+		layOut(rec, e.Payload)
 		leaf := rec.Hash()
 		heads[e.Chain] = Head{Chain: e.Chain, Len: head.Len + 1, Index: size, Hash: leaf}
 		items = append(items, item{req: req, i: i, rec: rec, leaf: leaf})
-		g.tree.push(0, leaf, func(L int, n int64, data []byte) { g.tiles = append(g.tiles, tileWrite{L, n, data}) })
-		g.tree.size++
 		size++
 		bytes += len(rec.Bytes) + 256
 	}
+	if len(items) > 0 {
+		// The last record commits to the chain-heads map after the group.
+		g.tree.heads = setHeads(w.tree.heads, heads)
+		last := &items[len(items)-1]
+		last.rec.Heads = g.tree.heads.sum()
+		layOut(last.rec, last.req.entries[last.i].Payload)
+		last.leaf = last.rec.Hash()
+	}
+	for _, it := range items {
+		g.tree.push(0, it.leaf, func(L int, n int64, data []byte) { g.tiles = append(g.tiles, tileWrite{L, n, data}) })
+		g.tree.size++
+	}
 	g.items = items
 	return g
+}
+
+// layOut encodes rec's bytes from its fields and payload.
+func layOut(rec *Record, payload []byte) {
+	rec.Bytes = encodeRecord(rec.Time, rec.Chain, rec.Prev, rec.Seq, rec.Heads, payload)
+	rec.Payload = rec.Bytes[recordHeader:]
 }
 
 // knownHead is a chain's head as of the groups applied so far, or zero if it cannot be read (the
@@ -216,23 +231,9 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 	txn := l.db.NewTransaction(true)
 	room := newBudget(l.db)
 	heads := make(map[uuid.UUID]Head) // heads written by this transaction
-	var tree *treeState               // nil while the prepared layout stands
+	diverged := false                 // false while the prepared layout stands
 	var err error
-	setTile := func(L int, n int64, data []byte) {
-		if err == nil {
-			err = txn.Set(tileKey(L, n), data)
-		}
-	}
 	accepted := items[:0:0]
-	diverge := func() {
-		if tree == nil {
-			tree = w.tree.clone()
-			for _, a := range accepted {
-				tree.push(0, a.leaf, setTile)
-				tree.size++
-			}
-		}
-	}
 	size := w.tree.size
 	for k, it := range items {
 		e := it.req.entries[it.i]
@@ -246,17 +247,16 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 			}
 		}
 		if e.ExpectHead != nil && *e.ExpectHead != head.Hash {
-			diverge()
+			diverged = true
 			it.req.finish(it.i, Receipt{}, ErrHeadMoved)
 			continue
 		}
 		rec := it.rec
-		if rec.Index != size || rec.Prev != head.Hash {
+		if rec.Index != size || rec.Prev != head.Hash || rec.Seq != head.Len {
 			// An earlier record of the group was refused: lay this one out again.
-			diverge()
-			rec.Index, rec.Prev = size, head.Hash
-			rec.Bytes = encodeRecord(rec.Time, rec.Chain, head.Hash, e.Payload)
-			rec.Payload = rec.Bytes[recordHeader:]
+			diverged = true
+			rec.Index, rec.Prev, rec.Seq, rec.Heads = size, head.Hash, head.Len, Hash{}
+			layOut(rec, e.Payload)
 			items[k].leaf = rec.Hash()
 		}
 		// The record, its chain index entry, its chain's head and its share of the tiles.
@@ -265,14 +265,14 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 		if l.opts.Hook != nil {
 			ht = newHookTxn(txn)
 			if herr := l.opts.Hook.Apply(ht, rec); herr != nil {
-				diverge()
+				diverged = true
 				it.req.finish(it.i, Receipt{}, herr)
 				continue
 			}
 			cost, n = cost+ht.cost, n+len(ht.order)
 		}
 		if !room.take(n, cost) {
-			diverge()
+			diverged = true
 			if len(accepted) == 0 {
 				it.req.finish(it.i, Receipt{}, errTooBigAlone)
 				continue
@@ -294,10 +294,6 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 		if err = txn.Set(recordKey(rec.Index), rec.Bytes); err == nil {
 			err = txn.Set(chainKey(e.Chain, rec.Index), nil)
 		}
-		if tree != nil {
-			tree.push(0, leaf, setTile)
-			tree.size++
-		}
 		if err != nil {
 			err = storageError(err)
 			break
@@ -307,10 +303,34 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 		items[k].seq = head.Len
 		accepted = append(accepted, items[k])
 	}
-	if tree == nil {
-		tree = g.tree
+	tree := g.tree
+	setTile := func(L int, n int64, data []byte) {
+		if err == nil {
+			err = txn.Set(tileKey(L, n), data)
+		}
+	}
+	if !diverged {
 		for _, t := range g.tiles {
 			setTile(t.L, t.n, t.data)
+		}
+	} else if err == nil && len(accepted) > 0 {
+		// The last accepted record commits to the map after the records accepted: lay it out
+		// again, then the tree from the accepted leaves.
+		tree = w.tree.clone()
+		tree.heads = setHeads(w.tree.heads, heads)
+		last := &accepted[len(accepted)-1]
+		if root := tree.heads.sum(); last.rec.Heads != root {
+			last.rec.Heads = root
+			layOut(last.rec, last.req.entries[last.i].Payload)
+			last.leaf = last.rec.Hash()
+			h := heads[last.rec.Chain]
+			h.Hash = last.leaf
+			heads[last.rec.Chain] = h
+			err = txn.Set(recordKey(last.rec.Index), last.rec.Bytes)
+		}
+		for _, a := range accepted {
+			tree.push(0, a.leaf, setTile)
+			tree.size++
 		}
 	}
 	// Each chain's head once, at its last record; then the size.
@@ -319,7 +339,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 			err = txn.Set(headKey(h.Chain), encodeHead(h))
 		}
 	}
-	if err == nil {
+	if err == nil && len(accepted) > 0 {
 		err = txn.Set(metaSize, putInt64(tree.size))
 	}
 	if err != nil {

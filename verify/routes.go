@@ -51,6 +51,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/proof/inclusion", s.inclusionProof)
 	getHead("/api/v1/proof/consistency", s.consistencyProof)
 	getHead("/api/v1/enterprises/:id/chain", s.chain)
+	getHead("/api/v1/enterprises/:id/chain/end", s.chainEnd) // complete chains (chainend.go)
 
 	// The public registry.
 	getHead("/", s.home)

@@ -166,6 +166,7 @@ func (r *auditReport) print(w io.Writer) {
 	fmt.Fprintf(w, "\nverified: %d records of the enterprise's chain and %d of the registry chain: every signature, role, chain link and transition\n",
 		r.Records, r.Registry)
 	fmt.Fprintf(w, "included: every record, in checkpoint %d of %s, signed by %s (from %s)\n", r.Checkpoint, r.Origin, r.LogKey, r.KeyFrom)
+	fmt.Fprintf(w, "complete: both chains end where the checkpoint's chain-heads map says (nothing of them up to checkpoint %d is missing)\n", r.Checkpoint)
 }
 
 // displayWidth counts the columns of s: CJK characters take two.

@@ -274,6 +274,14 @@ func (c *cli) serverSource(ctx context.Context, f *sourceFlags, ref string) (*so
 		}
 		return nil, err
 	}
+	// Where each chain ends in the checkpoint's tree: a server that leaves out a chain's last
+	// records, or serves an old head, fails the bundle's verification (chainend.go).
+	if b.RegistryEnd, err = fetchChainEnd(ctx, base, uuid.Nil, cp.Size); err != nil {
+		return nil, err
+	}
+	if b.ChainEnd, err = fetchChainEnd(ctx, base, id, cp.Size); err != nil {
+		return nil, err
+	}
 	prove := func(ctx context.Context, from, to int64) (tlog.TreeProof, error) {
 		var p verify.ConsistencyJSON
 		err := getRetry(ctx, fmt.Sprintf("%s/api/v1/proof/consistency?from=%d&to=%d", base, from, to), &p)
@@ -373,4 +381,26 @@ func fetchChain(ctx context.Context, base string, chain uuid.UUID, size int64) (
 		}
 		from += len(page.Records)
 	}
+}
+
+// fetchChainEnd reads the proof of where a chain ends in the tree of the given size, through
+// /api/v1/enterprises/{id}/chain/end.
+func fetchChainEnd(ctx context.Context, base string, chain uuid.UUID, size int64) (*cert.BundleEnd, error) {
+	var e verify.ChainEndJSON
+	if err := getRetry(ctx, fmt.Sprintf("%s/api/v1/enterprises/%s/chain/end?size=%d", base, chain, size), &e); err != nil {
+		if fault.CodeOf(err) == fault.NotFound {
+			return nil, withHint(fmt.Errorf("the server proves no chain end for checkpoint %d: %w", size, err), "run the audit again: the server keeps the chain heads of its latest checkpoints only")
+		}
+		return nil, fmt.Errorf("fetch the chain's end: %w", err)
+	}
+	b := &cert.BundleEnd{Last: cert.BundleRecord{Index: e.Last.Index, Bytes: e.Last.Bytes, Proof: e.Last.Proof},
+		Len: e.Len, Index: e.Index, Siblings: e.Siblings}
+	if e.Other != nil {
+		oc, err := uuid.Parse(e.Other.Chain)
+		if err != nil {
+			return nil, errors.New("fetch the chain's end: malformed answer")
+		}
+		b.Other = &cert.BundleHead{Chain: oc, Len: e.Other.Len, Index: e.Other.Index}
+	}
+	return b, nil
 }

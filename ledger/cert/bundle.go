@@ -22,24 +22,29 @@ import (
 // A bundle is what an auditor (or a verifying app) needs to check one enterprise's certification
 // history offline, trusting nobody but the log's public key: a signed checkpoint, and the records
 // of the registry chain (which enrol the keys and roles) and of the enterprise's chain, each with
-// its ledger index and its inclusion proof in the checkpoint's tree. docs/bundle.md describes the
-// JSON form:
+// its ledger index and its inclusion proof in the checkpoint's tree, and for each chain the proof
+// of where it ends in the checkpoint's tree (the chain-heads map, docs/ledger.md), so that no
+// record of either chain up to the checkpoint can be left out. docs/bundle.md describes the JSON
+// form:
 //
 //	{
-//	  "format": "santong-audit-bundle/v1",
+//	  "format": "santong-audit-bundle/v2",
 //	  "origin": "santong.example/log",
 //	  "log_key": "santong.example/log+1a2b3c4d+AU9...",
 //	  "checkpoint": "santong.example/log\n42\nNs7X...=\n\n— santong.example/log Gz3g...\n",
 //	  "enterprise": "6f1c0b8e-...",
 //	  "created": "2026-11-27T12:00:00Z",
 //	  "registry": [{"index": 0, "bytes": "AQAA...", "proof": ["q1w2...", ...]}, ...],
-//	  "chain":    [{"index": 5, "bytes": "AQAA...", "proof": [...]}, ...]
+//	  "chain":    [{"index": 5, "bytes": "AQAA...", "proof": [...]}, ...],
+//	  "registry_end": {"last": {"index": 41, ...}, "len": 6, "index": 30, "siblings": [...]},
+//	  "chain_end":    {"last": {"index": 41, ...}, "len": 16, "index": 40, "siblings": [...]}
 //	}
 //
-// A future incompatible form would use another "format" string.
+// A future incompatible form would use another "format" string. Version 1 had no chain ends; it
+// is refused (export the bundle again).
 
-// BundleFormat names version 1 of the bundle's JSON form.
-const BundleFormat = "santong-audit-bundle/v1"
+// BundleFormat names version 2 of the bundle's JSON form.
+const BundleFormat = "santong-audit-bundle/v2"
 
 // Bundle is a self-contained audit bundle.
 type Bundle struct {
@@ -51,6 +56,53 @@ type Bundle struct {
 	Created    time.Time      `json:"created"`    // when the bundle was written (informative)
 	Registry   []BundleRecord `json:"registry"`   // the registry chain, in order, from its first record
 	Chain      []BundleRecord `json:"chain"`      // the enterprise's chain, in order, from its first record
+	// RegistryEnd and ChainEnd prove where each chain ends in the checkpoint's tree.
+	RegistryEnd *BundleEnd `json:"registry_end"`
+	ChainEnd    *BundleEnd `json:"chain_end"`
+}
+
+// BundleEnd is the proof of where a chain ends in the tree of the bundle's checkpoint (see
+// ledger.ChainEnd): the tree's last record with its inclusion proof, and the chain's head in the
+// chain-heads map that record commits to.
+type BundleEnd struct {
+	Last     BundleRecord `json:"last"`
+	Len      int64        `json:"len"`
+	Index    int64        `json:"index"`
+	Siblings []tlog.Hash  `json:"siblings"`
+	Other    *BundleHead  `json:"other,omitempty"`
+}
+
+// BundleHead is another chain's head in the chain-heads map (in a proof that a chain is absent).
+type BundleHead struct {
+	Chain uuid.UUID `json:"chain"`
+	Len   int64     `json:"len"`
+	Index int64     `json:"index"`
+}
+
+// NewBundleEnd is the JSON form of a chain end.
+func NewBundleEnd(e *ledger.ChainEnd) *BundleEnd {
+	b := &BundleEnd{Last: BundleRecord{Index: e.Last.Index, Bytes: e.Last.Bytes, Proof: e.Last.Proof},
+		Len: e.Heads.Len, Index: e.Heads.Index, Siblings: e.Heads.Siblings}
+	if b.Siblings == nil {
+		b.Siblings = []tlog.Hash{}
+	}
+	if o := e.Heads.Other; o != nil {
+		b.Other = &BundleHead{Chain: o.Chain, Len: o.Len, Index: o.Index}
+	}
+	return b
+}
+
+// ledgerEnd is the ledger form of a chain end.
+func (b *BundleEnd) ledgerEnd() *ledger.ChainEnd {
+	if b == nil {
+		return nil
+	}
+	e := &ledger.ChainEnd{Last: ledger.ChainItem{Index: b.Last.Index, Bytes: b.Last.Bytes, Proof: b.Last.Proof},
+		Heads: ledger.HeadsProof{Len: b.Len, Index: b.Index, Siblings: b.Siblings}}
+	if o := b.Other; o != nil {
+		e.Heads.Other = &ledger.Head{Chain: o.Chain, Len: o.Len, Index: o.Index}
+	}
+	return e
 }
 
 // BundleRecord is one log record with its inclusion proof in the bundle's checkpoint.
@@ -63,7 +115,7 @@ type BundleRecord struct {
 // Errors of ParseBundle. They are fixed: they never echo the input.
 var (
 	ErrBundleMalformed = fault.Field(fault.Invalid, "bundle", "malformed audit bundle")
-	ErrBundleFormat    = fault.Field(fault.Invalid, "bundle", "not a santong-audit-bundle/v1 bundle")
+	ErrBundleFormat    = fault.Field(fault.Invalid, "bundle", "not a santong-audit-bundle/v2 bundle (a v1 bundle proves no chain complete: export it again)")
 	ErrBundleLogKey    = fault.Field(fault.Unauthorized, "log_key", "the bundle's log key is not the trusted log key")
 )
 
@@ -88,11 +140,19 @@ func ParseBundle(data []byte) (*Bundle, error) {
 	if b.Origin == "" || b.LogKey == "" || b.Checkpoint == "" || b.Enterprise == uuid.Nil {
 		return nil, ErrBundleMalformed
 	}
-	for _, rs := range [][]BundleRecord{b.Registry, b.Chain} {
+	if b.RegistryEnd == nil || b.ChainEnd == nil {
+		return nil, ErrBundleMalformed
+	}
+	for _, rs := range [][]BundleRecord{b.Registry, b.Chain, {b.RegistryEnd.Last, b.ChainEnd.Last}} {
 		for _, r := range rs {
 			if r.Index < 0 || len(r.Proof) > maxProof || len(r.Bytes) == 0 {
 				return nil, ErrBundleMalformed
 			}
+		}
+	}
+	for _, e := range []*BundleEnd{b.RegistryEnd, b.ChainEnd} {
+		if len(e.Siblings) > 128 || e.Len < 0 {
+			return nil, ErrBundleMalformed
 		}
 	}
 	return &b, nil
@@ -124,11 +184,17 @@ func NewBundle(log *ledger.Log, cp *ledger.SignedCheckpoint, logKey string, ente
 	for _, x := range []struct {
 		chain uuid.UUID
 		out   *[]BundleRecord
-	}{{ledger.RegistryChain, &b.Registry}, {enterprise, &b.Chain}} {
+		end   **BundleEnd
+	}{{ledger.RegistryChain, &b.Registry, &b.RegistryEnd}, {enterprise, &b.Chain, &b.ChainEnd}} {
 		items, err := log.ChainItems(x.chain, cp.Checkpoint)
 		if err != nil {
 			return nil, err
 		}
+		end, err := log.ChainEnd(x.chain, cp.Size)
+		if err != nil {
+			return nil, err
+		}
+		*x.end = NewBundleEnd(end)
 		*x.out = make([]BundleRecord, 0, len(items))
 		for _, it := range items {
 			*x.out = append(*x.out, BundleRecord{Index: it.Index, Bytes: it.Bytes, Proof: it.Proof})
@@ -169,13 +235,13 @@ type AuditEvent struct {
 }
 
 // Verify checks the bundle offline: the checkpoint's signature with the log key, every record's
-// inclusion proof against the checkpoint, every chain link of both chains, and every event's
-// signature, signing key, role and lifecycle transition with the registry's rules, in log order.
-// A failure is a *ledger.Fault naming the record (Index -1 for the checkpoint or the key).
+// inclusion proof against the checkpoint, every chain link of both chains, that each chain is
+// whole up to the checkpoint (its end in the chain-heads map), and every event's signature,
+// signing key, role and lifecycle transition with the registry's rules, in log order. A failure
+// is a *ledger.Fault naming the record (Index -1 for the checkpoint or the key).
 //
-// What a bundle cannot prove (docs/bundle.md): that the enterprise's chain has no records after
-// the last one it holds, and the few rules that read other enterprises' chains (see
-// chainReplayer). Compare the checkpoint with the log's latest to close the first.
+// What a bundle cannot prove (docs/bundle.md): records after its checkpoint, and the few rules
+// that read other enterprises' chains (see chainReplayer).
 func (b *Bundle) Verify(opts BundleOptions) (*Verified, error) {
 	if b.Format != BundleFormat {
 		return nil, ErrBundleFormat
@@ -204,7 +270,8 @@ func (b *Bundle) Verify(opts BundleOptions) (*Verified, error) {
 	for _, x := range []struct {
 		chain uuid.UUID
 		rs    []BundleRecord
-	}{{ledger.RegistryChain, b.Registry}, {b.Enterprise, b.Chain}} {
+		end   *BundleEnd
+	}{{ledger.RegistryChain, b.Registry, b.RegistryEnd}, {b.Enterprise, b.Chain, b.ChainEnd}} {
 		items := make([]ledger.ChainItem, len(x.rs))
 		for i, r := range x.rs {
 			items[i] = ledger.ChainItem{Index: r.Index, Bytes: r.Bytes, Proof: r.Proof}
@@ -214,6 +281,9 @@ func (b *Bundle) Verify(opts BundleOptions) (*Verified, error) {
 			return nil
 		})
 		if err != nil {
+			return nil, err
+		}
+		if err := ledger.VerifyChainEnd(cp.Checkpoint, x.chain, items, x.end.ledgerEnd()); err != nil {
 			return nil, err
 		}
 	}

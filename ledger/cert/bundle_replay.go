@@ -55,7 +55,7 @@ func (p *chainReplayer) check(rec *ledger.Record) error {
 		return err
 	}
 	o := newHeld(p.st)
-	rc := recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}
+	rc := recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain, Prev: rec.Prev}
 	if ev.Type == event.DrawRec {
 		err = p.draw(o, rc, ev)
 	} else {
@@ -75,6 +75,9 @@ func (p *chainReplayer) check(rec *ledger.Record) error {
 func (p *chainReplayer) draw(st store, rc recInfo, ev *event.Event) error {
 	if rc.Chain != ev.Chain {
 		return ErrChainMismatch
+	}
+	if ev.Prev != nil && *ev.Prev != rc.Prev {
+		return ErrPrevMismatch
 	}
 	if d := ev.Time.Sub(rc.Time); d > p.cfg.MaxSkew || d < -p.cfg.MaxSkew {
 		return ErrSkew

@@ -88,6 +88,15 @@ func clone(b *Bundle) *Bundle {
 		}
 		*rs = out
 	}
+	for _, e := range []**BundleEnd{&c.RegistryEnd, &c.ChainEnd} {
+		if *e != nil {
+			x := **e
+			x.Siblings = append([]ledger.Hash(nil), x.Siblings...)
+			x.Last.Bytes = append([]byte(nil), x.Last.Bytes...)
+			x.Last.Proof = append([]ledger.Hash(nil), x.Last.Proof...)
+			*e = &x
+		}
+	}
 	return &c
 }
 
@@ -142,10 +151,26 @@ func TestBundleMangled(t *testing.T) {
 	m = clone(b)
 	m.Chain = append(m.Chain[:4], m.Chain[3:]...)
 	wantFault(t, "repeated", m, b.Chain[3].Index)
-	// The registry chain dropped: the enterprise's first record's key is unknown.
+	// The registry chain dropped: the registry's end says where it ends.
 	m = clone(b)
 	m.Registry = nil
-	wantFault(t, "no registry", m, b.Chain[0].Index)
+	wantFault(t, "no registry", m, b.Registry[len(b.Registry)-1].Index)
+	// The enterprise's last record dropped: every link holds, the chain's end does not.
+	m = clone(b)
+	m.Chain = m.Chain[:len(m.Chain)-1]
+	wantFault(t, "last record dropped", m, b.Chain[len(b.Chain)-1].Index)
+	// The chain end altered: a shorter chain, another last record, a sibling.
+	m = clone(b)
+	m.ChainEnd.Len--
+	wantFault(t, "chain end len", m, b.ChainEnd.Last.Index)
+	m = clone(b)
+	m.ChainEnd.Last = m.Chain[0]
+	wantFault(t, "chain end not the tree's last record", m, m.ChainEnd.Last.Index)
+	if len(b.ChainEnd.Siblings) > 0 {
+		m = clone(b)
+		m.ChainEnd.Siblings[0][0] ^= 1
+		wantFault(t, "chain end sibling", m, b.ChainEnd.Last.Index)
+	}
 	// A record of the other chain put in this one.
 	m = clone(b)
 	m.Chain = append(m.Chain, m.Registry[1])
@@ -212,7 +237,8 @@ func TestParseBundleStrict(t *testing.T) {
 	data, _ := b.Marshal()
 	for _, bad := range []string{
 		"", "{}", "[]", string(data) + "{}", strings.Replace(string(data), `"format"`, `"formats"`, 1),
-		strings.Replace(string(data), BundleFormat, "santong-audit-bundle/v2", 1),
+		strings.Replace(string(data), BundleFormat, "santong-audit-bundle/v1", 1),
+		strings.Replace(string(data), `"chain_end"`, `"chain_end_"`, 1),
 		strings.Replace(string(data), `"index": 0`, `"index": -1`, 1),
 	} {
 		if _, err := ParseBundle([]byte(bad)); err == nil {

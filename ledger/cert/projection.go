@@ -122,7 +122,7 @@ func (r *Registry) Rebuild(ctx context.Context, progress func(done, total int64)
 			return &RecordError{Index: i, Err: err}
 		}
 		o := newHeld(st)
-		if err := apply(o, &r.hook.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, true); err != nil {
+		if err := apply(o, &r.hook.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain, Prev: rec.Prev}, ev, true); err != nil {
 			return &RecordError{Index: i, Err: err}
 		}
 		if size+o.size > limit || count+int64(len(o.order)) > maxCount {

@@ -70,7 +70,7 @@ func (h *Hook) Apply(txn *ledger.Txn, rec *ledger.Record) error {
 	if applied != rec.Index {
 		return ErrProjectionBehind
 	}
-	return apply(st, &h.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, verify)
+	return apply(st, &h.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain, Prev: rec.Prev}, ev, verify)
 }
 
 // Committed implements ledger.Committer: the group's decoded values are committed state now.
@@ -173,7 +173,11 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	}
 	r.rebuild.RLock()
 	defer r.rebuild.RUnlock()
-	return r.log.Append(ctx, ledger.Entry{Chain: ev.Chain, Payload: b, Decoded: ev})
+	e := ledger.Entry{Chain: ev.Chain, Payload: b, Decoded: ev}
+	if ev.Prev != nil {
+		e.ExpectHead = (*ledger.Hash)(ev.Prev) // the event is bound to the chain state its signer saw
+	}
+	return r.log.Append(ctx, e)
 }
 
 // publicKey returns the public key of an enrolled key id (revoked or not: Apply checks that).

@@ -51,7 +51,7 @@ func (p *Replayer) Check(rec *ledger.Record) error {
 		return &RecordError{Index: rec.Index, Err: err}
 	}
 	o := newHeld(p.st)
-	if err := apply(o, &p.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, !p.SkipSignatures); err != nil {
+	if err := apply(o, &p.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain, Prev: rec.Prev}, ev, !p.SkipSignatures); err != nil {
 		return &RecordError{Index: rec.Index, Err: err}
 	}
 	if ev.Type == event.DrawRec {
@@ -204,7 +204,7 @@ func (p *Replayer) refold(src *Replayer, n int64) error {
 			return err
 		}
 		o := newHeld(p.st)
-		if err := apply(o, &p.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain}, ev, false); err != nil {
+		if err := apply(o, &p.cfg, recInfo{Index: rec.Index, Time: rec.Time, Chain: rec.Chain, Prev: rec.Prev}, ev, false); err != nil {
 			return err
 		}
 		o.flush(rec.Index)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -84,6 +85,7 @@ type recInfo struct {
 	Index int64
 	Time  time.Time
 	Chain uuid.UUID
+	Prev  ledger.Hash // the record's link: its chain's head before it
 }
 
 // applier applies one event to a store: the rules of docs/events.md.
@@ -102,6 +104,9 @@ type applier struct {
 func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) error {
 	if rc.Chain != ev.Chain {
 		return ErrChainMismatch
+	}
+	if ev.Prev != nil && *ev.Prev != rc.Prev {
+		return ErrPrevMismatch
 	}
 	if d := ev.Time.Sub(rc.Time); d > cfg.MaxSkew || d < -cfg.MaxSkew {
 		return ErrSkew

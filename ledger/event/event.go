@@ -10,6 +10,10 @@
 //	actor    the key id of the signer: 16 lowercase hex digits (see KeyIDOf)
 //	body     the type's body: an object whose members are fixed by the type
 //	chain    the enterprise the event concerns (UUID), or the nil UUID for registry events
+//	prev     optional: the chain's head the signer saw, the leaf hash of the chain's last record
+//	         (32 bytes, standard base64; 32 zero bytes for an empty chain). The log appends the
+//	         event only if that is still the chain's head, and its record then links to it:
+//	         the signer binds the event to the chain state it saw (docs/events.md)
 //	sig      the actor's Ed25519 signature, standard base64 with padding
 //	subject  the enterprise, product, certificate, batch, ... the event is about (UUID)
 //	time     when the actor signed it: UTC, milliseconds, "2006-01-02T15:04:05.000Z"
@@ -74,6 +78,7 @@ var (
 	ErrBadTime      = fault.New(fault.Invalid, "malformed event time")
 	ErrBadSignature = fault.New(fault.Unauthorized, "event signature does not verify")
 	ErrWrongKey     = fault.New(fault.Unauthorized, "event signed by another key")
+	ErrBadPrev      = fault.Field(fault.Invalid, "prev", "prev is not a 32-byte hash")
 )
 
 // Event is a decoded (or about to be signed) event.
@@ -85,6 +90,9 @@ type Event struct {
 	Actor   KeyID
 	Body    Body
 	Sig     []byte
+	// Prev, optional, is the chain's head the signer saw (see the package doc): the append is
+	// refused unless it is still the head (ledger.Entry.ExpectHead).
+	Prev *[32]byte
 
 	raw []byte // the encoded event, once signed or decoded
 	msg []byte // the signing message, once decoded
@@ -95,6 +103,7 @@ type wire struct {
 	Actor   KeyID           `json:"actor"`
 	Body    json.RawMessage `json:"body"`
 	Chain   uuid.UUID       `json:"chain"`
+	Prev    []byte          `json:"prev,omitempty"`
 	Sig     []byte          `json:"sig,omitempty"`
 	Subject uuid.UUID       `json:"subject"`
 	Time    string          `json:"time"`
@@ -146,10 +155,14 @@ func (e *Event) wire() (*wire, error) {
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, err, "encode event body")
 	}
-	return &wire{
+	w := &wire{
 		Actor: e.Actor, Body: body, Chain: e.Chain, Sig: e.Sig, Subject: e.Subject,
 		Time: e.Time.UTC().Format(TimeFormat), Type: e.Type, V: Version,
-	}, nil
+	}
+	if e.Prev != nil {
+		w.Prev = e.Prev[:]
+	}
+	return w, nil
 }
 
 // check validates the envelope and the body.
@@ -289,6 +302,12 @@ func decode(b []byte) (*Event, error) {
 	e := &Event{Type: w.Type, Chain: w.Chain, Subject: w.Subject, Time: t, Actor: w.Actor, Body: body, Sig: w.Sig}
 	if len(e.Sig) != ed25519.SignatureSize {
 		return nil, ErrBadSignature
+	}
+	if w.Prev != nil {
+		if len(w.Prev) != 32 {
+			return nil, ErrBadPrev
+		}
+		e.Prev = (*[32]byte)(w.Prev)
 	}
 	if err := e.check(); err != nil {
 		return nil, err

@@ -281,6 +281,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"actor":"0000000000000000","body":{},"chain":"00000000-0000-0000-0000-000000000000"}`))
+	withPrev := New(entID, prodID, &Revocation{Reason: "r"}).At(t0)
+	withPrev.Prev = &[32]byte{1, 2, 3}
+	if b, err := withPrev.Sign(testPriv); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast := decodeFast(b)
 		slow, serr := decode(b)

@@ -15,6 +15,8 @@ import (
 //
 //	{"actor":"<16>","body":<body>,"chain":"<36>","sig":"<88>","subject":"<36>","time":"<24>","type":"<type>","v":1}
 //
+// or, with the optional prev member, `"chain":"<36>","prev":"<44>","sig":...`.
+//
 // The body is read by readBody (canon.go), which checks its canonical form as it reads it. Any
 // deviation makes decodeFast return nil, and Decode takes the slow path, which names the error.
 // What the fast path accepts is exactly what the slow path accepts (FuzzDecode checks it).
@@ -24,6 +26,8 @@ const (
 	fastBody  = `","body":`
 	fastChain = `,"chain":"`
 	fastSig   = `","sig":"`
+	fastPrev  = `","prev":"`
+	prevB64   = 44 // base64 of 32 bytes, with padding
 	fastSubj  = `","subject":"`
 	fastTime  = `","time":"`
 	fastType  = `","type":"`
@@ -56,10 +60,20 @@ func decodeFast(b []byte) *Event {
 
 	m := ti - fastMid // start of the fixed middle
 	at := func(lit string) bool {
-		ok := string(b[m:m+len(lit)]) == lit
+		ok := m >= 0 && m+len(lit) <= len(b) && string(b[m:m+len(lit)]) == lit
 		m += len(lit)
 		return ok
 	}
+	withPrev := false
+	if !at(fastChain) {
+		// The middle with a prev member is longer by the member.
+		m = ti - fastMid - len(fastPrev) - prevB64
+		if m < pre+2 || !at(fastChain) {
+			return nil
+		}
+		withPrev = true
+	}
+	m -= len(fastChain)
 	field := func(n int) []byte { f := b[m : m+n]; m += n; return f }
 	bodyEnd := m
 	var chain, sig, subj, ts []byte
@@ -67,6 +81,19 @@ func decodeFast(b []byte) *Event {
 		return nil
 	}
 	chain = field(36)
+	if withPrev {
+		if !at(fastPrev) {
+			return nil
+		}
+		p := field(prevB64)
+		var h [33]byte
+		n, err := base64.StdEncoding.Decode(h[:], p)
+		var again [prevB64]byte
+		if base64.StdEncoding.Encode(again[:], h[:32]); err != nil || n != 32 || string(again[:]) != string(p) {
+			return nil
+		}
+		e.Prev = (*[32]byte)(h[:32])
+	}
 	if !at(fastSig) {
 		return nil
 	}
