@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -388,7 +389,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 	var body bytes.Buffer
 	body.ReadFrom(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body.String(), `"genuine"`) {
+	var verdict struct{ Verdict string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body.Bytes(), &verdict) != nil || verdict.Verdict != "genuine" {
 		t.Fatalf("the first label: %d %s", resp.StatusCode, body.String())
 	}
 	t.Logf("screenshots: %s", shots)
