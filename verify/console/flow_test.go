@@ -1,8 +1,10 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"html"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,7 +122,10 @@ func TestConsoleEcoOriginAndOthers(t *testing.T) {
 	op.must("key-enrol", url.Values{"role": {"certifier"}, "owner": {body.String()}, "key": {hex.EncodeToString(bodyK.Public().(ed25519.PublicKey))}})
 	op.must("key-enrol", url.Values{"role": {"regulator"}, "owner": {reg.String()}, "key": {hex.EncodeToString(regK.Public().(ed25519.PublicKey))}})
 
-	e := newFormClient(t, Config{Server: s.url, Key: entK, OutDir: t.TempDir()})
+	// Everything the enterprise's console sends goes through rec: the private key must be in
+	// none of it.
+	rec := &recorder{}
+	e := newFormClient(t, Config{Server: s.url, Key: entK, OutDir: t.TempDir(), Client: &http.Client{Transport: rec}})
 	e.must("product", url.Values{"name": {"雅安藏茶"}, "category": {"agricultural"}, "export_standards": {"GB/T 22111"}, "domestic_standards": {"GB/T 22111"}, "lines": {"一号线"}})
 	e.refused("apply", url.Values{"scheme": {"eco_origin"}, "certifier": {s.certifier.String()}, "contact_name": {"王"}, "contact_phone": {"1"}}, "所选认证机构未获该认证项目授权")
 	e.must("apply", url.Values{"scheme": {"eco_origin"}, "certifier": {body.String()}, "contact_name": {"王"}, "contact_phone": {"1"}})
@@ -173,6 +179,40 @@ func TestConsoleEcoOriginAndOthers(t *testing.T) {
 	b.refused("complaint-close", url.Values{"enterprise": {ent.String()}, "complaint": {cid}, "outcome": {"again"}}, "该投诉已办结")
 	// An enterprise may not record complaints.
 	e.refused("complaint", url.Values{"enterprise": {ent.String()}, "channel": {"x"}, "summary": {"y"}}, "无权操作")
+
+	if len(rec.sent) < 5 {
+		t.Fatalf("only %d requests recorded", len(rec.sent))
+	}
+	for _, secret := range [][]byte{entK.Seed(), entK} {
+		for _, enc := range []string{string(secret), hex.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret),
+			base64.RawURLEncoding.EncodeToString(secret), base64.StdEncoding.EncodeToString(secret[:24])} {
+			for i, m := range rec.sent {
+				if strings.Contains(m, enc) {
+					t.Fatalf("request %d carries the private key", i)
+				}
+			}
+		}
+	}
+}
+
+// recorder keeps every request a console sends (headers and body) and passes it on.
+type recorder struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var b []byte
+	if req.Body != nil {
+		b, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	var h strings.Builder
+	req.Header.Write(&h)
+	r.mu.Lock()
+	r.sent = append(r.sent, req.URL.String()+"\n"+h.String()+"\n"+string(b))
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 // TestJobPageProgress: a batch being written shows its progress and refreshes itself; a done
