@@ -69,6 +69,7 @@ func (s *Server) routes() *gin.Engine {
 	// Confidential attachments: signed requests only (verify/attachments.go).
 	pub.POST("/api/v1/attachments", s.postAttachment)
 	pub.GET("/api/v1/attachments/:sha256", s.getAttachment)
+	s.privateRoutes(pub) // applications' details, enrolment requests: applications.go
 	return r
 }
 

@@ -93,6 +93,8 @@ type Deps struct {
 	// Ready reports whether the service can take traffic (for /readyz); nil: always.
 	Ready func(context.Context) error
 	Now   func() time.Time // nil: time.Now
+	// Private keeps applications' details and enrolment requests (applications.go); nil: none.
+	Private *Private
 }
 
 // Server is the verification service.
@@ -113,6 +115,7 @@ type Server struct {
 	engine      *gin.Engine
 	trusted     []netip.Prefix // Config.TrustedProxies
 	inflight    chan struct{}  // scans in flight (shed.go); nil: no bound
+	private     *Private
 
 	draining atomic.Bool
 }
@@ -124,6 +127,7 @@ func New(cfg Config, deps Deps) *Server {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
 		scans: deps.Scans, space: deps.Space, attachments: deps.Attachments, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
+	s.private = deps.Private
 	if s.space == nil {
 		s.space = noSpaceCheck{}
 	}

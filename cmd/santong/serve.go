@@ -173,6 +173,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
+	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
+		return err
+	}
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
 		TrustedProxies: trusted,

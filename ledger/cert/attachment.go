@@ -81,6 +81,7 @@ var ErrNotReader = fault.New(fault.Forbidden, "this key's role may not read this
 //   - a certifier: what its own keys recorded; findings of an inspection of a certificate it
 //     granted; complaints, contacts and documents of complaints about an enterprise it granted a
 //     certificate to (the responsible certifier's queue);
+//   - a certifier also: the details and documents of an application made to it;
 //   - an enterprise: findings, applications and documents on its own chain; never what a
 //     complaint says or who made it;
 //   - nobody else, the operator's key included: the operator keeps the store, but its key does
@@ -104,6 +105,11 @@ func (r *Registry) MayRead(ref *AttachmentRef, k *Key, now time.Time) error {
 	case event.RoleCertifier:
 		if ref.Recorder == k.Owner {
 			return nil
+		}
+		if ref.Type == event.AppFiled { // an application's details: the body applied to (application.go)
+			if app, err := r.Application(ref.Subject); err == nil && app.Certifier == k.Owner {
+				return nil
+			}
 		}
 		if ref.Certificate != uuid.Nil {
 			if c, err := r.Certificate(ref.Certificate); err == nil && c.Certifier == k.Owner {

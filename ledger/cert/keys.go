@@ -30,6 +30,9 @@ import (
 //	x i <ledger index 8>                batch uuid (for tokens)
 //	x w <ledger index 8>                Draw
 //	x A <commitment 32>                 AttachmentRef: a confidential attachment an event names
+//	x J <application uuid 16>           Application (application.go), rewritten at each step
+//	x L <enterprise 16> <index 8>       application uuid: the enterprise's applications
+//	x Q <certifier 16> <index 8>        application uuid: the applications made to a certifier
 //	x E <enterprise 16> <index 8>       product uuid: the enterprise's products, in registration order
 //	x C <enterprise 16> <index 8>       certificate uuid: the enterprise's certificates
 //	x K <enterprise 16> <index 8>       key id: the enterprise's enrolled keys

@@ -263,6 +263,10 @@ func (a *applier) dispatch() error {
 		return a.draw(b)
 	case *event.Equivalence:
 		return a.equivalence(b)
+	case *event.Application:
+		return a.applicationFiled(b) // application.go
+	case *event.Acceptance, *event.Rejection, *event.Advance, *event.Decision, *event.Withdrawal:
+		return a.applicationStep()
 	}
 	return event.ErrUnknownType
 }

@@ -52,6 +52,13 @@ func sampleBodies() []struct {
 		{uuid.Nil, prodID, &Draw{Checkpoint: DrawCheckpoint{Origin: "o", Root: make([]byte, 32), Size: 5}, Scheme: SchemeSantong, Count: 1, Inspectors: []string{"a", "b"}, PerTarget: 1, Population: 3, PopulationHash: h, Targets: []DrawTarget{{Enterprise: entID, Inspectors: []string{"b"}}}}},
 		{uuid.Nil, prodID, &Regulator{Name: "成都市市场监督管理局", Kind: RegulatorMarket}},
 		{uuid.Nil, prodID, &Equivalence{Document: h, Export: "EN 71-3:2019", Domestic: "GB 6675.4-2014"}},
+		{entID, prodID, &Application{Attachments: []Attachment{{Kind: AttachApplication, SHA256: h}}, Certifier: entID, Products: []uuid.UUID{prodID}, Scheme: SchemeEcoOrigin, Scope: ScopeProducts}},
+		{entID, prodID, &Acceptance{Number: "受理-2026-001"}},
+		{entID, prodID, &Rejection{Reasons: []string{"材料不全 documents incomplete", "无出口备案"}}},
+		{entID, prodID, &Advance{Step: StepPreliminary, Note: "初评通过"}},
+		{entID, prodID, &Decision{Audit: prodID, Certificate: entID, Outcome: OutcomeGranted}},
+		{entID, prodID, &Decision{Audit: prodID, Outcome: OutcomeRefused, Reasons: []string{"审核未通过"}}},
+		{entID, prodID, &Withdrawal{Reason: "改期申请"}},
 	}
 }
 

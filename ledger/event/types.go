@@ -82,13 +82,20 @@ var specs = map[Type]spec{
 	BatchRecall:         {roles: []Role{RoleEnterprise, RoleCertifier, RoleOperator, RoleRegulator}},
 	DrawRec:             {registry: true, roles: []Role{RoleOperator, RoleCertifier, RoleRegulator}},
 	StandardsCompared:   {registry: true, roles: []Role{RoleCertifier}},
+	AppFiled:            {roles: []Role{RoleEnterprise}}, // applications: application.go
+	AppAccepted:         {roles: []Role{RoleCertifier}},
+	AppRejected:         {roles: []Role{RoleCertifier}},
+	AppAdvanced:         {roles: []Role{RoleCertifier}},
+	AppDecided:          {roles: []Role{RoleCertifier}},
+	AppWithdrawn:        {roles: []Role{RoleEnterprise}},
 }
 
 // Types lists every event type.
 func Types() []Type {
 	return []Type{LogInitialised, CertifierRegistered, RegulatorRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
-		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared}
+		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared,
+		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn}
 }
 
 // Known reports whether t is a known event type.
@@ -145,6 +152,12 @@ var bodies = map[Type]func() Body{
 	BatchRecall:         func() Body { return new(Recall) },
 	DrawRec:             func() Body { return new(Draw) },
 	StandardsCompared:   func() Body { return new(Equivalence) },
+	AppFiled:            func() Body { return new(Application) },
+	AppAccepted:         func() Body { return new(Acceptance) },
+	AppRejected:         func() Body { return new(Rejection) },
+	AppAdvanced:         func() Body { return new(Advance) },
+	AppDecided:          func() Body { return new(Decision) },
+	AppWithdrawn:        func() Body { return new(Withdrawal) },
 }
 
 // NewBody returns an empty body of type t (nil for an unknown type).
