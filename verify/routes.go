@@ -45,6 +45,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/01/*path", s.shed(s.digitalLink))
 
 	// The log's public face.
+	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/checkpoint", s.checkpoint)
 	getHead("/tile/*path", s.tile)
 	getHead("/api/v1/records/:index", s.record)

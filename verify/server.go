@@ -25,6 +25,11 @@ type Config struct {
 	// Origin is the public base URL of the service (e.g. "https://santong.example"); links in
 	// pages and JSON are made absolute with it. Empty: relative links.
 	Origin string
+	// LogOrigin, LogKey and LabelPrefix are what GET /api/v1/service tells clients: the log's
+	// origin and public key, and the URL prefix label codes carry (serviceinfo.go).
+	LogOrigin   string
+	LogKey      string
+	LabelPrefix string
 	// TrustedProxies are the proxies (IPs or CIDRs) whose X-Forwarded-For is believed. None by
 	// default: the client IP is the peer address.
 	TrustedProxies []string

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -67,6 +67,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	line := fs.String("line", "", "the production line the batch was made on (one of the product's lines: 同线)")
 	market := fs.String("market", "", "where the batch goes: export or domestic")
 	count := fs.Uint64("count", 0, "number of units")
+	insecure := fs.Bool("allow-insecure-prefix", false, "accept a label URL prefix that is plain HTTP or a loopback or private address (demos and tests only: consumers' phones cannot reach it)")
 	out := fs.String("out", "", "the output directory (created if missing; must not hold another batch's labels)")
 	format := fs.String("format", "csv", "outputs, comma-separated: csv, json, png, svg, svg-sheet, pdf")
 	keyPath := fs.String("key", "", "the enterprise key file that signs the batch event")
@@ -192,13 +193,24 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		if b.Certificate == uuid.Nil {
 			return withHint(fmt.Errorf("product %s holds no valid certificate", *product), "a batch is issued only under a certification valid now")
 		}
-		if origin, err = serverOrigin(ctx, *server); err != nil {
+		info, err := serverInfo(ctx, *server)
+		if err != nil {
 			return err
 		}
-		pfx = strings.ToUpper(strings.TrimSuffix(*server, "/")) + "/Q/"
+		origin, pfx = info.Origin, info.LabelPrefix
+		if pfx == "" && *prefix == "" {
+			return withHint(fmt.Errorf("%s advertises no label URL prefix", *server), "give the public prefix with --prefix HTTPS://HOST/Q/")
+		}
 	}
 	if *prefix != "" {
 		pfx = *prefix
+	}
+	if err := checkPublicPrefix(pfx, *insecure); err != nil {
+		if *server != "" || *prefix != "" {
+			return err
+		}
+		// a local data directory's own prefix, chosen at init: said, not refused
+		fmt.Fprintf(c.stderr, "santong: warning: %v\n", err)
 	}
 	if err := label.CheckPrefix(pfx); err != nil {
 		return withHint(fmt.Errorf("URL prefix %q: %v", pfx, err), "set one with --prefix")
@@ -398,23 +410,43 @@ func serverProduct(ctx context.Context, server, ref string) (*serverProductInfo,
 	return found, nil
 }
 
-// serverOrigin reads the log's origin: the first line of the server's checkpoint.
-func serverOrigin(ctx context.Context, server string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(server, "/")+"/checkpoint", nil)
-	if err != nil {
-		return "", usagef("--server %q: %v", server, err)
+// serverInfo reads what the server says of itself (GET /api/v1/service): the log's origin and
+// the URL prefix its label codes carry.
+func serverInfo(ctx context.Context, server string) (*verify.ServiceInfo, error) {
+	var info verify.ServiceInfo
+	if err := getJSON(ctx, strings.TrimSuffix(server, "/")+"/api/v1/service", &info); err != nil {
+		return nil, withHint(fmt.Errorf("read %s/api/v1/service: %w", strings.TrimSuffix(server, "/"), err), "is the server at %s running Santong?", server)
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return "", withHint(err, "is the server at %s running?", server)
+	if info.Origin == "" {
+		return nil, fmt.Errorf("%s/api/v1/service names no log origin", strings.TrimSuffix(server, "/"))
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("read the server's checkpoint: %s", resp.Status)
+	return &info, nil
+}
+
+// checkPublicPrefix refuses a label URL prefix that consumers could not use: plain HTTP, or a
+// host that is a loopback, private or link-local address or "localhost". A million labels with
+// such a prefix are a million labels to throw away.
+func checkPublicPrefix(pfx string, allowInsecure bool) error {
+	if allowInsecure {
+		return nil
 	}
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) == "" {
-		return "", errors.New("malformed checkpoint from the server")
+	hint := "labels must carry the service's public HTTPS address; give --prefix HTTPS://HOST/Q/ (or --allow-insecure-prefix for a demo)"
+	if !strings.HasPrefix(pfx, "HTTPS://") {
+		return withHint(fmt.Errorf("label URL prefix %q is plain HTTP", pfx), "%s", hint)
 	}
-	return strings.TrimSpace(line), nil
+	host := strings.TrimPrefix(pfx, "HTTPS://")
+	if i := strings.IndexByte(host, '/'); i >= 0 {
+		host = host[:i]
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return withHint(fmt.Errorf("label URL prefix %q names localhost", pfx), "%s", hint)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()) {
+		return withHint(fmt.Errorf("label URL prefix %q names the address %s, which consumers' phones cannot reach", pfx, ip), "%s", hint)
+	}
+	return nil
 }

@@ -178,6 +178,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 	srv := verify.New(verify.Config{
 		Origin:         *publicURL,
+		LogOrigin:      cfg.Origin,
+		LogKey:         cfg.LogKey,
+		LabelPrefix:    cfg.URLPrefix,
 		TrustedProxies: trusted,
 		Clone:          verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions, MaxClients: int64(*cloneClients)},
 		Region:         *region,

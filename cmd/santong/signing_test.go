@@ -120,9 +120,20 @@ func TestSignToServer(t *testing.T) {
 	sh(t, 0, "key", "new", "--out", lbl)
 	srv(0, "key", "enrol", "--key", op, "--pub", lbl, "--role", "label", "--enterprise", code)
 	labels := filepath.Join(dir, "labels")
-	if got := srv(0, "label", "issue", "--product", "6901234567892", "--lot", "L1", "--count", "3", "--out", labels,
-		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "units 1..3") {
-		t.Errorf("label issue with --server: %s", got)
+	// The codes carry the prefix the server advertises (its data directory's url_prefix), not the
+	// address the CLI reached it at; a plain-HTTP or loopback prefix is refused unless allowed.
+	if got := srv(2, "label", "issue", "--product", "6901234567892", "--lot", "L1", "--count", "3", "--out", labels,
+		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "is plain HTTP") {
+		t.Errorf("label issue with an insecure advertised prefix: %s", got)
+	}
+	if got := srv(2, "label", "issue", "--product", "6901234567892", "--lot", "L1", "--count", "3", "--out", labels,
+		"--format", "csv", "--key", ent, "--label-key", lbl, "--prefix", "HTTPS://127.0.0.1/Q/"); !strings.Contains(got, "cannot reach") {
+		t.Errorf("label issue with a loopback prefix: %s", got)
+	}
+	got := srv(0, "label", "issue", "--product", "6901234567892", "--lot", "L1", "--count", "3", "--out", labels,
+		"--format", "csv", "--key", ent, "--label-key", lbl, "--allow-insecure-prefix")
+	if !strings.Contains(got, "units 1..3") || !strings.Contains(got, "first label: HTTP://127.0.0.1:8080/Q/") || strings.Contains(got, strings.ToUpper(url)) {
+		t.Errorf("label issue with --server: %s (server %s)", got, url)
 	}
 	if got := srv(2, "label", "issue", "--product", "6901234567885", "--lot", "L1", "--count", "3", "--out", labels+"2",
 		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "no such product") {

@@ -77,7 +77,8 @@ func newService(t *testing.T) *service {
 		t.Fatal(err)
 	}
 	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
-	srv := verify.New(verify.Config{RateLimit: -1, ProofWait: -1}, deps)
+	srv := verify.New(verify.Config{RateLimit: -1, ProofWait: -1, LogOrigin: "santong.test/console",
+		LabelPrefix: "HTTPS://V.SANTONG.TEST/Q/"}, deps)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); adapter.Close(); reg.Close() })
 	s.url = hs.URL

@@ -128,6 +128,16 @@ func (c *Console) issueLabels(ctx context.Context, me *identity, v func(string) 
 	if err := label.CheckDir(dir, outputs); err != nil {
 		return failed(err)
 	}
+	// The codes carry the prefix the service advertises for labels, not the address this console
+	// reaches it at (which may be internal or loopback); without one nothing is recorded.
+	var info verify.ServiceInfo
+	if err := c.get(ctx, "/api/v1/service", false, &info); err != nil {
+		return failed(err)
+	}
+	if info.LabelPrefix == "" {
+		return failed(fault.New(fault.Unavailable, "the service advertises no label URL prefix: ask the operator to set url_prefix"))
+	}
+	prefix := info.LabelPrefix
 	rc, err := c.submit(ctx, me.Owner, batchID, b)
 	if err != nil {
 		return failed(err)
@@ -142,7 +152,6 @@ func (c *Console) issueLabels(ctx context.Context, me *identity, v func(string) 
 	c.jobs[j.ID] = j
 	c.order = append(c.order, j.ID)
 	c.mu.Unlock()
-	prefix := strings.ToUpper(c.cfg.Server) + "/Q/"
 	go func() {
 		_, err := label.Issue(context.Background(), label.Batch{Key: c.cfg.LabelKey, Origin: origin, Batch: rc.Index, First: 1,
 			Count: count, Prefix: prefix, Product: name, Lot: b.Lot, Schemes: p.Schemes},
