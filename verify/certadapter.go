@@ -78,8 +78,9 @@ func (a *CertRegistry) Submit(ctx context.Context, ev []byte) (ledger.Receipt, e
 }
 
 // viewTTL is how long a cached enterprise, product or certificate view holds without a touch:
-// their statuses change with time too (a certificate expires), which no record says.
-const viewTTL = time.Second
+// their statuses change with time too (a certificate expires), which no record says. (A
+// variable for the tests.)
+var viewTTL = time.Second
 
 // batchInfo reads what a scan needs of a batch.
 func (a *CertRegistry) batchInfo(i int64) (*cert.BatchInfo, error) {
