@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -19,6 +21,7 @@ const (
 	tileHeight    = 8 // C2SP tlog-tiles
 	tileWidth     = 1 << tileHeight
 	immutable     = "public, max-age=31536000, immutable"
+	partialCache  = "public, max-age=3600"
 	maxChainLimit = 100
 )
 
@@ -81,10 +84,23 @@ func (s *Server) tile(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// A tile's contents are fixed by its path, partial ones too (a width is a number of
+	// hashes or entries that never change); a partial tile may later answer 404, once the
+	// full one replaces it, so it is cached for an hour rather than for ever.
 	if t.W == tileWidth {
 		c.Header("Cache-Control", immutable)
 	} else {
-		s.shortCache(c)
+		c.Header("Cache-Control", partialCache)
+	}
+	if t.L < 0 && acceptsGzip(c.GetHeader("Accept-Encoding")) {
+		c.Header("Vary", "Accept-Encoding")
+		c.Header("Content-Encoding", "gzip")
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw.Write(data)
+		zw.Close()
+		c.Data(http.StatusOK, "application/octet-stream", b.Bytes())
+		return
 	}
 	c.Data(http.StatusOK, "application/octet-stream", data)
 }
@@ -378,4 +394,23 @@ func tileInTree(t tlog.Tile, size int64) bool {
 		need *= tileWidth
 	}
 	return need <= size
+}
+
+// acceptsGzip reports whether an Accept-Encoding header (RFC 9110 section 12.5.3) accepts gzip:
+// named, or matched by "*", with a quality above zero.
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		name = strings.TrimSpace(name)
+		if !strings.EqualFold(name, "gzip") && !strings.EqualFold(name, "x-gzip") && name != "*" {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimSpace(params), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			return true
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		return err == nil && q > 0
+	}
+	return false
 }

@@ -2,7 +2,9 @@ package verify
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -64,7 +66,7 @@ func TestLogEndpoints(t *testing.T) {
 		t.Fatalf("full tile: %d %v", r.Code, r.Header())
 	}
 	r = do(t, h, "GET", fmt.Sprintf("/tile/0/001.p/%d", size-256))
-	if r.Code != 200 || len(r.body) != 32*int(size-256) || r.Header().Get("Cache-Control") != "public, max-age=5" {
+	if r.Code != 200 || len(r.body) != 32*int(size-256) || r.Header().Get("Cache-Control") != partialCache {
 		t.Fatalf("partial tile: %d %d %v", r.Code, len(r.body), r.Header())
 	}
 	r = do(t, h, "GET", "/tile/1/000.p/1")
@@ -89,8 +91,23 @@ func TestLogEndpoints(t *testing.T) {
 		}
 		b = b[2+n:]
 	}
-	if r := do(t, h, "GET", "/tile/entries/001.p/5"); r.Code != 200 {
-		t.Errorf("partial entries: %d", r.Code)
+	if r := do(t, h, "GET", "/tile/entries/001.p/5"); r.Code != 200 || r.Header().Get("Cache-Control") != partialCache {
+		t.Errorf("partial entries: %d %q", r.Code, r.Header().Get("Cache-Control"))
+	}
+	// a mirror asking for gzip gets the same bundle compressed
+	zr := do(t, h, "GET", "/tile/entries/000", "Accept-Encoding", "br, gzip;q=0.8")
+	if zr.Header().Get("Content-Encoding") != "gzip" || zr.Header().Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("gzip bundle: %v", zr.Header())
+	}
+	gz, err := gzip.NewReader(strings.NewReader(zr.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := io.ReadAll(gz); err != nil || !bytes.Equal(plain, []byte(r.body)) {
+		t.Fatalf("gzip bundle differs from the plain one (%v)", err)
+	}
+	if len(zr.body) >= len(r.body) {
+		t.Errorf("gzip bundle %d bytes, plain %d", len(zr.body), len(r.body))
 	}
 	if r := do(t, h, "GET", "/tile/0/abc"); r.Code != 400 {
 		t.Errorf("bad tile path: %d", r.Code)
@@ -297,5 +314,17 @@ func TestPostEvent(t *testing.T) {
 	f.reg.submitErr = nil
 	if !strings.Contains(do(t, h, "GET", "/metrics").body, `santong_appends_total{result="conflict"} 1`) {
 		t.Errorf("appends metric by result missing")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"": false, "gzip": true, "GZIP": true, "deflate, gzip": true, "gzip;q=0": false,
+		"gzip; q=0.000": false, "gzip;q=0.5": true, "*": true, "*;q=0": false, "br": false,
+		"x-gzip": true, "gzip;q=junk": false, "identity": false,
+	} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
 	}
 }

@@ -113,6 +113,17 @@ func (s *Server) rateLimit(c *gin.Context) {
 	c.Next()
 }
 
+// mirrorRateLimit is rateLimit for the mirror class: the log's checkpoint, tiles and bundles.
+func (s *Server) mirrorRateLimit(c *gin.Context) {
+	if s.mirrorLimiter != nil && !s.mirrorLimiter.allow(limitKey(c.ClientIP()), time.Now()) {
+		s.metrics.rateLimited.Inc()
+		c.Header("Retry-After", "1")
+		s.fail(c, httpError(codeRateLimited, "too many requests: slow down"))
+		return
+	}
+	c.Next()
+}
+
 // limitKey is the rate-limit key of a client IP: the address for IPv4, its /64 for IPv6 (one
 // subscriber holds a whole /64 and could take a new address for every request).
 func limitKey(ip string) string {

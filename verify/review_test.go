@@ -48,7 +48,7 @@ func TestMetricsMethodLabelBounded(t *testing.T) {
 // every request; the limit applies to the /64.
 func TestRateLimitIPv6Prefix(t *testing.T) {
 	f := newFixture()
-	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 2})
+	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 2, MirrorRateLimit: 1, MirrorBurst: 2})
 	codes := map[int]int{}
 	for i := range 6 {
 		req := httptest.NewRequest("GET", "/checkpoint", nil)
@@ -95,7 +95,7 @@ func TestNoTrailingSlashRedirect(t *testing.T) {
 // Retry-After): the refusal carries the CORS header like any other answer.
 func TestRateLimitedCORS(t *testing.T) {
 	f := newFixture()
-	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 1})
+	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 1, MirrorRateLimit: 1, MirrorBurst: 1})
 	do(t, s.Handler(), "GET", "/checkpoint", "Origin", "https://mirror.example")
 	r := do(t, s.Handler(), "GET", "/checkpoint", "Origin", "https://mirror.example")
 	if r.Code != 429 || r.Header().Get("Access-Control-Allow-Origin") != "*" ||

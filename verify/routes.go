@@ -46,8 +46,16 @@ func (s *Server) routes() *gin.Engine {
 
 	// The log's public face.
 	getHead("/api/v1/service", s.serviceInfo)
-	getHead("/checkpoint", s.checkpoint)
-	getHead("/tile/*path", s.tile)
+	// Mirrors and monitors: a rate-limit class of their own (MirrorRateLimit).
+	mirror := r.Group("", cors, s.mirrorRateLimit)
+	for _, rt := range []struct {
+		path string
+		h    gin.HandlerFunc
+	}{{"/checkpoint", s.checkpoint}, {"/tile/*path", s.tile}} {
+		mirror.GET(rt.path, rt.h)
+		mirror.HEAD(rt.path, rt.h)
+		mirror.OPTIONS(rt.path, rt.h)
+	}
 	getHead("/api/v1/records/:index", s.record)
 	getHead("/api/v1/proof/inclusion", s.inclusionProof)
 	getHead("/api/v1/proof/consistency", s.consistencyProof)

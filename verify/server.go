@@ -44,6 +44,11 @@ type Config struct {
 	// endpoints (default 20; negative: no limit); RateBurst the bucket size (default 60).
 	RateLimit float64
 	RateBurst int
+	// MirrorRateLimit and MirrorBurst are the same for the mirror class: /checkpoint, tiles and
+	// entry bundles, which a mirror or a monitor reads by the thousand (defaults 1000/s, burst
+	// 20,000: a 1,000,000-record log is about 8,000 reads; negative: no limit).
+	MirrorRateLimit float64
+	MirrorBurst     int
 	// RateClients bounds the number of client IPs the limiter remembers (default 65536).
 	RateClients int
 	// MaxScansInFlight bounds the scans answered at once; past it a scan gets 503 with
@@ -117,10 +122,12 @@ type Server struct {
 	now         func() time.Time
 	metrics     *metrics
 	limiter     *limiter
-	engine      *gin.Engine
-	trusted     []netip.Prefix // Config.TrustedProxies
-	inflight    chan struct{}  // scans in flight (shed.go); nil: no bound
-	private     *Private
+	// mirrorLimiter is the mirror class's (tiles, bundles, checkpoint); see MirrorRateLimit.
+	mirrorLimiter *limiter
+	engine        *gin.Engine
+	trusted       []netip.Prefix // Config.TrustedProxies
+	inflight      chan struct{}  // scans in flight (shed.go); nil: no bound
+	private       *Private
 
 	draining atomic.Bool
 }
@@ -147,6 +154,9 @@ func New(cfg Config, deps Deps) *Server {
 		s.inflight = make(chan struct{}, cfg.MaxScansInFlight)
 	}
 	s.metrics = newMetrics(s)
+	if cfg.MirrorRateLimit > 0 {
+		s.mirrorLimiter = newLimiter(cfg.MirrorRateLimit, cfg.MirrorBurst, cfg.RateClients)
+	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateClients)
 	}
@@ -173,6 +183,12 @@ func (c *Config) defaults() {
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = 60
+	}
+	if c.MirrorRateLimit == 0 {
+		c.MirrorRateLimit = 1000
+	}
+	if c.MirrorBurst <= 0 {
+		c.MirrorBurst = 20000
 	}
 	if c.RateClients <= 0 {
 		c.RateClients = 65536

@@ -329,25 +329,46 @@ func TestRateLimit(t *testing.T) {
 	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 3})
 	codes := map[int]int{}
 	for range 6 {
-		codes[do(t, s.Handler(), "GET", "/checkpoint").Code]++
+		codes[do(t, s.Handler(), "GET", "/api/v1/service").Code]++
 	}
 	if codes[200] != 3 || codes[429] != 3 {
 		t.Fatalf("codes %v", codes)
 	}
-	r := do(t, s.Handler(), "GET", "/checkpoint")
+	r := do(t, s.Handler(), "GET", "/api/v1/service")
 	if r.Header().Get("Retry-After") == "" || decode[ErrorBody](t, r).Error.Code != codeRateLimited {
 		t.Errorf("429 body %s", r.body)
 	}
 	if r := do(t, s.Handler(), "GET", "/healthz"); r.Code != 200 {
 		t.Errorf("healthz is not rate limited: %d", r.Code)
 	}
+	// the mirror class (checkpoint, tiles, bundles) has a bucket of its own
+	if r := do(t, s.Handler(), "GET", "/checkpoint"); r.Code != 200 {
+		t.Errorf("checkpoint after the public bucket is empty: %d", r.Code)
+	}
 	// another client has its own bucket
-	req := httptest.NewRequest("GET", "/checkpoint", nil)
+	req := httptest.NewRequest("GET", "/api/v1/service", nil)
 	req.RemoteAddr = "192.0.2.9:1234"
 	w := httptest.NewRecorder()
 	s.Handler().ServeHTTP(w, req)
 	if w.Code != 200 {
 		t.Errorf("other client %d", w.Code)
+	}
+}
+
+// TestMirrorRateLimit: tiles and the checkpoint are limited in their own class, with its own
+// rate and burst.
+func TestMirrorRateLimit(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{RateLimit: 1, RateBurst: 1, MirrorRateLimit: 1, MirrorBurst: 5})
+	codes := map[int]int{}
+	for range 8 {
+		codes[do(t, s.Handler(), "GET", "/checkpoint").Code]++
+	}
+	if codes[200] != 5 || codes[429] != 3 {
+		t.Fatalf("checkpoint codes %v, want 5 served and 3 limited", codes)
+	}
+	if r := do(t, s.Handler(), "GET", "/checkpoint"); r.Header().Get("Retry-After") == "" {
+		t.Errorf("a limited mirror read has no Retry-After")
 	}
 }
 
@@ -373,7 +394,7 @@ func readAll(t testing.TB, r io.Reader) string {
 func TestTrustedProxies(t *testing.T) {
 	f := newFixture()
 	from := func(s *Server, remote, xff string) int {
-		req := httptest.NewRequest("GET", "/checkpoint", nil)
+		req := httptest.NewRequest("GET", "/api/v1/service", nil)
 		req.RemoteAddr = remote
 		if xff != "" {
 			req.Header.Set("X-Forwarded-For", xff)

@@ -43,6 +43,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	cloneRegions := fs.Int("clone-regions", envInt(c, "SANTONG_CLONE_REGIONS", 3), "distinct regions after which a code is reported as possibly cloned ($SANTONG_CLONE_REGIONS)")
 	every := fs.Duration("checkpoint-interval", envDuration(c, "SANTONG_CHECKPOINT_INTERVAL", 250*time.Millisecond), "how soon after appends a new checkpoint is signed ($SANTONG_CHECKPOINT_INTERVAL)")
 	rate := fs.Float64("rate-limit", float64(envInt(c, "SANTONG_RATE_LIMIT", 20)), "requests per second allowed to one client IP on public endpoints; negative: none ($SANTONG_RATE_LIMIT)")
+	mirrorRate := fs.Float64("mirror-rate-limit", float64(envInt(c, "SANTONG_MIRROR_RATE_LIMIT", 1000)), "requests per second allowed to one client IP on /checkpoint and /tile/ (mirrors and monitors; burst 20,000); negative: none ($SANTONG_MIRROR_RATE_LIMIT)")
 	wf := addWitnessFlags(fs, c)
 	retention := fs.Duration("scan-retention", envDuration(c, "SANTONG_SCAN_RETENTION", scanstore.DefaultRetention), "how long each scan's row is kept; the per-code counts stay; negative: forever ($SANTONG_SCAN_RETENTION)")
 	watermark := fs.String("disk-watermark", c.getenv("SANTONG_DISK_WATERMARK"), "free disk space below which scans are not recorded and writes refused, e.g. 2GiB (default: 1 GiB or 5% of the disk, whichever is smaller, and at least the stores' file allocation) ($SANTONG_DISK_WATERMARK)")
@@ -177,16 +178,17 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	srv := verify.New(verify.Config{
-		Origin:         *publicURL,
-		LogOrigin:      cfg.Origin,
-		LogKey:         cfg.LogKey,
-		LabelPrefix:    cfg.URLPrefix,
-		TrustedProxies: trusted,
-		Clone:          verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions, MaxClients: int64(*cloneClients)},
-		Region:         *region,
-		RateLimit:      *rate,
-		Samples:        readSampleIndex(dir),
-		Witnesses:      witnesses,
+		Origin:          *publicURL,
+		LogOrigin:       cfg.Origin,
+		LogKey:          cfg.LogKey,
+		LabelPrefix:     cfg.URLPrefix,
+		TrustedProxies:  trusted,
+		Clone:           verify.CloneRule{MaxScans: int64(*cloneScans), MaxRegions: *cloneRegions, MaxClients: int64(*cloneClients)},
+		Region:          *region,
+		RateLimit:       *rate,
+		MirrorRateLimit: *mirrorRate,
+		Samples:         readSampleIndex(dir),
+		Witnesses:       witnesses,
 	}, deps)
 	fmt.Fprintf(c.stdout, "santong: serving %s (origin %s) on %s\n", dir, cfg.Origin, base)
 	fmt.Fprintf(c.stdout, "open %s/ for the registry; Ctrl-C stops\n", base)
