@@ -82,6 +82,7 @@ var commands = []command{
 	{"dev generate", "--data DIR [--enterprises N] [--products N] [--certificates N] [--batches N]", "fill a fresh data directory with a generated registry, for measurements", cmdDevGenerate},
 	{"backup", "--data DIR --out FILE", "write a consistent backup of a stopped data directory's database", cmdBackup},
 	{"restore", "--in FILE --data NEWDIR [--keys-from DIR]", "restore a backup into a new, empty data directory", cmdRestore},
+	{"export-tiles", "--out DIR [--data DIR | --server URL --log-key VKEY]", "write or update the log's tiles, entry bundles and checkpoint as static files for a web server or CDN", cmdExportTiles},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 

@@ -15,14 +15,54 @@ type progressBar struct {
 	last  time.Time
 }
 
-// progress returns a progress callback (done, total) that draws a bar on stderr, or nil when
-// stderr is not a terminal.
+// progress returns a progress callback (done, total) that draws a bar on stderr when it is a
+// terminal, and otherwise (a log file, a pipe, CI) writes a line every few seconds with the
+// counts and the rate, and a last one when the work is done, if it took more than two seconds.
 func (c *cli) progress(what string) func(done, total uint64) {
 	if !c.tty {
-		return nil
+		p := &progressLines{w: c.stderr, what: what, start: time.Now(), every: progressEvery}
+		return p.update
 	}
 	p := &progressBar{w: c.stderr, what: what, start: time.Now()}
 	return p.update
+}
+
+// progressEvery is how often progressLines writes.
+const progressEvery = 5 * time.Second
+
+// progressLines reports progress as lines, for output that is not a terminal.
+type progressLines struct {
+	w     io.Writer
+	what  string
+	start time.Time
+	last  time.Time
+	every time.Duration
+}
+
+func (p *progressLines) update(done, total uint64) {
+	now := time.Now()
+	if p.last.IsZero() {
+		p.last = p.start
+	}
+	finished := done >= total
+	if finished && now.Sub(p.start) < 2*time.Second && p.last == p.start {
+		return
+	}
+	if !finished && now.Sub(p.last) < p.every {
+		return
+	}
+	p.last = now
+	secs := now.Sub(p.start).Seconds()
+	pct := 100.0
+	if total > 0 {
+		pct = 100 * float64(done) / float64(total)
+	}
+	state := ""
+	if finished {
+		state = ", done"
+	}
+	fmt.Fprintf(p.w, "santong: %s: %d of %d (%.0f%%), %s/s, %.0fs%s\n", p.what, done, total, pct,
+		humanCount(float64(done)/max(secs, 0.001)), secs, state)
 }
 
 func (p *progressBar) update(done, total uint64) {
