@@ -31,19 +31,22 @@ type CertRegistry struct {
 	cache *regCache
 
 	search *searchIndex
+
+	changes *changeIndex // the change feed's (changes.go)
 }
 
 // NewCertRegistry returns the adapter over reg.
 func NewCertRegistry(reg *cert.Registry) *CertRegistry {
 	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, search: newSearchIndex(reg)}
 	a.cache = newRegCache(a.log, func() time.Time { return a.now() })
+	a.changes = &changeIndex{reg: reg, log: a.log}
 	return a
 }
 
 // Deps returns the service's dependencies on reg: the log, the registry, the writer, the
 // label tokens (signed over the log's origin). The caller adds the scan store.
 func (a *CertRegistry) Deps() Deps {
-	return Deps{Log: a.log, Registry: a, Events: a,
+	return Deps{Log: a.log, Registry: a, Events: a, Changes: a,
 		Tokens: LabelTokens{Origin: a.log.Origin(), Keys: a}, Ready: a.ready}
 }
 

@@ -105,6 +105,8 @@ type Deps struct {
 	Now   func() time.Time // nil: time.Now
 	// Private keeps applications' details and enrolment requests (applications.go); nil: none.
 	Private *Private
+	// Changes is the change feed (changes.go); nil: GET /api/v1/changes answers 404.
+	Changes ChangeFeed
 }
 
 // Server is the verification service.
@@ -128,6 +130,7 @@ type Server struct {
 	trusted       []netip.Prefix // Config.TrustedProxies
 	inflight      chan struct{}  // scans in flight (shed.go); nil: no bound
 	private       *Private
+	feed          ChangeFeed
 
 	draining atomic.Bool
 }
@@ -140,6 +143,7 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
 		scans: deps.Scans, space: deps.Space, attachments: deps.Attachments, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
 	s.private = deps.Private
+	s.feed = deps.Changes
 	if s.space == nil {
 		s.space = noSpaceCheck{}
 	}
