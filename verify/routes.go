@@ -48,6 +48,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/api/v1/changes", s.changes)
 	getHead("/badge/:file", s.badge)
+	getHead("/badge/certificates/:file", s.badgeCertificate)
 	// Mirrors and monitors: a rate-limit class of their own (MirrorRateLimit).
 	mirror := r.Group("", cors, s.mirrorRateLimit)
 	for _, rt := range []struct {
