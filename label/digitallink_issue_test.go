@@ -101,3 +101,61 @@ func TestHostOfPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestIssuedDigitalLinkVersion pins the QR versions that docs/token.md gives for issued Digital
+// Links (level M), measured on the codes Issue writes.
+func TestIssuedDigitalLinkVersion(t *testing.T) {
+	for _, tt := range []struct {
+		host  string
+		plain bool
+		lot   string
+		first uint64
+		chars int
+		ver   int
+	}{
+		{"V.SANTONG.CN", false, "L2026-11A", 1, 172, 7},
+		{"V.SANTONG.CN", false, "L2026-11A", 100000, 177, 8},
+		{"V.SANTONG.CN", false, "QL-2026-050", 42, 175, 7},
+		{"V.SANTONG.CN", false, strings.Repeat("A", 20), 1<<64 - 1, 202, 8},
+		{"127.0.0.1:8080", true, "QL-2026-050", 1, 175, 7}, // the demo's HTTP prefix
+	} {
+		dir := filepath.Join(t.TempDir(), "v")
+		b := testBatch(tt.first, 1)
+		b.Lot = tt.lot
+		b.DigitalLink = &DigitalLinkBatch{Host: tt.host, GTIN: "9506000134352", Plain: tt.plain}
+		if _, err := Issue(context.Background(), b, IssueOptions{Outputs: CSVManifest, Dir: dir}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, ManifestCSV))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := strings.Split(strings.TrimSpace(string(data)), ",")[4] // header "serial,short,url", then the unit
+		c, err := Encode(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d characters, QR version %d", u[:strings.Index(u, "?S=")], len(u), c.Version)
+		if len(u) != tt.chars || c.Version != tt.ver {
+			t.Errorf("%s: %d characters, version %d; docs/token.md says %d, version %d", u, len(u), c.Version, tt.chars, tt.ver)
+		}
+	}
+}
+
+func TestDigitalLinkPlain(t *testing.T) {
+	d := mustDL(t)
+	d.Plain = true
+	u := d.URL()
+	if !strings.HasPrefix(u, "HTTP://V.SANTONG.CN/01/") {
+		t.Fatalf("URL %s", u)
+	}
+	for _, in := range []string{u, "http" + u[4:]} {
+		got, err := ParseDigitalLink(in)
+		if err != nil || !got.Plain || got.URL() != u || VerifyDigitalLink(got, testPub(), testOrigin) != nil {
+			t.Errorf("%s: %+v, %v", in, got, err)
+		}
+	}
+	if got, err := ParseDigitalLink(mustDL(t).URL()); err != nil || got.Plain {
+		t.Errorf("an HTTPS link parses as plain: %v", err)
+	}
+}
