@@ -219,9 +219,9 @@ func (s *Server) digitalLink(c *gin.Context) {
 		return
 	}
 	root := s.resolverRoot(c)
-	c.Header("Link", linksetHeader(root, r))
 	wantLinkset := r.linkType == "all" || r.linkType == "linkset" || acceptsLinkset(c)
 	if r.sig != "" && r.linkType == "" && !wantLinkset {
+		c.Header("Link", linksetHeader(root, r)) // a signed link always has a linkset
 		s.verifyDigitalLink(c, r)
 		return
 	}
@@ -230,6 +230,7 @@ func (s *Server) digitalLink(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	c.Header("Link", linksetHeader(root, r))
 	if wantLinkset {
 		s.serveLinkset(c, r, ls)
 		return

@@ -208,8 +208,12 @@ func TestDigitalLinkWithoutS(t *testing.T) {
 		"/gs1/products/9506000134352":     400, // the page too takes GTIN-14 only
 		"/gs1/products/00000000000000":    404,
 	} {
-		if r := do(t, h, "GET", target, "Accept", "application/json"); r.Code != code || decode[ErrorBody](t, r).Error.Message == "" {
+		r := do(t, h, "GET", target, "Accept", "application/json")
+		if r.Code != code || decode[ErrorBody](t, r).Error.Message == "" {
 			t.Errorf("%s: %d, want %d", target, r.Code, code)
+		}
+		if l := r.Header().Get("Link"); l != "" { // it would point at another 404
+			t.Errorf("%s: a %d with Link %s", target, r.Code, l)
 		}
 	}
 }
