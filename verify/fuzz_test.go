@@ -57,7 +57,8 @@ func FuzzHandler(f *testing.F) {
 	h := s.Handler()
 	for _, p := range []string{"/q/" + fx.token(0, 1), "/tile/0/000", "/01/09506000134352/10/L1/21/7?S=1",
 		"/api/v1/proof/inclusion?index=1&size=2", "/api/v1/enterprises?q=a&offset=1", "/registry/enterprises/x",
-		"/api/v1/enterprises/" + entA + "/chain?from=1"} {
+		"/api/v1/enterprises/" + entA + "/chain?from=1",
+		"/01/09506000134352/10/L1/?linkType=linkset", "/01/09506000134352?linkType=gs1:pip&a=b", "/.well-known/gs1resolver", "/gs1/products/09506000134352"} {
 		f.Add("GET", p)
 	}
 	f.Add("HEAD", "/q/x")
