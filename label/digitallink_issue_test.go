@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santong-cn/santong/internal/fault"
 )
@@ -157,5 +158,25 @@ func TestDigitalLinkPlain(t *testing.T) {
 	}
 	if got, err := ParseDigitalLink(mustDL(t).URL()); err != nil || got.Plain {
 		t.Errorf("an HTTPS link parses as plain: %v", err)
+	}
+}
+
+// BenchmarkIssueCSVDigitalLink1M is BenchmarkIssueCSV1M with Digital Links. Run it alone:
+// go test -run XXX -bench 'IssueCSV(DigitalLink)?1M' -benchtime 1x ./label
+func BenchmarkIssueCSVDigitalLink1M(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		peak, stop := heapPeak()
+		cpu0 := cpuTime()
+		start := time.Now()
+		bt := testBatch(1, 1_000_000)
+		bt.DigitalLink = &DigitalLinkBatch{Host: "V.SANTONG.CN", GTIN: "9506000134352"}
+		res, err := Issue(context.Background(), bt, IssueOptions{Outputs: CSVManifest, Dir: b.TempDir()})
+		if err != nil || res.Units != 1_000_000 {
+			b.Fatal(err)
+		}
+		stop()
+		b.ReportMetric(time.Since(start).Seconds(), "s/1M")
+		b.ReportMetric((cpuTime() - cpu0).Seconds(), "cpu-s/1M")
+		b.ReportMetric(float64(*peak)/(1<<20), "MiB-peak-heap")
 	}
 }
