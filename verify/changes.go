@@ -227,11 +227,15 @@ func (x *changeIndex) follow(size int64) error {
 			if err != nil {
 				return err
 			}
-			c, err := x.reg.Certificate(ev.Subject)
+			g, ok := ev.Body.(*event.Grant)
+			if !ok {
+				return fault.New(fault.Internal, "record %d is not a grant", rec.Index)
+			}
+			until, err := event.ParseDate(g.ValidUntil) // the last day: valid before the next (ledger/cert)
 			if err != nil {
 				return err
 			}
-			x.ends = append(x.ends, certEnd{until: c.ValidUntil, cert: c.ID, grant: rec.Index})
+			x.ends = append(x.ends, certEnd{until: until.AddDate(0, 0, 1), cert: ev.Subject, grant: rec.Index})
 			x.sorted = false
 		}
 		return nil
