@@ -66,13 +66,13 @@ type statCert struct {
 	// interned: indexes into statsIndex.names, for the per-request counts
 	schemeN, regionN int32
 	categoryN        []int32
-	until          time.Time
-	granted        time.Time
-	status         string // valid, suspended, revoked (as the records say; expiry is computed)
-	rectifyBy      string
-	superseded     bool
-	lastInspection time.Time
-	revokedAt      time.Time
+	until            time.Time
+	granted          time.Time
+	status           string // valid, suspended, revoked (as the records say; expiry is computed)
+	rectifyBy        string
+	superseded       bool
+	lastInspection   time.Time
+	revokedAt        time.Time
 }
 
 type statEnterprise struct {
@@ -98,7 +98,7 @@ type statsIndex struct {
 	returning  []*statEnterprise // enterprises with a return or recall, in order of the first
 	names      []string          // interned schemes, regions and categories
 	nameN      map[string]int32
-	gen        uint64 // requests served, for statEnterprise.seen
+	gen        uint64               // requests served, for statEnterprise.seen
 	categories map[uuid.UUID]string // during a walk (follow)
 }
 
