@@ -50,6 +50,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/api/v1/changes", s.changes)
 	getHead("/api/v1/stats", s.statsJSON)
+	getHead("/api/v1/deadlines", s.deadlinesJSON)
 	getHead("/api/v1/reports/annual", s.annualJSON)
 	getHead("/stats", s.statsPage)
 	getHead("/badge/:file", s.badge)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +61,7 @@ type statKey struct{ scheme, kind, month string }
 type statCert struct {
 	id, enterprise uuid.UUID
 	ent            *statEnterprise
+	number         string
 	scheme         string
 	region         string
 	categories     []string
@@ -225,7 +227,7 @@ func (x *statsIndex) add(ev *event.Event, t time.Time) error {
 			Products       []uuid.UUID
 		}{ev.Subject, ev.Chain, b.Scheme, until.AddDate(0, 0, 1), b.Products}
 		ent := x.enterprise(c.Enterprise)
-		sc := &statCert{id: c.ID, enterprise: c.Enterprise, ent: ent, scheme: c.Scheme, until: c.ValidUntil, granted: t,
+		sc := &statCert{id: c.ID, enterprise: c.Enterprise, ent: ent, number: b.Number, scheme: c.Scheme, until: c.ValidUntil, granted: t,
 			status: cert.StatusActive, lastInspection: t, region: ent.region}
 		products := c.Products
 		if len(products) == 0 { // an enterprise-wide certificate: its products at the grant
@@ -768,4 +770,129 @@ func scaleBars(l []Bar) []Bar {
 		l[i].Y = i * 22
 	}
 	return l
+}
+
+// # Deadlines (GET /api/v1/deadlines)
+//
+// The deadlines the projection knows, from the statistics' index: a suspended certificate's
+// rectify-by day, a valid certificate's end, and a valid certificate's next follow-up
+// inspection (InspectionDue after its last inspection, grant or reinstatement). Each is listed
+// when it falls before now + within, overdue ones first (their due time has passed).
+
+// Deadline kinds.
+const (
+	DeadlineRectify    = "rectify_by"
+	DeadlineExpiry     = "expiry"
+	DeadlineInspection = "inspection"
+)
+
+// Deadline is one deadline of a certificate.
+type Deadline struct {
+	Kind        string    `json:"kind"`
+	Due         time.Time `json:"due"` // UTC; a day's deadline is the end of that day (CST)
+	Overdue     bool      `json:"overdue"`
+	Certificate string    `json:"certificate"`
+	Number      string    `json:"number"`
+	Enterprise  string    `json:"enterprise"`
+	Name        string    `json:"name,omitempty"` // the enterprise's
+	Scheme      string    `json:"scheme"`
+}
+
+// DeadlinesJSON is GET /api/v1/deadlines.
+type DeadlinesJSON struct {
+	AsOf      time.Time  `json:"as_of"`
+	Within    string     `json:"within"`
+	Deadlines []Deadline `json:"deadlines"`
+}
+
+// Deadlines lists the deadlines before now+within under the checkpoint of size, of one
+// enterprise when enterprise is not nil.
+func (a *CertRegistry) Deadlines(size int64, now time.Time, within time.Duration, enterprise *uuid.UUID) ([]Deadline, error) {
+	x := a.stats
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.follow(size); err != nil {
+		return nil, err
+	}
+	limit := now.Add(within)
+	var out []Deadline
+	add := func(c *statCert, kind string, due time.Time) {
+		if due.After(limit) {
+			return
+		}
+		out = append(out, Deadline{Kind: kind, Due: due.UTC(), Overdue: !due.After(now), Certificate: c.id.String(), Number: c.number,
+			Enterprise: c.enterprise.String(), Name: c.ent.name, Scheme: c.scheme})
+	}
+	for _, c := range x.order {
+		if enterprise != nil && c.enterprise != *enterprise {
+			continue
+		}
+		switch c.statusAt(now) {
+		case CertSuspended:
+			if d, err := event.ParseDate(c.rectifyBy); err == nil {
+				add(c, DeadlineRectify, d.AddDate(0, 0, 1))
+			}
+			add(c, DeadlineExpiry, c.until)
+		case CertValid:
+			add(c, DeadlineExpiry, c.until)
+			add(c, DeadlineInspection, c.lastInspection.Add(InspectionDue))
+		}
+	}
+	slices.SortFunc(out, func(a, b Deadline) int {
+		return cmp.Or(cmp.Compare(a.Due.UnixNano(), b.Due.UnixNano()), cmp.Compare(a.Certificate, b.Certificate), cmp.Compare(a.Kind, b.Kind))
+	})
+	return out, nil
+}
+
+// maxDeadlines bounds an answer; a regulator wanting more narrows within or enterprise.
+const maxDeadlines = 5000
+
+// deadlinesJSON serves GET /api/v1/deadlines[?within=30d][&enterprise=ID].
+func (s *Server) deadlinesJSON(c *gin.Context) {
+	src, ok := s.reg.(*CertRegistry)
+	if !ok {
+		s.fail(c, notFound("deadlines"))
+		return
+	}
+	within := 30 * 24 * time.Hour
+	if v := c.Query("within"); v != "" {
+		d, err := parseDays(v)
+		if err != nil {
+			s.fail(c, errInvalid("within", "within must be a number of days up to 3650, e.g. 30d"))
+			return
+		}
+		within = d
+	}
+	var ent *uuid.UUID
+	if v := c.Query("enterprise"); v != "" {
+		u, err := uuid.Parse(v)
+		if err != nil {
+			s.fail(c, errInvalid("enterprise", "enterprise must be an enterprise id"))
+			return
+		}
+		ent = &u
+	}
+	now := s.clock()
+	l, err := src.Deadlines(s.checkpointSize(), now, within, ent)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(l) > maxDeadlines {
+		l = l[:maxDeadlines]
+	}
+	if l == nil {
+		l = []Deadline{}
+	}
+	c.Header("Cache-Control", "public, max-age=60")
+	c.JSON(http.StatusOK, DeadlinesJSON{AsOf: now.UTC(), Within: strconv.Itoa(int(within/(24*time.Hour))) + "d", Deadlines: l})
+}
+
+// parseDays parses "30d" or "30" as days, 0 to 3650.
+func parseDays(v string) (time.Duration, error) {
+	n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+	if err != nil || n < 0 || n > 3650 {
+		return 0, errInvalid("within", "bad number of days")
+	}
+	return time.Duration(n) * 24 * time.Hour, nil
 }
