@@ -580,7 +580,8 @@ func (a *applier) grant(b *event.Grant) error {
 	save(a.st, key('c', uid(c.ID)), c)
 	a.st.set(nk, uid(c.ID))
 	a.st.set(key('C', uid(ent.ID), idx8(a.rc.Index)), uid(c.ID))
-	a.drawFact(ent.ID, func(x *DrawFacts) { // drawplan.go
+	a.drawIndexCert(c) // drawplan.go
+	a.drawFact(ent.ID, func(x *DrawFacts) {
 		if x.Since.IsZero() {
 			x.Since = a.ev.Time
 		}
