@@ -55,12 +55,17 @@ var commands = []command{
 	{"cert suspend", "--key KEY --cert ID|NUMBER --reason TEXT --rectify-by DATE [--legal-basis TEXT] [TARGET]", "suspend a certification (its certifier; the operator or a regulator with --legal-basis)", cmdCertSuspend},
 	{"cert reinstate", "--key KEY --cert ID|NUMBER --inspection ID [TARGET]", "reinstate a suspended certification (certifier)", cmdCertReinstate},
 	{"cert revoke", "--key KEY --cert ID|NUMBER --reason TEXT [--legal-basis TEXT] [TARGET]", "revoke a certification (its certifier; the operator or a regulator with --legal-basis)", cmdCertRevoke},
-	{"inspect", "--key KEY --cert ID|NUMBER --kind routine|random|complaint|reinspection --result pass|fail [--draw INDEX] [--finding F] [TARGET]", "record a follow-up or random inspection (certifier)", cmdInspect},
+	{"inspect", "--key KEY --cert ID|NUMBER --kind routine|random|complaint|reinspection --result pass|fail [--draw INDEX [--draw-target N --draw-salt S]] [--inspector NAME]... [--finding F] [TARGET]", "record a follow-up or random inspection (certifier)", cmdInspect},
 	{"complaint receive", "--key KEY --enterprise ID|CREDITCODE --channel C [--summary PUBLIC] [--details TEXT] [--contact TEXT] [TARGET]", "record a complaint (certifier); details and contact are confidential", cmdComplaintReceive},
 	{"complaint close", "--key KEY --complaint ID --outcome TEXT [TARGET]", "close a complaint (certifier)", cmdComplaintClose},
 	{"attachment get", "--key KEY --server URL SHA256 [--out FILE]", "read a confidential attachment (the roles allowed to)", cmdAttachmentGet},
 	{"attachment check", "FILE SHA256", "check a revealed attachment against the commitment its record names", cmdAttachmentCheck},
 	{"draw", "--key KEY --scheme santong|eco_origin --count N --inspectors NAMES --per-target N [--data DIR]", "make and record a 双随机 random inspection draw", cmdDraw},
+	{"draw request", "--key KEY --scheme S --count N --inspectors NAMES --per-target N --period P --due DATE --state FILE [--delay-records N] [--delay-seconds S] [--weight-* N] [--no-wait] [TARGET]", "request a commit-then-reveal draw, then record its result once its randomness exists (operator, regulator)", cmdDrawRequest}, // drawplan.go
+	{"draw commit", "--key KEY --state FILE [--timeout D] [TARGET]", "record a requested draw's result once its seed tree exists", cmdDrawCommit},
+	{"draw targets", "--state FILE [--json]", "print a draw's targets, inspectors and salts (the drawer's state file: keep it secret)", cmdDrawTargets},
+	{"draw reveal", "--key KEY --state FILE [TARGET]", "publish a draw's secret: everyone can then re-derive its targets", cmdDrawReveal},
+	{"audit draws", "[--data DIR | --server URL --log-key KEY] [--json]", "replay the whole log and verify every commit-then-reveal draw: skipped targets too", cmdAuditDraws},
 	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 
 	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},

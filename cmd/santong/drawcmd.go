@@ -15,6 +15,9 @@ import (
 // scheme at that checkpoint) is folded from the log's records, so the draw needs the data
 // directory: the server has no endpoint that serves the population at a checkpoint.
 func cmdDraw(ctx context.Context, c *cli, args []string) error {
+	if drawV2Flags(args) { // santong draw --server ...: the commit-then-reveal draw (drawplan.go)
+		return cmdDrawRequest(ctx, c, args)
+	}
 	fs := c.flags("draw")
 	o := addSignFlags(fs, "the operator's or a certifier's key file")
 	scheme := fs.String("scheme", "", "the population: enterprises certified under santong or eco_origin")
