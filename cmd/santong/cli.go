@@ -60,7 +60,7 @@ var commands = []command{
 	{"complaint close", "--key KEY --complaint ID --outcome TEXT [TARGET]", "close a complaint (certifier)", cmdComplaintClose},
 	{"attachment get", "--key KEY --server URL SHA256 [--out FILE]", "read a confidential attachment (the roles allowed to)", cmdAttachmentGet},
 	{"attachment check", "FILE SHA256", "check a revealed attachment against the commitment its record names", cmdAttachmentCheck},
-	{"draw", "--key KEY --scheme santong|eco_origin --count N --inspectors NAMES --per-target N [--data DIR]", "make and record a 双随机 random inspection draw", cmdDraw},
+	{"draw", "--key KEY --scheme santong|eco_origin --count N --inspectors NAMES --per-target N [--data DIR] (with --server, --period or --state: draw request)", "make and record a 双随机 random inspection draw", cmdDraw},
 	{"draw request", "--key KEY --scheme S --count N --inspectors NAMES --per-target N --period P --due DATE --state FILE [--delay-records N] [--delay-seconds S] [--weight-* N] [--no-wait] [TARGET]", "request a commit-then-reveal draw, then record its result once its randomness exists (operator, regulator)", cmdDrawRequest}, // drawplan.go
 	{"draw commit", "--key KEY --state FILE [--timeout D] [TARGET]", "record a requested draw's result once its seed tree exists", cmdDrawCommit},
 	{"draw targets", "--state FILE [--json]", "print a draw's targets, inspectors and salts (the drawer's state file: keep it secret)", cmdDrawTargets},
