@@ -1,10 +1,14 @@
 package cert
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -407,4 +411,105 @@ func TestDrawSeedDelaySeconds(t *testing.T) {
 	_, err := w.do(w.regK, nid, draw, &early)
 	wantCode(t, "a seed tree before delay_seconds", err, ErrDrawSeed)
 	w.must(w.regK, nid, draw, commit)
+}
+
+// TestDrawIndependentProgramOnLog: testdata/drawcheck, written from the documented formats with
+// the standard library only, derives from a real log's draw.requested record (its bytes, its
+// body as the plan), the signed checkpoint of the seed tree, the population the request fixed
+// and the revealed secret the same commitments that the log recorded in draw.committed.
+func TestDrawIndependentProgramOnLog(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal("the go command is needed to run the independent program")
+	}
+	w := logDrawWorld(t, 10)
+	nid := uuid.Nil
+	secret := sha256.Sum256([]byte("independent"))
+	draw := uuid.New()
+	req := w.request(secret, "2026-Q4", 4)
+	q := w.must(w.regK, nid, draw, req)
+	w.filler(3)
+	cp, err := w.reg.Log().SignCheckpoint(context.Background()) // of the seed tree's size exactly
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, commit := w.derive(q, secret)
+	if cp.Size != commit.SeedSize {
+		t.Fatalf("checkpoint %d, seed tree %d", cp.Size, commit.SeedSize)
+	}
+	w.must(w.regK, nid, draw, commit)
+	w.must(w.regK, nid, draw, &event.DrawReveal{Request: q, Secret: hex.EncodeToString(secret[:])})
+	rec, err := w.reg.Log().Record(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := event.Decode(rec.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReplayLog(Config{}, q, w.reg.Log().Record, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop, err := drawCandidates(p.st, req.Scheme, ev.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := ledger.VerifierKey(origin, pub(testKey(9)))
+	in, _ := json.Marshal(map[string]any{"log_key": vkey, "checkpoint": string(cp.Note), "request": rec.Bytes,
+		"plan": ev.Body, "secret": hex.EncodeToString(secret[:]), "population": pop})
+	cmd := exec.Command("go", "run", "./testdata/drawcheck")
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("drawcheck: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		PopulationSHA256 string `json:"population_sha256"`
+		Targets          []struct {
+			Enterprise uuid.UUID `json:"enterprise"`
+			Commitment string    `json:"commitment"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("drawcheck output: %v: %s", err, out)
+	}
+	if got.PopulationSHA256 != req.PopulationSHA256 || len(got.Targets) != len(commit.Commitments) {
+		t.Fatalf("independent program: %s", out)
+	}
+	for i, g := range got.Targets {
+		if g.Commitment != commit.Commitments[i] || g.Enterprise != d.Targets[i].Enterprise {
+			t.Fatalf("target %d: independent %+v, recorded %s", i, g, commit.Commitments[i])
+		}
+	}
+}
+
+// TestDrawOpeningInBundle: an enterprise's audit bundle holds the registry chain (the draw's
+// request and result) and its own (the inspection): its replay applies the draw's rules to both,
+// the opening against the commitment, but not the population check, which needs every chain
+// (Config.partial).
+func TestDrawOpeningInBundle(t *testing.T) {
+	w := logDrawWorld(t, 6)
+	nid := uuid.Nil
+	secret := sha256.Sum256([]byte("bundle"))
+	draw := uuid.New()
+	q := w.must(w.regK, nid, draw, w.request(secret, "2026-Q4", 2))
+	w.filler(3)
+	d, commit := w.derive(q, secret)
+	w.must(w.regK, nid, draw, commit)
+	t0 := d.Targets[0]
+	w.must(w.certK, t0.Enterprise, uuid.New(), w.opening(q, 0, t0))
+	cp, err := w.reg.Log().SignCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := ledger.VerifierKey(origin, pub(testKey(9)))
+	b, err := NewBundle(w.reg.Log(), cp, vkey, t0.Enterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(BundleOptions{LogKey: vkey}); err != nil {
+		t.Fatalf("the bundle of a drawn and inspected enterprise: %v", err)
+	}
 }
