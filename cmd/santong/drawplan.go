@@ -148,18 +148,24 @@ func (s *signer) drawView(ctx context.Context, q int64) (*verify.DrawJSON, error
 
 // submitAt signs body at time t and submits it.
 func (s *signer) submitAt(ctx context.Context, subject uuid.UUID, body event.Body, t time.Time, flagOf map[string]string) (ledger.Receipt, error) {
+	rc, refusal, err := s.submitRaw(ctx, subject, body, t, flagOf)
+	if refusal != nil {
+		return rc, s.refused(body.EventType(), refusal)
+	}
+	return rc, err
+}
+
+// submitRaw is submitAt with the log's refusal as it came (refusal), not explained.
+func (s *signer) submitRaw(ctx context.Context, subject uuid.UUID, body event.Body, t time.Time, flagOf map[string]string) (rc ledger.Receipt, refusal, err error) {
 	if err := body.Validate(); err != nil {
-		return ledger.Receipt{}, fieldUsage(err, flagOf)
+		return rc, nil, fieldUsage(err, flagOf)
 	}
 	b, err := event.New(ledger.RegistryChain, subject, body).At(t).Sign(s.priv)
 	if err != nil {
-		return ledger.Receipt{}, fieldUsage(err, flagOf)
+		return rc, nil, fieldUsage(err, flagOf)
 	}
-	rc, err := s.tgt.Submit(ctx, b)
-	if err != nil {
-		return ledger.Receipt{}, s.refused(body.EventType(), err)
-	}
-	return rc, nil
+	rc, err = s.tgt.Submit(ctx, b)
+	return rc, err, nil
 }
 
 func cmdDrawRequest(ctx context.Context, c *cli, args []string) error {
@@ -236,13 +242,17 @@ func cmdDrawRequest(ctx context.Context, c *cli, args []string) error {
 		if err := writeDrawState(*statePath, st); err != nil {
 			return fmt.Errorf("write the state file: %w", err)
 		}
-		rc, err = s.submitAt(ctx, id, &st.Body, at, nil)
-		if err == nil {
+		var refusal error
+		rc, refusal, err = s.submitRaw(ctx, id, &st.Body, at, nil)
+		if err == nil && refusal == nil {
 			break
 		}
-		if !errors.Is(err, cert.ErrDrawPopulation) && !(fault.CodeOf(err) == fault.Conflict && fault.FieldOf(err) == "population_sha256") || try == 2 {
-			os.Remove(*statePath) // nothing recorded: nothing to keep
-			return err
+		if err != nil { // not sent, or no answer: the request may be in the log, keep its secret
+			return withHint(err, "%s keeps the secret of draw %s, in case the request was recorded", *statePath, id)
+		}
+		if raced := fault.CodeOf(refusal) == fault.Conflict && fault.FieldOf(refusal) == "population_sha256"; !raced || try == 2 {
+			os.Remove(*statePath) // refused: nothing recorded, nothing to keep
+			return s.refused(event.DrawRequested, refusal)
 		}
 	}
 	st.Request = rc.Index

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -67,11 +68,25 @@ func BenchmarkDrawFromIndex100k(b *testing.B) {
 			}
 		}
 	})
-	// One request through Submit: the rule reads the population in the writer.
-	req := w.request(secret, "2026-bench", 100)
-	t1 := time.Now()
-	if _, err := w.reg.Submit(context.Background(), w.sign(w.regK, nid, uuid.New(), req)); err != nil {
-		b.Fatal(err)
+	// Requests through Submit: the rule reads the population in the writer. Against the latency
+	// of a complaint (the same path without the population), median of five.
+	var reqs, base []time.Duration
+	for i := 0; i < 5; i++ {
+		ev := w.sign(w.certK, ents[i], uuid.New(), &event.Complaint{Channel: "12315", Summary: "bench"})
+		t1 := time.Now()
+		if _, err := w.reg.Submit(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+		base = append(base, time.Since(t1))
+		ev = w.sign(w.regK, nid, uuid.New(), w.request(secret, fmt.Sprint("bench-", i), 100))
+		t1 = time.Now()
+		if _, err := w.reg.Submit(context.Background(), ev); err != nil {
+			b.Fatal(err)
+		}
+		reqs = append(reqs, time.Since(t1))
 	}
-	b.Logf("one draw.requested through Submit (the rule reads the population in the writer): %v", time.Since(t1).Round(time.Millisecond))
+	slices.Sort(reqs)
+	slices.Sort(base)
+	b.Logf("draw.requested through Submit (the rule reads the population in the writer): median %v; a complaint: median %v",
+		reqs[2].Round(time.Millisecond), base[2].Round(time.Millisecond))
 }
