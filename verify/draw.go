@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 )
@@ -19,7 +20,7 @@ import (
 //	                                               the seed tree once the log has reached it
 //
 // The drawer's client (santong draw --server) reads both; everyone can. Neither names a target
-// before the secret is revealed.
+// before the secret is revealed. At most two populations are computed at once (503 pushback).
 
 // DrawReader serves draws. CertRegistry implements it.
 type DrawReader interface {
@@ -76,10 +77,23 @@ func (s *Server) drawRoutes(getHead func(string, gin.HandlerFunc)) {
 	getHead("/api/v1/draws/:index", s.drawView)
 }
 
+// drawCandidatesSlots bounds the populations computed at once (each reads every certified
+// enterprise: about half a second at 100,000): past it, 503 pushback at once.
+var drawCandidatesSlots = make(chan struct{}, 2)
+
+var errDrawBusy = fault.New(fault.Pushback, "draw populations are being computed: retry in a second")
+
 func (s *Server) drawCandidates(c *gin.Context) {
 	dr, ok := s.reg.(DrawReader)
 	if !ok {
 		s.fail(c, notFound("draw"))
+		return
+	}
+	select {
+	case drawCandidatesSlots <- struct{}{}:
+		defer func() { <-drawCandidatesSlots }()
+	default:
+		s.fail(c, errDrawBusy)
 		return
 	}
 	scheme := c.Query("scheme")
