@@ -101,7 +101,7 @@ func (s *Server) drawCandidates(c *gin.Context) {
 		s.fail(c, errInvalid("scheme", "must be santong or eco_origin"))
 		return
 	}
-	at := time.Now()
+	at := time.Now().UTC().Truncate(time.Millisecond) // as an event's time
 	if v := c.Query("at"); v != "" {
 		t, err := event.ParseTime(v)
 		if err != nil {

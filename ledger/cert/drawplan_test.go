@@ -74,7 +74,7 @@ func (w *drawWorld) populate(n int) {
 		audit, c := uuid.New(), uuid.New()
 		w.must(w.certK, e, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeEnterprise,
 			Auditors: []string{"王"}, Date: w.date(-day), Result: event.ResultPass})
-		w.must(w.certK, e, c, &event.Grant{Audit: audit, Number: fmt.Sprint("ST-", i), Scheme: event.SchemeSantong,
+		w.must(w.certK, e, c, &event.Grant{Audit: audit, Number: fmt.Sprint("ST-P", i), Scheme: event.SchemeSantong,
 			Scope: event.ScopeEnterprise, ValidFrom: w.date(-day), ValidUntil: w.date(365 * day)})
 		w.certs[e] = c
 	}
@@ -511,5 +511,50 @@ func TestDrawOpeningInBundle(t *testing.T) {
 	}
 	if _, err := b.Verify(BundleOptions{LogKey: vkey}); err != nil {
 		t.Fatalf("the bundle of a drawn and inspected enterprise: %v", err)
+	}
+}
+
+// TestDrawFacts: the population's facts follow the records the weights read: a return (退运) of
+// a batch, a complaint, a failed inspection (which also restarts the days since the last
+// inspection), and the days since the first certificate for an enterprise never inspected.
+func TestDrawFacts(t *testing.T) {
+	w := memDrawWorld(t, 3)
+	w.certify() // w.cert: a product certificate of w.ent, for its batches
+	w.must(w.entK, w.ent, w.batch, w.batchBody())
+	w.must(w.certK, w.ent, w.batch, &event.Recall{Kind: event.RecallReturn, Reason: "退运"})
+	var other uuid.UUID
+	for e := range w.certs {
+		if e != w.ent {
+			other = e
+			break
+		}
+	}
+	w.must(w.certK, other, uuid.New(), &event.Complaint{Channel: "12315", Summary: "味道"})
+	w.must(w.certK, other, uuid.New(), &event.Complaint{Channel: "12315", Summary: "包装"})
+	w.clock = w.clock.Add(40 * day)
+	w.must(w.certK, w.ent, uuid.New(), &event.Inspection{Certificate: w.certs[w.ent], Date: w.date(0), Kind: "routine", Result: event.ResultFail})
+	w.clock = w.clock.Add(10 * day)
+	pop, err := drawCandidates(w.rp.st, event.SchemeSantong, w.clock)
+	if err != nil || len(pop) != 3 {
+		t.Fatalf("population %d: %v", len(pop), err)
+	}
+	for _, c := range pop {
+		var want Candidate
+		switch c.Enterprise {
+		case w.ent:
+			want = Candidate{Enterprise: w.ent, Returns: 1, FailedInspections: 1, DaysSinceInspection: 10}
+		case other:
+			want = Candidate{Enterprise: other, Complaints: 2, DaysSinceInspection: 50}
+		default:
+			want = Candidate{Enterprise: c.Enterprise, DaysSinceInspection: 50}
+		}
+		if c != want {
+			t.Errorf("candidate %+v, want %+v", c, want)
+		}
+	}
+	// A certificate suspended at the request's time takes its enterprise out of the population.
+	w.must(w.certK, other, w.certs[other], &event.Suspension{Reason: "整改", RectifyBy: w.date(30 * day)})
+	if pop, _ := drawCandidates(w.rp.st, event.SchemeSantong, w.clock); len(pop) != 2 {
+		t.Fatalf("population with a suspended certificate: %d", len(pop))
 	}
 }
