@@ -39,6 +39,12 @@ import (
 
 const drawStateFormat = "santong/draw-state/v1"
 
+func init() {
+	eventWords[event.DrawRequested] = [2]string{"双随机抽取申请", "random draw requested"}
+	eventWords[event.DrawCommitted] = [2]string{"抽取结果(承诺)", "draw result committed"}
+	eventWords[event.DrawRevealed] = [2]string{"抽取结果公开", "draw revealed"}
+}
+
 // drawStateFile is the drawer's state file.
 type drawStateFile struct {
 	Format     string             `json:"format"`
