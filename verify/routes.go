@@ -70,6 +70,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/proof/consistency", s.consistencyProof)
 	getHead("/api/v1/enterprises/:id/chain", s.chain)
 	getHead("/api/v1/enterprises/:id/chain/end", s.chainEnd) // complete chains (chainend.go)
+	s.drawRoutes(getHead)                                    // the commit-then-reveal draw (draw.go)
 
 	// The public registry.
 	getHead("/", s.home)
