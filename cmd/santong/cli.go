@@ -90,6 +90,8 @@ var commands = []command{
 	{"export-tiles", "--out DIR [--data DIR | --server URL --log-key VKEY]", "write or update the log's tiles, entry bundles and checkpoint as static files for a web server or CDN", cmdExportTiles},
 	{"deadlines", "[--within 30d] [--enterprise ID] [--json] [--data DIR | --server URL]", "list deadlines: rectify-by days, certificates' ends, follow-up inspections due (overdue first)", cmdDeadlines},
 	{"report annual", "[--year Y] [--out DIR] [--data DIR | --server URL]", "write the annual summary (受理, 评定, 监管, 整改, 退出 per scheme) as CSV and XLSX", cmdReportAnnual},
+	{"report events", "--from DATE --to DATE [--out FILE] [--data DIR | --server URL]", "write a period's events as CSV, each with its leaf hash (regulators)", cmdReportEvents},
+	{"report registry", "[--out FILE] [--data DIR | --server URL]", "write every certificate with its status now as CSV", cmdReportRegistry},
 	{"webhook add", "--url URL [--data DIR] [--kinds K,...] [--schemes S,...] [--enterprises ID,...] [--from start|now|INDEX] [--secret-file FILE]", "register a webhook subscriber for the change feed (operator; a running service picks it up)", cmdWebhookAdd},
 	{"webhook list", "[--data DIR]", "list webhook subscribers and their delivery state", cmdWebhookList},
 	{"webhook remove", "[--data DIR] ID", "remove a webhook subscriber", cmdWebhookRemove},

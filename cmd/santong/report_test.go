@@ -96,6 +96,21 @@ func TestReportAnnual(t *testing.T) {
 		t.Errorf("xlsx rows: %q", xr)
 	}
 
+	// the regulator's exports
+	day := time.Now().In(event.CST).Format(event.DateFormat)
+	tomorrow := time.Now().In(event.CST).AddDate(0, 0, 1).Format(event.DateFormat)
+	for _, args := range [][]string{{"report", "events", "--from", day, "--to", tomorrow}, {"report", "registry"}} {
+		c, stdout, errb := testCLI(t)
+		f := filepath.Join(out, args[1]+".csv")
+		if code := run(ctx, append(args, "--data", dir, "--out", f), c); code != 0 || !strings.Contains(stdout.String(), "rows") {
+			t.Fatalf("%v: %d %s", args, code, errb.String())
+		}
+		b, _ := os.ReadFile(f)
+		rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "\ufeff"))).ReadAll()
+		if err != nil || len(rows) < 2 {
+			t.Errorf("%v: %d rows, %v", args, len(rows), err)
+		}
+	}
 	for _, args := range [][]string{{"--year", "1999"}, {"--year", strconv.Itoa(year + 1)}, {"--year", "soon"}} {
 		c, _, errb := testCLI(t)
 		if code := run(ctx, append([]string{"report", "annual", "--data", dir, "--out", out}, args...), c); code != 2 || !strings.Contains(errb.String(), "year") {
