@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"sync"
 	"time"
@@ -98,15 +99,27 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // html renders a page. Pages are rendered into a buffer first, so that a template error is a
 // clean 500 rather than half a page.
 func (s *Server) html(c *gin.Context, status int, name string, data any) {
+	if !s.render(c, status, name, data) {
+		st, body := s.errorBody(c, errTemplate)
+		c.AbortWithStatusJSON(st, body)
+	}
+}
+
+var errTemplate = errors.New("render page")
+
+// render renders a page and answers with it; false when the template failed (the error is
+// logged, nothing is written).
+func (s *Server) render(c *gin.Context, status int, name string, data any) bool {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if err := templates.ExecuteTemplate(buf, name, page{Origin: s.cfg.Origin, Data: data, Samples: s.cfg.Samples}); err != nil {
-		s.fail(c, err)
-		return
+		s.logger.Error("verify: page failed", "page", name, "err", err)
+		return false
 	}
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'")
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+	return true
 }
 
 type page struct {
