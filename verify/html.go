@@ -5,10 +5,13 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/santong-cn/santong/internal/scheme"
 )
 
 //go:embed templates/*.html
@@ -24,12 +27,6 @@ var statusTexts = map[string]Text{
 	CertExpired:    {ZH: "过期", EN: "expired"},
 	CertSuperseded: {ZH: "已换证", EN: "renewed"},
 	CertNone:       {ZH: "未认证", EN: "not certified"},
-}
-
-var schemeTexts = map[string]Text{
-	"santong":    {ZH: "三同认证", EN: "santong certification"},
-	"eco_origin": {ZH: "生态原产地产品保护", EN: "ecological-origin protection"},
-	"eco-origin": {ZH: "生态原产地产品保护", EN: "ecological-origin protection"},
 }
 
 // eventTexts names the event types (ledger/event) on the enterprise page.
@@ -52,7 +49,37 @@ var eventTexts = map[string]Text{
 	"draw.recorded":         {ZH: "双随机抽取", EN: "random draw"},
 }
 
+var verdictIcons = map[string]string{VerdictGenuine: "✓", VerdictForged: "✗", VerdictUnknown: "✗",
+	VerdictCloned: "⚠", VerdictRecalled: "⚠", VerdictRevoked: "✗", VerdictUnreadable: "↻"}
+
 var funcs = template.FuncMap{
+	// tr picks the page's language of a text given in both
+	"tr": func(p *page, zh, en string) string {
+		if p.Lang == langEN {
+			return en
+		}
+		return zh
+	},
+	"txt": func(p *page, t Text) string {
+		if p.Lang == langEN {
+			return t.EN
+		}
+		return t.ZH
+	},
+	"stxt": func(p *page, t scheme.Text) string {
+		if p.Lang == langEN {
+			return t.EN
+		}
+		return t.ZH
+	},
+	// name is a registered name in the page's language: its English form on English pages when
+	// one is registered
+	"name": func(p *page, zh, en string) string {
+		if p.Lang == langEN && en != "" {
+			return en
+		}
+		return zh
+	},
 	"event": func(s string) Text {
 		if t, ok := eventTexts[s]; ok {
 			return t
@@ -77,12 +104,20 @@ var funcs = template.FuncMap{
 		}
 		return Text{ZH: s, EN: s}
 	},
-	"scheme": func(s string) Text {
-		if t, ok := schemeTexts[s]; ok {
-			return t
+	// scheme is a scheme's name by its id (internal/scheme)
+	"scheme": func(id string) Text {
+		if s, ok := scheme.Lookup(id); ok {
+			return Text{ZH: s.Name.ZH, EN: s.Name.EN}
 		}
-		return Text{ZH: s, EN: s}
+		return Text{ZH: id, EN: id}
 	},
+	"icon": func(v string) string {
+		if i, ok := verdictIcons[v]; ok {
+			return i
+		}
+		return "!"
+	},
+	"mark": markSVG,
 	// lastDay shows an exclusive end instant (valid before it) as the last day it covers
 	"lastDay": func(t time.Time) string {
 		if t.IsZero() {
@@ -90,6 +125,20 @@ var funcs = template.FuncMap{
 		}
 		return t.Add(-time.Nanosecond).In(cst).Format("2006-01-02")
 	},
+}
+
+// markSVG is a scheme's mark inline, with its name in the page's language as its label.
+func markSVG(p *page, s *scheme.Scheme) template.HTML {
+	name := s.MarkName.ZH
+	if p.Lang == langEN {
+		name = s.MarkName.EN
+	}
+	b := []byte(`<svg class="mark" viewBox="0 0 24 24" width="28" height="28" role="img" aria-label="`)
+	b = append(b, template.HTMLEscapeString(name)...)
+	b = append(b, `">`...)
+	b = s.Mark.AppendSVG(b, 0, 0, 24)
+	b = append(b, `</svg>`...)
+	return template.HTML(b)
 }
 
 var templates = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
@@ -113,17 +162,66 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) bool 
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if err := templates.ExecuteTemplate(buf, name, page{Origin: s.cfg.Origin, Data: data, Samples: s.cfg.Samples}); err != nil {
+	p := s.newPage(c, data)
+	if err := templates.ExecuteTemplate(buf, name, p); err != nil {
 		s.logger.Error("verify: page failed", "page", name, "err", err)
 		return false
 	}
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'")
+	setLang(c, p.Lang, p.chosen, strings.HasPrefix(s.cfg.Origin, "https://"))
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 	return true
 }
 
+// page is what every template sees.
 type page struct {
-	Origin  string
+	Origin string
+	Lang   string // langZH or langEN
+	chosen bool   // the visitor chose Lang with ?lang=
+	// ZHURL and ENURL are the language switch's links.
+	ZHURL, ENURL string
+	Operator     Text
+	// Schemes are the schemes of the certificates the page rests on, 三同 first: the header and
+	// footer name them, and only they. None: a neutral page (the home page, lists, errors),
+	// which names the operator alone.
+	Schemes []*scheme.Scheme
+	// Marks are the schemes whose certificates are valid now: their marks are shown.
+	Marks   []*scheme.Scheme
 	Data    any
 	Samples []Sample // demo sample codes, on the home page
+}
+
+func (s *Server) newPage(c *gin.Context, data any) *page {
+	p := &page{Origin: s.cfg.Origin, Operator: s.cfg.Operator, Data: data, Samples: s.cfg.Samples}
+	p.Lang, p.chosen = pageLang(c)
+	p.ZHURL, p.ENURL = langLinks(c, s.cfg.Origin)
+	p.Schemes, p.Marks = pageSchemes(data)
+	return p
+}
+
+// pageSchemes finds the schemes a page rests on, and those valid now.
+func pageSchemes(data any) (all, valid []*scheme.Scheme) {
+	var ids, ok []string
+	switch d := data.(type) {
+	case *Verdict:
+		if d.Certificate != nil {
+			ids = append(ids, d.Certificate.Scheme)
+			if d.Certificate.Status == CertValid && d.Verdict == VerdictGenuine {
+				ok = append(ok, d.Certificate.Scheme)
+			}
+		}
+		if d.Product != nil && (d.Verdict == VerdictGenuine || d.Verdict == VerdictUncertified) {
+			// the product's other valid certificates (a product may hold both schemes)
+			ids = append(ids, d.Product.Schemes...)
+			ok = append(ok, d.Product.Schemes...)
+		}
+	case *EnterpriseJSON:
+		for _, c := range d.Certificates {
+			ids = append(ids, c.Scheme)
+			if c.Status == CertValid {
+				ok = append(ok, c.Scheme)
+			}
+		}
+	}
+	return scheme.Sort(ids), scheme.Sort(ok)
 }

@@ -101,13 +101,13 @@ func langLinks(c *gin.Context, origin string) (zh, en string) {
 // setLang sets the page's language headers: Content-Language, Vary (the answer depends on
 // Accept-Language and the cookie), and the cookie when the visitor chose the language. An
 // answer that sets the cookie is not stored by shared caches.
-func setLang(c *gin.Context, lang string, chosen bool) {
+func setLang(c *gin.Context, lang string, chosen, secure bool) {
 	h := c.Writer.Header()
 	h.Set("Content-Language", map[string]string{langZH: "zh-CN", langEN: "en"}[lang])
 	h.Add("Vary", "Accept-Language, Cookie")
 	if chosen {
 		http.SetCookie(c.Writer, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
-			SameSite: http.SameSiteLaxMode, HttpOnly: true, Secure: c.Request.TLS != nil || strings.HasPrefix(c.GetHeader("X-Forwarded-Proto"), "https")})
+			SameSite: http.SameSiteLaxMode, HttpOnly: true, Secure: secure})
 		if cc := h.Get("Cache-Control"); cc == "" || strings.HasPrefix(cc, "public") {
 			h.Set("Cache-Control", "private, no-cache")
 		}

@@ -25,7 +25,7 @@ func TestBrowserErrorPages(t *testing.T) {
 		html                       bool
 		want                       string
 	}{
-		{"unknown path, browser", "GET", "/no/such/page", browserAccept, 404, true, "页面不存在"},
+		{"unknown path, browser", "GET", "/no/such/page", browserAccept, 404, true, "未找到"},
 		{"unknown path, JSON", "GET", "/no/such/page", "application/json", 404, false, `"not_found"`},
 		{"unknown path, no Accept", "GET", "/no/such/page", "", 404, false, `"not_found"`},
 		{"unknown path, curl", "GET", "/no/such/page", "*/*", 404, false, `"not_found"`},

@@ -25,6 +25,10 @@ type Config struct {
 	// Origin is the public base URL of the service (e.g. "https://santong.example"); links in
 	// pages and JSON are made absolute with it. Empty: relative links.
 	Origin string
+	// Operator names the service's operator in the header and footer of every page, and alone
+	// on the home and other neutral pages, which rest on no one scheme (default 产品认证公开
+	// 验证服务 / Certification verification service).
+	Operator Text
 	// LogOrigin, LogKey and LabelPrefix are what GET /api/v1/service tells clients: the log's
 	// origin and public key, and the URL prefix label codes carry (serviceinfo.go).
 	LogOrigin   string
@@ -208,6 +212,12 @@ func (c *Config) defaults() {
 	}
 	if len(c.ScanPaths) == 0 {
 		c.ScanPaths = []string{"/q/", "/Q/"}
+	}
+	if c.Operator.ZH == "" {
+		c.Operator.ZH = "产品认证公开验证服务"
+	}
+	if c.Operator.EN == "" {
+		c.Operator.EN = "Certification verification service"
 	}
 	if c.PageSize <= 0 || c.PageSize > 100 {
 		c.PageSize = 20
