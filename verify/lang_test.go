@@ -78,7 +78,7 @@ func TestLanguageNegotiation(t *testing.T) {
 	scan := "/q/" + w.token(w.labelK, w.batch1, 3)
 	for _, c := range []struct {
 		name, path, acceptLang, cookie, want string
-		setsCookie                         bool
+		setsCookie                           bool
 	}{
 		{"default", "/registry", "", "", "zh", false},
 		{"accept en", "/registry", "en-US,en;q=0.9", "", "en", false},
