@@ -49,6 +49,7 @@ func TestBrowser(t *testing.T) {
 	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
+	sc := w.addSchemes()
 
 	dir := os.Getenv("SANTONG_SCREENSHOTS")
 	if dir == "" {
@@ -66,10 +67,17 @@ func TestBrowser(t *testing.T) {
 		// the switch's link: English, whatever the browser asks for
 		{"genuine-en", "genuine", base + "/q/" + w.token(w.labelK, w.batch1, 12) + "?lang=en",
 			[]string{"Safe to buy", "Genuine · santong certification valid", "For auditors", "(first scan)"}},
+		{"eco-genuine", "genuine", base + "/q/" + w.token(sc.ecoLabel, sc.valid, 11),
+			[]string{"可以放心购买", "正品 · 生态原产地产品保护有效", "山泉生态农场有限公司", "生态原产地产品保护标志"}},
+		{"unreadable", "unreadable", base + "/q/" + strings.ToLower(w.token(w.labelK, w.batch1, 13)),
+			[]string{"无法识别此码，请重新扫描", "这不表示产品是假冒的", "技术细节"}},
+		{"enterprise-eco", "", base + "/registry/enterprises/" + sc.eco.String(),
+			[]string{"山泉生态农场有限公司", "ECO-2026-0001", "供审计人员"}},
+		{"not-found", "", base + "/no/such/page", []string{"未找到", "返回公开名录"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dom := runChromium(t, bin, "--dump-dom", c.url)
-			if !strings.Contains(dom, `data-verdict="`+c.verdict+`"`) {
+			if c.verdict != "" && !strings.Contains(dom, `data-verdict="`+c.verdict+`"`) {
 				t.Fatalf("the page does not show the %s verdict:\n%s", c.verdict, dom)
 			}
 			for _, want := range c.want {
@@ -77,7 +85,12 @@ func TestBrowser(t *testing.T) {
 					t.Errorf("the page lacks %q", want)
 				}
 			}
-			shot := filepath.Join(dir, "scan-"+c.name+".png")
+			if c.name == "eco-genuine" || c.name == "enterprise-eco" {
+				if wd := saysSantong(dom); wd != "" {
+					t.Errorf("an eco-origin page says %q", wd)
+				}
+			}
+			shot := filepath.Join(dir, "page-"+c.name+".png")
 			runChromium(t, bin, "--screenshot="+shot, c.url)
 			fi, err := os.Stat(shot)
 			if err != nil || fi.Size() < 2000 {

@@ -235,3 +235,43 @@ func between(s, from, to string) string {
 	in, _, _ := strings.Cut(after, to)
 	return in
 }
+
+// TestPageWeight: every page is under 30 KB without images (they have none: the marks are
+// inline SVG). The sizes are logged; docs/benchmarks.md gives them.
+func TestPageWeight(t *testing.T) {
+	w := newWorld(t, "")
+	defer w.close()
+	s := w.server(Config{})
+	h := s.Handler()
+	w.viaHandler(h)
+	w.setup()
+	sc := w.addSchemes()
+	paths := map[string]string{
+		"scan genuine (三同)":   "/q/" + w.token(w.labelK, w.batch1, 1),
+		"scan revoked":        "/q/" + w.token(w.label2K, w.batch2, 1),
+		"scan genuine (both)": "/q/" + w.token(w.labelK, sc.both, 1),
+		"scan genuine (eco)":  "/q/" + w.token(sc.ecoLabel, sc.valid, 1),
+		"scan forged":         "/q/" + w.token(w.label2K, sc.valid, 1),
+		"scan unreadable":     "/q/1ABC",
+		"home":                "/",
+		"products":            "/registry/products",
+		"enterprise (both)":   "/registry/enterprises/" + w.ent.String(),
+		"enterprise (eco)":    "/registry/enterprises/" + sc.eco.String(),
+		"error 404":           "/no/such/page",
+	}
+	for name, path := range paths {
+		for _, lang := range []string{"zh", "en"} {
+			r := getPage(t, h, path, "198.51.100.9:1", lang)
+			if !strings.HasPrefix(r.Header().Get("Content-Type"), "text/html") {
+				t.Fatalf("%s: %d %s", name, r.Code, r.body)
+			}
+			t.Logf("%-22s %s %6d bytes", name, lang, len(r.body))
+			if len(r.body) > 30<<10 {
+				t.Errorf("%s (%s): %d bytes, over 30 KB", name, lang, len(r.body))
+			}
+			if strings.Contains(r.body, "<img") {
+				t.Errorf("%s: an image", name)
+			}
+		}
+	}
+}
