@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
+	"io/fs"
+	"path"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,7 +146,41 @@ func markSVG(p *page, s *scheme.Scheme) template.HTML {
 	return template.HTML(b)
 }
 
-var templates = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+// templates are the pages in each language. A fixed text, {{tr . "中文" "English"}}, is
+// resolved when the templates are parsed (trCall), so that it costs nothing when a page is
+// rendered; the tr function remains for texts that are not literals.
+var templates = map[string]*template.Template{langZH: parseTemplates(langZH), langEN: parseTemplates(langEN)}
+
+var trCall = regexp.MustCompile(`\{\{tr [$.] ("(?:[^"\\]|\\.)*") ("(?:[^"\\]|\\.)*")\}\}`)
+
+func parseTemplates(lang string) *template.Template {
+	t := template.New("").Funcs(funcs)
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil || len(files) == 0 {
+		panic(fmt.Sprintf("templates: %v", err))
+	}
+	for _, f := range files {
+		b, err := templateFS.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		src := trCall.ReplaceAllStringFunc(string(b), func(m string) string {
+			sub := trCall.FindStringSubmatch(m)
+			q := sub[1]
+			if lang == langEN {
+				q = sub[2]
+			}
+			s, err := strconv.Unquote(q)
+			if err != nil {
+				panic(fmt.Sprintf("%s: %s: %v", f, m, err))
+			}
+			// escaped for text and attributes alike, as html/template escaped tr's result
+			return template.HTMLEscapeString(s)
+		})
+		template.Must(t.New(path.Base(f)).Parse(src))
+	}
+	return t
+}
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -163,7 +202,7 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) bool 
 	buf.Reset()
 	defer bufPool.Put(buf)
 	p := s.newPage(c, data)
-	if err := templates.ExecuteTemplate(buf, name, p); err != nil {
+	if err := templates[p.Lang].ExecuteTemplate(buf, name, p); err != nil {
 		s.logger.Error("verify: page failed", "page", name, "err", err)
 		return false
 	}

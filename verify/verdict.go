@@ -218,9 +218,9 @@ func (v *Verdict) set(code string, genuine bool, msgs ...Text) *Verdict {
 		w = schemeWords(v.Certificate.Scheme)
 	}
 	v.Verdict, v.Genuine = code, genuine
-	v.Advice, v.Title = advice[code], w.text(titles[code])
-	if m, ok := explanations[code]; ok {
-		v.Messages = append(v.Messages, w.text(m))
+	v.Advice, v.Title = advice[code], w.titles[code]
+	if m, ok := w.explanations[code]; ok {
+		v.Messages = append(v.Messages, m)
 	}
 	for _, m := range msgs {
 		v.Messages = append(v.Messages, w.text(m))
@@ -236,26 +236,58 @@ func (v *Verdict) detail(t Text) *Verdict {
 
 // words fills the verdicts' placeholders with a scheme's names: {s} its name, {m} its mark,
 // {w} what a revocation means for its mark and certificate.
-type words struct{ zh, en *strings.Replacer }
-
-func (w words) text(t Text) Text { return Text{ZH: w.zh.Replace(t.ZH), EN: w.en.Replace(t.EN)} }
-
-// neutralWords are the placeholders' words when no certificate is known.
-var neutralWords = words{
-	zh: strings.NewReplacer("{s}", "认证", "{m}", "认证标志", "{w}", "认证标志和证书应予收回。"),
-	en: strings.NewReplacer("{s}", "certification", "{m}", "certification mark", "{w}", "The mark and certificate must be withdrawn."),
+// titles and explanations are filled in advance (a Replacer allocates at every call).
+type words struct {
+	zh, en               *strings.Replacer
+	titles, explanations map[string]Text
 }
 
+func newWords(zh, en *strings.Replacer) words {
+	w := words{zh: zh, en: en, titles: map[string]Text{}, explanations: map[string]Text{}}
+	for code, t := range titles {
+		w.titles[code] = w.text(t)
+	}
+	for code, t := range explanations {
+		w.explanations[code] = w.text(t)
+	}
+	return w
+}
+
+func (w words) text(t Text) Text {
+	if strings.IndexByte(t.ZH, '{') >= 0 {
+		t.ZH = w.zh.Replace(t.ZH)
+	}
+	if strings.IndexByte(t.EN, '{') >= 0 {
+		t.EN = w.en.Replace(t.EN)
+	}
+	return t
+}
+
+// neutralWords are the placeholders' words when no certificate is known.
+var neutralWords = newWords(
+	strings.NewReplacer("{s}", "认证", "{m}", "认证标志", "{w}", "认证标志和证书应予收回。"),
+	strings.NewReplacer("{s}", "certification", "{m}", "certification mark", "{w}", "The mark and certificate must be withdrawn."),
+)
+
+// schemeWords are the placeholders' words for a scheme id (neutral for an unknown one).
 func schemeWords(id string) words {
 	sc, ok := scheme.Lookup(id)
 	if !ok {
 		return neutralWords
 	}
-	return words{
-		zh: strings.NewReplacer("{s}", sc.Name.ZH, "{m}", sc.MarkName.ZH, "{w}", sc.Withdrawal.ZH),
-		en: strings.NewReplacer("{s}", sc.Name.EN, "{m}", sc.MarkName.EN, "{w}", sc.Withdrawal.EN),
-	}
+	return wordsOf[sc]
 }
+
+var wordsOf = func() map[*scheme.Scheme]words {
+	m := map[*scheme.Scheme]words{}
+	for _, sc := range scheme.All() {
+		m[sc] = newWords(
+			strings.NewReplacer("{s}", sc.Name.ZH, "{m}", sc.MarkName.ZH, "{w}", sc.Withdrawal.ZH),
+			strings.NewReplacer("{s}", sc.Name.EN, "{m}", sc.MarkName.EN, "{w}", sc.Withdrawal.EN),
+		)
+	}
+	return m
+}()
 
 func recallText(b *Batch) Text {
 	if b.RecallReason == "" {
