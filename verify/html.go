@@ -116,6 +116,13 @@ var funcs = template.FuncMap{
 		}
 		return Text{ZH: id, EN: id}
 	},
+	// advice is a verdict's advice, by its code (the home page's demo samples)
+	"advice": func(code string) Text {
+		if a, ok := advice[code]; ok {
+			return a
+		}
+		return Text{ZH: code, EN: code}
+	},
 	"icon": func(v string) string {
 		if i, ok := verdictIcons[v]; ok {
 			return i

@@ -43,6 +43,7 @@ func (s *Server) routes() *gin.Engine {
 	}
 	getHead("/api/v1/verify/:token", s.shed(s.scanJSON))
 	getHead("/01/*path", s.shed(s.digitalLink))
+	getHead("/check", s.manualEntry) // a code typed or pasted by hand (manual.go)
 
 	// The log's public face.
 	getHead("/api/v1/service", s.serviceInfo)
