@@ -91,9 +91,11 @@ func acceptLanguage(h string) string {
 // query parameters kept.
 func langLinks(c *gin.Context, origin string) (zh, en string) {
 	q := c.Request.URL.Query()
+	// one leading slash: a path such as //evil.example/x must not become a link to another host
+	p := "/" + strings.TrimLeft(c.Request.URL.EscapedPath(), "/")
 	link := func(l string) string {
 		q.Set("lang", l)
-		return origin + c.Request.URL.EscapedPath() + "?" + q.Encode()
+		return origin + p + "?" + q.Encode()
 	}
 	return link(langZH), link(langEN)
 }

@@ -142,3 +142,30 @@ func TestLanguageNegotiation(t *testing.T) {
 		}
 	}
 }
+
+// TestLanguageSwitchStaysHere: the switch's links name a path of this service, whatever the
+// request's path: never another host.
+func TestLanguageSwitchStaysHere(t *testing.T) {
+	w := newWorld(t, "")
+	defer w.close()
+	h := w.server(Config{}).Handler()
+	for _, path := range []string{"//evil.example/x", "///evil.example", "/%2F%2Fevil.example", "/\\evil.example/"} {
+		req := httptest.NewRequest("GET", "http://santong.test/", nil)
+		req.URL.Path, req.URL.RawPath = path, ""
+		req.Header.Set("Accept", browserAccept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		header := between(rec.Body.String(), "<header", "</header>")
+		_, after, ok := strings.Cut(header, `href="`)
+		for ok {
+			href, _, _ := strings.Cut(after, `"`)
+			if strings.HasPrefix(href, "//") || strings.Contains(href, "\\") || !strings.HasPrefix(href, "/") {
+				t.Errorf("%s: link %q", path, href)
+			}
+			_, after, ok = strings.Cut(after, `href="`)
+		}
+		if rec.Code != 404 || header == "" {
+			t.Errorf("%s: %d %s", path, rec.Code, rec.Body.String())
+		}
+	}
+}
