@@ -94,6 +94,15 @@ func TestManualEntry(t *testing.T) {
 	if r := getPage(t, h, "/check?code="+strings.Repeat("A", 600), "198.51.100.7:1", "zh-CN"); r.Code != 400 || !strings.HasPrefix(r.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("too long: %d %s", r.Code, r.body)
 	}
+	// whatever is pasted, the redirect stays on this service
+	for _, nasty := range []string{"https://evil.example/01/x?S=1", "//evil.example/q/1ABC", "/01/..%2F..%2F//evil.example?S=1",
+		"/01//evil.example?S=1", "\\evil.example", "1ABC?x=//evil.example", "%0d%0aSet-Cookie:x=1"} {
+		r := getPage(t, h, "/check?code="+urlQuery(nasty), "198.51.100.7:1", "zh-CN")
+		loc := r.Header().Get("Location")
+		if r.Code != 303 || !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.Contains(loc, "\\") || r.Header().Get("Set-Cookie") != "" {
+			t.Errorf("%q: %d Location %q", nasty, r.Code, loc)
+		}
+	}
 	// the unreadable page offers the form
 	if r := getPage(t, h, "/q/1ABC", "198.51.100.7:1", "zh-CN"); !strings.Contains(r.body, `action="/check"`) {
 		t.Errorf("the unreadable page has no manual entry: %s", r.body)
