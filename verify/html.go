@@ -256,8 +256,9 @@ func pageSchemes(data any) (all, valid []*scheme.Scheme) {
 				ok = append(ok, d.Certificate.Scheme)
 			}
 		}
-		if d.Product != nil && (d.Verdict == VerdictGenuine || d.Verdict == VerdictUncertified) {
-			// the product's other valid certificates (a product may hold both schemes)
+		if d.Product != nil && d.Verdict == VerdictGenuine {
+			// the product's other valid certificates (a product may hold both schemes); a
+			// warning verdict shows no mark
 			ids = append(ids, d.Product.Schemes...)
 			ok = append(ok, d.Product.Schemes...)
 		}

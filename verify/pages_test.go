@@ -154,6 +154,10 @@ func TestEcoOriginPagesNeverSaySantong(t *testing.T) {
 				if wd := saysSantong(r.body); wd != "" {
 					t.Errorf("%s page says %q:\n%s", lang, wd, r.body)
 				}
+				// the scheme's mark only where the verdict is good
+				if marked := strings.Contains(r.body, `class="mark"`); marked != (c.verdict == VerdictGenuine) {
+					t.Errorf("%s page: mark shown %v", lang, marked)
+				}
 				if c.verdict != VerdictUnknown && c.verdict != VerdictForged && c.verdict != VerdictUnreadable &&
 					!strings.Contains(r.body, "生态原产地产品保护") && !strings.Contains(r.body, "eco-origin") {
 					t.Errorf("%s page does not name the eco-origin scheme", lang)
