@@ -43,12 +43,18 @@ func (s *Server) routes() *gin.Engine {
 	}
 	getHead("/api/v1/verify/:token", s.shed(s.scanJSON))
 	getHead("/01/*path", s.shed(s.digitalLink))
-	getHead("/check", s.manualEntry) // a code typed or pasted by hand (manual.go)
+	getHead("/check", s.manualEntry)                              // a code typed or pasted by hand (manual.go)
+	getHead("/gs1/products/:gtin", s.gs1Product)                  // GS1 resolver: digitallink*.go
+	getHead("/.well-known/gs1resolver", s.gs1ResolverDescription) // its description file
 
 	// The log's public face.
 	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/api/v1/changes", s.changes)
+	getHead("/api/v1/stats", s.statsJSON)
+	getHead("/api/v1/reports/annual", s.annualJSON)
+	getHead("/stats", s.statsPage)
 	getHead("/badge/:file", s.badge)
+	getHead("/badge/certificates/:file", s.badgeCertificate)
 	// Mirrors and monitors: a rate-limit class of their own (MirrorRateLimit).
 	mirror := r.Group("", cors, s.mirrorRateLimit)
 	for _, rt := range []struct {

@@ -63,7 +63,7 @@ var commands = []command{
 	{"draw", "--key KEY --scheme santong|eco_origin --count N --inspectors NAMES --per-target N [--data DIR]", "make and record a 双随机 random inspection draw", cmdDraw},
 	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 
-	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
+	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [--digital-link] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
 	{"application file", "--key KEY --certifier ID --scheme santong|eco_origin [--product ID|GTIN]... --contact-name N --contact-phone P [--document FILE]... [TARGET]", "apply to a certification body (enterprise)", cmdApplicationFile},
 	{"application accept", "--key KEY --application ID --number N [TARGET]", "accept an application for review: 受理 (certifier)", cmdApplicationAccept},
 	{"application reject", "--key KEY --application ID --reason R... [TARGET]", "reject an application, with reasons (certifier)", cmdApplicationReject},
@@ -83,6 +83,10 @@ var commands = []command{
 	{"backup", "--data DIR --out FILE", "write a consistent backup of a stopped data directory's database", cmdBackup},
 	{"restore", "--in FILE --data NEWDIR [--keys-from DIR]", "restore a backup into a new, empty data directory", cmdRestore},
 	{"export-tiles", "--out DIR [--data DIR | --server URL --log-key VKEY]", "write or update the log's tiles, entry bundles and checkpoint as static files for a web server or CDN", cmdExportTiles},
+	{"report annual", "[--year Y] [--out DIR] [--data DIR | --server URL]", "write the annual summary (受理, 评定, 监管, 整改, 退出 per scheme) as CSV and XLSX", cmdReportAnnual},
+	{"webhook add", "--url URL [--data DIR] [--kinds K,...] [--schemes S,...] [--enterprises ID,...] [--from start|now|INDEX] [--secret-file FILE]", "register a webhook subscriber for the change feed (operator; a running service picks it up)", cmdWebhookAdd},
+	{"webhook list", "[--data DIR]", "list webhook subscribers and their delivery state", cmdWebhookList},
+	{"webhook remove", "[--data DIR] ID", "remove a webhook subscriber", cmdWebhookRemove},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 
