@@ -267,6 +267,8 @@ func pageSchemes(data any) (all, valid []*scheme.Scheme) {
 			ids = append(ids, d.Product.Schemes...)
 			ok = append(ok, d.Product.Schemes...)
 		}
+	case GS1Product: // product information, not a verdict: the schemes named, no mark
+		ids = d.Product.Schemes
 	case *EnterpriseJSON:
 		for _, c := range d.Certificates {
 			ids = append(ids, c.Scheme)

@@ -112,17 +112,20 @@ func TestLanguageNegotiation(t *testing.T) {
 	}
 
 	// the pages differ, and each is in its language only
-	for _, path := range []string{"/registry", "/registry/enterprises/" + w.ent.String(), scan, "/nope"} {
+	for _, path := range []string{"/registry", "/registry/enterprises/" + w.ent.String(), scan, "/nope", "/stats", "/gs1/products/09506000134352", "/check"} {
 		zh, en := get(path+"?lang=zh", "", ""), get(path+"?lang=en", "", "")
 		if zh.body == en.body {
 			t.Errorf("%s: zh and en pages are the same", path)
 		}
-		for _, word := range []string{"供审计人员", "公开名录", "认证企业公开名录", "未找到", "可以放心购买"} {
+		if !strings.HasPrefix(zh.Header().Get("Content-Type"), "text/html") || !strings.HasPrefix(en.Header().Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: not a page: %d %s", path, zh.Code, zh.body)
+		}
+		for _, word := range []string{"供审计人员", "公开名录", "认证企业公开名录", "未找到", "可以放心购买", "不是验证结果", "认证统计", "手工输入"} {
 			if strings.Contains(en.body, word) {
 				t.Errorf("%s: the English page says %q", path, word)
 			}
 		}
-		for _, word := range []string{"For auditors", "Public registry", "Certified enterprises", "Not found", "Safe to buy"} {
+		for _, word := range []string{"For auditors", "Public registry", "Certified enterprises", "Not found", "Safe to buy", "Not a verification result", "Certification statistics", "Enter a code"} {
 			if strings.Contains(zh.body, word) {
 				t.Errorf("%s: the Chinese page says %q", path, word)
 			}
