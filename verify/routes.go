@@ -51,6 +51,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/api/v1/changes", s.changes)
 	getHead("/api/v1/stats", s.statsJSON)
+	getHead("/api/v1/deadlines", s.deadlinesJSON)
 	getHead("/api/v1/reports/annual", s.annualJSON)
 	getHead("/stats", s.statsPage)
 	getHead("/badge/:file", s.badge)
@@ -70,6 +71,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/proof/consistency", s.consistencyProof)
 	getHead("/api/v1/enterprises/:id/chain", s.chain)
 	getHead("/api/v1/enterprises/:id/chain/end", s.chainEnd) // complete chains (chainend.go)
+	s.drawRoutes(getHead)                                    // the commit-then-reveal draw (draw.go)
 
 	// The public registry.
 	getHead("/", s.home)

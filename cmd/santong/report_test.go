@@ -103,3 +103,32 @@ func TestReportAnnual(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlinesCLI: the demo's deadlines from its data directory: the suspended certificate's
+// rectify-by day and the certificates' ends; bad input is a usage error.
+func TestDeadlinesCLI(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	c, _, errb := testCLI(t)
+	if code := run(ctx, []string{"init", "--data", dir}, c); code != 0 {
+		t.Fatalf("init: %s", errb.String())
+	}
+	if code := run(ctx, []string{"demo", "--data", dir, "--json"}, c); code != 0 {
+		t.Fatalf("demo: %s", errb.String())
+	}
+	c, out, errb := testCLI(t)
+	if code := run(ctx, []string{"deadlines", "--data", dir, "--within", "3650d"}, c); code != 0 {
+		t.Fatalf("deadlines: %d %s", code, errb.String())
+	}
+	for _, want := range []string{"整改期限 rectify by", "证书到期 expiry", "deadlines,"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	for _, args := range [][]string{{"--within", "soon"}, {"--within", "-3d"}, {"--enterprise", "acme"}} {
+		c, _, errb := testCLI(t)
+		if code := run(ctx, append([]string{"deadlines", "--data", dir}, args...), c); code != 2 {
+			t.Errorf("%v: %d %s", args, code, errb.String())
+		}
+	}
+}
