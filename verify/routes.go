@@ -43,6 +43,7 @@ func (s *Server) routes() *gin.Engine {
 	}
 	getHead("/api/v1/verify/:token", s.shed(s.scanJSON))
 	getHead("/01/*path", s.shed(s.digitalLink))
+	getHead("/check", s.manualEntry)                              // a code typed or pasted by hand (manual.go)
 	getHead("/gs1/products/:gtin", s.gs1Product)                  // GS1 resolver: digitallink*.go
 	getHead("/.well-known/gs1resolver", s.gs1ResolverDescription) // its description file
 
