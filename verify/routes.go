@@ -53,6 +53,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/stats", s.statsJSON)
 	getHead("/api/v1/deadlines", s.deadlinesJSON)
 	getHead("/api/v1/reports/annual", s.annualJSON)
+	getHead("/api/v1/notices/:file", s.notice)
 	getHead("/api/v1/reports/events.csv", s.eventsCSV)
 	getHead("/api/v1/reports/registry.csv", s.registryCSV)
 	getHead("/stats", s.statsPage)
