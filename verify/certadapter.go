@@ -185,9 +185,13 @@ func (a *CertRegistry) Enterprise(id string) (*Enterprise, error) {
 }
 
 func (a *CertRegistry) enterpriseView(e *cert.Enterprise) Enterprise {
-	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Chain: e.ID.String(), Status: CertNone}
-	now := a.now()
 	cs, _, _ := a.reg.EnterpriseCertificates(e.ID, -1, cert.MaxPage)
+	return enterpriseViewAt(e, cs, a.now())
+}
+
+// enterpriseViewAt is an enterprise's view with its certificates cs at now.
+func enterpriseViewAt(e *cert.Enterprise, cs []*cert.Certificate, now time.Time) Enterprise {
+	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Chain: e.ID.String(), Status: CertNone}
 	for _, cc := range cs {
 		v.Certificates = append(v.Certificates, cc.ID.String())
 		v.Status = better(v.Status, mapStatus(cc.StatusAt(now)))
@@ -223,9 +227,13 @@ func (a *CertRegistry) Product(id string) (*Product, error) {
 
 // productView is a product's view and the certificates it was read from.
 func (a *CertRegistry) productView(p *cert.Product) (Product, []string) {
-	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Status: CertNone}
-	now := a.now()
 	cs, _, _ := a.reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+	return productViewAt(p, cs, a.now())
+}
+
+// productViewAt is a product's view with the certificates cs that cover it, at now.
+func productViewAt(p *cert.Product, cs []*cert.Certificate, now time.Time) (Product, []string) {
+	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Category: p.Category, Status: CertNone}
 	var ids []string
 	for _, cc := range cs {
 		ids = append(ids, cc.ID.String())

@@ -96,6 +96,7 @@ type Product struct {
 	Name        string `json:"name"`
 	NameEN      string `json:"name_en,omitempty"`
 	GTIN        string `json:"gtin,omitempty"`
+	Category    string `json:"category,omitempty"`    // food, agricultural, consumer_goods, industrial
 	Certificate string `json:"certificate,omitempty"` // the certificate that covers it
 	Status      string `json:"status"`
 	// Schemes lists the schemes (internal/scheme ids) under which a certificate covers the

@@ -31,6 +31,9 @@ type EnterpriseJSON struct {
 	History      []HistoryItem `json:"history"`
 	HistoryTotal int           `json:"history_total"`
 	ChainURL     string        `json:"chain_url,omitempty"`
+	// Schemes are the schemes of its certificates with the best status now of each (lookup.go).
+	Schemes []SchemeStatus `json:"schemes"`
+	Links   Links          `json:"links"`
 }
 
 func (s *Server) query(c *gin.Context) (Query, error) {
@@ -123,9 +126,9 @@ func (s *Server) productsJSON(c *gin.Context) {
 }
 
 func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
-	id := c.Param("id")
-	if len(id) > maxQuery {
-		return nil, errInvalid("id", "malformed enterprise id")
+	id, err := s.resolveEnterprise(c.Param("id")) // an id or a credit code (lookup.go)
+	if err != nil {
+		return nil, err
 	}
 	e, err := s.reg.Enterprise(id)
 	if err != nil {
@@ -158,6 +161,14 @@ func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
 	if e.Chain != "" {
 		out.ChainURL = s.cfg.Origin + "/api/v1/enterprises/" + url.PathEscape(e.ID) + "/chain"
 	}
+	out.Schemes = schemeStatuses(out.Certificates)
+	out.Links = Links{Self: s.enterpriseURL(e.ID), Chain: out.ChainURL, Page: s.enterprisePageURL(e.ID)}
+	for _, cv := range out.Certificates {
+		out.Links.Certificates = append(out.Links.Certificates, s.certificateURL(cv.ID))
+	}
+	for _, p := range out.Products {
+		out.Links.Products = append(out.Links.Products, s.productURL(p.ID))
+	}
 	return out, nil
 }
 
@@ -167,8 +178,7 @@ func (s *Server) enterpriseJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.shortCache(c)
-	c.JSON(http.StatusOK, out)
+	s.cacheJSON(c, http.StatusOK, out)
 }
 
 func (s *Server) home(c *gin.Context) { s.enterprisesPage(c) }
