@@ -359,7 +359,8 @@ func (a *CertRegistry) Enterprises(q Query) ([]Enterprise, int, error) {
 	if err := a.search.fresh(context.Background()); err != nil {
 		return nil, 0, err
 	}
-	ids, total := a.search.enterprises(strings.ToLower(q.Text), q.Offset, q.Limit)
+	keep := a.search.matcher(q.Filter, kindEnterprise, a.now())
+	ids, total := a.search.enterprises(strings.ToLower(q.Text), keep, q.Offset, q.Limit)
 	a.search.mu.RUnlock()
 	out := make([]Enterprise, 0, len(ids))
 	for _, id := range ids {
@@ -382,7 +383,7 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 			return nil, 0, nil
 		}
 	}
-	if _, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 {
+	if _, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 && q.Filter.empty() {
 		p, err := a.Product(q.Text)
 		switch {
 		case fault.CodeOf(err) == fault.NotFound || (err == nil && ent != uuid.Nil && p.Enterprise != ent.String()):
@@ -394,13 +395,20 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 		}
 		return []Product{*p}, 1, nil
 	}
-	if ent != uuid.Nil && !a.search.isReady() { // an enterprise's page while the index loads
+	if ent != uuid.Nil && q.Filter.empty() && !a.search.isReady() { // an enterprise's page while the index loads
 		return a.enterpriseProducts(ent, q)
 	}
 	if err := a.search.fresh(context.Background()); err != nil {
 		return nil, 0, err
 	}
-	ids, total := a.search.products(strings.ToLower(q.Text), ent, q.Offset, q.Limit)
+	keep := a.search.matcher(q.Filter, kindProduct, a.now())
+	var ids []uuid.UUID
+	var total int
+	if u, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 { // a product's id, filtered
+		ids, total = a.search.product(u, ent, keep, q.Offset)
+	} else {
+		ids, total = a.search.products(strings.ToLower(q.Text), ent, keep, q.Offset, q.Limit)
+	}
 	a.search.mu.RUnlock()
 	out := make([]Product, 0, len(ids))
 	for _, id := range ids {
@@ -420,6 +428,20 @@ func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") =
 func (a *CertRegistry) enterpriseProducts(ent uuid.UUID, q Query) ([]Product, int, error) {
 	text := strings.ToLower(q.Text)
 	g := strings.TrimLeft(text, "0")
+	byNumber := map[uuid.UUID]bool{} // products of its certificates whose number starts with text
+	if text != "" {
+		cs, _, err := a.reg.EnterpriseCertificates(ent, -1, cert.MaxPage)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, c := range cs {
+			if strings.HasPrefix(strings.ToLower(c.Number), text) {
+				for _, p := range c.Products {
+					byNumber[p] = true
+				}
+			}
+		}
+	}
 	var out []Product
 	total := 0
 	for after := int64(-1); ; {
@@ -428,7 +450,7 @@ func (a *CertRegistry) enterpriseProducts(ent uuid.UUID, q Query) ([]Product, in
 			return nil, 0, err
 		}
 		for _, p := range page {
-			if text != "" && !strings.Contains(strings.ToLower(p.Name), text) &&
+			if text != "" && !strings.Contains(strings.ToLower(p.Name), text) && !byNumber[p.ID] &&
 				!(isDigits(text) && g != "" && p.GTIN != "" && strings.HasPrefix(strings.TrimLeft(p.GTIN, "0"), g)) {
 				continue
 			}

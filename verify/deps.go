@@ -72,7 +72,8 @@ type Submitter interface {
 // Query selects a page of a registry list.
 type Query struct {
 	Text       string
-	Enterprise string
+	Enterprise string // an enterprise id
+	Filter     Filter // status, scheme, region, category (lookup_facets.go); ignored by fakes
 	Offset     int
 	Limit      int
 }

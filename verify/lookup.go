@@ -39,6 +39,9 @@ type Lookups interface {
 	EnterpriseID(creditCode string) (string, error)
 	// CertificateLookup finds a certificate by id, or by number within sch ("" any scheme).
 	CertificateLookup(k certKey, sch string, now time.Time) (*CertificateLookup, error)
+	// Certificates lists certificates in grant order, filtered by q: Text a prefix of the
+	// number, Enterprise the holder, and q.Filter.
+	Certificates(q Query) ([]Certificate, int, error)
 }
 
 // ProductLookup is the answer of GET /api/v1/products/{id or GTIN}.
@@ -323,3 +326,29 @@ func claimsOf(id string) (Text, bool) {
 }
 
 var errAmbiguousNumber = fault.Field(fault.Invalid, "scheme", "more than one scheme has a certificate with this number: give ?scheme=")
+
+// certificatesJSON serves GET /api/v1/certificates: certificates in grant order, with the
+// registry lists' filters; q is a prefix of the number.
+func (s *Server) certificatesJSON(c *gin.Context) {
+	q, none, err := s.query(c, true)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	l := &ListJSON[Certificate]{Items: []Certificate{}, Offset: q.Offset, Limit: q.Limit, Query: q.Text}
+	if !none {
+		lk, err := s.lookups()
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		items, total, err := lk.Certificates(q)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		l.Items, l.Total = nonNilSlice(items), total
+		pageLinks(l, s.cfg.Origin+"/api/v1/certificates", q)
+	}
+	s.cacheJSON(c, http.StatusOK, l)
+}

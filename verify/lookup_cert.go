@@ -1,6 +1,9 @@
 package verify
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -151,4 +154,30 @@ func (a *CertRegistry) CertificateLookup(k certKey, sch string, now time.Time) (
 		}
 	}
 	return out, nil
+}
+
+// Certificates implements Lookups from the search index (search.go), in grant order.
+func (a *CertRegistry) Certificates(q Query) ([]Certificate, int, error) {
+	var ent uuid.UUID
+	if q.Enterprise != "" {
+		var err error
+		if ent, err = uuid.Parse(q.Enterprise); err != nil {
+			return nil, 0, nil
+		}
+	}
+	if err := a.search.fresh(context.Background()); err != nil {
+		return nil, 0, err
+	}
+	keep := a.search.matcher(q.Filter, kindCertificate, a.now())
+	ids, total := a.search.certificates(strings.ToLower(q.Text), ent, keep, q.Offset, q.Limit)
+	a.search.mu.RUnlock()
+	out := make([]Certificate, 0, len(ids))
+	for _, id := range ids {
+		c, err := a.Certificate(id.String())
+		if err != nil {
+			return nil, 0, fmt.Errorf("registry search: %w", err)
+		}
+		out = append(out, *c)
+	}
+	return out, total, nil
 }
