@@ -22,7 +22,8 @@ import (
 // digits), an enterprise by its id or its unified social credit code, a certificate by its id
 // or its number (numbers are unique within a scheme: ?scheme= picks one when two schemes use the
 // same number). Each answer carries the schemes with the status now, computed at the request's
-// time (a certificate past its last day is "expired" though no event said so), the 同线同标同质
+// time (a certificate past its last day is "expired" though no event said so; the answer names
+// no time of its own, so that its ETag changes only when what it says does), the 同线同标同质
 // claims where the scheme makes them (三同; never for eco-origin), and links to the related
 // resources and the human page. The look-ups read the projection's index keys (x u, x g, x n,
 // and the E, C, P member keys: ledger/cert/keys.go), never the log.
@@ -54,9 +55,8 @@ type ProductLookup struct {
 	Schemes      []SchemeStatus `json:"schemes"`
 	Certificates []Certificate  `json:"certificates"`
 	// Claims are the 同线同标同质 claims of the certificates of a scheme that makes them.
-	Claims    []Claims  `json:"claims,omitempty"`
-	Links     Links     `json:"links"`
-	CheckedAt time.Time `json:"checked_at"`
+	Claims []Claims `json:"claims,omitempty"`
+	Links  Links    `json:"links"`
 }
 
 // CertificateLookup is the answer of GET /api/v1/certificates/{id or number}.
@@ -67,7 +67,6 @@ type CertificateLookup struct {
 	Products    []Product    `json:"products"` // the products it covers (none for an enterprise-wide one)
 	Claims      []Claims     `json:"claims,omitempty"`
 	Links       Links        `json:"links"`
-	CheckedAt   time.Time    `json:"checked_at"`
 }
 
 // SchemeStatus is a scheme as an answer names it, with a status now.
@@ -219,13 +218,11 @@ func (s *Server) productJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	now := s.now()
-	out, err := l.ProductLookup(k, now)
+	out, err := l.ProductLookup(k, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	out.CheckedAt = now
 	out.Links = Links{Self: s.productURL(out.Product.ID), Enterprise: s.enterpriseURL(out.Product.Enterprise),
 		Page: s.cfg.Origin + "/registry/products?q=" + url.QueryEscape(out.Product.ID)}
 	for _, cv := range out.Certificates {
@@ -251,13 +248,11 @@ func (s *Server) certificateJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	now := s.now()
-	out, err := l.CertificateLookup(k, sch, now)
+	out, err := l.CertificateLookup(k, sch, s.now())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	out.CheckedAt = now
 	ent := out.Certificate.Subject
 	out.Links = Links{Self: s.certificateURL(out.Certificate.ID), Enterprise: s.enterpriseURL(ent),
 		Page: s.enterprisePageURL(ent) + "#cert-" + out.Certificate.ID}

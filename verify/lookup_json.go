@@ -3,11 +3,11 @@ package verify
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	ginjson "github.com/gin-gonic/gin/codec/json"
 )
 
 // # Cacheable JSON answers
@@ -21,7 +21,7 @@ import (
 // cacheJSON answers v as cacheable JSON with a strong ETag over the body, or 304 when the
 // request's If-None-Match names it.
 func (s *Server) cacheJSON(c *gin.Context, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := ginjson.API.Marshal(v) // times in UTC (lookup_utc.go)
 	if err != nil {
 		s.fail(c, err)
 		return

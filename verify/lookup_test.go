@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 // lookupWorld is the world's cast behind a service whose clock a test can move (the adapter
@@ -83,7 +85,7 @@ func TestLookups(t *testing.T) {
 		c := decode[CertificateLookup](t, r)
 		if c.Certificate.ID != c1 || c.Certificate.Status != CertValid || c.Scheme.ID != "santong" || c.Scheme.Status != CertValid ||
 			c.Enterprise.ID != e1 || len(c.Products) != 1 || c.Products[0].ID != p1 || len(c.Claims) != 1 || !c.Claims[0].InForce ||
-			c.Links.Self != "https://v.test/api/v1/certificates/"+c1 || len(c.Links.Products) != 1 || c.CheckedAt.IsZero() {
+			c.Links.Self != "https://v.test/api/v1/certificates/"+c1 || len(c.Links.Products) != 1 {
 			t.Errorf("%s: %+v", target, c)
 		}
 	}
@@ -135,5 +137,51 @@ func TestLookups(t *testing.T) {
 		if e.Error.Code == "" || e.Error.Message == "" || e.Error.Field != want.field {
 			t.Errorf("%s: error %+v, want field %q", target, e, want.field)
 		}
+	}
+}
+
+// TestCacheHeaders: the registry's answers carry a strong ETag over the body and a short public
+// Cache-Control; If-None-Match with it (or "*", or among others, or weak) gets 304 without a
+// body; the ETag changes when the answer does; errors are no-store without an ETag.
+func TestCacheHeaders(t *testing.T) {
+	w, h, _ := lookupWorld(t)
+	targets := []string{"/api/v1/products/" + w.prod.String(), "/api/v1/enterprises/" + w.ent.String(),
+		"/api/v1/certificates/STC-2026-0001", "/api/v1/products", "/api/v1/enterprises?q=川味", "/api/v1/certificates?status=valid"}
+	etags := map[string]string{}
+	for _, target := range targets {
+		r := do(t, h, "GET", target)
+		tag := r.Header().Get("ETag")
+		if r.Code != 200 || !strings.HasPrefix(tag, `"`) || len(tag) < 10 || r.Header().Get("Cache-Control") != "public, max-age=5" {
+			t.Fatalf("%s: %d ETag %q Cache-Control %q", target, r.Code, tag, r.Header().Get("Cache-Control"))
+		}
+		if again := do(t, h, "GET", target); again.Header().Get("ETag") != tag || again.body != r.body {
+			t.Errorf("%s: the same answer got another ETag", target)
+		}
+		for _, inm := range []string{tag, "W/" + tag, `"other", ` + tag, "*"} {
+			nm := do(t, h, "GET", target, "If-None-Match", inm)
+			if nm.Code != http.StatusNotModified || nm.body != "" || nm.Header().Get("ETag") != tag || nm.Header().Get("Cache-Control") == "" {
+				t.Errorf("%s If-None-Match %s: %d %q", target, inm, nm.Code, nm.body)
+			}
+		}
+		if r := do(t, h, "GET", target, "If-None-Match", `"other"`); r.Code != 200 || r.body == "" {
+			t.Errorf("%s: another ETag: %d", target, r.Code)
+		}
+		if r := do(t, h, "HEAD", target); r.Code != 200 || r.Header().Get("ETag") != tag {
+			t.Errorf("%s HEAD: %d %q", target, r.Code, r.Header().Get("ETag"))
+		}
+		etags[target] = tag
+	}
+	// a suspension changes the product, its enterprise, the certificate and the lists
+	w.must(w.certK, w.ent, w.cert1, &event.Suspension{Reason: "抽检不合格", RectifyBy: date(30 * 24 * time.Hour)})
+	time.Sleep(2 * viewTTL) // the lists' cached views
+	for _, target := range targets {
+		r := do(t, h, "GET", target, "If-None-Match", etags[target])
+		if r.Code != 200 || r.Header().Get("ETag") == etags[target] {
+			t.Errorf("%s after a suspension: %d, ETag %q", target, r.Code, r.Header().Get("ETag"))
+		}
+	}
+	r := do(t, h, "GET", "/api/v1/products/"+unknownID, "If-None-Match", "*")
+	if r.Code != 404 || r.Header().Get("ETag") != "" || r.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("an error: %d ETag %q Cache-Control %q", r.Code, r.Header().Get("ETag"), r.Header().Get("Cache-Control"))
 	}
 }
