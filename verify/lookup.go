@@ -48,7 +48,6 @@ type Lookups interface {
 // ProductLookup is the answer of GET /api/v1/products/{id or GTIN}.
 type ProductLookup struct {
 	Product    Product     `json:"product"`
-	Category   string      `json:"category"`
 	Enterprise *Enterprise `json:"enterprise"`
 	// Schemes are the schemes of the certificates that cover the product, 三同 first, each with
 	// the best status now of its certificates.
