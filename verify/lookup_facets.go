@@ -2,6 +2,7 @@ package verify
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ type facets struct {
 	prodCat   []uint8     // product position -> category (index in event.Categories, +1)
 	prodCerts [][]int32   // product position -> the certificates that name it
 	entCerts  [][]int32   // enterprise position -> its certificates
+	entRegion []int32     // enterprise position -> its division code (regionCode)
 }
 
 // Status codes of a certificate's status changes, as facetCert keeps them.
@@ -196,19 +198,26 @@ func certEvent(t event.Type) bool {
 	return t == event.CertGrant || t == event.CertSuspend || t == event.CertReinstate || t == event.CertRevoke
 }
 
-// statusOf returns the best status at now of the certificates (of scheme sc, 0 any), and
-// whether there is one.
-func (x *searchIndex) statusOf(certs []int32, sc uint8, now int64) (string, bool) {
-	st, any := CertNone, false
-	for _, i := range certs {
-		c := &x.fac.certs[i]
-		if sc != 0 && c.scheme != sc {
-			continue
+// Status codes of the filters: an index in filterStatuses.
+const (
+	scValid uint8 = iota
+	scSuspended
+	scRevoked
+	scExpired
+	scSuperseded
+	scNone
+)
+
+// scRank orders the status codes as statusRank does (better keeps the first of a tie).
+var scRank = [...]uint8{scValid: 0, scSuspended: 1, scExpired: 2, scSuperseded: 2, scRevoked: 3, scNone: 4}
+
+func statusCode(st string) uint8 {
+	for i, s := range filterStatuses {
+		if s == st {
+			return uint8(i)
 		}
-		any = true
-		st = better(st, c.status(now))
 	}
-	return st, any
+	return scNone
 }
 
 // Kinds of positions a matcher tests.
@@ -219,12 +228,36 @@ const (
 )
 
 // matcher returns a predicate on positions of kind for f at now; nil when f selects everything.
-// x.mu is held (read) while it is used.
+// It computes every certificate's status at now once (a pass over the certificates), then an
+// item's from its certificates' codes. x.mu is held (read) while it is used.
 func (x *searchIndex) matcher(f Filter, kind int, now time.Time) func(i int) bool {
 	if f.empty() {
 		return nil
 	}
-	sc, cat, t := schemeCode(f.Scheme), categoryCode(f.Category), now.UnixNano()
+	sc, cat := schemeCode(f.Scheme), categoryCode(f.Category)
+	var codes []uint8 // certificate position -> status code at now; 255: not of the scheme
+	if f.Status != "" || sc != 0 {
+		t := now.UnixNano()
+		codes = make([]uint8, len(x.fac.certs))
+		for i := range x.fac.certs {
+			c := &x.fac.certs[i]
+			if sc != 0 && c.scheme != sc {
+				codes[i] = 255
+			} else {
+				codes[i] = statusCode(c.status(t))
+			}
+		}
+	}
+	want := statusCode(f.Status)
+	// region: the division code's first len(f.Region) digits
+	regionDiv, regionWant := int32(1), int32(-1)
+	if f.Region != "" {
+		v, _ := strconv.Atoi(f.Region)
+		regionWant = int32(v)
+		for range 6 - len(f.Region) {
+			regionDiv *= 10
+		}
+	}
 	return func(i int) bool {
 		var certs []int32
 		var ent int
@@ -240,22 +273,36 @@ func (x *searchIndex) matcher(f Filter, kind int, now time.Time) func(i int) boo
 				return false
 			}
 		default:
-			certs, ent = []int32{int32(i)}, int(x.fac.certs[i].ent)
+			certs, ent = nil, int(x.fac.certs[i].ent)
 			if cat != 0 && !x.anyCategory(x.fac.certProds[i], cat) {
 				return false
 			}
 		}
-		if f.Region != "" && !strings.HasPrefix(x.regionAt(ent), f.Region) {
-			return false
+		if regionWant >= 0 {
+			if r := x.fac.entRegion[ent]; r < 0 || r/regionDiv != regionWant {
+				return false
+			}
 		}
-		if sc == 0 && f.Status == "" {
+		if codes == nil {
 			return true
 		}
-		st, any := x.statusOf(certs, sc, t)
+		best, any := scNone, false
+		if kind == kindCertificate {
+			best, any = codes[i], codes[i] != 255
+		} else {
+			for _, c := range certs {
+				if k := codes[c]; k != 255 {
+					any = true
+					if scRank[k] < scRank[best] {
+						best = k
+					}
+				}
+			}
+		}
 		if sc != 0 && !any {
 			return false
 		}
-		return f.Status == "" || st == f.Status
+		return f.Status == "" || best == want
 	}
 }
 
@@ -268,15 +315,14 @@ func (x *searchIndex) anyCategory(prods []int32, cat uint8) bool {
 	return false
 }
 
-// regionAt returns the division code of the enterprise at position e, from its indexed credit
-// code.
-func (x *searchIndex) regionAt(e int) string {
-	t := &x.ents
-	end := len(t.codes)
-	if e+1 < len(t.codeAt) {
-		end = int(t.codeAt[e+1])
+// regionCode is the division code of a credit code as a number (-1: none).
+func regionCode(uscc string) int32 {
+	r := RegionOf(strings.ToUpper(uscc))
+	if r == "" {
+		return -1
 	}
-	return RegionOf(strings.ToUpper(string(t.codes[t.codeAt[e]+1 : end])))
+	v, _ := strconv.Atoi(r)
+	return int32(v)
 }
 
 // Statuses a filter may ask for.

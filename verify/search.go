@@ -300,6 +300,7 @@ func (x *searchIndex) addEnterprise(id uuid.UUID, name, uscc string) {
 	x.ents.add(id, name, strings.ToLower(uscc))
 	x.prodsOf = append(x.prodsOf, nil)
 	x.fac.entCerts = append(x.fac.entCerts, nil)
+	x.fac.entRegion = append(x.fac.entRegion, regionCode(uscc))
 }
 
 func (x *searchIndex) addProduct(id, ent uuid.UUID, name, gtin, category string) error {
