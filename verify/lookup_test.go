@@ -6,7 +6,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/ids"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -184,4 +187,52 @@ func TestCacheHeaders(t *testing.T) {
 	if r.Code != 404 || r.Header().Get("ETag") != "" || r.Header().Get("Cache-Control") != "no-store" {
 		t.Errorf("an error: %d ETag %q Cache-Control %q", r.Code, r.Header().Get("ETag"), r.Header().Get("Cache-Control"))
 	}
+}
+
+// FuzzLookupKeys feeds arbitrary identifiers and filter values to the look-ups' and filters'
+// parsers: nothing panics, every refusal is fault.Invalid naming its field, and what is
+// accepted is of the form it claims (a lower-case uuid, a GTIN-14 with its check digit, a
+// credit code, a printable number; known filter values).
+func FuzzLookupKeys(f *testing.F) {
+	for _, s := range []string{"09506000134352", "9506000134352", "96385074", "91510100MA0000001L", "STC-2026-0001",
+		"11111111-1111-1111-1111-111111111111", "valid", "eco-origin", "5101", "food", "a\tb", "\xff", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		invalid := func(err error, field string) {
+			t.Helper()
+			if fault.CodeOf(err) != fault.Invalid || fault.FieldOf(err) != field {
+				t.Fatalf("%q: %v, want invalid %s", s, err, field)
+			}
+		}
+		if k, err := parseProductKey(s); err != nil {
+			invalid(err, "id")
+		} else if k.ID != "" && !isUUIDString(k.ID) || k.ID == "" && (len(k.GTIN) != 14 || ids.ValidateGTIN(k.GTIN) != nil) {
+			t.Fatalf("product key %q: %+v", s, k)
+		}
+		if id, code, err := parseEnterpriseKey(s); err != nil {
+			invalid(err, "id")
+		} else if id == "" && ids.ValidateUSCC(code) != nil || id != "" && !isUUIDString(id) {
+			t.Fatalf("enterprise key %q: %q %q", s, id, code)
+		}
+		if k, err := parseCertKey(s); err != nil {
+			invalid(err, "id")
+		} else if k.ID == "" && (k.Number == "" || len(k.Number) > maxNumber || !utf8.ValidString(k.Number)) {
+			t.Fatalf("certificate key %q: %+v", s, k)
+		}
+		for _, field := range []string{"status", "scheme", "region", "category"} {
+			f, err := parseFilter(func(k string) string {
+				if k == field {
+					return s
+				}
+				return ""
+			})
+			if err != nil {
+				invalid(err, field)
+			} else if f.Status != "" && !contains(filterStatuses, f.Status) || f.Scheme != "" && schemeCode(f.Scheme) == 0 ||
+				f.Category != "" && categoryCode(f.Category) == 0 || len(f.Region) > 6 {
+				t.Fatalf("filter %s=%q: %+v", field, s, f)
+			}
+		}
+	})
 }
