@@ -36,6 +36,9 @@ import (
 type Lookups interface {
 	// ProductLookup finds a product by id or GTIN (already classified by parseProductKey).
 	ProductLookup(k productKey, now time.Time) (*ProductLookup, error)
+	// EnterpriseLookup reads an enterprise (by id) with its certificates and its first
+	// products (at most limit, in registration order), every status at now.
+	EnterpriseLookup(id string, now time.Time, limit int) (*Enterprise, []Certificate, []Product, error)
 	// EnterpriseID resolves a unified social credit code to the enterprise's id.
 	EnterpriseID(creditCode string) (string, error)
 	// CertificateLookup finds a certificate by id, or by number within sch ("" any scheme).

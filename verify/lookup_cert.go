@@ -181,3 +181,38 @@ func (a *CertRegistry) Certificates(q Query) ([]Certificate, int, error) {
 	}
 	return out, total, nil
 }
+
+// EnterpriseLookup implements Lookups.
+func (a *CertRegistry) EnterpriseLookup(id string, now time.Time, limit int) (*Enterprise, []Certificate, []Product, error) {
+	u, err := parseUUID(id, "enterprise")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e, err := a.reg.Enterprise(u)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cs, _, err := a.reg.EnterpriseCertificates(u, -1, cert.MaxPage)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ev := enterpriseViewAt(e, cs, now)
+	var certs []Certificate
+	for _, c := range cs {
+		certs = append(certs, *certView(c, now))
+	}
+	ps, _, err := a.reg.EnterpriseProducts(u, -1, limit)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var prods []Product
+	for _, p := range ps {
+		pcs, _, err := a.reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		pv, _ := productViewAt(p, pcs, now)
+		prods = append(prods, pv)
+	}
+	return &ev, certs, prods, nil
+}

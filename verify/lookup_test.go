@@ -108,6 +108,11 @@ func TestLookups(t *testing.T) {
 	if p.Product.Status != CertExpired || p.Schemes[0].Status != CertExpired || p.Enterprise.Status != CertExpired {
 		t.Errorf("expired product: %+v", p)
 	}
+	e := decode[EnterpriseJSON](t, do(t, h, "GET", "/api/v1/enterprises/"+e1))
+	if e.Enterprise.Status != CertExpired || e.Certificates[0].Status != CertExpired || e.Products[0].Status != CertExpired ||
+		e.Schemes[0].Status != CertExpired {
+		t.Errorf("expired enterprise: %+v", e)
+	}
 	shift.Store(0)
 
 	for target, want := range map[string]struct {

@@ -156,25 +156,11 @@ func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.reg.Enterprise(id)
+	out, err := s.enterpriseParts(id)
 	if err != nil {
 		return nil, err
 	}
-	out := &EnterpriseJSON{Enterprise: e, Certificates: []Certificate{}}
-	for _, cid := range e.Certificates {
-		cert, err := s.reg.Certificate(cid)
-		if isNotFound(err) {
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		out.Certificates = append(out.Certificates, *cert)
-	}
-	ps, _, err := s.reg.Products(Query{Enterprise: e.ID, Limit: 100})
-	if err != nil {
-		return nil, err
-	}
-	out.Products = nonNilSlice(ps)
+	e := out.Enterprise
 	off, limit, err := pageParams(c, "offset", 50, 100)
 	if err != nil {
 		return nil, err
@@ -195,6 +181,38 @@ func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
 	for _, p := range out.Products {
 		out.Links.Products = append(out.Links.Products, s.productURL(p.ID))
 	}
+	return out, nil
+}
+
+// enterpriseParts reads an enterprise with its certificates and (first 100) products: at the
+// request's time through Lookups (lookup.go), else from the Registry's views.
+func (s *Server) enterpriseParts(id string) (*EnterpriseJSON, error) {
+	if l, ok := s.reg.(Lookups); ok {
+		e, cs, ps, err := l.EnterpriseLookup(id, s.now(), 100)
+		if err != nil {
+			return nil, err
+		}
+		return &EnterpriseJSON{Enterprise: e, Certificates: nonNilSlice(cs), Products: nonNilSlice(ps)}, nil
+	}
+	e, err := s.reg.Enterprise(id)
+	if err != nil {
+		return nil, err
+	}
+	out := &EnterpriseJSON{Enterprise: e, Certificates: []Certificate{}}
+	for _, cid := range e.Certificates {
+		cert, err := s.reg.Certificate(cid)
+		if isNotFound(err) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out.Certificates = append(out.Certificates, *cert)
+	}
+	ps, _, err := s.reg.Products(Query{Enterprise: e.ID, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	out.Products = nonNilSlice(ps)
 	return out, nil
 }
 
