@@ -32,6 +32,10 @@ var (
 	ErrAuditOnly = &fault.Error{Code: fault.Conflict, Message: "the log is open for an audit only: it takes no appends"}
 	// ErrTooLarge: the payload is over MaxPayload.
 	ErrTooLarge = &fault.Error{Code: fault.TooLarge, Field: "payload", Message: "payload over 64 KiB"}
+	// ErrUnclean: a read-only open of a database that was not closed cleanly (a crash, kill -9
+	// or power loss): its write-ahead log ends short of its preallocated size and must be
+	// replayed and cut, which only a read-write open does. Not damage.
+	ErrUnclean = errors.New("ledger: the database was not closed cleanly (a crash or power loss): its write-ahead log must be replayed, which a read-only open may not do")
 )
 
 // maxTxnBytes bounds one Badger transaction; Badger's own limit with 64 MiB memtables is about 9.6 MB.
@@ -139,6 +143,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	bo := badgerOptions(opts)
 	db, err := openBadger(bo)
+	if err != nil && opts.ReadOnly && strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()) { // Badger wraps it with %+v, not %w
+		return nil, ErrUnclean
+	}
 	if err != nil {
 		err = fmt.Errorf("ledger: open database: %w", err)
 		// The directory passed checkDir: what Badger cannot open now is damage to its files (the

@@ -29,6 +29,11 @@ func TestBadge(t *testing.T) {
 		{"/badge/9506000134352.svg", "三同认证有效", "撤销", 200}, // GTIN-13, normalised
 		{"/badge/05412345000013.svg", "三同认证撤销", "有效", 200},
 		{"/badge/00000000000017.svg", "未登记", "有效", 404},
+		{"/badge/certificates/STC-2026-0001.svg", "三同认证有效", "撤销", 200},
+		{"/badge/certificates/STC-2026-0001.svg?scheme=santong", "三同认证有效", "撤销", 200},
+		{"/badge/certificates/STC-2026-0002.svg", "三同认证撤销", "有效", 200},
+		{"/badge/certificates/STC-2026-0001.svg?scheme=eco_origin", "未登记", "有效", 404},
+		{"/badge/certificates/STC-1999-0404.svg", "未登记", "有效", 404},
 	} {
 		r := do(t, h, "GET", c.path)
 		if r.Code != c.code || r.Header().Get("Content-Type") != "image/svg+xml" || r.Header().Get("Cache-Control") != "public, max-age=60" ||
@@ -46,12 +51,21 @@ func TestBadge(t *testing.T) {
 	}
 	// a suspension shows within the badge's minute: the registry's cache follows the log
 	w.must(w.certK, w.ent, w.cert1, &event.Suspension{Reason: "抽检不合格", RectifyBy: date(30 * 24 * time.Hour)})
-	if r := do(t, h, "GET", "/badge/09506000134352.svg"); !strings.Contains(r.body, "三同认证暂停") {
-		t.Errorf("after a suspension: %s", r.body)
+	for _, p := range []string{"/badge/09506000134352.svg", "/badge/certificates/STC-2026-0001.svg"} {
+		if r := do(t, h, "GET", p); !strings.Contains(r.body, "三同认证暂停") {
+			t.Errorf("%s after a suspension: %s", p, r.body)
+		}
 	}
 	for _, p := range []string{"/badge/09506000134353.svg", "/badge/abc.svg", "/badge/09506000134352.png"} {
 		r := do(t, h, "GET", p)
 		if r.Code != 400 || decode[ErrorBody](t, r).Error.Field != "gtin" {
+			t.Errorf("%s: %d %s", p, r.Code, r.body)
+		}
+	}
+	for p, field := range map[string]string{"/badge/certificates/STC-2026-0001.png": "number", "/badge/certificates/.svg": "number",
+		"/badge/certificates/STC-2026-0001.svg?scheme=organic": "scheme"} {
+		r := do(t, h, "GET", p)
+		if r.Code != 400 || decode[ErrorBody](t, r).Error.Field != field {
 			t.Errorf("%s: %d %s", p, r.Code, r.body)
 		}
 	}

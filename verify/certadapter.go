@@ -33,6 +33,7 @@ type CertRegistry struct {
 	search *searchIndex
 
 	changes *changeIndex // the change feed's (changes.go)
+	stats   *statsIndex  // the statistics' (stats.go)
 }
 
 // NewCertRegistry returns the adapter over reg.
@@ -40,6 +41,7 @@ func NewCertRegistry(reg *cert.Registry) *CertRegistry {
 	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, search: newSearchIndex(reg)}
 	a.cache = newRegCache(a.log, func() time.Time { return a.now() })
 	a.changes = &changeIndex{reg: reg, log: a.log}
+	a.stats = newStatsIndex(reg)
 	return a
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"html/template"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,6 +53,11 @@ var eventTexts = map[string]Text{
 }
 
 var funcs = template.FuncMap{
+	// stats.html's charts (stats.go)
+	"barsHeight": func(n int) int { return n * 22 },
+	"barWidth":   func(w int) int { return max(1, w*150/100) },
+	"barEnd":     func(w int) int { return 136 + w*150/100 },
+	"percent":    func(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + "%" },
 	"event": func(s string) Text {
 		if t, ok := eventTexts[s]; ok {
 			return t

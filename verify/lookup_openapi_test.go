@@ -62,6 +62,11 @@ func TestOpenAPILive(t *testing.T) {
 		"/badge/96385074.svg":                                "/badge/{file}", // 404: a grey badge
 		"/badge/nope.svg":                                    "/badge/{file}", // 400
 		"/metrics":                                           "/metrics",
+		"/stats":                                             "/stats",
+		"/api/v1/stats":                                      "/api/v1/stats",
+		"/api/v1/reports/annual":                             "/api/v1/reports/annual",
+		"/api/v1/reports/annual?year=1999":                   "/api/v1/reports/annual", // 400
+		"/badge/certificates/STC-2026-0001.svg":              "/badge/certificates/{file}",
 		"/api/v1/changes?after=2&limit=3":                    "/api/v1/changes",
 		"/api/v1/products?status=zzz":                        "/api/v1/products", // 400
 		"/api/v1/certificates/" + unknownID:                  "/api/v1/certificates/{id}",

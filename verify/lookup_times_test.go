@@ -34,6 +34,8 @@ func liveTargets(w *world) map[string]string {
 		"/api/v1/verify/" + w.token(w.label2K, w.batch2, 7):  "/api/v1/verify/{token}",
 		"/api/v1/verify/" + w.token(w.label2K, w.batch1, 70): "/api/v1/verify/{token}", // forged
 		"/api/v1/products/" + unknownID:                      "/api/v1/products/{id}",  // an error
+		"/api/v1/stats":                                      "/api/v1/stats",
+		"/api/v1/reports/annual":                             "/api/v1/reports/annual",
 		"/healthz":                                           "/healthz",
 		"/readyz":                                            "/readyz",
 	}

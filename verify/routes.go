@@ -47,7 +47,11 @@ func (s *Server) routes() *gin.Engine {
 	// The log's public face.
 	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/api/v1/changes", s.changes)
+	getHead("/api/v1/stats", s.statsJSON)
+	getHead("/api/v1/reports/annual", s.annualJSON)
+	getHead("/stats", s.statsPage)
 	getHead("/badge/:file", s.badge)
+	getHead("/badge/certificates/:file", s.badgeCertificate)
 	// Mirrors and monitors: a rate-limit class of their own (MirrorRateLimit).
 	mirror := r.Group("", cors, s.mirrorRateLimit)
 	for _, rt := range []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -107,6 +108,8 @@ type Deps struct {
 	Private *Private
 	// Changes is the change feed (changes.go); nil: GET /api/v1/changes answers 404.
 	Changes ChangeFeed
+	// Collectors are more metrics for /metrics (the webhooks' dispatcher's, for one).
+	Collectors []prometheus.Collector
 }
 
 // Server is the verification service.
@@ -158,6 +161,7 @@ func New(cfg Config, deps Deps) *Server {
 		s.inflight = make(chan struct{}, cfg.MaxScansInFlight)
 	}
 	s.metrics = newMetrics(s)
+	s.metrics.reg.MustRegister(deps.Collectors...)
 	if cfg.MirrorRateLimit > 0 {
 		s.mirrorLimiter = newLimiter(cfg.MirrorRateLimit, cfg.MirrorBurst, cfg.RateClients)
 	}

@@ -83,6 +83,10 @@ var commands = []command{
 	{"backup", "--data DIR --out FILE", "write a consistent backup of a stopped data directory's database", cmdBackup},
 	{"restore", "--in FILE --data NEWDIR [--keys-from DIR]", "restore a backup into a new, empty data directory", cmdRestore},
 	{"export-tiles", "--out DIR [--data DIR | --server URL --log-key VKEY]", "write or update the log's tiles, entry bundles and checkpoint as static files for a web server or CDN", cmdExportTiles},
+	{"report annual", "[--year Y] [--out DIR] [--data DIR | --server URL]", "write the annual summary (受理, 评定, 监管, 整改, 退出 per scheme) as CSV and XLSX", cmdReportAnnual},
+	{"webhook add", "--url URL [--data DIR] [--kinds K,...] [--schemes S,...] [--enterprises ID,...] [--from start|now|INDEX] [--secret-file FILE]", "register a webhook subscriber for the change feed (operator; a running service picks it up)", cmdWebhookAdd},
+	{"webhook list", "[--data DIR]", "list webhook subscribers and their delivery state", cmdWebhookList},
+	{"webhook remove", "[--data DIR] ID", "remove a webhook subscriber", cmdWebhookRemove},
 	{"log prove", "--index N [--size N] [--data DIR | --server URL]", "print an inclusion proof", cmdLogProve},
 }
 

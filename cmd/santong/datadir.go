@@ -211,28 +211,44 @@ func (c *cli) openRegistryOpts(dir string, mode openMode) (*cert.Registry, *conf
 		opts.CheckpointLock = c.lockFor(dir, cfg)
 	}
 	c.ledgerMemory.apply(&opts)
+	unclean := false
 	if mode == openService {
 		// Check the root of trust on a read-only open first: a read-write open already writes
 		// (Badger rotates its logs), and nothing may be written to a database that is not ours.
+		// A database that was not closed cleanly (kill -9, a crash, power loss) cannot open
+		// read-only: its write-ahead log must be replayed first. It holds a MANIFEST and tables
+		// (checkDBPresent), so it is a database that ran: open it read-write, which replays the
+		// log, and check the root of trust before anything else is written.
 		ro := opts
 		ro.ReadOnly = true // not Audit: tables are checked whole only by the audits
 		reg, err := openCert(dir, ro)
-		if err != nil {
+		switch {
+		case errors.Is(err, ledger.ErrUnclean):
+			unclean = true
+		case err != nil:
 			return nil, nil, err
-		}
-		err = checkRoot(dir, reg.Log(), cfg)
-		if cerr := reg.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, nil, err
+		default:
+			err = checkRoot(dir, reg.Log(), cfg)
+			if cerr := reg.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	reg, err := openCert(dir, opts)
+	if errors.Is(err, ledger.ErrUnclean) {
+		return nil, nil, withHint(fmt.Errorf("%s: %w", dir, err),
+			"start 'santong serve --data %s' once (it replays the write-ahead log and checks the log's root), or run this command on a copy of the directory", dir)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if mode == openReadOnly {
+	if unclean {
+		fmt.Fprintf(c.stderr, "santong: %s was not closed cleanly (a crash or power loss): its write-ahead log was replayed\n", dir)
+	}
+	if mode == openReadOnly || unclean {
 		if err := checkRoot(dir, reg.Log(), cfg); err != nil {
 			reg.Close()
 			return nil, nil, err

@@ -184,6 +184,20 @@ func BenchmarkNational(b *testing.B) {
 			}
 		})
 	})
+	// statistics: the first answer builds the index that follows the log
+	ts := time.Now()
+	get(b, "/api/v1/stats")
+	b.Logf("statistics index built in %v", time.Since(ts))
+	b.Run("Stats", func(b *testing.B) {
+		for b.Loop() {
+			get(b, "/api/v1/stats")
+		}
+	})
+	b.Run("AnnualReport", func(b *testing.B) {
+		for b.Loop() {
+			get(b, "/api/v1/reports/annual")
+		}
+	})
 	// the first search waits for the index's first build
 	t0 := time.Now()
 	for {

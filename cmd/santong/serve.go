@@ -177,6 +177,13 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
 		return err
 	}
+	hooks := verify.NewWebhooks(verify.WebhookOptions{Dir: filepath.Join(dir, webhooksDir), Feed: deps.Changes,
+		Log: reg.Log(), Origin: *publicURL, Logger: logger})
+	deps.Collectors = append(deps.Collectors, hooks.Collectors()...)
+	hookCtx, stopHooks := context.WithCancel(ctx)
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); hooks.Run(hookCtx) }()
+	defer func() { stopHooks(); <-hooksDone }() // before the registry closes
 	srv := verify.New(verify.Config{
 		Origin:          *publicURL,
 		LogOrigin:       cfg.Origin,

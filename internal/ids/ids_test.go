@@ -105,3 +105,21 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestProvince(t *testing.T) {
+	for _, c := range []struct {
+		uscc, code, name string
+		ok               bool
+	}{
+		{"91510100MA61R8XX1X", "51", "四川", true},
+		{"91330100MA2AYXXX1X", "33", "浙江", true},
+		{"9110000071092841XU", "", "", false}, // 10: a central authority, no province
+		{"91", "", "", false},
+		{"", "", "", false},
+	} {
+		code, name, ok := Province(c.uscc)
+		if code != c.code || name != c.name || ok != c.ok {
+			t.Errorf("%q: %q %q %v", c.uscc, code, name, ok)
+		}
+	}
+}
