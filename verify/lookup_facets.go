@@ -123,9 +123,9 @@ func changeCode(status string) uint8 {
 	return fcActive
 }
 
-// RegionOf returns the administrative division code (行政区划码, 6 digits) of the registration
+// regionOf returns the administrative division code (行政区划码, 6 digits) of the registration
 // authority in a unified social credit code: its characters 3 to 8; "" if the code has none.
-func RegionOf(uscc string) string {
+func regionOf(uscc string) string {
 	if len(uscc) != 18 || !isDigits(uscc[2:8]) {
 		return ""
 	}
@@ -317,7 +317,7 @@ func (x *searchIndex) anyCategory(prods []int32, cat uint8) bool {
 
 // regionCode is the division code of a credit code as a number (-1: none).
 func regionCode(uscc string) int32 {
-	r := RegionOf(strings.ToUpper(uscc))
+	r := regionOf(strings.ToUpper(uscc))
 	if r == "" {
 		return -1
 	}
