@@ -174,6 +174,9 @@ func TestCacheHeaders(t *testing.T) {
 		if r := do(t, h, "GET", target, "If-None-Match", `"other"`); r.Code != 200 || r.body == "" {
 			t.Errorf("%s: another ETag: %d", target, r.Code)
 		}
+		if !strings.Contains(r.Header().Get("Access-Control-Expose-Headers"), "ETag") {
+			t.Errorf("%s: ETag not exposed to browsers", target)
+		}
 		if r := do(t, h, "HEAD", target); r.Code != 200 || r.Header().Get("ETag") != tag {
 			t.Errorf("%s HEAD: %d %q", target, r.Code, r.Header().Get("ETag"))
 		}
