@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -87,4 +88,37 @@ func BenchmarkFilters(b *testing.B) {
 			b.ReportMetric(float64(total), "matches")
 		})
 	}
+}
+
+// BenchmarkInUTC is the UTC copy of a genuine scan's JSON verdict, and its encoding with and
+// without it: what every JSON answer pays for its times in UTC (lookup_utc.go).
+func BenchmarkInUTC(b *testing.B) {
+	f := newFixture()
+	s := newTestServer(b, f, Config{})
+	v := decode[Verdict](b, do(b, s.Handler(), "GET", "/api/v1/verify/"+f.token(0, 1)))
+	cst := time.FixedZone("CST", 8*3600)
+	v.Batch.ProducedAt = v.Batch.ProducedAt.In(cst)
+	v.Certificate.ValidFrom = v.Certificate.ValidFrom.In(cst)
+	b.Run("copy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = inUTC(&v)
+		}
+	})
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(&v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("marshal-utc", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(inUTC(&v)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -83,6 +83,23 @@ func hasTime(t reflect.Type) bool {
 	return r
 }
 
+// timeFieldsCache remembers, per struct type, its exported fields that can hold a time.
+var timeFieldsCache sync.Map // reflect.Type -> []int
+
+func timeFields(t reflect.Type) []int {
+	if v, ok := timeFieldsCache.Load(t); ok {
+		return v.([]int)
+	}
+	var fs []int
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && hasTime(f.Type) {
+			fs = append(fs, i)
+		}
+	}
+	timeFieldsCache.Store(t, fs)
+	return fs
+}
+
 // utcValue returns a copy of v with its times in UTC; v's type can hold a time.
 func utcValue(v reflect.Value) reflect.Value {
 	t := v.Type()
@@ -94,10 +111,8 @@ func utcValue(v reflect.Value) reflect.Value {
 		}
 		out := reflect.New(t).Elem()
 		out.Set(v) // unexported fields as they are
-		for i := range t.NumField() {
-			if f := t.Field(i); f.IsExported() && hasTime(f.Type) {
-				out.Field(i).Set(utcValue(v.Field(i)))
-			}
+		for _, i := range timeFields(t) {
+			out.Field(i).Set(utcValue(v.Field(i)))
 		}
 		return out
 	case reflect.Pointer:
