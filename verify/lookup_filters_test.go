@@ -210,7 +210,7 @@ func TestFiltersMatchLinear(t *testing.T) {
 		{Status: CertSuperseded}, {Status: CertNone}, {Scheme: "santong"}, {Scheme: "eco_origin", Status: CertValid},
 		{Scheme: "eco_origin", Status: CertNone}, {Region: "33"}, {Region: "5101"}, {Region: "110105", Status: CertValid},
 		{Category: "food"}, {Category: "industrial", Status: CertValid}, {Category: "agricultural", Scheme: "santong", Region: "51"}}
-	texts := []string{"", "filter 1", "flt-00", "FLT-0005", "stc"}
+	texts := []string{"", "filter 1", "flt-00", "FLT-0005", "stc", w.prod.String(), w.prod2.String()}
 	check := func(round string) {
 		t.Helper()
 		for _, d := range []time.Duration{0, 3 * 24 * time.Hour, 500 * 24 * time.Hour} {
