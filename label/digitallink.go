@@ -37,6 +37,9 @@ type DigitalLink struct {
 	GTIN  string // 14 digits
 	Lot   string // 1-20 characters of 0-9 A-Z - .
 	Token Token  // Batch, Serial and the Digital Link signature
+	// Plain makes URL print HTTP:// in place of HTTPS:// (demos on loopback only; the scheme is
+	// not signed). ParseDigitalLink sets it for an http:// link.
+	Plain bool
 }
 
 func checkLot(lot string) error {
@@ -98,7 +101,11 @@ func (d DigitalLink) URL() string {
 	var s [1 + dlBodyChars]byte
 	s[0] = alphabet[d.Token.Version%36]
 	encode36(s[1:], body[:])
-	return "HTTPS://" + d.Host + "/01/" + d.GTIN + "/10/" + d.Lot + "/21/" +
+	scheme := "HTTPS://"
+	if d.Plain {
+		scheme = "HTTP://"
+	}
+	return scheme + d.Host + "/01/" + d.GTIN + "/10/" + d.Lot + "/21/" +
 		strconv.FormatUint(d.Token.Serial, 10) + "?S=" + string(s[:])
 }
 
@@ -109,6 +116,7 @@ func ParseDigitalLink(s string) (DigitalLink, error) {
 	if !isHTTP(s) {
 		return DigitalLink{}, ErrDigitalLink
 	}
+	plain := s[4] == ':' // "http://" rather than "https://"
 	s = s[strings.Index(s, "//")+2:]
 	slash := strings.IndexByte(s, '/')
 	if slash <= 0 {
@@ -169,7 +177,7 @@ func ParseDigitalLink(s string) (DigitalLink, error) {
 	if batch < 0 {
 		return DigitalLink{}, ErrRange
 	}
-	return DigitalLink{Host: host, GTIN: gtin, Lot: lot, Token: Token{
+	return DigitalLink{Host: host, GTIN: gtin, Lot: lot, Plain: plain, Token: Token{
 		Version: Version1, Batch: batch, Serial: serial, Sig: append([]byte(nil), body[8:]...)}}, nil
 }
 

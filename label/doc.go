@@ -32,5 +32,6 @@
 // correction M (41x41 modules) for P <= 29. Parsing is strict: one canonical text per token, and
 // distinct errors for a short token, trailing characters, a character outside 0-9A-Z, an unknown
 // version and a value out of range. docs/token.md has the byte-by-byte format, the choice of
-// alphabet, the QR version table and the GS1 Digital Link form (see SignDigitalLink).
+// alphabet, the QR version table and the GS1 Digital Link form (see SignDigitalLink; Issue
+// writes a batch as Digital Links when Batch.DigitalLink is set).
 package label

@@ -43,6 +43,9 @@ type Batch struct {
 	Product string             // printed on labels
 	Lot     string             // printed on labels
 	Schemes []string           // the schemes whose marks labels carry (see Label.Schemes)
+	// DigitalLink, when set, issues GS1 Digital Links (digitallink_issue.go) in place of
+	// Prefix and tokens; Lot is the link's lot.
+	DigitalLink *DigitalLinkBatch
 }
 
 // IssueOptions controls Issue.
@@ -99,6 +102,13 @@ func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 	}
 	if err := CheckPrefix(b.Prefix); err != nil {
 		return Result{}, err
+	}
+	if d := b.DigitalLink; d != nil {
+		g, err := CheckDigitalLinkBatch(d.Host, d.GTIN, b.Lot)
+		if err != nil {
+			return Result{}, err
+		}
+		b.DigitalLink = &DigitalLinkBatch{Host: d.Host, GTIN: g, Plain: d.Plain}
 	}
 	if b.Count == 0 || b.First > math.MaxUint64-(b.Count-1) {
 		return Result{}, fault.Field(fault.Invalid, "count", "count must be at least 1 and first+count-1 must fit in 64 bits")
@@ -332,13 +342,11 @@ func (is *issuer) run(c *chunk) {
 	var pngBuf bytes.Buffer
 	for k := uint64(0); k < c.n; k++ {
 		serial := c.first + k
-		tok, err := Sign(is.b.Key, is.b.Origin, is.b.Batch, serial)
+		url, short, err := is.b.unitCode(serial)
 		if err != nil {
 			c.err = err
 			return
 		}
-		url := tok.URL(is.b.Prefix)
-		short := tok.Short()
 		if csv != nil {
 			csv = strconv.AppendUint(csv, serial, 10)
 			csv = append(csv, ',')

@@ -60,7 +60,7 @@ func (s *Server) badge(c *gin.Context) {
 	}
 	var p *Product
 	for i := range ps {
-		if ps[i].GTIN == norm {
+		if g, err := ids.GTIN14(ps[i].GTIN); err == nil && g == norm { // registered with 8 to 14 digits
 			p = &ps[i]
 		}
 	}

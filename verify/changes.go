@@ -215,16 +215,13 @@ func eventType(p []byte) event.Type {
 func (x *changeIndex) follow(size int64) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for ; x.through < size; x.through++ {
-		rec, err := x.log.Record(x.through)
-		if err != nil {
-			return err
-		}
+	err := x.log.Records(x.through, size, func(rec *ledger.Record) error {
+		x.through = rec.Index + 1
 		t := eventType(rec.Payload)
 		if !relevant[t] {
-			continue
+			return nil
 		}
-		x.records = append(x.records, x.through)
+		x.records = append(x.records, rec.Index)
 		if t == event.CertGrant {
 			ev, err := event.Decode(rec.Payload)
 			if err != nil {
@@ -234,9 +231,13 @@ func (x *changeIndex) follow(size int64) error {
 			if err != nil {
 				return err
 			}
-			x.ends = append(x.ends, certEnd{until: c.ValidUntil, cert: c.ID, grant: x.through})
+			x.ends = append(x.ends, certEnd{until: c.ValidUntil, cert: c.ID, grant: rec.Index})
 			x.sorted = false
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if !x.sorted {
 		slices.SortFunc(x.ends, func(a, b certEnd) int { return a.until.Compare(b.until) })

@@ -62,6 +62,11 @@ func TestOpenAPILive(t *testing.T) {
 		"/badge/96385074.svg":                                "/badge/{file}", // 404: a grey badge
 		"/badge/nope.svg":                                    "/badge/{file}", // 400
 		"/metrics":                                           "/metrics",
+		"/gs1/products/09506000134352":                       "/gs1/products/{gtin}",
+		"/gs1/products/09506000134353":                       "/gs1/products/{gtin}", // 400
+		"/.well-known/gs1resolver":                           "/.well-known/gs1resolver",
+		strings.Split(dlPath, "?")[0]:                        "/01/{gtin}/10/{lot}/21/{serial}", // no S: 307
+		dlPath + "&linkType=linkset":                         "/01/{gtin}/10/{lot}/21/{serial}",
 		"/stats":                                             "/stats",
 		"/api/v1/stats":                                      "/api/v1/stats",
 		"/api/v1/reports/annual":                             "/api/v1/reports/annual",

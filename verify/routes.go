@@ -43,6 +43,8 @@ func (s *Server) routes() *gin.Engine {
 	}
 	getHead("/api/v1/verify/:token", s.shed(s.scanJSON))
 	getHead("/01/*path", s.shed(s.digitalLink))
+	getHead("/gs1/products/:gtin", s.gs1Product)                  // GS1 resolver: digitallink*.go
+	getHead("/.well-known/gs1resolver", s.gs1ResolverDescription) // its description file
 
 	// The log's public face.
 	getHead("/api/v1/service", s.serviceInfo)

@@ -4,13 +4,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/santong-cn/santong/internal/fault"
-	"github.com/santong-cn/santong/internal/ids"
 	"github.com/santong-cn/santong/verify/scanstore"
 )
 
@@ -42,75 +40,6 @@ func (s *Server) tokenInput(c *gin.Context) scanInput {
 		in.unit.Form = "token"
 	}
 	return in
-}
-
-// digitalLink answers a GS1 Digital Link: /01/{gtin}/10/{lot}/21/{serial}?S=... Bad syntax
-// is a 400 error, as GS1 resolvers do; a well-formed link gets its verdict.
-func (s *Server) digitalLink(c *gin.Context) {
-	gtin, lot, serial, sig, err := parseDigitalLink(c.Request.URL)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	in := s.scanClient(c)
-	in.unit, in.err = s.tokens.CheckDigitalLink(gtin, lot, serial, sig)
-	if in.err == nil {
-		in.unit.Form, in.unit.GTIN, in.unit.Lot = "gs1", gtin, lot
-	}
-	c.Header("Link", `</01/`+gtin+`>; rel="gs1:verificationService"`)
-	s.answerScan(c, in, wantsJSON(c))
-}
-
-// parseDigitalLink checks the syntax of a GS1 Digital Link path and its S query parameter.
-func parseDigitalLink(u *url.URL) (gtin, lot, serial, sig string, err error) {
-	p := u.EscapedPath()
-	if len(p) > 128 {
-		return "", "", "", "", errInvalid("path", "malformed GS1 Digital Link")
-	}
-	parts := strings.Split(p, "/")
-	// "", "01", gtin, "10", lot, "21", serial
-	if len(parts) != 7 || parts[0] != "" || parts[1] != "01" || parts[3] != "10" || parts[5] != "21" {
-		return "", "", "", "", errInvalid("path", "expected /01/{gtin}/10/{lot}/21/{serial}")
-	}
-	for i := 2; i < 7; i += 2 {
-		if parts[i], err = url.PathUnescape(parts[i]); err != nil || parts[i] == "" {
-			return "", "", "", "", errInvalid("path", "malformed GS1 Digital Link")
-		}
-	}
-	if gtin, err = ids.GTIN14(parts[2]); err != nil {
-		return "", "", "", "", errInvalid("gtin", "GTIN must be 8, 12, 13 or 14 digits with a valid check digit")
-	}
-	lot, serial = parts[4], parts[6]
-	if len(lot) > 20 || !gs1Chars(lot) {
-		return "", "", "", "", errInvalid("lot", "lot must be 1-20 GS1 characters")
-	}
-	if len(serial) > 20 || !gs1Chars(serial) {
-		return "", "", "", "", errInvalid("serial", "serial must be 1-20 GS1 characters")
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return "", "", "", "", errInvalid("S", "malformed query")
-	}
-	sigs := q["S"]
-	if len(sigs) == 0 {
-		sigs = q["s"]
-	}
-	if len(sigs) != 1 || sigs[0] == "" || len(sigs[0]) > maxToken {
-		return "", "", "", "", errInvalid("S", "the signature parameter S is missing or malformed")
-	}
-	return gtin, lot, serial, sigs[0], nil
-}
-
-// gs1Chars reports whether s uses only GS1 AI encodable character set 82 (printable ASCII
-// without space, '#', '$', '@', '[', '\\', ']', '^', '`', '{', '|', '}', '~').
-func gs1Chars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c > '~' || strings.IndexByte("#$@[\\]^`{|}~", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // scanClient is who scans: the client, as the clone rule counts it (limitKey of its address:

@@ -103,23 +103,20 @@ var statTypes = map[event.Type]bool{event.AppAccepted: true, event.AuditRec: tru
 
 // follow indexes the records below size. Callers hold x.mu.
 func (x *statsIndex) follow(size int64) error {
-	for ; x.through < size; x.through++ {
-		rec, err := x.log.Record(x.through)
-		if err != nil {
-			return err
-		}
+	if x.through >= size {
+		return nil
+	}
+	return x.log.Records(x.through, size, func(rec *ledger.Record) error {
+		x.through = rec.Index + 1
 		if !statTypes[eventType(rec.Payload)] {
-			continue
+			return nil
 		}
 		ev, err := event.Decode(rec.Payload)
 		if err != nil {
 			return err
 		}
-		if err := x.add(ev, rec.Time); err != nil {
-			return err
-		}
-	}
-	return nil
+		return x.add(ev, rec.Time)
+	})
 }
 
 func (x *statsIndex) count(sch, kind string, t time.Time) {
@@ -329,6 +326,24 @@ func (c *statCert) statusAt(now time.Time) string {
 		return CertSuspended
 	}
 	return CertValid
+}
+
+// WarmStats builds the statistics' and the change feed's indexes in the background, so that
+// the first request need not wait for them (a national log takes some seconds).
+func (a *CertRegistry) WarmStats() {
+	go func() {
+		if cp := a.log.Checkpoint(); cp != nil {
+			a.changes.follow(cp.Size)
+		}
+	}()
+	go func() {
+		x := a.stats
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		if cp := a.log.Checkpoint(); cp != nil {
+			x.follow(cp.Size) // an error shows again at the first request
+		}
+	}()
 }
 
 // Stats computes the statistics under the checkpoint of size at now.

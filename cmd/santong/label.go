@@ -80,6 +80,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	data := fs.String("data", "", "the data directory (default $SANTONG_DATA or ./"+defaultData+")")
 	server := fs.String("server", "", "write to this server instead of a data directory")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	digitalLink := fs.Bool("digital-link", false, "issue GS1 Digital Links (HTTPS://HOST/01/{GTIN-14}/10/{lot}/21/{serial}?S=...) on the prefix's host in place of token URLs: needs the product's GTIN and a lot of 1-20 characters 0-9 A-Z - .")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	}
 	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Line: *line, Lot: *lot, Market: *market,
 		ProductionDate: *prodDate, Quantity: int64(*count)}
-	var origin, pfx, productName string
+	var origin, pfx, productName, gtin string
 	var schemes []string // the schemes whose marks the labels carry
 	var chain uuid.UUID
 	if reg, ok := localRegistry(tgt); ok {
@@ -166,7 +167,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		b.Product, chain, productName = p.ID, p.Enterprise, p.Name
+		b.Product, chain, productName, gtin = p.ID, p.Enterprise, p.Name, p.GTIN
 		if b.Certificate, err = pickCert(reg, p, *certFlag); err != nil {
 			return err
 		}
@@ -178,7 +179,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		b.Product, chain, productName, schemes = p.id, p.enterprise, p.name, p.schemes
+		b.Product, chain, productName, schemes, gtin = p.id, p.enterprise, p.name, p.schemes, p.gtin
 		if *entFlag != "" {
 			if e, err := uuid.Parse(*entFlag); err != nil || e != chain {
 				return usagef("--enterprise %q is not the product's enterprise (%s)", *entFlag, chain)
@@ -215,6 +216,10 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	if err := label.CheckPrefix(pfx); err != nil {
 		return withHint(fmt.Errorf("URL prefix %q: %v", pfx, err), "set one with --prefix")
 	}
+	dl, err := digitalLinkBatch(*digitalLink, pfx, gtin, *lot)
+	if err != nil {
+		return err
+	}
 	if i := strings.Index(productName, " ("); i > 0 {
 		productName = productName[:i] // the printed name: the Chinese part of "中文 (English)"
 	}
@@ -230,8 +235,9 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		return batchRefused(err)
 	}
 	submitted = true
-	res, err := label.Issue(ctx, label.Batch{Key: labelKey, Origin: origin, Batch: rc.Index, First: *first, Count: *count,
-		Prefix: pfx, Product: productName, Lot: *lot, Schemes: schemes},
+	lb := label.Batch{Key: labelKey, Origin: origin, Batch: rc.Index, First: *first, Count: *count,
+		Prefix: pfx, Product: productName, Lot: *lot, Schemes: schemes, DigitalLink: dl}
+	res, err := label.Issue(ctx, lb,
 		label.IssueOptions{Outputs: outputs, Dir: *out, Progress: c.progress("labels")})
 	if err != nil {
 		recallTarget := "--data " + dataDir(c, *data)
@@ -245,12 +251,12 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		return withHint(fmt.Errorf("batch %d is recorded, but writing its labels failed: %s", rc.Index, why),
 			"do not print the labels in %s; withdraw the batch with 'santong batch recall %s --key %s --batch %s --kind recall --reason ...' and issue a new one", *out, recallTarget, *keyPath, batchID)
 	}
-	tok, err := label.Sign(labelKey, origin, rc.Index, *first)
+	firstURL, err := lb.UnitURL(*first)
 	if err != nil {
 		return err
 	}
 	r := labelIssueResult{Batch: batchID.String(), Index: rc.Index, Product: b.Product.String(), Lot: *lot, First: *first,
-		Count: *count, Out: *out, Files: res.Files, Prefix: pfx, FirstURL: tok.URL(pfx), LabelKeyID: labelKeyID.String(),
+		Count: *count, Out: *out, Files: res.Files, Prefix: pfx, FirstURL: firstURL, LabelKeyID: labelKeyID.String(),
 		Seconds: time.Since(start).Round(time.Millisecond).String(), Cert: b.Certificate.String()}
 	if *jsonOut {
 		return c.printJSON(r)
@@ -385,7 +391,7 @@ func batchRefused(err error) error {
 // serverProductInfo is what label issue needs of a product the server lists.
 type serverProductInfo struct {
 	id, enterprise, cert uuid.UUID
-	name                 string
+	name, gtin           string
 	schemes              []string
 }
 
@@ -405,7 +411,7 @@ func serverProduct(ctx context.Context, server, ref string) (*serverProductInfo,
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("malformed product listing from the server")
 	}
-	found := &serverProductInfo{id: id, enterprise: ent, name: p.Name, schemes: p.Schemes}
+	found := &serverProductInfo{id: id, enterprise: ent, name: p.Name, gtin: p.GTIN, schemes: p.Schemes}
 	found.cert, _ = uuid.Parse(p.Certificate)
 	return found, nil
 }

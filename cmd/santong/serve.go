@@ -165,6 +165,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	adapter := verify.NewCertRegistry(reg)
 	defer adapter.Close() // before reg.Close
 	adapter.WarmSearch()
+	adapter.WarmStats()
 	deps := adapter.Deps()
 	deps.Logger = logger
 	deps.Scans = scans

@@ -135,6 +135,14 @@ func TestSignToServer(t *testing.T) {
 	if !strings.Contains(got, "units 1..3") || !strings.Contains(got, "first label: HTTP://127.0.0.1:8080/Q/") || strings.Contains(got, strings.ToUpper(url)) {
 		t.Errorf("label issue with --server: %s (server %s)", got, url)
 	}
+	// --digital-link: GS1 Digital Links with the GTIN-14 the server lists, verified by its resolver
+	got = srv(0, "label", "issue", "--product", "6901234567892", "--lot", "L2", "--count", "2", "--out", labels+"-dl",
+		"--format", "csv", "--key", ent, "--label-key", lbl, "--allow-insecure-prefix", "--digital-link")
+	if _, first, ok := strings.Cut(strings.TrimSpace(got), "first label: "); !ok || !strings.HasPrefix(first, "HTTP://127.0.0.1:8080/01/06901234567892/10/L2/21/1?S=1") {
+		t.Errorf("label issue --digital-link with --server: %s", got)
+	} else if v := srv(0, "verify", first); !strings.Contains(v, "Genuine · santong certification valid") || !strings.Contains(v, "lot L2") {
+		t.Errorf("the server's resolver on an issued Digital Link: %s", v)
+	}
 	if got := srv(2, "label", "issue", "--product", "6901234567885", "--lot", "L1", "--count", "3", "--out", labels+"2",
 		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "no such product") {
 		t.Errorf("label issue of an unknown GTIN: %s", got)

@@ -14,7 +14,8 @@ command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
 # fuse3 (fusermount3) for the power-loss test's lazyfs mount; as root lazyfs mounts by itself, but
 # the package also loads the fuse module's user-space side. The test skips only without /dev/fuse.
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
-command -v npm >/dev/null 2>&1 || need+=(nodejs npm) # for @redocly/cli below
+command -v node >/dev/null 2>&1 || need+=(nodejs) # GS1's digital-link.js and @redocly/cli (below)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v ssh-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -36,6 +37,16 @@ if [ ! -x .cache/bin/litewitness ] || [ ! -x .cache/bin/witnessctl ] || [ "$(cat
   mkdir -p .cache/bin
   GOBIN="$PWD/.cache/bin" go install "filippo.io/torchwood/cmd/litewitness@$TORCHWOOD" "filippo.io/torchwood/cmd/witnessctl@$TORCHWOOD"
   echo "$TORCHWOOD" > .cache/bin/torchwood.version
+fi
+
+# GS1's digital-link.js for verify's TestDigitalLinkToolkit, pinned by
+# verify/testdata/gs1/package-lock.json and installed with npm ci into .cache/gs1-node.
+if ! cmp -s verify/testdata/gs1/package-lock.json .cache/gs1-node/package-lock.json || [ ! -d .cache/gs1-node/node_modules/digital-link.js ]; then
+  echo "test.sh: installing digital-link.js (verify/testdata/gs1/package-lock.json)" >&2
+  rm -rf .cache/gs1-node
+  mkdir -p .cache/gs1-node
+  cp verify/testdata/gs1/package.json verify/testdata/gs1/package-lock.json .cache/gs1-node/
+  (cd .cache/gs1-node && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi
 
 # Redocly CLI lints docs/openapi.yaml (verify's TestOpenAPIRedoclyLint runs it from
