@@ -35,14 +35,14 @@ import (
 // adapter (CertRegistry) implements it. A Registry without it answers the look-ups by id only.
 type Lookups interface {
 	// ProductLookup finds a product by id or GTIN (already classified by parseProductKey).
-	ProductLookup(k productKey, now time.Time) (*ProductLookup, error)
+	ProductLookup(k ProductKey, now time.Time) (*ProductLookup, error)
 	// EnterpriseLookup reads an enterprise (by id) with its certificates and its first
 	// products (at most limit, in registration order), every status at now.
 	EnterpriseLookup(id string, now time.Time, limit int) (*Enterprise, []Certificate, []Product, error)
 	// EnterpriseID resolves a unified social credit code to the enterprise's id.
 	EnterpriseID(creditCode string) (string, error)
 	// CertificateLookup finds a certificate by id, or by number within sch ("" any scheme).
-	CertificateLookup(k certKey, sch string, now time.Time) (*CertificateLookup, error)
+	CertificateLookup(k CertificateKey, sch string, now time.Time) (*CertificateLookup, error)
 	// Certificates lists certificates in grant order, filtered by q: Text a prefix of the
 	// number, Enterprise the holder, and q.Filter.
 	Certificates(q Query) ([]Certificate, int, error)
@@ -109,32 +109,32 @@ type Links struct {
 	Page         string   `json:"page"`
 }
 
-// productKey is a product identifier: an id or a GTIN-14.
-type productKey struct{ ID, GTIN string }
+// ProductKey is a product identifier: an id (lower case) or a GTIN-14, as parsed from a request.
+type ProductKey struct{ ID, GTIN string }
 
-// certKey is a certificate identifier: an id or a number.
-type certKey struct{ ID, Number string }
+// CertificateKey is a certificate identifier: an id (lower case) or a number.
+type CertificateKey struct{ ID, Number string }
 
 const maxNumber = 128 // a certificate number, at most (event bodies bound names so)
 
 func isUUIDString(s string) bool { return isUUID([]byte(s)) }
 
 // parseProductKey classifies a product identifier.
-func parseProductKey(s string) (productKey, error) {
+func parseProductKey(s string) (ProductKey, error) {
 	if isUUIDString(s) {
-		return productKey{ID: strings.ToLower(s)}, nil
+		return ProductKey{ID: strings.ToLower(s)}, nil
 	}
 	if isDigits(s) {
 		switch len(s) {
 		case 8, 12, 13, 14:
 			g, err := ids.GTIN14(s)
 			if err != nil {
-				return productKey{}, errInvalid("id", "not a valid GTIN: wrong check digit")
+				return ProductKey{}, errInvalid("id", "not a valid GTIN: wrong check digit")
 			}
-			return productKey{GTIN: g}, nil
+			return ProductKey{GTIN: g}, nil
 		}
 	}
-	return productKey{}, errInvalid("id", "must be a product id (uuid) or a GTIN of 8, 12, 13 or 14 digits")
+	return ProductKey{}, errInvalid("id", "must be a product id (uuid) or a GTIN of 8, 12, 13 or 14 digits")
 }
 
 // parseEnterpriseKey returns an enterprise id, or the credit code to resolve.
@@ -153,16 +153,16 @@ func parseEnterpriseKey(s string) (id, creditCode string, err error) {
 }
 
 // parseCertKey classifies a certificate identifier.
-func parseCertKey(s string) (certKey, error) {
+func parseCertKey(s string) (CertificateKey, error) {
 	if isUUIDString(s) {
-		return certKey{ID: strings.ToLower(s)}, nil
+		return CertificateKey{ID: strings.ToLower(s)}, nil
 	}
 	if s == "" || len(s) > maxNumber || !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool {
 		return unicode.IsControl(r) || unicode.IsSpace(r) && r != ' '
 	}) >= 0 {
-		return certKey{}, errInvalid("id", "must be a certificate id (uuid) or number (at most 128 bytes of printable UTF-8)")
+		return CertificateKey{}, errInvalid("id", "must be a certificate id (uuid) or number (at most 128 bytes of printable UTF-8)")
 	}
-	return certKey{Number: s}, nil
+	return CertificateKey{Number: s}, nil
 }
 
 // parseScheme reads an optional scheme parameter.
@@ -257,7 +257,7 @@ func (s *Server) certificateJSON(c *gin.Context) {
 	}
 	ent := out.Certificate.Subject
 	out.Links = Links{Self: s.certificateURL(out.Certificate.ID), Enterprise: s.enterpriseURL(ent),
-		Page: s.enterprisePageURL(ent) + "#cert-" + out.Certificate.ID}
+		Page: s.enterprisePageURL(ent)}
 	for _, p := range out.Products {
 		out.Links.Products = append(out.Links.Products, s.productURL(p.ID))
 	}

@@ -29,7 +29,7 @@ func (a *CertRegistry) EnterpriseID(code string) (string, error) {
 }
 
 // ProductLookup implements Lookups.
-func (a *CertRegistry) ProductLookup(k productKey, now time.Time) (*ProductLookup, error) {
+func (a *CertRegistry) ProductLookup(k ProductKey, now time.Time) (*ProductLookup, error) {
 	var p *cert.Product
 	var err error
 	if k.ID != "" {
@@ -97,7 +97,7 @@ func claimsFor(c *cert.Certificate, cv *Certificate, p *cert.Product) (Claims, b
 }
 
 // CertificateLookup implements Lookups.
-func (a *CertRegistry) CertificateLookup(k certKey, sch string, now time.Time) (*CertificateLookup, error) {
+func (a *CertRegistry) CertificateLookup(k CertificateKey, sch string, now time.Time) (*CertificateLookup, error) {
 	var c *cert.Certificate
 	if k.ID != "" {
 		var err error
