@@ -57,11 +57,20 @@ func TestOpenAPILive(t *testing.T) {
 		"/tile/entries/000.p/" + strconv.Itoa(int(min(w.reg.Log().Size(), 255))): "/tile/{path}",
 		"/registry":          "/registry",
 		"/registry/products": "/registry/products",
-		"/registry/enterprises/" + w.ent.String():            "/registry/enterprises/{id}",
-		"/badge/09506000134352.svg":                          "/badge/{file}",
-		"/badge/96385074.svg":                                "/badge/{file}", // 404: a grey badge
-		"/badge/nope.svg":                                    "/badge/{file}", // 400
-		"/metrics":                                           "/metrics",
+		"/registry/enterprises/" + w.ent.String(): "/registry/enterprises/{id}",
+		"/badge/09506000134352.svg":               "/badge/{file}",
+		"/badge/96385074.svg":                     "/badge/{file}", // 404: a grey badge
+		"/badge/nope.svg":                         "/badge/{file}", // 400
+		"/metrics":                                "/metrics",
+		"/api/v1/reports/events.csv?from=" + date(-48*time.Hour) + "&to=" + date(48*time.Hour): "/api/v1/reports/events.csv",
+		"/api/v1/deadlines?within=400d":                      "/api/v1/deadlines",
+		"/api/v1/deadlines?within=x":                         "/api/v1/deadlines", // 400
+		"/api/v1/reports/events.csv":                         "/api/v1/reports/events.csv",
+		"/api/v1/reports/registry.csv":                       "/api/v1/reports/registry.csv",
+		"/api/v1/draw-candidates?scheme=santong":             "/api/v1/draw-candidates",
+		"/api/v1/draw-candidates?scheme=x":                   "/api/v1/draw-candidates", // 400
+		"/api/v1/draws/3":                                    "/api/v1/draws/{index}",   // 404: no draw
+		"/check":                                             "/check",
 		"/gs1/products/09506000134352":                       "/gs1/products/{gtin}",
 		"/gs1/products/09506000134353":                       "/gs1/products/{gtin}", // 400
 		"/.well-known/gs1resolver":                           "/.well-known/gs1resolver",

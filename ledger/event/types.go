@@ -88,6 +88,9 @@ var specs = map[Type]spec{
 	AppAdvanced:         {roles: []Role{RoleCertifier}},
 	AppDecided:          {roles: []Role{RoleCertifier}},
 	AppWithdrawn:        {roles: []Role{RoleEnterprise}},
+	DrawRequested:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}}, // draw.go
+	DrawCommitted:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
+	DrawRevealed:        {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
 }
 
 // Types lists every event type.
@@ -95,7 +98,8 @@ func Types() []Type {
 	return []Type{LogInitialised, CertifierRegistered, RegulatorRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
 		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared,
-		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn}
+		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn,
+		DrawRequested, DrawCommitted, DrawRevealed}
 }
 
 // Known reports whether t is a known event type.
@@ -158,6 +162,9 @@ var bodies = map[Type]func() Body{
 	AppAdvanced:         func() Body { return new(Advance) },
 	AppDecided:          func() Body { return new(Decision) },
 	AppWithdrawn:        func() Body { return new(Withdrawal) },
+	DrawRequested:       func() Body { return new(DrawRequest) }, // draw.go
+	DrawCommitted:       func() Body { return new(DrawCommit) },
+	DrawRevealed:        func() Body { return new(DrawReveal) },
 }
 
 // NewBody returns an empty body of type t (nil for an unknown type).
