@@ -22,7 +22,12 @@ func (s *Server) routes() *gin.Engine {
 		_ = r.SetTrustedProxies(nil)
 	}
 	r.Use(s.recovery(), s.observe(), headers)
-	r.NoRoute(func(c *gin.Context) { s.fail(c, notFound("page")) })
+	r.NoRoute(func(c *gin.Context) {
+		if s.compressedLink(c) { // a compressed GS1 Digital Link (dlcompress.go)
+			return
+		}
+		s.fail(c, notFound("page"))
+	})
 	r.NoMethod(func(c *gin.Context) { s.fail(c, httpError(codeMethod, "method not allowed")) })
 
 	// Operations: not rate limited.
