@@ -29,6 +29,7 @@ import (
 //	x b <batch uuid 16>                 Batch
 //	x i <ledger index 8>                batch uuid (for tokens)
 //	x w <ledger index 8>                Draw
+//	x V <batch uuid 16> <last serial 8> VoidRange: a void of the batch's units (void.go)
 //	x A <commitment 32>                 AttachmentRef: a confidential attachment an event names
 //	x J <application uuid 16>           Application (application.go), rewritten at each step
 //	x L <enterprise 16> <index 8>       application uuid: the enterprise's applications

@@ -267,6 +267,8 @@ func (a *applier) dispatch() error {
 		return a.applicationFiled(b) // application.go
 	case *event.Acceptance, *event.Rejection, *event.Advance, *event.Decision, *event.Withdrawal:
 		return a.applicationStep()
+	case *event.Void:
+		return a.void(b) // void.go
 	}
 	return event.ErrUnknownType
 }

@@ -59,6 +59,7 @@ func sampleBodies() []struct {
 		{entID, prodID, &Decision{Audit: prodID, Certificate: entID, Outcome: OutcomeGranted}},
 		{entID, prodID, &Decision{Audit: prodID, Outcome: OutcomeRefused, Reasons: []string{"审核未通过"}}},
 		{entID, prodID, &Withdrawal{Reason: "改期申请"}},
+		{entID, prodID, &Void{FirstSerial: 101, LastSerial: 200, Reason: VoidNotPrinted, Note: "打印中断 print run interrupted"}},
 	}
 }
 

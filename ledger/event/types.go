@@ -88,6 +88,7 @@ var specs = map[Type]spec{
 	AppAdvanced:         {roles: []Role{RoleCertifier}},
 	AppDecided:          {roles: []Role{RoleCertifier}},
 	AppWithdrawn:        {roles: []Role{RoleEnterprise}},
+	BatchVoid:           {roles: []Role{RoleEnterprise}}, // voids: void.go
 }
 
 // Types lists every event type.
@@ -95,7 +96,8 @@ func Types() []Type {
 	return []Type{LogInitialised, CertifierRegistered, RegulatorRegistered, KeyEnrolled, KeyRevoked, EnterpriseReg,
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
 		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared,
-		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn}
+		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn,
+		BatchVoid}
 }
 
 // Known reports whether t is a known event type.
@@ -158,6 +160,7 @@ var bodies = map[Type]func() Body{
 	AppAdvanced:         func() Body { return new(Advance) },
 	AppDecided:          func() Body { return new(Decision) },
 	AppWithdrawn:        func() Body { return new(Withdrawal) },
+	BatchVoid:           func() Body { return new(Void) },
 }
 
 // NewBody returns an empty body of type t (nil for an unknown type).
