@@ -25,7 +25,7 @@ const (
 
 // Verdicts lists every verdict code.
 var Verdicts = []string{VerdictGenuine, VerdictUncertified, VerdictExpired, VerdictSuspended,
-	VerdictRevoked, VerdictCloned, VerdictRecalled, VerdictUnknown, VerdictForged}
+	VerdictRevoked, VerdictCloned, VerdictRecalled, VerdictVoid, VerdictUnknown, VerdictForged} // void: void.go
 
 // Verdict is the answer to a scan, the same in the HTML page and in JSON.
 type Verdict struct {
@@ -37,6 +37,7 @@ type Verdict struct {
 	Enterprise  *Enterprise      `json:"enterprise,omitempty"`
 	Product     *Product         `json:"product,omitempty"`
 	Batch       *Batch           `json:"batch,omitempty"`
+	Void        *Void            `json:"void,omitempty"` // the void that holds the unit (void.go)
 	Certificate *CertificateView `json:"certificate,omitempty"`
 	Scans       *ScanView        `json:"scans,omitempty"`
 	RecordURL   string           `json:"record_url,omitempty"` // the batch's public record in the log
@@ -142,6 +143,9 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	}
 	v.Batch = b
 	v.RecordURL = fmt.Sprintf("/api/v1/records/%d", b.Index)
+	if v.Void, err = s.voidOf(b, u); err != nil {
+		return nil, err
+	}
 	p, err := s.reg.Product(b.Product)
 	if err != nil {
 		return nil, fmt.Errorf("product: %w", err)
@@ -175,7 +179,7 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	v.Scans = sv
 	if s.scans != nil {
 		st, ok := s.scanHistory(ctx, scanstore.Scan{Batch: u.Batch, Serial: u.Serial, Time: now, Region: in.region, IP: in.ip}, in.count, sv)
-		if ok && s.cfg.Clone.cloned(st) {
+		if ok && s.cfg.Clone.cloned(st) && v.Void == nil {
 			if b.Recalled {
 				return v.set(VerdictRecalled, true, recallText(b)), nil
 			}
@@ -184,6 +188,8 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	}
 
 	switch {
+	case v.Void != nil: // never sold: before a recall of the batch's other units
+		return v.set(VerdictVoid, false, voidText(v.Void)), nil
 	case b.Recalled:
 		return v.set(VerdictRecalled, true, recallText(b)), nil
 	case cert == nil || v.Certificate.Status == CertNone:

@@ -233,3 +233,9 @@ func (r *Registry) Voids(batch uuid.UUID, after int64, limit int) ([]VoidRange, 
 	})
 	return out, err
 }
+
+// VoidAt returns the void that holds unit serial of the batch (by its id), as the bundle's
+// records show it, or nil.
+func (a *Verified) VoidAt(batch uuid.UUID, serial int64) (*VoidRange, error) {
+	return voidAt(a.st, batch, serial)
+}
