@@ -154,3 +154,21 @@ func TestInterruptedIssueSaysReprintOrVoid(t *testing.T) {
 	cmd = cmd[:strings.IndexByte(cmd, '\'')]
 	wantRun(t, 0, strings.Fields(cmd)...)
 }
+
+// TestParseUnits: --units is FIRST-LAST or one serial; anything else is a usage error.
+func TestParseUnits(t *testing.T) {
+	for _, c := range []struct {
+		in          string
+		first, last int64
+		ok          bool
+	}{
+		{"", -1, -1, true}, {"5-9", 5, 9, true}, {"7", 7, 7, true}, {" 1 - 2 ", 1, 2, true}, {"0-0", 0, 0, true},
+		{"9-5", 0, 0, false}, {"-5", 0, 0, false}, {"a-b", 0, 0, false}, {"1-", 0, 0, false}, {"1-2-3", 0, 0, false},
+		{"1-9007199254740992", 0, 0, false}, {"1--2", 0, 0, false},
+	} {
+		f, l, err := parseUnits(c.in)
+		if (err == nil) != c.ok || (c.ok && (f != c.first || l != c.last)) {
+			t.Errorf("%q: %d %d %v", c.in, f, l, err)
+		}
+	}
+}
