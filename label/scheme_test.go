@@ -94,3 +94,46 @@ func pdfText(t *testing.T, l Label) string {
 	}
 	return string(out)
 }
+
+// TestEcoLabelStrings: every string an eco-origin-only label prints, in any format (the PNG
+// code's content, the lines beside the code, the caption and the marks' names that the SVG, PDF
+// and sheet renderers draw), says nothing of 三同; a label under both says 同线同标同质.
+func TestEcoLabelStrings(t *testing.T) {
+	strs := func(l Label) string {
+		var b strings.Builder
+		b.WriteString(l.URL + "\n")
+		for _, s := range l.textLines() {
+			b.WriteString(s + "\n")
+		}
+		ms := l.marks()
+		_, caption := markLayout(ms)
+		b.WriteString(caption + "\n")
+		for _, m := range ms {
+			b.WriteString(m.MarkName.ZH + " " + m.MarkName.EN + " " + m.Name.ZH + "\n")
+		}
+		return b.String()
+	}
+	l := testLabels(t, 1)[0]
+	l.Schemes = []string{"eco_origin"}
+	code, err := Encode(l.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code.PNG(4)) == 0 {
+		t.Fatal("no PNG")
+	}
+	s := strs(l)
+	// (the test prefix HTTPS://V.SANTONG.CN/Q/ is a domain name, not a claim)
+	for _, w := range []string{"三同", "同线同标同质", "same line"} {
+		if strings.Contains(s, w) {
+			t.Errorf("an eco-origin label prints %q:\n%s", w, s)
+		}
+	}
+	if !strings.Contains(s, "生态原产地产品保护") {
+		t.Errorf("an eco-origin label does not name its scheme:\n%s", s)
+	}
+	l.Schemes = []string{"eco_origin", "santong"}
+	if s := strs(l); !strings.Contains(s, "同线同标同质") || !strings.Contains(s, "生态原产地产品保护标志") {
+		t.Errorf("a label under both:\n%s", s)
+	}
+}

@@ -16,7 +16,7 @@ func BenchmarkRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
-		if err := templates.ExecuteTemplate(&buf, "scan", page{Data: &v}); err != nil {
+		if err := templates[langZH].ExecuteTemplate(&buf, "scan", &page{Data: &v, Lang: langZH, Operator: Text{ZH: "产品认证公开验证服务", EN: "Certification verification service"}}); err != nil {
 			b.Fatal(err)
 		}
 	}

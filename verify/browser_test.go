@@ -31,7 +31,7 @@ func runChromium(t *testing.T, bin string, args ...string) string {
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir=" + t.TempDir(), "--window-size=412,1400", "--hide-scrollbars", "--lang=zh-CN"}
+		"--user-data-dir=" + t.TempDir(), "--window-size=412,1400", "--hide-scrollbars", "--lang=zh-CN", "--accept-lang=zh-CN,zh"}
 	out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
 	if err != nil {
 		t.Fatalf("chromium %v: %v", args, err)
@@ -49,6 +49,7 @@ func TestBrowser(t *testing.T) {
 	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
+	sc := w.addSchemes()
 
 	dir := os.Getenv("SANTONG_SCREENSHOTS")
 	if dir == "" {
@@ -56,25 +57,40 @@ func TestBrowser(t *testing.T) {
 	}
 	base := "http://" + addr
 	for _, c := range []struct {
-		name, url string
-		want      []string
+		name, verdict, url string
+		want               []string
 	}{
-		{"genuine", base + "/q/" + w.token(w.labelK, w.batch1, 11),
-			[]string{"正品 · 三同认证有效", "Genuine · santong certification valid", "四川川味食品有限公司", "川味腊肉 500克", "LOT1", "STC-2026-0001", "首次扫码"}},
-		{"revoked", base + "/q/" + w.token(w.label2K, w.batch2, 11),
-			[]string{"正品 · 认证已撤销", "Genuine · certification revoked", "青岛蓝海服装有限公司", "逾期未整改", "生产时认证有效"}},
+		{"genuine", "genuine", base + "/q/" + w.token(w.labelK, w.batch1, 11),
+			[]string{"可以放心购买", "正品 · 三同认证有效", "四川川味食品有限公司", "川味腊肉 500克", "LOT1", "STC-2026-0001", "首次扫码"}},
+		{"revoked", "revoked", base + "/q/" + w.token(w.label2K, w.batch2, 11),
+			[]string{"认证已撤销，请勿购买", "标签真实 · 三同认证已撤销", "青岛蓝海服装有限公司", "逾期未整改", "生产时认证有效"}},
+		// the switch's link: English, whatever the browser asks for
+		{"genuine-en", "genuine", base + "/q/" + w.token(w.labelK, w.batch1, 12) + "?lang=en",
+			[]string{"Safe to buy", "Genuine · santong certification valid", "For auditors", "(first scan)"}},
+		{"eco-genuine", "genuine", base + "/q/" + w.token(sc.ecoLabel, sc.valid, 11),
+			[]string{"可以放心购买", "正品 · 生态原产地产品保护有效", "山泉生态农场有限公司", "生态原产地产品保护标志"}},
+		{"unreadable", "unreadable", base + "/q/" + strings.ToLower(w.token(w.labelK, w.batch1, 13)),
+			[]string{"无法识别此码，请重新扫描", "这不表示产品是假冒的", "技术细节"}},
+		{"enterprise-eco", "", base + "/registry/enterprises/" + sc.eco.String(),
+			[]string{"山泉生态农场有限公司", "ECO-2026-0001", "供审计人员"}},
+		{"not-found", "", base + "/no/such/page", []string{"未找到", "返回公开名录"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dom := runChromium(t, bin, "--dump-dom", c.url)
-			if !strings.Contains(dom, `data-verdict="`+c.name+`"`) {
-				t.Fatalf("the page does not show the %s verdict:\n%s", c.name, dom)
+			if c.verdict != "" && !strings.Contains(dom, `data-verdict="`+c.verdict+`"`) {
+				t.Fatalf("the page does not show the %s verdict:\n%s", c.verdict, dom)
 			}
 			for _, want := range c.want {
 				if !strings.Contains(dom, want) {
 					t.Errorf("the page lacks %q", want)
 				}
 			}
-			shot := filepath.Join(dir, "scan-"+c.name+".png")
+			if c.name == "eco-genuine" || c.name == "enterprise-eco" {
+				if wd := saysSantong(dom); wd != "" {
+					t.Errorf("an eco-origin page says %q", wd)
+				}
+			}
+			shot := filepath.Join(dir, "page-"+c.name+".png")
 			runChromium(t, bin, "--screenshot="+shot, c.url)
 			fi, err := os.Stat(shot)
 			if err != nil || fi.Size() < 2000 {

@@ -48,6 +48,9 @@ const (
 	ChangeRevoked    = "certificate.revoked"
 	ChangeExpired    = "certificate.expired"
 	ChangeRecalled   = "batch.recalled"
+	// ChangeOverdue: a suspended certificate's rectify-by day passed while it was still
+	// suspended (no reinstatement, revocation or new suspension before), placed as an expiry is.
+	ChangeOverdue = "certificate.rectification_overdue"
 )
 
 // Change is one entry of the change feed.
@@ -71,6 +74,11 @@ type Change struct {
 	ValidUntil  *time.Time `json:"valid_until,omitempty"`
 	Record      string     `json:"record,omitempty"` // the record's URL; its inclusion proof is at /api/v1/proof/inclusion?index=
 }
+
+// Positional reports whether the change is placed by its time rather than made by a record
+// (an expiry, an overdue rectification): it has no record of its own, and a page may list it
+// again at the start of the next.
+func (c *Change) Positional() bool { return c.Kind == ChangeExpired || c.Kind == ChangeOverdue }
 
 // ChangesJSON is a page of the change feed.
 type ChangesJSON struct {
@@ -143,7 +151,7 @@ func (s *Server) changes(c *gin.Context) {
 		}
 		if len(list) > 0 || wait == 0 || ctx.Err() != nil {
 			for i := range list {
-				if list[i].ID != "" && list[i].Kind != ChangeExpired {
+				if list[i].ID != "" && !list[i].Positional() {
 					list[i].Record = s.cfg.Origin + "/api/v1/records/" + strconv.FormatInt(list[i].Index, 10)
 				}
 			}
@@ -190,7 +198,9 @@ type changeIndex struct {
 type certEnd struct {
 	until time.Time
 	cert  uuid.UUID
-	grant int64
+	grant int64 // the grant's record; for an overdue rectification, the suspension's
+	// overdue: the end of a suspension's rectify-by day, not of the certificate
+	overdue bool
 }
 
 // relevant is the set of event types that are changes.
@@ -227,12 +237,28 @@ func (x *changeIndex) follow(size int64) error {
 			if err != nil {
 				return err
 			}
-			c, err := x.reg.Certificate(ev.Subject)
+			g, ok := ev.Body.(*event.Grant)
+			if !ok {
+				return fault.New(fault.Internal, "record %d is not a grant", rec.Index)
+			}
+			until, err := event.ParseDate(g.ValidUntil) // the last day: valid before the next (ledger/cert)
 			if err != nil {
 				return err
 			}
-			x.ends = append(x.ends, certEnd{until: c.ValidUntil, cert: c.ID, grant: rec.Index})
+			x.ends = append(x.ends, certEnd{until: until.AddDate(0, 0, 1), cert: ev.Subject, grant: rec.Index})
 			x.sorted = false
+		}
+		if t == event.CertSuspend {
+			ev, err := event.Decode(rec.Payload)
+			if err != nil {
+				return err
+			}
+			if b, ok := ev.Body.(*event.Suspension); ok && b.RectifyBy != "" {
+				if d, err := event.ParseDate(b.RectifyBy); err == nil {
+					x.ends = append(x.ends, certEnd{until: d.AddDate(0, 0, 1), cert: ev.Subject, grant: rec.Index, overdue: true})
+					x.sorted = false
+				}
+			}
 		}
 		return nil
 	})
@@ -368,6 +394,9 @@ func (a *CertRegistry) expiryChange(e certEnd, pos int64) (Change, bool, error) 
 	if err != nil {
 		return Change{}, false, err
 	}
+	if e.overdue {
+		return overdueChange(c, e, pos)
+	}
 	for _, h := range c.History {
 		if h.Index < pos && h.Status == cert.StatusRevoked {
 			return Change{}, false, nil
@@ -380,6 +409,27 @@ func (a *CertRegistry) expiryChange(e certEnd, pos int64) (Change, bool, error) 
 	return Change{ID: "expired:" + c.ID.String(), Index: pos, Kind: ChangeExpired, Time: until,
 		Enterprise: c.Enterprise.String(), Certificate: c.ID.String(), Number: c.Number, Scheme: c.Scheme,
 		ValidUntil: &until}, true, nil
+}
+
+// overdueChange is the overdue rectification of the suspension e at position pos, unless a
+// record before pos reinstated, revoked or suspended the certificate again, or it ended first.
+func overdueChange(c *cert.Certificate, e certEnd, pos int64) (Change, bool, error) {
+	var susp *cert.StatusChange
+	for i := range c.History {
+		h := &c.History[i]
+		if h.Index == e.grant {
+			susp = h
+		} else if h.Index > e.grant && h.Index < pos {
+			return Change{}, false, nil
+		}
+	}
+	if susp == nil || !c.ValidUntil.After(e.until) {
+		return Change{}, false, nil
+	}
+	until := c.ValidUntil.UTC()
+	return Change{ID: "overdue:" + c.ID.String() + ":" + strconv.FormatInt(e.grant, 10), Index: pos, Kind: ChangeOverdue,
+		Time: e.until.UTC(), Enterprise: c.Enterprise.String(), Certificate: c.ID.String(), Number: c.Number, Scheme: c.Scheme,
+		Reason: susp.Reason, RectifyBy: susp.RectifyBy, ValidUntil: &until}, true, nil
 }
 
 // recordChange is the change record i makes.

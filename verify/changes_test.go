@@ -164,7 +164,9 @@ func TestChangeFeed(t *testing.T) {
 	clk.add(400 * 24 * time.Hour)
 	at(w.root, uuid.Nil, uuid.New(), &event.Certifier{Name: "另一家认证机构"})
 	rest := get(fmt.Sprintf("?after=%d", p.Next))
-	if kinds(rest.Changes) != "certificate.expired" || rest.Changes[0].Certificate != w.cert1.String() {
+	// cert1 was still suspended when its rectify-by day passed: overdue, then expired
+	if kinds(rest.Changes) != "certificate.rectification_overdue certificate.expired" || rest.Changes[0].Certificate != w.cert1.String() ||
+		rest.Changes[0].RectifyBy == "" || rest.Changes[1].Certificate != w.cert1.String() {
 		t.Fatalf("after a year: %+v", rest)
 	}
 
@@ -195,5 +197,86 @@ func TestChangeFeed(t *testing.T) {
 		if r.Code != 400 || decode[ErrorBody](t, r).Error.Field != field {
 			t.Errorf("%s: %d %s", q, r.Code, r.body)
 		}
+	}
+}
+
+// TestOverdueRectification: a suspension reinstated before its rectify-by day passes is never
+// overdue; one left suspended is, once, at the first record after the day.
+func TestOverdueRectification(t *testing.T) {
+	clk := &fakeClock{t: time.Now()}
+	w := newWorld(t, "")
+	w.reg.Close()
+	signer, verifier, _ := ledger.NewSigner(testOrigin, worldKey(9))
+	var err error
+	w.reg, err = cert.Open(ledger.Options{Origin: testOrigin, Signer: signer, Verifier: verifier, InMemory: true,
+		CheckpointInterval: 10 * time.Millisecond, Clock: clk.now}, cert.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.reg.Close()
+	w.adapter = NewCertRegistry(w.reg)
+	d := w.adapter.Deps()
+	d.Now = clk.now
+	srv := New(Config{RateLimit: -1}, d)
+	defer srv.Close()
+	h := srv.Handler()
+	w.viaHandler(h)
+	w.setup()
+	at := func(k []byte, chain, subject uuid.UUID, body event.Body) int64 {
+		t.Helper()
+		b, err := event.New(chain, subject, body).At(clk.now()).Sign(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := w.post(b)
+		if resp.StatusCode != 201 {
+			t.Fatalf("%s: %d %s", body.EventType(), resp.StatusCode, readAll(t, resp.Body))
+		}
+		var rc EventReceipt
+		jsonDecode(resp.Body, &rc)
+		w.reg.Log().WaitCheckpoint(t.Context(), rc.Index+1)
+		return rc.Index
+	}
+	overdue := func() []Change {
+		var l []Change
+		for cur := int64(-1); ; {
+			r := do(t, h, "GET", fmt.Sprintf("/api/v1/changes?after=%d", cur))
+			var p ChangesJSON
+			json.Unmarshal([]byte(r.body), &p)
+			page := p.Changes
+			if len(p.Changes) == 0 { // the last page: its pending changes too
+				page = p.Pending
+			}
+			for _, c := range page {
+				if c.Kind == ChangeOverdue {
+					l = append(l, c)
+				}
+			}
+			if len(p.Changes) == 0 {
+				return l
+			}
+			cur = p.Next
+		}
+	}
+	// suspended with two days to rectify, reinstated after one
+	at(w.certK, w.ent, w.cert1, &event.Suspension{Reason: "抽检不合格", RectifyBy: clk.now().Add(48 * time.Hour).In(event.CST).Format(event.DateFormat)})
+	clk.add(24 * time.Hour)
+	insp := uuid.New()
+	at(w.certK, w.ent, insp, &event.Inspection{Certificate: w.cert1, Date: clk.now().In(event.CST).Format(event.DateFormat), Kind: "reinspection", Result: "pass"})
+	at(w.certK, w.ent, w.cert1, &event.Reinstatement{Inspection: insp})
+	clk.add(5 * 24 * time.Hour)
+	at(w.root, uuid.Nil, uuid.New(), &event.Certifier{Name: "另一家认证机构"})
+	if l := overdue(); len(l) != 0 {
+		t.Fatalf("a reinstated suspension is overdue: %+v", l)
+	}
+	// suspended again, left past the day
+	susp := at(w.certK, w.ent, w.cert1, &event.Suspension{Reason: "复查不合格", RectifyBy: clk.now().Add(24 * time.Hour).In(event.CST).Format(event.DateFormat)})
+	clk.add(3 * 24 * time.Hour)
+	if l := overdue(); len(l) != 1 || l[0].ID != fmt.Sprintf("overdue:%s:%d", w.cert1, susp) {
+		t.Fatalf("pending overdue: %+v", l) // in pending until a record follows
+	}
+	rec := at(w.root, uuid.Nil, uuid.New(), &event.Certifier{Name: "第三家认证机构"})
+	if l := overdue(); len(l) != 1 || l[0].Index != rec || l[0].Reason != "复查不合格" {
+		t.Fatalf("overdue: %+v", l)
 	}
 }

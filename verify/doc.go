@@ -12,4 +12,10 @@
 // verdict; errors.go holds the one table from error codes to HTTP statuses; middleware.go the
 // recovery, observation, CORS and per-IP rate limit; server.go New, Serve and Run. docs/api.md
 // documents the HTTP API.
+//
+// Pages: html.go renders templates/*.html in one language, Chinese or English (lang.go picks
+// it from ?lang=, a cookie and Accept-Language; the fixed words are resolved when the templates
+// are parsed), with a header and footer that name the schemes the page rests on (internal/scheme)
+// or, on neutral pages, the operator. A verdict opens with its advice (verdict.go). Browsers get
+// errors as pages (pagefail.go); manual.go takes a code typed by hand.
 package verify

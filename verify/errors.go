@@ -50,8 +50,13 @@ type ErrorDetail struct {
 
 // fail answers with err as a JSON error. Internal errors are logged with their details and
 // reach the client as "internal error".
+// A browser asking for a page (browserPage) gets the error as an HTML page instead.
 func (s *Server) fail(c *gin.Context, err error) {
 	st, body := s.errorBody(c, err)
+	if browserPage(c) {
+		s.errorPage(c, st, body)
+		return
+	}
 	c.AbortWithStatusJSON(st, body)
 }
 
@@ -63,7 +68,16 @@ func (s *Server) failPage(c *gin.Context, err error) {
 		return
 	}
 	st, body := s.errorBody(c, err)
-	s.html(c, st, "error", body.Error)
+	s.errorPage(c, st, body)
+}
+
+// errorPage answers with the HTML error page; should the page itself fail to render, with the
+// JSON body.
+func (s *Server) errorPage(c *gin.Context, st int, body ErrorBody) {
+	if !s.render(c, st, "error", body.Error) {
+		c.AbortWithStatusJSON(st, body)
+		return
+	}
 	c.Abort()
 }
 

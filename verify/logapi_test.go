@@ -224,7 +224,7 @@ func TestRegistryEndpoints(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		"/registry":                      "宁波海天食品有限公司",
-		"/":                              "三同企业公开名录",
+		"/":                              "认证企业公开名录",
 		"/registry?q=%E9%9D%92%E5%B2%9B": "青岛蓝海服装有限公司",
 		"/registry/products?limit=10":    "特级酱油 500ml",
 		"/registry/enterprises/" + entA:  "STC-2025-0001",

@@ -43,6 +43,7 @@ func (s *Server) routes() *gin.Engine {
 	}
 	getHead("/api/v1/verify/:token", s.shed(s.scanJSON))
 	getHead("/01/*path", s.shed(s.digitalLink))
+	getHead("/check", s.manualEntry)                              // a code typed or pasted by hand (manual.go)
 	getHead("/gs1/products/:gtin", s.gs1Product)                  // GS1 resolver: digitallink*.go
 	getHead("/.well-known/gs1resolver", s.gs1ResolverDescription) // its description file
 
@@ -50,7 +51,10 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/service", s.serviceInfo)
 	getHead("/api/v1/changes", s.changes)
 	getHead("/api/v1/stats", s.statsJSON)
+	getHead("/api/v1/deadlines", s.deadlinesJSON)
 	getHead("/api/v1/reports/annual", s.annualJSON)
+	getHead("/api/v1/reports/events.csv", s.eventsCSV)
+	getHead("/api/v1/reports/registry.csv", s.registryCSV)
 	getHead("/stats", s.statsPage)
 	getHead("/badge/:file", s.badge)
 	getHead("/badge/certificates/:file", s.badgeCertificate)
@@ -69,6 +73,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/proof/consistency", s.consistencyProof)
 	getHead("/api/v1/enterprises/:id/chain", s.chain)
 	getHead("/api/v1/enterprises/:id/chain/end", s.chainEnd) // complete chains (chainend.go)
+	s.drawRoutes(getHead)                                    // the commit-then-reveal draw (draw.go)
 
 	// The public registry.
 	getHead("/", s.home)

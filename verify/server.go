@@ -26,6 +26,11 @@ type Config struct {
 	// Origin is the public base URL of the service (e.g. "https://santong.example"); links in
 	// pages and JSON are made absolute with it. Empty: relative links.
 	Origin string
+	// Operator names the service's operator in the header and footer of every page, and alone
+	// on the home and other neutral pages, which rest on no one scheme (default 产品认证公开
+	// 验证服务 / Certification verification service; a name given in one language only is
+	// shown in both).
+	Operator Text
 	// LogOrigin, LogKey and LabelPrefix are what GET /api/v1/service tells clients: the log's
 	// origin and public key, and the URL prefix label codes carry (serviceinfo.go).
 	LogOrigin   string
@@ -212,6 +217,14 @@ func (c *Config) defaults() {
 	}
 	if len(c.ScanPaths) == 0 {
 		c.ScanPaths = []string{"/q/", "/Q/"}
+	}
+	switch {
+	case c.Operator.ZH == "" && c.Operator.EN == "":
+		c.Operator = Text{ZH: "产品认证公开验证服务", EN: "Certification verification service"}
+	case c.Operator.EN == "": // a name given in one language is the name in both
+		c.Operator.EN = c.Operator.ZH
+	case c.Operator.ZH == "":
+		c.Operator.ZH = c.Operator.EN
 	}
 	if c.PageSize <= 0 || c.PageSize > 100 {
 		c.PageSize = 20

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -108,22 +109,22 @@ func TestVerdicts(t *testing.T) {
 		genuine              bool
 		html                 []string // visible text on the page
 	}{
-		{"genuine", good, VerdictGenuine, true, []string{"正品 · 三同认证有效", "Genuine", "宁波海天食品有限公司", "特级酱油", "L2026A", "2026-04-01", "STC-2025-0001", "2025-01-01", "2027-12-31", "首次扫码"}},
-		{"revoked", f.token(1, 1), VerdictRevoked, true, []string{"认证已撤销", "certification revoked", "逾期未整改", "2026-03-01", "生产时认证有效", "valid when the batch was made"}},
+		{"genuine", good, VerdictGenuine, true, []string{"可以放心购买", "正品 · 三同认证有效", "宁波海天食品有限公司", "特级酱油", "L2026A", "2026-04-01", "STC-2025-0001", "2025-01-01", "2027-12-31", "首次扫码"}},
+		{"revoked", f.token(1, 1), VerdictRevoked, true, []string{"认证已撤销，请勿购买", "三同认证已撤销", "逾期未整改", "2026-03-01", "生产时认证有效"}},
 		{"recalled", f.token(2, 5), VerdictRecalled, true, []string{"该批次已召回", "微生物超标"}},
-		{"suspended", f.token(3, 1), VerdictSuspended, true, []string{"认证已暂停", "限期整改", "2026-05-01"}},
-		{"expired", f.token(4, 1), VerdictExpired, true, []string{"认证已过期", "expired", "生产时认证有效"}},
-		{"uncertified", f.token(5, 1), VerdictUncertified, true, []string{"无有效三同认证"}},
-		{"forged-key", otherKeyToken(0, 1), VerdictForged, false, []string{"伪造", "Forged", "签名无效"}},
-		{"forged-flipped", flipped, VerdictForged, false, []string{"伪造"}},
-		{"unknown-batch", f.token(99, 1), VerdictUnknown, false, []string{"未知编码", "Unknown code"}},
+		{"suspended", f.token(3, 1), VerdictSuspended, true, []string{"认证已暂停，请谨慎", "限期整改", "2026-05-01"}},
+		{"expired", f.token(4, 1), VerdictExpired, true, []string{"认证已过期，请谨慎", "生产时认证有效"}},
+		{"uncertified", f.token(5, 1), VerdictUncertified, true, []string{"未获认证，请谨慎", "产品未获认证"}},
+		{"forged-key", otherKeyToken(0, 1), VerdictForged, false, []string{"疑似假冒，请勿购买", "<details>", "签名无效"}},
+		{"forged-flipped", flipped, VerdictForged, false, []string{"疑似假冒"}},
+		{"unknown-batch", f.token(99, 1), VerdictUnknown, false, []string{"查无此码，请勿购买", "未知编码"}},
 		{"unknown-serial", f.token(0, 5000), VerdictUnknown, false, []string{"没有此序号"}},
-		{"malformed-short", "1ABC", VerdictForged, false, []string{"编码格式错误"}},
-		{"malformed-lower", strings.ToLower(good), VerdictForged, false, []string{"编码格式错误"}},
-		{"malformed-trailing", good + "0", VerdictForged, false, nil},
-		{"malformed-version", "2" + good[1:], VerdictForged, false, nil},
-		{"malformed-symbols", "%E4%B8%89%00%FF", VerdictForged, false, nil},
-		{"malformed-long", strings.Repeat("9", 300), VerdictForged, false, nil},
+		{"malformed-short", "1ABC", VerdictUnreadable, false, []string{"无法识别此码，请重新扫描", "不表示产品是假冒", "编码格式错误"}},
+		{"malformed-lower", strings.ToLower(good), VerdictUnreadable, false, []string{"无法识别此码", "编码格式错误"}},
+		{"malformed-trailing", good + "0", VerdictUnreadable, false, nil},
+		{"malformed-version", "2" + good[1:], VerdictUnreadable, false, nil},
+		{"malformed-symbols", "%E4%B8%89%00%FF", VerdictUnreadable, false, nil},
+		{"malformed-long", strings.Repeat("9", 300), VerdictUnreadable, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +153,19 @@ func TestVerdicts(t *testing.T) {
 			}
 			if h.Header().Get("Cache-Control") != "no-store" {
 				t.Errorf("Cache-Control %q", h.Header().Get("Cache-Control"))
+			}
+			// the English page says the same in English, and not in Chinese
+			en := do(t, s.Handler(), "GET", "/q/"+tt.token+"?lang=en", "Accept", "text/html")
+			if !strings.Contains(en.body, `<html lang="en">`) {
+				t.Errorf("English page is not marked English")
+			}
+			for _, want := range []string{v.Advice.EN, v.Title.EN} {
+				if !strings.Contains(en.body, template.HTMLEscapeString(want)) {
+					t.Errorf("English page lacks %q", want)
+				}
+			}
+			if strings.Contains(en.body, v.Advice.ZH) || strings.Contains(en.body, v.Title.ZH) {
+				t.Errorf("English page has the Chinese advice or title")
 			}
 		})
 	}

@@ -63,11 +63,49 @@ func TestStats(t *testing.T) {
 		st.RectificationOverdue != 0 || st.AsOf.Location() != time.UTC {
 		t.Fatalf("after the records: %+v", st)
 	}
+	// the deadlines: cert1's rectify-by day (tomorrow), its end and its next inspection
+	var dl DeadlinesJSON
+	kinds := func() string {
+		var l []string
+		for _, d := range dl.Deadlines {
+			k := d.Kind
+			if d.Overdue {
+				k += "!"
+			}
+			if d.Certificate != w.cert1.String() || d.Enterprise != w.ent.String() || d.Due.Location() != time.UTC {
+				t.Errorf("deadline %+v", d)
+			}
+			l = append(l, k)
+		}
+		return strings.Join(l, " ")
+	}
+	get("/api/v1/deadlines?within=3", &dl)
+	if kinds() != "rectify_by" {
+		t.Errorf("within 3 days: %s", kinds())
+	}
+	get("/api/v1/deadlines?within=3650d&enterprise="+w.ent.String(), &dl)
+	if kinds() != "rectify_by expiry" { // suspended: no inspection falls due
+		t.Errorf("within 10 years: %s", kinds())
+	}
+	get("/api/v1/deadlines?enterprise="+w.ent2.String(), &dl)
+	if len(dl.Deadlines) != 0 {
+		t.Errorf("the revoked certificate's enterprise: %+v", dl)
+	}
+	for q, field := range map[string]string{"?within=abc": "within", "?within=-1": "within", "?within=4000d": "within", "?enterprise=x": "enterprise"} {
+		r := do(t, h, "GET", "/api/v1/deadlines"+q)
+		if r.Code != 400 || decode[ErrorBody](t, r).Error.Field != field {
+			t.Errorf("%s: %d %s", q, r.Code, r.body)
+		}
+	}
 	// three days on, the rectify-by day has passed
 	clk.add(72 * time.Hour)
 	get("/api/v1/stats", &st)
 	if st.RectificationOverdue != 1 {
 		t.Errorf("overdue: %d", st.RectificationOverdue)
+	}
+	get("/api/v1/deadlines", &dl)
+	if kinds() != "rectify_by!" {
+		t.Errorf("after the rectify-by day: %s", kinds())
 	}
 	// past every end: all expired; the revoked one stays revoked
 	clk.add(5 * 366 * 24 * time.Hour)

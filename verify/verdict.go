@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/scheme"
 	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 // Verdict codes, from the worst to the best. Each has its own look on the scan page.
 const (
-	VerdictForged      = "forged"      // the code is malformed or its signature does not verify
+	VerdictUnreadable  = "unreadable"  // the code could not be read: damaged, truncated, wrong case
+	VerdictForged      = "forged"      // well formed, but its signature does not verify
 	VerdictUnknown     = "unknown"     // well signed, but no such batch or serial
 	VerdictRecalled    = "recalled"    // the batch was recalled
 	VerdictCloned      = "cloned"      // genuine code, scanned by more clients or from more places than the threshold
@@ -25,14 +27,16 @@ const (
 
 // Verdicts lists every verdict code.
 var Verdicts = []string{VerdictGenuine, VerdictUncertified, VerdictExpired, VerdictSuspended,
-	VerdictRevoked, VerdictCloned, VerdictRecalled, VerdictVoid, VerdictUnknown, VerdictForged} // void: void.go
+	VerdictRevoked, VerdictCloned, VerdictRecalled, VerdictUnknown, VerdictForged, VerdictUnreadable, VerdictVoid} // void: void.go
 
 // Verdict is the answer to a scan, the same in the HTML page and in JSON.
 type Verdict struct {
 	Verdict     string           `json:"verdict"`
 	Genuine     bool             `json:"genuine"` // the code is a genuine Santong label
-	Title       Text             `json:"title"`
+	Advice      Text             `json:"advice"`  // what to do, first: 可以放心购买, 请勿购买, ...
+	Title       Text             `json:"title"`   // the facts in one line
 	Messages    []Text           `json:"messages,omitempty"`
+	Details     []Text           `json:"details,omitempty"` // technical details, for the curious
 	Token       *Unit            `json:"token,omitempty"`
 	Enterprise  *Enterprise      `json:"enterprise,omitempty"`
 	Product     *Product         `json:"product,omitempty"`
@@ -122,9 +126,9 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	if in.err != nil {
 		switch fault.CodeOf(in.err) {
 		case fault.Invalid:
-			return v.set(VerdictForged, false, msgMalformed), nil
+			return v.set(VerdictUnreadable, false).detail(msgMalformed), nil
 		case fault.Unauthorized, fault.Forbidden:
-			return v.set(VerdictForged, false, msgBadSignature), nil
+			return v.set(VerdictForged, false).detail(msgBadSignature), nil
 		case fault.NotFound:
 			return v.set(VerdictUnknown, false), nil
 		}
@@ -213,36 +217,83 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 }
 
 func (v *Verdict) set(code string, genuine bool, msgs ...Text) *Verdict {
-	v.Verdict, v.Genuine, v.Title = code, genuine, titles[code]
-	if m, ok := explanations[code]; ok {
+	// The wording names the scheme of the certificate the verdict rests on (internal/scheme):
+	// an eco-origin product is never called 三同; with no certificate it names none.
+	w := neutralWords
+	if v.Certificate != nil {
+		w = schemeWords(v.Certificate.Scheme)
+	}
+	v.Verdict, v.Genuine = code, genuine
+	v.Advice, v.Title = advice[code], w.titles[code]
+	if m, ok := w.explanations[code]; ok {
 		v.Messages = append(v.Messages, m)
 	}
-	v.Messages = append(v.Messages, msgs...)
-	if v.Certificate != nil {
-		// The wording names the scheme of the certificate the verdict rests on: an eco-origin
-		// product is never called 三同.
-		if r, ok := schemeWording[v.Certificate.Scheme]; ok {
-			v.Title = r.text(v.Title)
-			for i := range v.Messages {
-				v.Messages[i] = r.text(v.Messages[i])
-			}
-		}
+	for _, m := range msgs {
+		v.Messages = append(v.Messages, w.text(m))
 	}
 	return v
 }
 
-// wording rewrites the verdicts' 三同 wording for another scheme.
-type wording struct{ zh, en *strings.Replacer }
-
-func (w wording) text(t Text) Text { return Text{ZH: w.zh.Replace(t.ZH), EN: w.en.Replace(t.EN)} }
-
-var ecoWording = wording{
-	zh: strings.NewReplacer("三同认证", "生态原产地产品保护", "三同标志", "生态原产地产品保护标志", "三同", "生态原产地产品保护"),
-	en: strings.NewReplacer("santong certification", "eco-origin protection", "santong certified", "under eco-origin protection", "santong", "eco-origin"),
+// detail adds a technical detail, shown folded away on the page.
+func (v *Verdict) detail(t Text) *Verdict {
+	v.Details = append(v.Details, t)
+	return v
 }
 
-// schemeWording is the wording of each scheme other than 三同, by the certificate's scheme.
-var schemeWording = map[string]wording{"eco_origin": ecoWording, "eco-origin": ecoWording}
+// words fills the verdicts' placeholders with a scheme's names: {s} its name, {m} its mark,
+// {w} what a revocation means for its mark and certificate.
+// titles and explanations are filled in advance (a Replacer allocates at every call).
+type words struct {
+	zh, en               *strings.Replacer
+	titles, explanations map[string]Text
+}
+
+func newWords(zh, en *strings.Replacer) words {
+	w := words{zh: zh, en: en, titles: map[string]Text{}, explanations: map[string]Text{}}
+	for code, t := range titles {
+		w.titles[code] = w.text(t)
+	}
+	for code, t := range explanations {
+		w.explanations[code] = w.text(t)
+	}
+	return w
+}
+
+func (w words) text(t Text) Text {
+	if strings.IndexByte(t.ZH, '{') >= 0 {
+		t.ZH = w.zh.Replace(t.ZH)
+	}
+	if strings.IndexByte(t.EN, '{') >= 0 {
+		t.EN = w.en.Replace(t.EN)
+	}
+	return t
+}
+
+// neutralWords are the placeholders' words when no certificate is known.
+var neutralWords = newWords(
+	strings.NewReplacer("{s}", "认证", "{m}", "认证标志", "{w}", "认证标志和证书应予收回。"),
+	strings.NewReplacer("{s}", "certification", "{m}", "certification mark", "{w}", "The mark and certificate must be withdrawn."),
+)
+
+// schemeWords are the placeholders' words for a scheme id (neutral for an unknown one).
+func schemeWords(id string) words {
+	sc, ok := scheme.Lookup(id)
+	if !ok {
+		return neutralWords
+	}
+	return wordsOf[sc]
+}
+
+var wordsOf = func() map[*scheme.Scheme]words {
+	m := map[*scheme.Scheme]words{}
+	for _, sc := range scheme.All() {
+		m[sc] = newWords(
+			strings.NewReplacer("{s}", sc.Name.ZH, "{m}", sc.MarkName.ZH, "{w}", sc.Withdrawal.ZH),
+			strings.NewReplacer("{s}", sc.Name.EN, "{m}", sc.MarkName.EN, "{w}", sc.Withdrawal.EN),
+		)
+	}
+	return m
+}()
 
 func recallText(b *Batch) Text {
 	if b.RecallReason == "" {
@@ -255,37 +306,60 @@ func isNotFound(err error) bool {
 	return err != nil && fault.CodeOf(err) == fault.NotFound
 }
 
+// advice is what a verdict tells the consumer to do, first and in plain words. The good
+// verdict and the bad ones share no headline word and no colour family (TestVerdictsDistinct):
+// only genuine says 放心, 正品 or valid; every other verdict says 谨慎, 请勿 or 重新扫描.
+var advice = map[string]Text{
+	VerdictGenuine:     {ZH: "可以放心购买", EN: "Safe to buy"},
+	VerdictUncertified: {ZH: "未获认证，请谨慎", EN: "Not certified: take care"},
+	VerdictExpired:     {ZH: "认证已过期，请谨慎", EN: "Certification expired: take care"},
+	VerdictSuspended:   {ZH: "认证已暂停，请谨慎", EN: "Certification suspended: take care"},
+	VerdictRevoked:     {ZH: "认证已撤销，请勿购买", EN: "Certification revoked: do not buy"},
+	VerdictCloned:      {ZH: "此码可能被复制，请勿轻信", EN: "This code may be copied: do not trust it"},
+	VerdictRecalled:    {ZH: "已召回，请勿购买或使用", EN: "Recalled: do not buy or use"},
+	VerdictUnknown:     {ZH: "查无此码，请勿购买", EN: "Unknown code: do not buy"},
+	VerdictForged:      {ZH: "疑似假冒，请勿购买", EN: "Suspected counterfeit: do not buy"},
+	VerdictUnreadable:  {ZH: "无法识别此码，请重新扫描", EN: "Code not readable: scan it again"},
+	VerdictVoid:        voidAdvice, // void.go
+}
+
+// titles are the facts under the advice; {s} and the other placeholders are filled by words.
 var titles = map[string]Text{
-	VerdictGenuine:     {ZH: "正品 · 三同认证有效", EN: "Genuine · santong certification valid"},
-	VerdictUncertified: {ZH: "正品 · 无有效三同认证", EN: "Genuine · not santong certified"},
-	VerdictExpired:     {ZH: "正品 · 认证已过期", EN: "Genuine · certification expired"},
-	VerdictSuspended:   {ZH: "正品 · 认证已暂停", EN: "Genuine · certification suspended"},
-	VerdictRevoked:     {ZH: "正品 · 认证已撤销", EN: "Genuine · certification revoked"},
+	VerdictGenuine:     {ZH: "正品 · {s}有效", EN: "Genuine · {s} valid"},
+	VerdictUncertified: {ZH: "标签真实 · 产品未获认证", EN: "Real label · product not certified"},
+	VerdictExpired:     {ZH: "标签真实 · {s}已过期", EN: "Real label · {s} expired"},
+	VerdictSuspended:   {ZH: "标签真实 · {s}已暂停", EN: "Real label · {s} suspended"},
+	VerdictRevoked:     {ZH: "标签真实 · {s}已撤销", EN: "Real label · {s} revoked"},
 	VerdictCloned:      {ZH: "警告：此码可能被复制", EN: "Warning: this code may have been copied"},
 	VerdictRecalled:    {ZH: "警告：该批次已召回", EN: "Warning: this batch has been recalled"},
-	VerdictUnknown:     {ZH: "未知编码：查无此批次", EN: "Unknown code: no such batch or unit"},
-	VerdictForged:      {ZH: "伪造：此码验证失败", EN: "Forged: this code does not verify"},
+	VerdictUnknown:     {ZH: "未知编码：查无此批次或序号", EN: "Unknown code: no such batch or unit"},
+	VerdictForged:      {ZH: "此码验证失败，不是登记企业签发的标签", EN: "This code does not verify: no registered enterprise issued it"},
+	VerdictUnreadable:  {ZH: "此码不完整或已损坏，这不表示产品是假冒的", EN: "The code is damaged or incomplete: this does not mean the product is fake"},
+	VerdictVoid:        voidTitle,
 }
 
 var explanations = map[string]Text{
-	VerdictGenuine: {ZH: "此标签由登记企业签发，其三同认证当前有效。",
-		EN: "This label was issued by a registered enterprise whose santong certification is valid now."},
-	VerdictUncertified: {ZH: "此标签由登记企业签发，但没有有效的三同认证覆盖此产品。",
-		EN: "This label was issued by a registered enterprise, but no valid santong certification covers this product."},
-	VerdictExpired: {ZH: "此标签真实，但认证已过有效期，企业不得再使用三同标志。",
-		EN: "The label is genuine, but the certification has expired: the mark may no longer be used."},
-	VerdictSuspended: {ZH: "此标签真实，但认证已被暂停，企业须限期整改。",
-		EN: "The label is genuine, but the certification is suspended until the enterprise rectifies the findings."},
-	VerdictRevoked: {ZH: "此标签真实，但认证已被撤销，三同标志和证书应予收回。",
-		EN: "The label is genuine, but the certification has been revoked: marks and certificates are recalled."},
-	VerdictCloned: {ZH: "此码本身真实，但扫描次数或地区异常，可能被复制到其他商品上。请谨慎购买并向平台举报。",
-		EN: "The code itself is genuine, but it has been scanned too often or in too many places: it may have been copied onto other goods. Buy with care and report it."},
+	VerdictVoid: voidExplanation,
+	VerdictGenuine: {ZH: "此标签由登记企业签发，产品的{s}当前有效。",
+		EN: "This label was issued by a registered enterprise, and the product's {s} is valid now."},
+	VerdictUncertified: {ZH: "此标签由登记企业签发，但目前没有有效的认证覆盖此产品。",
+		EN: "This label was issued by a registered enterprise, but no valid certification covers this product now."},
+	VerdictExpired: {ZH: "此标签真实，但{s}已过有效期，企业不得再使用{m}。",
+		EN: "The label is real, but the {s} has expired: the {m} may no longer be used."},
+	VerdictSuspended: {ZH: "此标签真实，但{s}已被暂停，企业须限期整改。",
+		EN: "The label is real, but the {s} is suspended until the enterprise puts right what was found."},
+	VerdictRevoked: {ZH: "此标签真实，但{s}已被撤销。{w}",
+		EN: "The label is real, but the {s} has been revoked. {w}"},
+	VerdictCloned: {ZH: "此码本身真实，但被异常多的人或在异常多的地方扫描过，可能被复制到其他商品上。请谨慎购买并向平台举报。",
+		EN: "The code itself is real, but unusually many people or places have scanned it: it may have been copied onto other goods. Take care and report it."},
 	VerdictRecalled: {ZH: "请勿使用该产品，联系销售者或生产企业退换。",
 		EN: "Do not use this product; contact the seller or the producer."},
-	VerdictUnknown: {ZH: "签名格式正确，但登记中没有此批次或序号。请勿购买并向平台举报。",
-		EN: "The code is well formed, but no such batch or unit is registered. Do not buy; report it."},
-	VerdictForged: {ZH: "此码不是有效的三同标签，产品可能是假冒的。请勿购买并向平台举报。",
-		EN: "This is not a valid santong label: the product may be counterfeit. Do not buy; report it."},
+	VerdictUnknown: {ZH: "此码格式完整，但登记中没有此批次或序号。请勿购买并向平台举报。",
+		EN: "The code is complete, but no such batch or unit is registered. Do not buy; report it."},
+	VerdictForged: {ZH: "此码不是登记企业签发的有效标签，产品可能是假冒的。请勿购买并向平台举报。",
+		EN: "This is not a valid label of a registered enterprise: the product may be counterfeit. Do not buy; report it."},
+	VerdictUnreadable: {ZH: "此码没能完整读出：可能印刷受损、拍摄不全，或网址被改成了小写。请把码放平、对准光线后重新扫描，或用相机重新打开码中的网址。",
+		EN: "The code could not be read in full: the print may be damaged, the photo incomplete, or the address changed to lower case. Hold the code flat in good light and scan it again."},
 }
 
 var (

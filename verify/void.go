@@ -84,13 +84,10 @@ func voidText(vd *Void) Text {
 		EN: fmt.Sprintf("Reason: %s (serials %d–%d are void).", r.EN, vd.First, vd.Last)}
 }
 
+// The void verdict's words (in verdict.go's advice, titles and explanations).
 var (
+	voidAdvice      = Text{ZH: "作废标签，请勿购买", EN: "Void label: do not buy"}
 	voidTitle       = Text{ZH: "作废标签 · 从未售出", EN: "Void label · never sold"}
 	voidExplanation = Text{ZH: "生产企业已在日志中声明此标签作废：它从未用于任何售出的商品。若此码出现在商品上，请勿购买并向平台举报。",
 		EN: "The producer has recorded in the log that this label is void: it was never put on any product sold. If you find this code on a product, do not buy it; report it."}
 )
-
-func init() {
-	titles[VerdictVoid] = voidTitle
-	explanations[VerdictVoid] = voidExplanation
-}

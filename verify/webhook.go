@@ -120,7 +120,7 @@ func isLoopback(host string) bool {
 }
 
 // ChangeKinds lists every change kind.
-var ChangeKinds = []string{ChangeEnterprise, ChangeGranted, ChangeSuspended, ChangeReinstated, ChangeRevoked, ChangeExpired, ChangeRecalled}
+var ChangeKinds = []string{ChangeEnterprise, ChangeGranted, ChangeSuspended, ChangeReinstated, ChangeRevoked, ChangeExpired, ChangeOverdue, ChangeRecalled}
 
 // NewSecret returns a fresh random webhook secret.
 func NewSecret() string {
@@ -431,7 +431,7 @@ func (w *Webhooks) deliverAll(ctx context.Context, s Subscriber) {
 			if !w.deliverOne(ctx, log, s, &st, ch) {
 				return
 			}
-			if ch.Kind != ChangeExpired {
+			if !ch.Positional() {
 				st.Cursor = ch.Index
 				w.prune(&st)
 				dirty = true
@@ -472,7 +472,7 @@ func (w *Webhooks) deliverOne(ctx context.Context, log *slog.Logger, s Subscribe
 	if !s.Match(ch) {
 		return true
 	}
-	if ch.Kind == ChangeExpired {
+	if ch.Positional() {
 		if _, done := st.Expiries[ch.ID]; done {
 			st.Expiries[ch.ID] = ch.Index
 			return true
@@ -480,7 +480,7 @@ func (w *Webhooks) deliverOne(ctx context.Context, log *slog.Logger, s Subscribe
 	} else if ch.Index <= st.Cursor {
 		return true
 	}
-	if ch.Kind != ChangeExpired && w.o.Origin != "" {
+	if !ch.Positional() && w.o.Origin != "" {
 		ch.Record = w.o.Origin + "/api/v1/records/" + strconv.FormatInt(ch.Index, 10)
 	}
 	body, err := json.Marshal(ch)
@@ -513,7 +513,7 @@ func (w *Webhooks) deliverOne(ctx context.Context, log *slog.Logger, s Subscribe
 	w.delivered.WithLabelValues(s.ID).Inc()
 	st.Delivered++
 	st.LastError, st.LastTry = "", w.o.Now().UTC()
-	if ch.Kind == ChangeExpired {
+	if ch.Positional() {
 		st.Expiries[ch.ID] = ch.Index
 		return w.save(ctx, log, s.ID, st)
 	}

@@ -12,9 +12,13 @@ import (
 
 // cmdDraw makes a 双随机 random inspection draw from the log's latest signed checkpoint and
 // records it (operator or certifier). The population (the enterprises certified under the
-// scheme at that checkpoint) is folded from the log's records, so the draw needs the data
-// directory: the server has no endpoint that serves the population at a checkpoint.
+// scheme at that checkpoint) is folded from the log's records, so this version 1 draw needs the
+// data directory. With --server (or --period, --state) it is the commit-then-reveal draw
+// instead: cmdDrawRequest (drawplan.go).
 func cmdDraw(ctx context.Context, c *cli, args []string) error {
+	if drawV2Flags(args) { // santong draw --server ...: the commit-then-reveal draw (drawplan.go)
+		return cmdDrawRequest(ctx, c, args)
+	}
 	fs := c.flags("draw")
 	o := addSignFlags(fs, "the operator's or a certifier's key file")
 	scheme := fs.String("scheme", "", "the population: enterprises certified under santong or eco_origin")
@@ -28,10 +32,6 @@ func cmdDraw(ctx context.Context, c *cli, args []string) error {
 	}
 	if err := o.check(); err != nil {
 		return err
-	}
-	if o.server != "" {
-		return withHint(usagef("draw needs --data: the server has no endpoint that serves the population at a checkpoint"),
-			"run the draw on the data directory the service uses (stop 'santong serve' first)")
 	}
 	if err := oneOfFlag("scheme", *scheme, event.SchemeSantong, event.SchemeEcoOrigin); err != nil {
 		return err

@@ -327,6 +327,10 @@ func cmdInspect(ctx context.Context, c *cli, args []string) error {
 	result := fs.String("result", "", "pass or fail")
 	date := fs.String("date", "", "the inspection's date YYYY-MM-DD (default: today, China time)")
 	draw := fs.String("draw", "", "with --kind random: the record index of the draw that selected the enterprise")
+	drawTarget := fs.Int("draw-target", 0, "with --draw of a commit-then-reveal draw: the target's position, from 1 (santong draw targets)")
+	drawSalt := fs.String("draw-salt", "", "with --draw-target: the target's salt, which opens its commitment")
+	var inspectors listFlag
+	fs.Var(&inspectors, "inspector", "who inspected (repeatable, or a comma list): for a draw target, the drawn inspectors")
 	var findings, reports listFlag
 	fs.Var(&findings, "finding", "a finding (repeatable): kept confidential, the record holds only its commitment")
 	fs.Var(&reports, "report", "a report document: its SHA-256 is recorded (repeatable)")
@@ -378,8 +382,9 @@ func cmdInspect(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	body := &event.Inspection{Attachments: atts, Certificate: cc.ID, Date: d, Draw: drawIdx, Kind: *kind,
-		Reports: sums, Result: *result}
-	rc, err := s.submit(ctx, entID, id, body, map[string]string{"findings": "finding", "reports": "report", "certificate": "cert"})
+		Reports: sums, Result: *result, DrawTarget: *drawTarget, DrawSalt: *drawSalt, Inspectors: inspectors}
+	rc, err := s.submit(ctx, entID, id, body, map[string]string{"findings": "finding", "reports": "report", "certificate": "cert",
+		"draw_target": "draw-target", "draw_salt": "draw-salt", "inspectors": "inspector"})
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -169,4 +171,97 @@ func writeAnnualXLSX(path string, rep *verify.AnnualJSON) error {
 		return err
 	}
 	return atomicfile.Write(path, buf.Bytes())
+}
+
+// cmdReportEvents writes a period's events as CSV (verify/reports.go states the columns).
+func cmdReportEvents(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("report events")
+	data := fs.String("data", "", "the data directory, read-only (not while serve runs on it: use --server)")
+	server := fs.String("server", "", "a running service's URL, instead of --data")
+	from := fs.String("from", "", "the first day, 2006-01-02 (CST)")
+	to := fs.String("to", "", "the day after the last, 2006-01-02 (CST)")
+	out := fs.String("out", "", "the CSV file to write (default events-FROM-TO.csv)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	var t [2]time.Time
+	for i, v := range []*string{from, to} {
+		d, err := event.ParseDate(*v)
+		if err != nil {
+			return usagef("--%s %q: want a date, 2006-01-02", []string{"from", "to"}[i], *v)
+		}
+		t[i] = d
+	}
+	if !t[0].Before(t[1]) {
+		return usagef("--to must be after --from")
+	}
+	if *out == "" {
+		*out = "events-" + t[0].Format("20060102") + "-" + t[1].Format("20060102") + ".csv"
+	}
+	return writeReport(ctx, c, *out, *server, "/api/v1/reports/events.csv?from="+*from+"&to="+*to, *data,
+		func(w io.Writer, a *verify.CertRegistry, size int64) (int64, error) {
+			return verify.WriteEventsCSV(w, a.Log(), t[0], t[1], size)
+		})
+}
+
+// cmdReportRegistry writes every certificate with its status now as CSV.
+func cmdReportRegistry(ctx context.Context, c *cli, args []string) error {
+	fs := c.flags("report registry")
+	data := fs.String("data", "", "the data directory, read-only (not while serve runs on it: use --server)")
+	server := fs.String("server", "", "a running service's URL, instead of --data")
+	out := fs.String("out", "registry-"+time.Now().In(event.CST).Format("20060102")+".csv", "the CSV file to write")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	return writeReport(ctx, c, *out, *server, "/api/v1/reports/registry.csv", *data,
+		func(w io.Writer, a *verify.CertRegistry, size int64) (int64, error) {
+			n, err := a.WriteRegistryCSV(w, size, time.Now())
+			return int64(n), err
+		})
+}
+
+// writeReport writes a CSV export to out: fetched from a server, or computed from a data
+// directory opened read-only. The file appears whole or not at all.
+func writeReport(ctx context.Context, c *cli, out, server, path, data string, local func(io.Writer, *verify.CertRegistry, int64) (int64, error)) error {
+	var b bytes.Buffer
+	var rows int64
+	if server != "" {
+		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(server, "/")+path, nil)
+		if err != nil {
+			return usagef("--server %q: %v", server, err)
+		}
+		resp, err := (&http.Client{Timeout: 30 * time.Minute}).Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			return httpError(resp.StatusCode, body)
+		}
+		if _, err := io.Copy(&b, resp.Body); err != nil {
+			return fmt.Errorf("read the export from %s: %w", server, err)
+		}
+		rows = int64(bytes.Count(b.Bytes(), []byte("\n"))) - 1
+	} else {
+		reg, _, err := c.openRegistryMode(dataDir(c, data), true)
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		a := verify.NewCertRegistry(reg)
+		defer a.Close()
+		var size int64
+		if cp := reg.Log().Checkpoint(); cp != nil {
+			size = cp.Size
+		}
+		if rows, err = local(&b, a, size); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.Write(out, b.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%s: %d rows\n", out, rows)
+	return nil
 }

@@ -96,9 +96,53 @@ func TestReportAnnual(t *testing.T) {
 		t.Errorf("xlsx rows: %q", xr)
 	}
 
+	// the regulator's exports
+	day := time.Now().In(event.CST).Format(event.DateFormat)
+	tomorrow := time.Now().In(event.CST).AddDate(0, 0, 1).Format(event.DateFormat)
+	for _, args := range [][]string{{"report", "events", "--from", day, "--to", tomorrow}, {"report", "registry"}} {
+		c, stdout, errb := testCLI(t)
+		f := filepath.Join(out, args[1]+".csv")
+		if code := run(ctx, append(args, "--data", dir, "--out", f), c); code != 0 || !strings.Contains(stdout.String(), "rows") {
+			t.Fatalf("%v: %d %s", args, code, errb.String())
+		}
+		b, _ := os.ReadFile(f)
+		rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(b), "\ufeff"))).ReadAll()
+		if err != nil || len(rows) < 2 {
+			t.Errorf("%v: %d rows, %v", args, len(rows), err)
+		}
+	}
 	for _, args := range [][]string{{"--year", "1999"}, {"--year", strconv.Itoa(year + 1)}, {"--year", "soon"}} {
 		c, _, errb := testCLI(t)
 		if code := run(ctx, append([]string{"report", "annual", "--data", dir, "--out", out}, args...), c); code != 2 || !strings.Contains(errb.String(), "year") {
+			t.Errorf("%v: %d %s", args, code, errb.String())
+		}
+	}
+}
+
+// TestDeadlinesCLI: the demo's deadlines from its data directory: the suspended certificate's
+// rectify-by day and the certificates' ends; bad input is a usage error.
+func TestDeadlinesCLI(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	c, _, errb := testCLI(t)
+	if code := run(ctx, []string{"init", "--data", dir}, c); code != 0 {
+		t.Fatalf("init: %s", errb.String())
+	}
+	if code := run(ctx, []string{"demo", "--data", dir, "--json"}, c); code != 0 {
+		t.Fatalf("demo: %s", errb.String())
+	}
+	c, out, errb := testCLI(t)
+	if code := run(ctx, []string{"deadlines", "--data", dir, "--within", "3650d"}, c); code != 0 {
+		t.Fatalf("deadlines: %d %s", code, errb.String())
+	}
+	for _, want := range []string{"整改期限 rectify by", "证书到期 expiry", "deadlines,"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	for _, args := range [][]string{{"--within", "soon"}, {"--within", "-3d"}, {"--enterprise", "acme"}} {
+		c, _, errb := testCLI(t)
+		if code := run(ctx, append([]string{"deadlines", "--data", dir}, args...), c); code != 2 {
 			t.Errorf("%v: %d %s", args, code, errb.String())
 		}
 	}

@@ -39,6 +39,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	proxies := fs.String("trusted-proxies", c.getenv("SANTONG_TRUSTED_PROXIES"), "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed ($SANTONG_TRUSTED_PROXIES; none by default)")
 	cloneScans := fs.Int("clone-scans", envInt(c, "SANTONG_CLONE_SCANS", 50), "scans of one code (one client's within a day counted once) after which it is reported as possibly cloned ($SANTONG_CLONE_SCANS)")
 	cloneClients := fs.Int("clone-clients", envInt(c, "SANTONG_CLONE_CLIENTS", 10), "distinct clients after which a code is reported as possibly cloned ($SANTONG_CLONE_CLIENTS)")
+	operator := fs.String("operator", c.getenv("SANTONG_OPERATOR"), "the operator's name on every page, Chinese|English, e.g. \"某某认证联盟|Example Alliance\" ($SANTONG_OPERATOR; default 产品认证公开验证服务)")
 	region := fs.String("region", c.getenv("SANTONG_REGION"), "the region of scans that a trusted proxy's X-Santong-Region header does not name ($SANTONG_REGION; none by default)")
 	cloneRegions := fs.Int("clone-regions", envInt(c, "SANTONG_CLONE_REGIONS", 3), "distinct regions after which a code is reported as possibly cloned ($SANTONG_CLONE_REGIONS)")
 	every := fs.Duration("checkpoint-interval", envDuration(c, "SANTONG_CHECKPOINT_INTERVAL", 250*time.Millisecond), "how soon after appends a new checkpoint is signed ($SANTONG_CHECKPOINT_INTERVAL)")
@@ -196,6 +197,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		RateLimit:       *rate,
 		MirrorRateLimit: *mirrorRate,
 		Samples:         readSampleIndex(dir),
+		Operator:        operatorName(*operator), // operator.go
 		Witnesses:       witnesses,
 	}, deps)
 	fmt.Fprintf(c.stdout, "santong: serving %s (origin %s) on %s\n", dir, cfg.Origin, base)

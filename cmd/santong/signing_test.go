@@ -147,7 +147,7 @@ func TestSignToServer(t *testing.T) {
 		"--format", "csv", "--key", ent, "--label-key", lbl); !strings.Contains(got, "no such product") {
 		t.Errorf("label issue of an unknown GTIN: %s", got)
 	}
-	if got := srv(2, "draw", "--key", cb, "--scheme", "santong", "--count", "1", "--inspectors", "a"); !strings.Contains(got, "draw needs --data") {
+	if got := srv(2, "draw", "--key", cb, "--scheme", "santong", "--count", "1", "--inspectors", "a"); !strings.Contains(got, "--period is required") {
 		t.Errorf("draw with --server: %s", got)
 	}
 }

@@ -169,7 +169,7 @@ func (c *cli) verifyServer(ctx context.Context, server string, tok label.Token, 
 			return err
 		}
 	} else {
-		fmt.Fprintf(c.stdout, "%s\n%s\n", v.Title.ZH, v.Title.EN)
+		fmt.Fprintf(c.stdout, "%s · %s\n%s · %s\n", v.Advice.ZH, v.Title.ZH, v.Advice.EN, v.Title.EN)
 		for _, m := range v.Messages {
 			fmt.Fprintf(c.stdout, "  %s\n  %s\n", m.ZH, m.EN)
 		}

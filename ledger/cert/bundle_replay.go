@@ -42,7 +42,9 @@ type chainReplayer struct {
 }
 
 func newChainReplayer(cfg Config, focus uuid.UUID) *chainReplayer {
-	return &chainReplayer{cfg: cfg.withDefaults(), st: newMemStore(), focus: focus, last: -1}
+	c := cfg.withDefaults()
+	c.partial = true // drawplan.go: a draw request's population is not in a bundle
+	return &chainReplayer{cfg: c, st: newMemStore(), focus: focus, last: -1}
 }
 
 // check verifies rec, the next record of the subsequence, and folds it in.

@@ -29,6 +29,12 @@ import (
 //	x b <batch uuid 16>                 Batch
 //	x i <ledger index 8>                batch uuid (for tokens)
 //	x w <ledger index 8>                Draw
+//	x W <request index 8>               DrawState: a commit-then-reveal draw (drawplan.go)
+//	x M <draw uuid 16>                  its request's ledger index (8)
+//	x T <scheme> 0 <period>             the request's ledger index: one per scheme and period
+//	x O <request index 8> <position 4>  inspection uuid: the inspection that opened the target
+//	x X <enterprise uuid 16>            DrawFacts: returns, complaints, failed inspections, since (20, binary)
+//	x Y <scheme> 0 <enterprise 16> <certificate 16>   valid from, valid until (16, binary): the draws' index
 //	x V <batch uuid 16> <last serial 8> VoidRange: a void of the batch's units (void.go)
 //	x A <commitment 32>                 AttachmentRef: a confidential attachment an event names
 //	x J <application uuid 16>           Application (application.go), rewritten at each step

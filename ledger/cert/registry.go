@@ -170,6 +170,9 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 				return ledger.Receipt{}, err
 			}
 		}
+		if err := r.checkDrawStep(ctx, ev); err != nil { // drawplan.go
+			return ledger.Receipt{}, err
+		}
 	}
 	r.rebuild.RLock()
 	defer r.rebuild.RUnlock()

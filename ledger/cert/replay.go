@@ -27,6 +27,8 @@ type Replayer struct {
 	last   time.Time
 	// read re-reads records, for draws whose checkpoint is an earlier prefix (set by ReplayLog).
 	read func(int64) (*ledger.Record, error)
+	// draws are the commit-then-reveal draws between request and reveal (drawplan_replay.go).
+	draws map[int64]*replayedDraw
 	// SkipSignatures trusts the signatures (the log checked them on append); for deriving state
 	// from one's own log quickly. Auditors leave it false.
 	SkipSignatures bool
@@ -58,6 +60,9 @@ func (p *Replayer) Check(rec *ledger.Record) error {
 		if err := p.checkDraw(ev.Body.(*event.Draw)); err != nil {
 			return &RecordError{Index: rec.Index, Err: err}
 		}
+	}
+	if err := p.checkDrawV2(rec, ev); err != nil { // drawplan_replay.go
+		return &RecordError{Index: rec.Index, Err: err}
 	}
 	hs, err := tlog.StoredHashes(p.n, rec.Bytes, p)
 	if err != nil {

@@ -25,6 +25,9 @@ type Config struct {
 	// MaxValidity is the longest validity a certificate of each scheme may be granted (defaults:
 	// 三同 three years, eco-origin five years).
 	MaxValidity map[string]time.Duration
+	// partial: the state holds only some chains (a bundle's), so a draw request's population
+	// cannot be checked (drawplan.go).
+	partial bool
 }
 
 func (c Config) withDefaults() Config {
@@ -267,6 +270,12 @@ func (a *applier) dispatch() error {
 		return a.applicationFiled(b) // application.go
 	case *event.Acceptance, *event.Rejection, *event.Advance, *event.Decision, *event.Withdrawal:
 		return a.applicationStep()
+	case *event.DrawRequest: // drawplan.go
+		return a.drawRequested(b)
+	case *event.DrawCommit:
+		return a.drawCommitted(b)
+	case *event.DrawReveal:
+		return a.drawRevealed(b)
 	case *event.Void:
 		return a.void(b) // void.go
 	}
@@ -573,6 +582,12 @@ func (a *applier) grant(b *event.Grant) error {
 	save(a.st, key('c', uid(c.ID)), c)
 	a.st.set(nk, uid(c.ID))
 	a.st.set(key('C', uid(ent.ID), idx8(a.rc.Index)), uid(c.ID))
+	a.drawIndexCert(c) // drawplan.go
+	a.drawFact(ent.ID, func(x *DrawFacts) {
+		if x.Since.IsZero() {
+			x.Since = a.ev.Time
+		}
+	})
 	for _, p := range b.Products {
 		a.st.set(key('P', uid(p), idx8(a.rc.Index)), uid(c.ID))
 	}
@@ -606,7 +621,11 @@ func (a *applier) inspection(b *event.Inspection) error {
 	if d, _ := event.ParseDate(b.Date); d.After(a.ev.Time) {
 		return fault.Field(fault.Invalid, "date", "inspection date after the event")
 	}
-	if b.Draw != 0 {
+	if b.DrawTarget != 0 { // a commit-then-reveal draw's target (drawplan.go)
+		if err := a.drawOpening(b, c); err != nil {
+			return err
+		}
+	} else if b.Draw != 0 {
 		var d DrawRecord
 		ok, err := load(a.st, key('w', idx8(b.Draw)), &d)
 		if err != nil {
@@ -621,7 +640,8 @@ func (a *applier) inspection(b *event.Inspection) error {
 	}
 	save(a.st, key('s', uid(a.ev.Subject)), &Inspection{ID: a.ev.Subject, Enterprise: a.ev.Chain,
 		Certificate: c.ID, Certifier: a.actor.Owner, Kind: b.Kind, Date: b.Date, Result: b.Result,
-		Draw: b.Draw, Findings: b.Findings, Time: a.ev.Time, Index: a.rc.Index})
+		Draw: b.Draw, Findings: b.Findings, Time: a.ev.Time, Index: a.rc.Index, Inspectors: b.Inspectors})
+	a.drawFact(a.ev.Chain, func(x *DrawFacts) { x.Since = a.ev.Time; countIf(&x.FailedInspections, b.Result == event.ResultFail) })
 	a.touched = append(a.touched, c.Products...)
 	return nil
 }
@@ -642,6 +662,7 @@ func (a *applier) complaint(b *event.Complaint) error {
 	save(a.st, key('o', uid(a.ev.Subject)), &Complaint{ID: a.ev.Subject, Enterprise: a.ev.Chain,
 		Products: b.Products, Channel: b.Channel, Summary: b.Summary, Document: b.Document,
 		Received: a.ev.Time, Index: a.rc.Index})
+	a.drawFact(a.ev.Chain, func(x *DrawFacts) { inc(&x.Complaints) }) // drawplan.go
 	return nil
 }
 
@@ -878,6 +899,9 @@ func (a *applier) recall(b *event.Recall) error {
 		return conflict("batch already recalled")
 	}
 	bt.Recall = &BatchRecall{Kind: b.Kind, Reason: b.Reason, Time: a.ev.Time, Index: a.rc.Index}
+	if b.Kind == event.RecallReturn {
+		a.drawFact(bt.Enterprise, func(x *DrawFacts) { inc(&x.Returns) }) // drawplan.go
+	}
 	save(a.st, key('b', uid(bt.ID)), &bt)
 	a.touched = append(a.touched, bt.Product)
 	return nil

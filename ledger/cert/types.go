@@ -130,6 +130,7 @@ type Inspection struct {
 	Result      string    `json:"result"`
 	Draw        int64     `json:"draw,omitempty"`
 	Findings    []string  `json:"findings,omitempty"`
+	Inspectors  []string  `json:"inspectors,omitempty"` // who inspected, when the event names them
 	Time        time.Time `json:"time"`
 	Index       int64     `json:"index"`
 }

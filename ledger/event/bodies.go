@@ -148,9 +148,12 @@ type Inspection struct {
 	Attachments []Attachment `json:"attachments,omitempty"`
 	Certificate uuid.UUID    `json:"certificate"`
 	Date        string       `json:"date"`
-	Draw        int64        `json:"draw,omitempty"` // ledger index of the draw.recorded event, for random ones
+	Draw        int64        `json:"draw,omitempty"`        // ledger index of the draw.recorded event, for random ones
+	DrawSalt    string       `json:"draw_salt,omitempty"`   // v2 draws (draw.go): the opened target's salt
+	DrawTarget  int          `json:"draw_target,omitempty"` // v2 draws: the opened target's position, from 1
 	Findings    []string     `json:"findings,omitempty"`
-	Kind        string       `json:"kind"` // routine, random, complaint, reinspection
+	Inspectors  []string     `json:"inspectors,omitempty"` // who inspected (the drawn ones for an opening)
+	Kind        string       `json:"kind"`                 // routine, random, complaint, reinspection
 	Reports     []string     `json:"reports,omitempty"`
 	Result      string       `json:"result"` // pass, fail
 }
@@ -617,6 +620,9 @@ func (b *Inspection) Validate() error {
 		return err
 	}
 	if err := attachments(b.Attachments, AttachFinding, AttachDocument); err != nil {
+		return err
+	}
+	if err := b.validateOpening(); err != nil { // draw.go
 		return err
 	}
 	return hashes("reports", b.Reports)

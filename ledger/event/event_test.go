@@ -59,6 +59,13 @@ func sampleBodies() []struct {
 		{entID, prodID, &Decision{Audit: prodID, Certificate: entID, Outcome: OutcomeGranted}},
 		{entID, prodID, &Decision{Audit: prodID, Outcome: OutcomeRefused, Reasons: []string{"审核未通过"}}},
 		{entID, prodID, &Withdrawal{Reason: "改期申请"}},
+		// The commit-then-reveal draw (draw.go).
+		{uuid.Nil, prodID, &DrawRequest{Count: 3, DelayRecords: 16, DelaySeconds: 60, Due: "2026-12-31", Inspectors: []string{"张", "李", "王"},
+			PerTarget: 2, Period: "2026-Q4", Population: 120, PopulationSHA256: h, Scheme: SchemeSantong, SecretSHA256: h,
+			Weights: DrawWeights{Complaints: 3, Days: 1, FailedInspections: 10, Returns: 5}}},
+		{uuid.Nil, prodID, &DrawCommit{Commitments: []string{h, h}, Request: 40, SeedRoot: make([]byte, 32), SeedSize: 57}},
+		{uuid.Nil, prodID, &DrawReveal{Request: 40, Secret: h}},
+		{entID, prodID, &Inspection{Certificate: prodID, Date: "2026-11-01", Kind: "random", Draw: 40, DrawSalt: h, DrawTarget: 2, Inspectors: []string{"李", "王"}, Result: ResultPass}},
 		{entID, prodID, &Void{FirstSerial: 101, LastSerial: 200, Reason: VoidNotPrinted, Note: "打印中断 print run interrupted"}},
 	}
 }

@@ -88,6 +88,9 @@ var specs = map[Type]spec{
 	AppAdvanced:         {roles: []Role{RoleCertifier}},
 	AppDecided:          {roles: []Role{RoleCertifier}},
 	AppWithdrawn:        {roles: []Role{RoleEnterprise}},
+	DrawRequested:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}}, // draw.go
+	DrawCommitted:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
+	DrawRevealed:        {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
 	BatchVoid:           {roles: []Role{RoleEnterprise}}, // voids: void.go
 }
 
@@ -97,6 +100,7 @@ func Types() []Type {
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
 		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared,
 		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn,
+		DrawRequested, DrawCommitted, DrawRevealed,
 		BatchVoid}
 }
 
@@ -160,6 +164,9 @@ var bodies = map[Type]func() Body{
 	AppAdvanced:         func() Body { return new(Advance) },
 	AppDecided:          func() Body { return new(Decision) },
 	AppWithdrawn:        func() Body { return new(Withdrawal) },
+	DrawRequested:       func() Body { return new(DrawRequest) }, // draw.go
+	DrawCommitted:       func() Body { return new(DrawCommit) },
+	DrawRevealed:        func() Body { return new(DrawReveal) },
 	BatchVoid:           func() Body { return new(Void) },
 }
 
