@@ -54,6 +54,19 @@ func TestVoidAndReprint(t *testing.T) {
 		t.Fatalf("units 5-9:\n%s\nwant\n%s", got, want)
 	}
 
+	// a batch of GS1 Digital Links, again as Digital Links
+	out, _ = wantRun(t, 0, "label", "issue", "--data", d, "--product", "2000000001012", "--lot", "QL-DL-1", "--count", "4",
+		"--out", filepath.Join(dir, "dl1"), "--format", "csv", "--key", key, "--label-key", lkey, "--digital-link", "--json")
+	var dlIssued labelIssueResult
+	if err := json.Unmarshal([]byte(out), &dlIssued); err != nil {
+		t.Fatal(err)
+	}
+	wantRun(t, 0, "label", "reprint", "--data", d, "--batch", strconv.FormatInt(dlIssued.Index, 10), "--out", filepath.Join(dir, "dl2"),
+		"--label-key", lkey, "--digital-link")
+	if a, b := read("dl1/manifest.csv"), read("dl2/manifest.csv"); !bytes.Equal(a, b) || !bytes.Contains(a, []byte("/01/02000000001012/10/QL-DL-1/21/4?S=")) {
+		t.Fatalf("digital links reprinted:\n%s\n%s", a, b)
+	}
+
 	// void units 10-12; they are not written again, the others are
 	wantRun(t, 0, "batch", "void", "--data", d, "--key", key, "--batch", batch, "--units", "10-12", "--reason", "damaged_in_printing")
 	_, errs := wantRun(t, 2, "label", "reprint", "--data", d, "--batch", batch, "--out", filepath.Join(dir, "e"), "--label-key", lkey)
