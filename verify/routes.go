@@ -53,6 +53,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/stats", s.statsJSON)
 	getHead("/api/v1/deadlines", s.deadlinesJSON)
 	getHead("/api/v1/reports/annual", s.annualJSON)
+	getHead("/api/v1/notices/:file", s.notice)
 	getHead("/api/v1/reports/events.csv", s.eventsCSV)
 	getHead("/api/v1/reports/registry.csv", s.registryCSV)
 	getHead("/stats", s.statsPage)
@@ -83,6 +84,9 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/enterprises", s.enterprisesJSON)
 	getHead("/api/v1/enterprises/:id", s.enterpriseJSON)
 	getHead("/api/v1/products", s.productsJSON)
+	getHead("/api/v1/products/:id", s.productJSON) // by id or GTIN (lookup.go)
+	getHead("/api/v1/certificates", s.certificatesJSON)
+	getHead("/api/v1/certificates/:id", s.certificateJSON) // by id or number
 
 	// Writes.
 	pub.POST("/api/v1/events", s.postEvent)

@@ -344,10 +344,12 @@ func cmdAuditExport(ctx context.Context, c *cli, args []string) error {
 	return nil
 }
 
-// bar returns a progress callback that draws on stderr when it is a terminal, else nil.
+// bar returns a progress callback that draws on stderr when it is a terminal, and else writes
+// a line every few seconds (progressLines), so that a long run is never silent.
 func (c *cli) bar(what string) func(done, total int64) {
 	if !c.tty {
-		return nil
+		p := &progressLines{w: c.stderr, what: what, start: time.Now(), every: progressEvery}
+		return func(done, total int64) { p.update(uint64(max(done, 0)), uint64(max(total, 0))) }
 	}
 	start, last := time.Now(), time.Time{}
 	return func(done, total int64) {
