@@ -1,8 +1,11 @@
 package verify
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/santong-cn/santong/ledger/event"
 )
@@ -48,6 +51,18 @@ func TestVoidVerdict(t *testing.T) {
 		if v := scan(serial); v.Verdict != VerdictGenuine || v.Void != nil {
 			t.Errorf("serial %d: %s %+v", serial, v.Verdict, v.Void)
 		}
+	}
+	// the JSON answer is the documented one (docs/openapi.yaml)
+	doc := openAPIDoc(t)
+	jr := do(t, h, "GET", "/api/v1/verify/"+w.token(w.labelK, w.batch1, 150))
+	var body any
+	if err := json.Unmarshal([]byte(jr.body), &body); err != nil {
+		t.Fatal(err)
+	}
+	mt := doc.Paths.Find("/api/v1/verify/{token}").Get.Responses.Status(200).Value.Content.Get("application/json")
+	if err := mt.Schema.Value.VisitJSON(body, openapi3.MultiErrors()); err != nil {
+		msg, _, _ := strings.Cut(err.Error(), "\nSchema:")
+		t.Errorf("the void answer does not match docs/openapi.yaml: %s\n%s", msg, jr.body)
 	}
 	r := do(t, h, "GET", "/q/"+w.token(w.labelK, w.batch1, 150))
 	if r.Code != 200 || !strings.Contains(r.body, `data-verdict="void"`) || !strings.Contains(r.body, "作废标签 · 从未售出") ||
