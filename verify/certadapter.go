@@ -143,7 +143,8 @@ func (a *CertRegistry) Batch(id string) (*Batch, error) {
 		return nil, err
 	}
 	out := &Batch{ID: strconv.FormatInt(b.Index, 10), Product: b.Product.String(), Lot: b.Lot, ProducedAt: b.Produced,
-		Certificate: certID.String(), SerialFirst: uint64(b.FirstSerial), SerialCount: uint64(b.Quantity), Index: b.Index}
+		Certificate: certID.String(), SerialFirst: uint64(b.FirstSerial), SerialCount: uint64(b.Quantity), Index: b.Index,
+		Voided: uint64(b.Voided)}
 	if r := b.Recall; r != nil {
 		out.Recalled, out.RecalledAt, out.RecallReason = true, r.Time, r.Reason
 		if r.Kind == "return" {

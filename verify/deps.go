@@ -117,7 +117,8 @@ type Batch struct {
 	Recalled     bool      `json:"recalled"`
 	RecalledAt   time.Time `json:"recalled_at,omitzero"`
 	RecallReason string    `json:"recall_reason,omitempty"`
-	Index        int64     `json:"index"` // the log index of the batch's issuance event
+	Voided       uint64    `json:"voided_units,omitempty"` // units voided (void.go)
+	Index        int64     `json:"index"`                  // the log index of the batch's issuance event
 }
 
 // Certificate is a certification with its status history.
