@@ -255,3 +255,46 @@ func TestJobPageProgress(t *testing.T) {
 		t.Errorf("failed: %s", page)
 	}
 }
+
+// TestConsoleDeadlines: an enterprise's console and a regulator's show the deadlines the
+// service knows: a suspension's rectify-by day, the certificate's end.
+func TestConsoleDeadlines(t *testing.T) {
+	s := newService(t)
+	ent, entK, prod, audit, crt := uuid.New(), key(40), uuid.New(), uuid.New(), uuid.New()
+	reg, regK := uuid.New(), key(41)
+	submit := func(k ed25519.PrivateKey, chain, subject uuid.UUID, b event.Body) {
+		raw, err := event.New(chain, subject, b).Sign(k)
+		if err == nil {
+			_, err = s.reg.Submit(context.Background(), raw)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", b.EventType(), err)
+		}
+	}
+	day := func(d int) string { return time.Now().In(event.CST).AddDate(0, 0, d).Format(event.DateFormat) }
+	submit(s.root, ent, ent, &event.Enterprise{Name: "期限食品", USCC: "91512081MA62K0260E", ExportFiling: "1", Address: "雅安"})
+	submit(s.root, ent, ent, &event.KeyEnrolment{Key: entK.Public().(ed25519.PublicKey), Role: event.RoleEnterprise})
+	submit(s.root, uuid.Nil, reg, &event.Regulator{Name: "市场监管局", Kind: event.RegulatorMarket})
+	submit(s.root, uuid.Nil, reg, &event.KeyEnrolment{Key: regK.Public().(ed25519.PublicKey), Role: event.RoleRegulator})
+	submit(entK, ent, prod, &event.Product{Name: "腊肠", Category: "food", ExportStandards: []string{"GB 2730"},
+		DomesticStandards: []string{"GB 2730"}, Lines: []string{"一号线"}})
+	submit(s.certK, ent, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeProducts, Products: []uuid.UUID{prod},
+		Auditors: []string{"王"}, Date: day(0), Result: event.ResultPass})
+	submit(s.certK, ent, crt, &event.Grant{Audit: audit, Number: "STC-DL-0001", Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
+		Products: []uuid.UUID{prod}, ValidFrom: day(0), ValidUntil: day(60)})
+	submit(s.certK, ent, crt, &event.Suspension{Reason: "抽检不合格", RectifyBy: day(10)})
+	s.reg.Log().WaitCheckpoint(t.Context(), s.reg.Log().Size())
+
+	e := newFormClient(t, Config{Server: s.url, Key: entK, OutDir: t.TempDir()})
+	page := e.get("/")
+	for _, want := range []string{"整改期限 rectify by", day(10), "证书到期 expiry", day(60), "STC-DL-0001"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the enterprise's console lacks %q", want)
+		}
+	}
+	r := newFormClient(t, Config{Server: s.url, Key: regK, OutDir: t.TempDir()})
+	page = r.get("/")
+	if !strings.Contains(page, "整改期限 rectify by") || strings.Contains(page, "证书到期 expiry") { // its end is 60 days away
+		t.Errorf("the regulator's console (30 days ahead):\n%s", page)
+	}
+}

@@ -82,6 +82,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 // enterpriseHome is an enterprise's dashboard.
 type enterpriseHome struct {
 	Record       *verify.EnterpriseJSON
+	Deadlines    []verify.Deadline // its own, 90 days ahead and every overdue one
 	Applications []*verify.ApplicationJSON
 	Jobs         []*job
 	HasLabelKey  bool
@@ -94,6 +95,20 @@ type certifierHome struct {
 
 type operatorHome struct {
 	Enrolments []*verify.Enrolment
+}
+
+type regulatorHome struct {
+	Deadlines []verify.Deadline // every enterprise's, 30 days ahead and every overdue one
+}
+
+// deadlines reads the service's deadlines (GET /api/v1/deadlines); none from a service too old
+// to have them.
+func (c *Console) deadlines(ctx context.Context, query string) []verify.Deadline {
+	var d verify.DeadlinesJSON
+	if err := c.get(ctx, "/api/v1/deadlines?"+query, false, &d); err != nil {
+		return nil
+	}
+	return d.Deadlines
 }
 
 type unenrolledHome struct {
@@ -129,6 +144,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Applications = l.Applications
+		h.Deadlines = c.deadlines(ctx, "within=90d&enterprise="+me.Owner.String())
 		h.Jobs = c.jobList()
 		c.render(w, r, "enterprise", me, h)
 	case event.RoleCertifier:
@@ -146,7 +162,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 		}
 		c.render(w, r, "operator", me, operatorHome{Enrolments: l.Enrolments})
 	default: // regulator, label
-		c.render(w, r, "regulator", me, nil)
+		c.render(w, r, "regulator", me, regulatorHome{Deadlines: c.deadlines(ctx, "within=30d")})
 	}
 }
 
