@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -156,6 +159,24 @@ func TestConsoleEcoOriginAndOthers(t *testing.T) {
 	page := b.get("/applications/" + app)
 	if !strings.Contains(page, "已认证") || !strings.Contains(page, "初评 preliminary review") || !strings.Contains(page, "推荐上报") {
 		t.Fatalf("the application's page after the grant: %s", page)
+	}
+
+	// The written notice of the acceptance, rendered in the applicant's own console.
+	if !strings.Contains(e.get("/applications/"+app), "notice.pdf") {
+		t.Errorf("no notice link on the applicant's page")
+	}
+	pdf := e.get("/applications/" + app + "/notice.pdf")
+	if !strings.HasPrefix(pdf, "%PDF-") {
+		t.Fatalf("the notice is not a PDF: %.40q", pdf)
+	}
+	if pdftotext, err := exec.LookPath("pdftotext"); err == nil {
+		f := filepath.Join(t.TempDir(), "notice.pdf")
+		os.WriteFile(f, []byte(pdf), 0o600)
+		out, err := exec.Command(pdftotext, f, "-").Output()
+		text := strings.Join(strings.Fields(string(out)), "")
+		if err != nil || !strings.Contains(text, "受理通知书") || !strings.Contains(text, "生态-受理-1") || !strings.Contains(text, "生态茶业") {
+			t.Errorf("the notice's text: %v\n%s", err, out)
+		}
 	}
 
 	// The enterprise withdraws the second; the body can no longer accept it.
