@@ -271,6 +271,11 @@ func pageSchemes(data any) (all, valid []*scheme.Scheme) {
 		}
 	case GS1Product: // product information, not a verdict: the schemes named, no mark
 		ids = d.Product.Schemes
+	case *CertificatePage:
+		ids = append(ids, d.Certificate.Scheme)
+		if d.Certificate.Status == CertValid {
+			ok = append(ok, d.Certificate.Scheme)
+		}
 	case *EnterpriseJSON:
 		for _, c := range d.Certificates {
 			ids = append(ids, c.Scheme)

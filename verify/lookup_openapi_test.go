@@ -87,8 +87,9 @@ func TestOpenAPILive(t *testing.T) {
 		"/api/v1/enterprises/x":                              "/api/v1/enterprises/{id}", // 400
 		"/api/v1/enterprises?q=stc&status=revoked&region=51": "/api/v1/enterprises",
 		"/api/v1/records/99999":                              "/api/v1/records/{index}", // 404
-		"/api/v1/notices/0.pdf":                              "/api/v1/notices/{file}",  // 400: not a suspension
-		"/api/v1/notices/99999.pdf":                          "/api/v1/notices/{file}",  // 404
+		"/registry/certificates/STC-2026-0001":               "/registry/certificates/{id}",
+		"/api/v1/notices/0.pdf":                              "/api/v1/notices/{file}", // 400: not a suspension
+		"/api/v1/notices/99999.pdf":                          "/api/v1/notices/{file}", // 404
 	} {
 		targets[target] = path
 	}
