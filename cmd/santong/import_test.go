@@ -1,0 +1,189 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santong-cn/santong/internal/keyfile"
+	"github.com/santong-cn/santong/ledger/cert"
+	"github.com/santong-cn/santong/ledger/event"
+)
+
+// importFixture is a data directory with a certification body (both schemes) and its key.
+type importFixture struct {
+	dir, op, cb string
+}
+
+func newImportFixture(t *testing.T) *importFixture {
+	t.Helper()
+	tmp := t.TempDir()
+	f := &importFixture{dir: filepath.Join(tmp, "d"), cb: filepath.Join(tmp, "cb.key")}
+	f.op = filepath.Join(f.dir, "keys", "operator.key")
+	wantRun(t, 0, "init", "--data", f.dir)
+	const cbID = "22222222-2222-4222-8222-222222222222"
+	wantRun(t, 0, "certifier register", "--data", f.dir, "--key", f.op, "--name", "测试认证中心", "--schemes", "santong,eco_origin", "--id", cbID)
+	wantRun(t, 0, "key", "new", "--out", f.cb)
+	wantRun(t, 0, "key", "enrol", "--data", f.dir, "--key", f.op, "--pub", f.cb, "--role", "certifier", "--certifier", cbID)
+	return f
+}
+
+// logSize opens the data directory and returns its number of records.
+func (f *importFixture) logSize(t *testing.T) int64 {
+	t.Helper()
+	reg := f.registry(t)
+	defer reg.Close()
+	return reg.Log().Size()
+}
+
+func (f *importFixture) registry(t *testing.T) *cert.Registry {
+	t.Helper()
+	c, _, _ := testCLI(t)
+	reg, _, err := c.openRegistry(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// sampleFile is testdata/import_sample.csv with its dates moved by the days from 2026-12-03
+// (the day it was written for) to today, so that its audits stay inside the audit window.
+func sampleFile(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/import_sample.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeImport(t, "sample.csv", shiftDates(string(b)))
+}
+
+var dateRE = regexp.MustCompile(`\b20\d\d-\d\d-\d\d\b`)
+
+func shiftDates(s string) string {
+	written, _ := time.ParseInLocation(event.DateFormat, "2026-12-03", event.CST)
+	today, _ := time.ParseInLocation(event.DateFormat, time.Now().In(event.CST).Format(event.DateFormat), event.CST)
+	days := int(today.Sub(written).Hours() / 24)
+	return dateRE.ReplaceAllStringFunc(s, func(d string) string {
+		x, err := time.ParseInLocation(event.DateFormat, d, event.CST)
+		if err != nil {
+			return d
+		}
+		return x.AddDate(0, 0, days).Format(event.DateFormat)
+	})
+}
+
+func writeImport(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestImportSample imports the sample file: a dry run writes nothing, the import records every
+// row with its history, and a second run finds everything recorded and writes nothing.
+func TestImportSample(t *testing.T) {
+	f := newImportFixture(t)
+	file := sampleFile(t)
+	before := f.logSize(t)
+	args := []string{"import", "--from", file, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb}
+
+	out, _ := wantRun(t, 0, append(args, "--dry-run")...)
+	// 3 enterprises, 4 products, 3 audits, 3 grants, 1 suspension, 1 revocation
+	if !strings.Contains(out, "15 records to write, 0 already recorded") || !strings.Contains(out, "dry run: nothing written") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if n := f.logSize(t); n != before {
+		t.Fatalf("the dry run wrote %d records", n-before)
+	}
+
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, "recorded 15 records") {
+		t.Fatalf("import:\n%s", out)
+	}
+	reg := f.registry(t)
+	e, err := reg.EnterpriseByUSCC("91330100MA2B5678Y4")
+	if err != nil || e.Name != "杭州青岚茶业有限公司" {
+		t.Fatalf("enterprise: %+v %v", e, err)
+	}
+	p, err := reg.ProductByGTIN("6901234567823")
+	if err != nil || p.Enterprise != e.ID || len(p.Lines) != 2 {
+		t.Fatalf("product: %+v %v", p, err)
+	}
+	now := time.Now()
+	for _, c := range []struct{ scheme, number, status string }{
+		{"santong", "ST-2026-0001", cert.StatusActive},
+		{"santong", "ST-2026-0002", cert.StatusSuspended},
+		{"eco_origin", "EO-2026-0003", cert.StatusRevoked},
+	} {
+		got, err := reg.CertificateByNumber(c.scheme, c.number)
+		if err != nil {
+			t.Fatalf("%s: %v", c.number, err)
+		}
+		if s := got.StatusAt(now); s != c.status {
+			t.Errorf("%s: status %s, want %s", c.number, s, c.status)
+		}
+	}
+	c2, _ := reg.CertificateByNumber("santong", "ST-2026-0002")
+	if len(c2.History) != 1 || !strings.Contains(c2.History[0].Reason, "抽检不合格") || c2.History[0].RectifyBy == "" {
+		t.Errorf("suspension: %+v", c2.History)
+	}
+	size := reg.Log().Size()
+	reg.Close()
+
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, "0 records to write, 15 already recorded") {
+		t.Fatalf("second run:\n%s", out)
+	}
+	if n := f.logSize(t); n != size {
+		t.Fatalf("the second run wrote %d records", n-size)
+	}
+}
+
+// TestImportRefused: a file with bad rows is refused whole, with each row's column and reason,
+// and nothing is written.
+func TestImportRefused(t *testing.T) {
+	f := newImportFixture(t)
+	good := "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678Y4,A,1,x\n"
+	today := time.Now().In(event.CST)
+	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
+	certHead := "[certificates]\ncredit_code,scheme,number,products,auditors,audit_date,valid_from,valid_until,status,status_date,reason,rectify_by,legal_basis\n"
+	prodHead := "[products]\ncredit_code,gtin,name,category,export_standards,domestic_standards,lines\n"
+	for _, tc := range []struct{ name, file, want string }{
+		{"credit code check character", "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678YA,A,1,x\n", `\[enterprises\] row 3 column credit_code: credit code check character is wrong`},
+		{"credit code twice", good + "91330100MA2B5678Y4,B,2,y\n", `row 4 column credit_code: credit code 91330100MA2B5678Y4 appears twice`},
+		{"missing name", "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678Y4,,1,x\n", `row 3 column name: `},
+		{"GTIN check digit", good + prodHead + "91330100MA2B5678Y4,6901234567810,Tea,food,GB 1,GB 1,L1\n", `\[products\] row 6 column gtin: `},
+		{"unknown enterprise", good + prodHead + "91440300MA5F1234AH,,Tea,food,GB 1,GB 1,L1\n", `row 6 column credit_code: no enterprise with credit code 91440300MA5F1234AH`},
+		{"category", good + prodHead + "91330100MA2B5678Y4,,Tea,toys,GB 1,GB 1,L1\n", `row 6 column category: `},
+		{"scheme", good + certHead + "91330100MA2B5678Y4,organic,N1,,Z,"+day(-10)+","+day(-5)+","+day(300)+",,,,,\n", `\[certificates\] row 6 column scheme: "organic" is not a scheme`},
+		{"audit date", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,2026-13-01,"+day(-5)+","+day(300)+",,,,,\n", `row 6 column audit_date: "2026-13-01" is not a date`},
+		{"audit too old", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-400)+","+day(-5)+","+day(300)+",,,,,\n", `row 6 column audit_date: .* older than the ledger's audit window`},
+		{"validity", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-10)+","+day(-5)+","+day(1200)+",,,,,\n", `row 6 column valid_until: validity longer than santong allows`},
+		{"suspension without rectify-by", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-10)+","+day(-5)+","+day(300)+",suspended,"+day(-1)+",r,,\n", `row 6 column rectify_by: required`},
+		{"status", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-10)+","+day(-5)+","+day(300)+",paused,,,,\n", `row 6 column status: "paused" is not a status`},
+		{"santong standards differ", good + prodHead + "91330100MA2B5678Y4,6901234567816,Tea,food,EN 1,GB 1,L1\n" + certHead + "91330100MA2B5678Y4,santong,N1,6901234567816,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 9 column products: .*different export and domestic standards`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.logSize(t)
+			out, errs := wantRun(t, 1, "import", "--from", writeImport(t, "f.csv", tc.file), "--data", f.dir, "--key", f.op, "--certifier-key", f.cb)
+			if !regexp.MustCompile(tc.want).MatchString(out) {
+				t.Errorf("stdout does not match %q:\n%s", tc.want, out)
+			}
+			if !strings.Contains(errs, "nothing was written") {
+				t.Errorf("stderr: %s", errs)
+			}
+			if n := f.logSize(t); n != before {
+				t.Errorf("wrote %d records", n-before)
+			}
+		})
+	}
+}
+
+func init() {
+	_ = keyfile.FastParams
+}
