@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/santong-cn/santong/internal/keyfile"
+	"github.com/google/uuid"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 )
@@ -160,12 +165,12 @@ func TestImportRefused(t *testing.T) {
 		{"GTIN check digit", good + prodHead + "91330100MA2B5678Y4,6901234567810,Tea,food,GB 1,GB 1,L1\n", `\[products\] row 6 column gtin: `},
 		{"unknown enterprise", good + prodHead + "91440300MA5F1234AH,,Tea,food,GB 1,GB 1,L1\n", `row 6 column credit_code: no enterprise with credit code 91440300MA5F1234AH`},
 		{"category", good + prodHead + "91330100MA2B5678Y4,,Tea,toys,GB 1,GB 1,L1\n", `row 6 column category: `},
-		{"scheme", good + certHead + "91330100MA2B5678Y4,organic,N1,,Z,"+day(-10)+","+day(-5)+","+day(300)+",,,,,\n", `\[certificates\] row 6 column scheme: "organic" is not a scheme`},
-		{"audit date", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,2026-13-01,"+day(-5)+","+day(300)+",,,,,\n", `row 6 column audit_date: "2026-13-01" is not a date`},
-		{"audit too old", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-400)+","+day(-5)+","+day(300)+",,,,,\n", `row 6 column audit_date: .* older than the ledger's audit window`},
-		{"validity", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-10)+","+day(-5)+","+day(1200)+",,,,,\n", `row 6 column valid_until: validity longer than santong allows`},
-		{"suspension without rectify-by", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-10)+","+day(-5)+","+day(300)+",suspended,"+day(-1)+",r,,\n", `row 6 column rectify_by: required`},
-		{"status", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,"+day(-10)+","+day(-5)+","+day(300)+",paused,,,,\n", `row 6 column status: "paused" is not a status`},
+		{"scheme", good + certHead + "91330100MA2B5678Y4,organic,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",,,,,\n", `\[certificates\] row 6 column scheme: "organic" is not a scheme`},
+		{"audit date", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z,2026-13-01," + day(-5) + "," + day(300) + ",,,,,\n", `row 6 column audit_date: "2026-13-01" is not a date`},
+		{"audit too old", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-400) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 6 column audit_date: .* older than the ledger's audit window`},
+		{"validity", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(1200) + ",,,,,\n", `row 6 column valid_until: validity longer than santong allows`},
+		{"suspension without rectify-by", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",suspended," + day(-1) + ",r,,\n", `row 6 column rectify_by: required`},
+		{"status", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",paused,,,,\n", `row 6 column status: "paused" is not a status`},
 		{"santong standards differ", good + prodHead + "91330100MA2B5678Y4,6901234567816,Tea,food,EN 1,GB 1,L1\n" + certHead + "91330100MA2B5678Y4,santong,N1,6901234567816,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 9 column products: .*different export and domestic standards`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +189,118 @@ func TestImportRefused(t *testing.T) {
 	}
 }
 
+// importReached is what the test binary, run as santong with SANTONG_TEST_IMPORT_SIGNAL_AT=N,
+// prints on stderr once N records are written, for the crash test to kill it then.
+const importReached = "santong-test: import reached"
+
 func init() {
-	_ = keyfile.FastParams
+	if n, err := strconv.ParseUint(os.Getenv("SANTONG_TEST_IMPORT_SIGNAL_AT"), 10, 64); err == nil {
+		importStepDone = func(done uint64) {
+			if done == n {
+				fmt.Fprintln(os.Stderr, importReached, done)
+			}
+		}
+	}
+}
+
+// bulkFile is an import of n enterprises with two products each, and a product certificate for
+// every tenth enterprise, every fifth of those suspended.
+func bulkFile(n int) (content string, records int) {
+	var b strings.Builder
+	today := time.Now().In(event.CST)
+	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
+	b.WriteString("[enterprises]\ncredit_code,name,export_filing,address\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%s,企业 %d,%d,地址 %d\n", genUSCC(i), i, 3300000000+i, i)
+	}
+	b.WriteString("[products]\ncredit_code,gtin,name,category,export_standards,domestic_standards,lines\n")
+	for i := range n {
+		for j := range 2 {
+			fmt.Fprintf(&b, "%s,%s,产品 %d-%d,food,GB 1;EN 2,EN 2;GB 1,L%d\n", genUSCC(i), genGTIN(2*i+j), i, j, j)
+		}
+	}
+	b.WriteString("[certificates]\ncredit_code,scheme,number,products,auditors,audit_date,valid_from,valid_until,status,status_date,reason,rectify_by,legal_basis\n")
+	records = 3 * n
+	for i := 0; i < n; i += 10 {
+		status, sd, reason, rb := "", "", "", ""
+		if i%50 == 0 {
+			status, sd, reason, rb = "suspended", day(-1), "抽检不合格", day(60)
+			records++
+		}
+		fmt.Fprintf(&b, "%s,santong,B-%d,%s;%s,审核员 %d,%s,%s,%s,%s,%s,%s,%s,\n", genUSCC(i), i, genGTIN(2*i), genGTIN(2*i+1), i,
+			day(-20), day(-10), day(700), status, sd, reason, rb)
+		records += 2
+	}
+	return b.String(), records
+}
+
+// TestImportKill9 kills an import (the test binary run as santong) with SIGKILL while it writes,
+// runs it again, and checks that every row is then recorded exactly once and the log verifies.
+func TestImportKill9(t *testing.T) {
+	if _, err := exec.LookPath("santong"); err != nil {
+		t.Fatalf("santong is not on PATH: testscript.Main installs it: %v", err)
+	}
+	f := newImportFixture(t)
+	content, total := bulkFile(300)
+	file := writeImport(t, "bulk.csv", content)
+	before := f.logSize(t)
+	args := []string{"import", "--from", file, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb}
+
+	cmd := exec.Command("santong", args...)
+	cmd.Env = append(os.Environ(), "SANTONG_PASSPHRASE="+testPass, fmt.Sprintf("SANTONG_TEST_IMPORT_SIGNAL_AT=%d", total/3))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reached := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), importReached) {
+				reached <- true
+			}
+		}
+		close(reached)
+	}()
+	select {
+	case ok := <-reached:
+		if !ok {
+			cmd.Wait()
+			t.Fatal("the import ended before it reached a third of its records")
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the import did not reach a third of its records in two minutes")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	written := f.logSize(t) - before
+	if written < int64(total/3) || written >= int64(total) {
+		t.Fatalf("killed after %d of %d records: want a partial import", written, total)
+	}
+	t.Logf("killed after %d of %d records", written, total)
+
+	out, _ := wantRun(t, 0, args...)
+	want := fmt.Sprintf("%d records to write, %d already recorded", int64(total)-written, written)
+	if !strings.Contains(out, want) {
+		t.Fatalf("re-run: want %q:\n%s", want, out)
+	}
+	if n := f.logSize(t) - before; n != int64(total) {
+		t.Fatalf("%d records after the re-run, want %d: each row exactly once", n, total)
+	}
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, fmt.Sprintf("0 records to write, %d already recorded", total)) {
+		t.Fatalf("third run:\n%s", out)
+	}
+	reg := f.registry(t)
+	ents, _, err := reg.Enterprises(uuid.Nil, 0)
+	reg.Close()
+	if err != nil || len(ents) != min(300, cert.MaxPage) {
+		t.Fatalf("enterprises listed: %d, %v", len(ents), err)
+	}
+	wantRun(t, 0, "log", "verify", "--data", f.dir)
 }
