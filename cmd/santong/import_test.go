@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/xuri/excelize/v2"
 )
 
 // importFixture is a data directory with a certification body (both schemes) and its key.
@@ -303,4 +306,125 @@ func TestImportKill9(t *testing.T) {
 		t.Fatalf("enterprises listed: %d, %v", len(ents), err)
 	}
 	wantRun(t, 0, "log", "verify", "--data", f.dir)
+}
+
+// TestImportXLSX imports the sample as a workbook of three sheets, its dates typed as dates (day
+// serials) and its GTINs as numbers, as an office's spreadsheet holds them: the same 15 records.
+func TestImportXLSX(t *testing.T) {
+	f := newImportFixture(t)
+	sections, err := readImport(sampleFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := excelize.NewFile()
+	defer x.Close()
+	for si, name := range importSections {
+		if si == 0 {
+			if err := x.SetSheetName("Sheet1", name); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := x.NewSheet(name); err != nil {
+			t.Fatal(err)
+		}
+		for ci, col := range importColumns[name] {
+			cell, _ := excelize.CoordinatesToCellName(ci+1, 1)
+			x.SetCellValue(name, cell, col.name)
+		}
+		for ri, row := range sections[name] {
+			for ci, col := range importColumns[name] {
+				cell, _ := excelize.CoordinatesToCellName(ci+1, ri+2)
+				v := row.get(col.name)
+				var val any = v
+				if d, err := time.Parse(event.DateFormat, v); err == nil {
+					val = d
+				} else if n, err := strconv.ParseInt(v, 10, 64); err == nil && col.name == "gtin" {
+					val = n
+				}
+				if err := x.SetCellValue(name, cell, val); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	file := filepath.Join(t.TempDir(), "sample.xlsx")
+	if err := x.SaveAs(file); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := wantRun(t, 0, "import", "--from", file, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb)
+	if !strings.Contains(out, "recorded 15 records") {
+		t.Fatalf("import:\n%s", out)
+	}
+	reg := f.registry(t)
+	defer reg.Close()
+	c, err := reg.CertificateByNumber("santong", "ST-2026-0002")
+	if err != nil || c.StatusAt(time.Now()) != cert.StatusSuspended {
+		t.Fatalf("ST-2026-0002: %+v %v", c, err)
+	}
+	if got := c.ValidFrom.In(event.CST).Format(event.DateFormat); got != sections["certificates"][1].get("valid_from") {
+		t.Errorf("valid_from %s, want %s", got, sections["certificates"][1].get("valid_from"))
+	}
+	if _, err := reg.ProductByGTIN("6901234567847"); err != nil {
+		t.Errorf("product by GTIN: %v", err)
+	}
+}
+
+// TestImportFileErrors: malformed files are refused with a clear message, before the data
+// directory is opened.
+func TestImportFileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, content, want string }{
+		{"no section", "credit_code,name\n", "data before the first section"},
+		{"unknown section", "[suppliers]\n", "unknown section [suppliers]"},
+		{"unknown column", "[enterprises]\ncredit_code,name,export_filing,address,phone\n", `has no column "phone"`},
+		{"missing column", "[enterprises]\ncredit_code,name,address\n", "lacks the column export_filing"},
+		{"column twice", "[enterprises]\ncredit_code,name,name,export_filing,address\n", "column name appears twice"},
+		{"section twice", "[enterprises]\ncredit_code,name,export_filing,address\n[enterprises]\n", "section [enterprises] appears twice"},
+		{"value without header", "[enterprises]\ncredit_code,name,export_filing,address\na,b,c,d,e\n", "which has no header"},
+		{"bad quote", "[enterprises]\ncredit_code,name,export_filing,address\na,\"b,c\n", "line 3: "},
+		{"not UTF-8", "[enterprises]\ncredit_code,name,export_filing,address\n\xb2\xe2,b,c,d\n", "not UTF-8"},
+		{"empty", "", "no section"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := wantRun(t, 2, "import", "--from", writeImport(t, "f.csv", tc.content), "--data", filepath.Join(t.TempDir(), "none"), "--key", "none.key")
+			if !strings.Contains(errs, tc.want) || !strings.Contains(errs, "santong: error: --from") {
+				t.Errorf("stderr does not say %q:\n%s", tc.want, errs)
+			}
+		})
+	}
+	_, errs := wantRun(t, 2, "import", "--from", writeImport(t, "f.xlsx", "PK not a zip"), "--key", "none.key")
+	if !strings.Contains(errs, "not a readable XLSX workbook") {
+		t.Errorf("xlsx: %s", errs)
+	}
+}
+
+// FuzzImportCSV: the CSV reader never panics, and what it accepts has only known sections and
+// columns.
+func FuzzImportCSV(f *testing.F) {
+	if b, err := os.ReadFile("testdata/import_sample.csv"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("[products]\ncredit_code,name,category,export_standards,domestic_standards,lines\n1,\"a\nb\",c,d,e,f\n"))
+	f.Add([]byte("\xef\xbb\xbf[certificates]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sections, err := readImportCSV(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for name, rows := range sections {
+			cols, ok := importColumns[name]
+			if !ok {
+				t.Fatalf("unknown section %q accepted", name)
+			}
+			for _, r := range rows {
+				for c := range r.cells {
+					if !slices.ContainsFunc(cols, func(x importColumn) bool { return x.name == c }) {
+						t.Fatalf("unknown column %q accepted", c)
+					}
+				}
+			}
+		}
+		// Validation never panics on what the reader accepts.
+		if _, err := checkImport(sections, nil, importRules{now: time.Now(), auditWindow: importAuditWindow}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

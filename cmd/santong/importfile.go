@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -91,7 +92,6 @@ func readImportCSV(r io.Reader) (map[string][]*importRow, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -99,6 +99,7 @@ func readImportCSV(r io.Reader) (map[string][]*importRow, error) {
 			}
 			return nil, fmt.Errorf("--from: %w", err)
 		}
+		line, _ := cr.FieldPos(0) // only after a record was read: FieldPos panics otherwise
 		if blankRecord(rec) {
 			continue
 		}
@@ -137,7 +138,9 @@ func readImportCSV(r io.Reader) (map[string][]*importRow, error) {
 // readImportXLSX reads the XLSX form: sheets named enterprises, products and certificates
 // (others are ignored), each with its header in the first row.
 func readImportXLSX(r io.Reader) (map[string][]*importRow, error) {
-	x, err := excelize.OpenReader(r)
+	// Raw values: no number format applied (a GTIN stays digits); dates typed as dates are
+	// day serials, turned back into YYYY-MM-DD below.
+	x, err := excelize.OpenReader(r, excelize.Options{RawCellValue: true, UnzipSizeLimit: 256 << 20, UnzipXMLSizeLimit: 16 << 20})
 	if err != nil {
 		return nil, usagef("--from: not a readable XLSX workbook: %s", short(err.Error()))
 	}
@@ -178,6 +181,7 @@ func readImportXLSX(r io.Reader) (map[string][]*importRow, error) {
 				rows.Close()
 				return nil, err
 			}
+			xlsxDates(row)
 			out[name] = append(out[name], row)
 			if len(out[name]) > importMaxRows {
 				rows.Close()
@@ -190,6 +194,25 @@ func readImportXLSX(r io.Reader) (map[string][]*importRow, error) {
 		return nil, usagef("--from: the workbook has no sheet named enterprises, products or certificates")
 	}
 	return out, checkHeaders(out)
+}
+
+// importDateColumns are the columns that hold dates.
+var importDateColumns = []string{"audit_date", "valid_from", "valid_until", "status_date", "rectify_by"}
+
+// xlsxDates turns the day serials of cells typed as dates (a number such as 46310) into
+// YYYY-MM-DD; other values are left for validation to judge.
+func xlsxDates(row *importRow) {
+	for _, col := range importDateColumns {
+		v := strings.TrimSpace(row.cells[col])
+		serial, err := strconv.ParseFloat(v, 64)
+		if err != nil || serial < 1 || serial > 2958465 || serial != float64(int(serial)) {
+			continue
+		}
+		t, err := excelize.ExcelDateToTime(serial, false)
+		if err == nil {
+			row.cells[col] = t.Format("2006-01-02")
+		}
+	}
 }
 
 func blankRecord(rec []string) bool {
