@@ -76,7 +76,7 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--certifier-key: its certification body: %w", err)
 		}
-		rules.schemes = cf.Schemes
+		rules.schemes, rules.certifier = cf.Schemes, cf.ID
 		if rules.schemes == nil {
 			rules.schemes = []string{}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,17 +27,34 @@ type importFixture struct {
 	dir, op, cb string
 }
 
-func newImportFixture(t *testing.T) *importFixture {
+func newImportFixture(t *testing.T) *importFixture { return newImportFixtureTB(t, t.TempDir()) }
+
+func newImportFixtureTB(t testing.TB, tmp string) *importFixture {
 	t.Helper()
-	tmp := t.TempDir()
 	f := &importFixture{dir: filepath.Join(tmp, "d"), cb: filepath.Join(tmp, "cb.key")}
 	f.op = filepath.Join(f.dir, "keys", "operator.key")
-	wantRun(t, 0, "init", "--data", f.dir)
+	importRun(t, 0, "init", "--data", f.dir)
 	const cbID = "22222222-2222-4222-8222-222222222222"
-	wantRun(t, 0, "certifier register", "--data", f.dir, "--key", f.op, "--name", "测试认证中心", "--schemes", "santong,eco_origin", "--id", cbID)
-	wantRun(t, 0, "key", "new", "--out", f.cb)
-	wantRun(t, 0, "key", "enrol", "--data", f.dir, "--key", f.op, "--pub", f.cb, "--role", "certifier", "--certifier", cbID)
+	importRun(t, 0, "certifier register", "--data", f.dir, "--key", f.op, "--name", "测试认证中心", "--schemes", "santong,eco_origin", "--id", cbID)
+	importRun(t, 0, "key", "new", "--out", f.cb)
+	importRun(t, 0, "key", "enrol", "--data", f.dir, "--key", f.op, "--pub", f.cb, "--role", "certifier", "--certifier", cbID)
 	return f
+}
+
+// importRun runs the CLI in-process and checks its exit code (wantRun, for benchmarks too).
+func importRun(t testing.TB, want int, args ...string) (string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "SANTONG_PASSPHRASE" {
+			return testPass
+		}
+		return os.Getenv(k)
+	}}
+	if code := run(context.Background(), args, c); code != want {
+		t.Fatalf("santong %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out.String(), errb.String())
+	}
+	return out.String(), errb.String()
 }
 
 // logSize opens the data directory and returns its number of records.
@@ -173,6 +191,7 @@ func TestImportRefused(t *testing.T) {
 		{"audit too old", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-400) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 6 column audit_date: .* older than the ledger's audit window`},
 		{"validity", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(1200) + ",,,,,\n", `row 6 column valid_until: validity longer than santong allows`},
 		{"suspension without rectify-by", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",suspended," + day(-1) + ",r,,\n", `row 6 column rectify_by: required`},
+		{"suspension of an expired certificate", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-100) + "," + day(-90) + "," + day(-1) + ",suspended," + day(-1) + ",r," + day(30) + ",\n", `row 6 column status: only a certificate valid today can be suspended`},
 		{"status", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",paused,,,,\n", `row 6 column status: "paused" is not a status`},
 		{"santong standards differ", good + prodHead + "91330100MA2B5678Y4,6901234567816,Tea,food,EN 1,GB 1,L1\n" + certHead + "91330100MA2B5678Y4,santong,N1,6901234567816,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 9 column products: .*different export and domestic standards`},
 	} {
@@ -208,7 +227,11 @@ func init() {
 
 // bulkFile is an import of n enterprises with two products each, and a product certificate for
 // every tenth enterprise, every fifth of those suspended.
-func bulkFile(n int) (content string, records int) {
+func bulkFile(n int) (content string, records int) { return bulkFileOf(n, 2, 10) }
+
+// bulkFileOf is bulkFile with per products per enterprise and a certificate for every
+// certEvery-th enterprise (0: none).
+func bulkFileOf(n, per, certEvery int) (content string, records int) {
 	var b strings.Builder
 	today := time.Now().In(event.CST)
 	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
@@ -218,19 +241,19 @@ func bulkFile(n int) (content string, records int) {
 	}
 	b.WriteString("[products]\ncredit_code,gtin,name,category,export_standards,domestic_standards,lines\n")
 	for i := range n {
-		for j := range 2 {
-			fmt.Fprintf(&b, "%s,%s,产品 %d-%d,food,GB 1;EN 2,EN 2;GB 1,L%d\n", genUSCC(i), genGTIN(2*i+j), i, j, j)
+		for j := range per {
+			fmt.Fprintf(&b, "%s,%s,产品 %d-%d,food,GB 1;EN 2,EN 2;GB 1,L%d\n", genUSCC(i), genGTIN(per*i+j), i, j, j)
 		}
 	}
 	b.WriteString("[certificates]\ncredit_code,scheme,number,products,auditors,audit_date,valid_from,valid_until,status,status_date,reason,rectify_by,legal_basis\n")
-	records = 3 * n
-	for i := 0; i < n; i += 10 {
+	records = (1 + per) * n
+	for i := 0; certEvery > 0 && i < n; i += certEvery {
 		status, sd, reason, rb := "", "", "", ""
 		if i%50 == 0 {
 			status, sd, reason, rb = "suspended", day(-1), "抽检不合格", day(60)
 			records++
 		}
-		fmt.Fprintf(&b, "%s,santong,B-%d,%s;%s,审核员 %d,%s,%s,%s,%s,%s,%s,%s,\n", genUSCC(i), i, genGTIN(2*i), genGTIN(2*i+1), i,
+		fmt.Fprintf(&b, "%s,santong,B-%d,%s;%s,审核员 %d,%s,%s,%s,%s,%s,%s,%s,\n", genUSCC(i), i, genGTIN(per*i), genGTIN(per*i+1), i,
 			day(-20), day(-10), day(700), status, sd, reason, rb)
 		records += 2
 	}
@@ -427,4 +450,28 @@ func FuzzImportCSV(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkImport imports 10,000 enterprises with 50,000 products (five each) and 1,000 product
+// certificates (200 of them suspended) into a fresh local data directory: the figure of
+// docs/benchmarks.md. Run it with -benchtime=1x; it is not part of the normal tests.
+func BenchmarkImport(b *testing.B) {
+	content, total := bulkFileOf(10_000, 5, 10)
+	dir := b.TempDir()
+	file := filepath.Join(dir, "bulk.csv")
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		f := newImportFixtureTB(b, filepath.Join(dir, strconv.Itoa(i)))
+		b.StartTimer()
+		start := time.Now()
+		out, _ := importRun(b, 0, "import", "--from", file, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb)
+		if !strings.Contains(out, fmt.Sprintf("recorded %d records", total)) {
+			b.Fatalf("import:\n%s", out)
+		}
+		b.ReportMetric(float64(total)/time.Since(start).Seconds(), "records/s")
+		b.ReportMetric(time.Since(start).Seconds(), "s/import")
+	}
 }

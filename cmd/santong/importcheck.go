@@ -90,7 +90,8 @@ type importState interface {
 type importRules struct {
 	now         time.Time
 	auditWindow time.Duration
-	schemes     []string // the certifier's schemes (nil: no certifier key given)
+	schemes     []string  // the certifier's schemes (nil: no certifier key given)
+	certifier   uuid.UUID // the certifier of --certifier-key (nil: none given)
 }
 
 // checker builds the plan.
@@ -421,6 +422,10 @@ func (k *checker) certificate(r *importRow) error {
 		if !ok {
 			return nil
 		}
+		if vf > k.today || vu < k.today {
+			k.refuse(r, "status", "only a certificate valid today can be suspended (valid %s to %s)", vf, vu)
+			return nil
+		}
 		p.status = &event.Suspension{Reason: reason, RectifyBy: rb, LegalBasis: legal}
 	case cert.StatusRevoked:
 		if r.get("rectify_by") != "" {
@@ -455,7 +460,11 @@ func (k *checker) certificate(r *importRow) error {
 					p.statusDone = true
 				}
 			}
-			if p.status != nil && !p.statusDone && c.StatusAt(k.rules.now) != cert.StatusActive {
+			if k.rules.certifier != uuid.Nil && c.Certifier != k.rules.certifier {
+				k.refuse(r, "number", "%s certificate %s was granted by another certification body", sch.ID, number)
+				return nil
+			}
+			if _, suspend := p.status.(*event.Suspension); suspend && !p.statusDone && c.StatusAt(k.rules.now) != cert.StatusActive {
 				k.refuse(r, "status", "certificate %s is already %s in the registry", number, c.StatusAt(k.rules.now))
 				return nil
 			}
