@@ -121,7 +121,7 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	start := time.Now()
 	n, err := runImport(ctx, tgt, steps, map[event.Role]ed25519.PrivateKey{event.RoleOperator: op, event.RoleCertifier: ck}, *workers, c.progress("import"))
 	if err != nil {
-		return fmt.Errorf("%w\nsantong: hint: %d records were written; run the same import again to record the rest", err, n)
+		return withHint(err, "%d records were written before it stopped; correct what is refused and run the same import again: it records only what is missing", n)
 	}
 	fmt.Fprintf(c.stdout, "recorded %d records in %.1f s\n", n, time.Since(start).Seconds())
 	return nil
