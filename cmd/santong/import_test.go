@@ -467,7 +467,11 @@ func BenchmarkImport(b *testing.B) {
 		f := newImportFixtureTB(b, filepath.Join(dir, strconv.Itoa(i)))
 		b.StartTimer()
 		start := time.Now()
-		out, _ := importRun(b, 0, "import", "--from", file, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb)
+		args := []string{"import", "--from", file, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb}
+		if w := os.Getenv("SANTONG_BENCH_IMPORT_WORKERS"); w != "" {
+			args = append(args, "--workers", w)
+		}
+		out, _ := importRun(b, 0, args...)
 		if !strings.Contains(out, fmt.Sprintf("recorded %d records", total)) {
 			b.Fatalf("import:\n%s", out)
 		}
