@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,11 +13,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/xuri/excelize/v2"
@@ -477,5 +481,44 @@ func BenchmarkImport(b *testing.B) {
 		}
 		b.ReportMetric(float64(total)/time.Since(start).Seconds(), "records/s")
 		b.ReportMetric(time.Since(start).Seconds(), "s/import")
+	}
+}
+
+// failingTarget refuses the submission numbered failAt (from 1) and takes the others.
+type failingTarget struct {
+	n, failAt atomic.Int64
+}
+
+func (f *failingTarget) Submit(ctx context.Context, ev []byte) (ledger.Receipt, error) {
+	if f.n.Add(1) == f.failAt.Load() {
+		return ledger.Receipt{}, fault.Field(fault.Conflict, "gtin", "GTIN already registered")
+	}
+	return ledger.Receipt{}, nil
+}
+
+func (f *failingTarget) Close() error { return nil }
+
+// TestImportStopsAtRefusal: a refusal by the ledger during the writes (after validation passed)
+// stops the import at once, names the row, the event and the reason, and no later phase starts.
+func TestImportStopsAtRefusal(t *testing.T) {
+	content, _ := bulkFile(20)
+	sections, err := readImportCSV(strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := checkImport(sections, nil, importRules{now: time.Now(), auditWindow: importAuditWindow, schemes: []string{"santong"}})
+	if err != nil || len(plan.refused) > 0 {
+		t.Fatalf("%v %v", err, plan.refused)
+	}
+	steps := plan.steps()
+	tgt := &failingTarget{}
+	tgt.failAt.Store(25) // a product: phase 1
+	keys := map[event.Role]ed25519.PrivateKey{event.RoleOperator: seedKey(1), event.RoleCertifier: seedKey(2)}
+	n, err := runImport(context.Background(), tgt, steps, keys, 4, func(uint64, uint64) {})
+	if err == nil || !regexp.MustCompile(`^\[products\] row \d+: product.registered refused \(conflict\): gtin: GTIN already registered$`).MatchString(err.Error()) {
+		t.Fatalf("err = %v", err)
+	}
+	if n >= len(steps) || tgt.n.Load() > 20+40 {
+		t.Fatalf("%d written, %d submitted of %d: the import went on after the refusal", n, tgt.n.Load(), len(steps))
 	}
 }
