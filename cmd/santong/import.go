@@ -308,12 +308,7 @@ func submitStep(ctx context.Context, tgt target, st *importStep, priv ed25519.Pr
 	if fault.CodeOf(err) == fault.Internal || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("[%s] row %d: submit %s: %w", st.row.section, st.row.row, st.body.EventType(), err)
 	}
-	col := fault.FieldOf(err)
-	where := ""
-	if col != "" {
-		where = " (" + col + ")"
-	}
-	return fmt.Errorf("[%s] row %d: %s refused%s: %s", st.row.section, st.row.row, st.body.EventType(), where, fault.MessageOf(err))
+	return fmt.Errorf("[%s] row %d: %s refused (%s): %s", st.row.section, st.row.row, st.body.EventType(), fault.CodeOf(err), fault.MessageOf(err))
 }
 
 // importAuditWindow is the ledger's audit window as the CLI opens it (cert.Config{}: its default,
