@@ -126,7 +126,7 @@ func TestAuthority(t *testing.T) {
 		{"revocation without a legal basis", func(a, s string) bool { return a == granter(s) }, func(w *authWorld, s string) (uuid.UUID, event.Body) {
 			return certOf(w, s), &event.Revocation{Reason: "r"}
 		}},
-		{"product registration", func(a, _ string) bool { return a == "enterprise (own)" }, func(w *authWorld, s string) (uuid.UUID, event.Body) {
+		{"product registration", func(a, _ string) bool { return a == "enterprise (own)" || a == "operator" /* onboarding import */ }, func(w *authWorld, s string) (uuid.UUID, event.Body) {
 			return uuid.New(), product("")
 		}},
 		{"complaint", func(a, _ string) bool { return a == "operator" || a == "regulator" || a[:9] == "certifier" }, func(w *authWorld, s string) (uuid.UUID, event.Body) {

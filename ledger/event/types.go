@@ -69,7 +69,7 @@ var specs = map[Type]spec{
 	KeyRevoked:          {anyChain: true, nilSubject: true, roles: []Role{RoleOperator}},
 	EnterpriseReg:       {selfChain: true, roles: []Role{RoleOperator}},
 	SelfDeclared:        {selfChain: true, roles: []Role{RoleEnterprise}},
-	ProductReg:          {roles: []Role{RoleEnterprise}},
+	ProductReg:          {roles: []Role{RoleEnterprise, RoleOperator}}, // the operator: onboarding import (cmd/santong/import.go)
 	AuditRec:            {roles: []Role{RoleCertifier}},
 	CertGrant:           {roles: []Role{RoleCertifier}},
 	InspectionRec:       {roles: []Role{RoleCertifier, RoleRegulator}},
