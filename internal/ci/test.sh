@@ -49,5 +49,15 @@ if ! cmp -s verify/testdata/gs1/package-lock.json .cache/gs1-node/package-lock.j
   (cd .cache/gs1-node && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi
 
+# axe-core for verify's TestPagesInBrowser (the accessibility check in Chromium), pinned by
+# verify/testdata/axe/package-lock.json and installed with npm ci into .cache/axe-node.
+if ! cmp -s verify/testdata/axe/package-lock.json .cache/axe-node/package-lock.json || [ ! -f .cache/axe-node/node_modules/axe-core/axe.min.js ]; then
+  echo "test.sh: installing axe-core (verify/testdata/axe/package-lock.json)" >&2
+  rm -rf .cache/axe-node
+  mkdir -p .cache/axe-node
+  cp verify/testdata/axe/package.json verify/testdata/axe/package-lock.json .cache/axe-node/
+  (cd .cache/axe-node && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
+
 export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg, Chromium or litewitness fail instead of skipping
 go test -count=1 -timeout 20m "$@" ./...
