@@ -48,6 +48,7 @@ func chromedriverPath(t testing.TB) string {
 func startBrowser(t *testing.T, chromiumBin string) *browser {
 	t.Helper()
 	driver := chromedriverPath(t)
+	profile := t.TempDir() // before t.Cleanup(b.stop): removed after the browser has quit
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func startBrowser(t *testing.T, chromiumBin string) *browser {
 			"binary": chromiumBin,
 			"args": []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 				"--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-				"--disable-sync", "--hide-scrollbars", "--window-size=1280,900", "--user-data-dir=" + t.TempDir()},
+				"--disable-sync", "--hide-scrollbars", "--window-size=1280,900", "--user-data-dir=" + profile},
 		},
 		"timeouts": map[string]any{"script": 60000, "pageLoad": 60000},
 	}}}

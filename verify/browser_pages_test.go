@@ -220,6 +220,9 @@ func TestPagesInBrowser(t *testing.T) {
 				b.viewport(width, 800)
 				b.open(u)
 				loads++
+				if dir != "" { // as a person first sees it: details closed
+					b.screenshot(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.png", p.name, lang, width)))
+				}
 				var o overflowResult
 				b.eval(overflowJS, &o, width)
 				wantLang := map[string]string{"zh": "zh-CN", "en": "en"}[lang]
@@ -249,9 +252,6 @@ func TestPagesInBrowser(t *testing.T) {
 							t.Logf("%s: accessibility (%s, not failing): %s: %s", where, v.Impact, v.ID, v.Help)
 						}
 					}
-				}
-				if dir != "" {
-					b.screenshot(filepath.Join(dir, fmt.Sprintf("%s-%s-%d.png", p.name, lang, width)))
 				}
 			}
 		}
