@@ -58,6 +58,15 @@ if [ ! -x .cache/redocly/node_modules/.bin/redocly ] || [ "$(cat .cache/redocly/
   npm install --prefix .cache/redocly --no-audit --no-fund --loglevel=error "@redocly/cli@$REDOCLY" >&2
   echo "$REDOCLY" > .cache/redocly/version
 fi
+# axe-core for verify's TestPagesInBrowser (the accessibility check in Chromium), pinned by
+# verify/testdata/axe/package-lock.json and installed with npm ci into .cache/axe-node.
+if ! cmp -s verify/testdata/axe/package-lock.json .cache/axe-node/package-lock.json || [ ! -f .cache/axe-node/node_modules/axe-core/axe.min.js ]; then
+  echo "test.sh: installing axe-core (verify/testdata/axe/package-lock.json)" >&2
+  rm -rf .cache/axe-node
+  mkdir -p .cache/axe-node
+  cp verify/testdata/axe/package.json verify/testdata/axe/package-lock.json .cache/axe-node/
+  (cd .cache/axe-node && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
 
 export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg, Chromium or litewitness fail instead of skipping
 go test -count=1 -timeout 20m "$@" ./...
