@@ -3,6 +3,7 @@ package verify
 import (
 	"crypto/ed25519"
 	"fmt"
+	"github.com/santong-cn/santong/ledger/event"
 	"io"
 	"net/http"
 	"net/url"
@@ -139,6 +140,11 @@ func TestPagesInBrowser(t *testing.T) {
 	w.viaHandler(s.Handler())
 	w.setup()
 	sc := w.addSchemes()
+	vb, err := w.reg.BatchByIndex(sc.valid) // units 90-99 voided, for the void verdict
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must(worldKey(7), sc.eco, vb.ID, &event.Void{FirstSerial: 90, LastSerial: 99, Reason: event.VoidNotPrinted})
 	addr, stop := runLoopback(t, s)
 	defer stop()
 	// the same service a year and a half on (certificates expired) and a month back (none yet
@@ -171,6 +177,7 @@ func TestPagesInBrowser(t *testing.T) {
 		{"verdict-revoked", q(base, w.label2K, w.batch2, 11), VerdictRevoked, 200},
 		{"verdict-cloned", base + cloned, VerdictCloned, 200},
 		{"verdict-recalled", q(base, sc.ecoLabel, sc.recd, 1), VerdictRecalled, 200},
+		{"verdict-void", q(base, sc.ecoLabel, sc.valid, 95), VerdictVoid, 200},
 		{"verdict-unknown", q(base, w.labelK, w.batch1, 5000), VerdictUnknown, 200},
 		{"verdict-forged", q(base, w.label2K, w.batch1, 1), VerdictForged, 200},
 		{"verdict-unreadable", base + "/q/" + strings.ToLower(w.token(w.labelK, w.batch1, 13)), VerdictUnreadable, 200},
