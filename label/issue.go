@@ -23,13 +23,13 @@ import (
 type Outputs uint
 
 const (
-	CSVManifest  Outputs = 1 << iota // manifest.csv: serial,short,url
-	JSONManifest                     // manifest.json: the batch and its units
-	PNGFiles                         // png/{serial}.png: the code alone, for printers that place images
-	SVGFiles                         // svg/{serial}.svg: the whole label
-	SVGSheets                        // sheets/sheet-{page}.svg: A4 pages of PerSheet labels
-	PDFSheets                        // sheets/sheets-{n}.pdf: A4 pages, PagesPerPDF pages per file
-	LabelPNGFiles                    // label-png/{serial}.png: the whole label as an image (labelpng.go)
+	CSVManifest   Outputs = 1 << iota // manifest.csv: serial,short,url
+	JSONManifest                      // manifest.json: the batch and its units
+	PNGFiles                          // png/{serial}.png: the code alone, for printers that place images
+	SVGFiles                          // svg/{serial}.svg: the whole label
+	SVGSheets                         // sheets/sheet-{page}.svg: A4 pages of PerSheet labels
+	PDFSheets                         // sheets/sheets-{n}.pdf: A4 pages, PagesPerPDF pages per file
+	LabelPNGFiles                     // label-png/{serial}.png: the whole label as an image (labelpng.go)
 )
 
 // Batch is what Issue signs: units First .. First+Count-1 of the batch whose label-batch event is
