@@ -68,7 +68,7 @@ var commands = []command{
 	{"audit draws", "[--data DIR | --server URL --log-key KEY] [--json]", "replay the whole log and verify every commit-then-reveal draw: skipped targets too", cmdAuditDraws},
 	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 
-	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [--digital-link] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
+	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|label-png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [--digital-link] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
 	{"application file", "--key KEY --certifier ID --scheme santong|eco_origin [--product ID|GTIN]... --contact-name N --contact-phone P [--document FILE]... [TARGET]", "apply to a certification body (enterprise)", cmdApplicationFile},
 	{"application accept", "--key KEY --application ID --number N [TARGET]", "accept an application for review: 受理 (certifier)", cmdApplicationAccept},
 	{"application reject", "--key KEY --application ID --reason R... [TARGET]", "reject an application, with reasons (certifier)", cmdApplicationReject},

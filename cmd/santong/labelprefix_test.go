@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/santong-cn/santong/label"
 )
 
 // labelServer is a 'santong serve' started in-process on a data directory initialised with a
@@ -167,5 +170,45 @@ func TestLabelIssueServerLoopbackAdvertised(t *testing.T) {
 	}
 	if got, _ := ls.issue(t, 0, "L2", "csv", "--allow-insecure-prefix"); !strings.Contains(got, "first label: HTTP://127.0.0.1:8080/Q/1") {
 		t.Errorf("an advertised loopback prefix with --allow-insecure-prefix: %s", got)
+	}
+}
+
+// TestLabelIssueServerLabelPNG: --format label-png through a server writes one PNG label per
+// unit, each decoding (zbarimg) to the code in the manifest, with the advertised prefix, for an
+// eco-origin-only product.
+func TestLabelIssueServerLabelPNG(t *testing.T) {
+	zbarimg, err := exec.LookPath("zbarimg")
+	if err != nil {
+		if os.Getenv("SANTONG_REQUIRE_TOOLS") == "1" {
+			t.Fatal("zbarimg not found and SANTONG_REQUIRE_TOOLS=1")
+		}
+		t.Skip("zbarimg not found")
+	}
+	if _, err := label.CJKFont(); err != nil {
+		if os.Getenv("SANTONG_REQUIRE_TOOLS") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	const public = "HTTPS://V.SANTONG.TEST/Q/"
+	ls := startLabelServer(t, public, "https://v.santong.test", "高山生态茶油 Mountain Camellia Oil", "eco_origin")
+	got, dir := ls.issue(t, 0, "E1", "label-png,csv")
+	if !strings.Contains(got, "wrote 4 files") {
+		t.Errorf("label issue --format label-png,csv: %s", got)
+	}
+	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(manifest)), "\n")[1:] {
+		f := strings.Split(l, ",")
+		out, err := exec.Command(zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable", filepath.Join(dir, "label-png", f[0]+".png")).Output()
+		if err != nil || strings.TrimSpace(string(out)) != f[2] || !strings.HasPrefix(f[2], public) {
+			t.Errorf("label-png/%s.png decodes to %q (%v), want %s", f[0], out, err, f[2])
+		}
+	}
+	if got := ls.sh(t, 2, "label", "issue", "--product", ls.gtin, "--lot", "E2", "--count", "1", "--out", filepath.Join(ls.dir, "x"),
+		"--format", "label-pngs", "--key", ls.ent, "--label-key", ls.lbl, "--server", ls.url); !strings.Contains(got, "label-png") {
+		t.Errorf("an unknown format: %s", got)
 	}
 }
