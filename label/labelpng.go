@@ -282,6 +282,76 @@ type pngCanvas struct {
 	buf   sfnt.Buffer
 	faces map[faceKey]font.Face
 	z     vector.Rasterizer
+	ramps [][3]int // the marks' colours: what is drawn besides black on white
+	pal   *image.Paletted
+}
+
+// rampLevels is the number of steps from white to black, and from white to each mark's colour,
+// in the palette of a PNG label: 32 levels of anti-aliasing.
+const rampLevels = 32
+
+// paletted returns the label as an 8-bit paletted image: a ramp from white to black, and one from
+// white to each mark's colour. Everything drawn is a blend of white and one of those (black text,
+// the code, the marks' squares and strokes, the coloured caption), so each pixel maps to the
+// nearest step of its ramp. A quarter of the RGBA image's bytes, it encodes several times faster.
+func (cv *pngCanvas) paletted() *image.Paletted {
+	ramps := append([][3]int{{0, 0, 0}}, cv.ramps...)
+	pal := make(color.Palette, 0, len(ramps)*rampLevels)
+	for _, c := range ramps {
+		for i := range rampLevels {
+			a := float64(i) / (rampLevels - 1)
+			pal = append(pal, color.RGBA{uint8(255 - a*float64(255-c[0]) + 0.5), uint8(255 - a*float64(255-c[1]) + 0.5), uint8(255 - a*float64(255-c[2]) + 0.5), 255})
+		}
+	}
+	b := cv.img.Rect
+	if cv.pal == nil || cv.pal.Rect != b {
+		cv.pal = image.NewPaletted(b, nil)
+	}
+	cv.pal.Palette = pal
+	src, dst := cv.img.Pix, cv.pal.Pix
+	lastRGB, lastIdx := -1, uint8(0) // runs of one colour (the marks' squares) map once
+	for i, j := 0, 0; j < len(dst); i, j = i+4, j+1 {
+		r, g, bl := int(src[i]), int(src[i+1]), int(src[i+2])
+		if r == g && g == bl { // white, black and the greys between: the first ramp
+			dst[j] = uint8(((255-r)*(rampLevels-1) + 127) / 255)
+			continue
+		}
+		if rgb := r<<16 | g<<8 | bl; rgb == lastRGB {
+			dst[j] = lastIdx
+			continue
+		} else {
+			lastRGB = rgb
+		}
+		// the ramp and step that come nearest: a = the blend's weight of the ramp's colour
+		best, bestErr := 0, 1<<30
+		for k, c := range ramps {
+			num, den := 0, 0
+			for ch, v := range [3]int{r, g, bl} {
+				d := 255 - c[ch]
+				num += (255 - v) * d
+				den += d * d
+			}
+			if den == 0 {
+				continue
+			}
+			step := min(max((num*(rampLevels-1)+den/2)/den, 0), rampLevels-1)
+			p := pal[k*rampLevels+step].(color.RGBA)
+			e := abs(int(p.R)-r) + abs(int(p.G)-g) + abs(int(p.B)-bl)
+			if e < bestErr {
+				best, bestErr = k*rampLevels+step, e
+			}
+		}
+		dst[j] = uint8(best)
+		lastIdx = dst[j]
+	}
+	return cv.pal
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 type faceKey struct {
@@ -473,10 +543,7 @@ func renderLabelPNG(l Label, c *Code, scale int) (*pngCanvas, pngLayout, error) 
 	if cv.img == nil || cv.img.Rect.Dx() != w || cv.img.Rect.Dy() != h {
 		cv.img = image.NewRGBA(image.Rect(0, 0, w, h))
 	}
-	pix := cv.img.Pix
-	for i := range pix {
-		pix[i] = 0xff
-	}
+	fill(cv.img.Pix, 0xff)
 	// the code: whole pixels per module, on the white ground
 	x0, y0 := int(math.Round(codeX*k)), int(math.Round(codeY*k))
 	c.runs(func(mx, my, mw int) {
@@ -489,6 +556,11 @@ func renderLabelPNG(l Label, c *Code, scale int) (*pngCanvas, pngLayout, error) 
 		}
 	})
 	lay := layoutPNG(l, cv.width)
+	cv.ramps = cv.ramps[:0]
+	for _, m := range lay.Marks {
+		r, g, b := m.Scheme.Mark.RGB()
+		cv.ramps = append(cv.ramps, [3]int{r, g, b})
+	}
 	for _, m := range lay.Marks {
 		cv.mark(m)
 	}
@@ -496,6 +568,17 @@ func renderLabelPNG(l Label, c *Code, scale int) (*pngCanvas, pngLayout, error) 
 		cv.text(t)
 	}
 	return cv, lay, nil
+}
+
+// fill sets every byte of b to v.
+func fill(b []byte, v byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
 }
 
 // WriteLabelPNG writes l as a PNG label with scale pixels per module of its code (8 when scale
@@ -516,7 +599,7 @@ func WriteLabelPNG(w io.Writer, l Label, scale int) error {
 		return err
 	}
 	defer pngCanvasPool.Put(cv)
-	if err := pngEnc.Encode(w, cv.img); err != nil {
+	if err := pngEnc.Encode(w, cv.paletted()); err != nil {
 		return fault.Wrap(fault.Internal, err, "encode png")
 	}
 	return nil
