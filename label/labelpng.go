@@ -283,6 +283,7 @@ type pngCanvas struct {
 	faces map[faceKey]font.Face
 	z     vector.Rasterizer
 	ramps [][3]int // the marks' colours: what is drawn besides black on white
+	drawn []string // what text and marks drew on this label, for tests: "text:S", "mark:ID"
 	pal   *image.Paletted
 }
 
@@ -424,6 +425,7 @@ func (cv *pngCanvas) width(s string, size float64, bold bool) float64 {
 // text draws t with its left end at x and its baseline at y, in mm. A bold run in the CJK font
 // (which has no bold) is drawn twice, a thirtieth of its size apart.
 func (cv *pngCanvas) text(t pngText) {
+	cv.drawn = append(cv.drawn, "text:"+t.S)
 	src := image.NewUniform(t.Colour)
 	dot := fixed.Point26_6{X: fixed.Int26_6(math.Round(t.X * cv.k * 64)), Y: fixed.Int26_6(math.Round(t.Y * cv.k * 64))}
 	cv.runs(t.S, t.Bold, func(run string, f *sfnt.Font) {
@@ -444,6 +446,7 @@ func (cv *pngCanvas) text(t pngText) {
 
 // mark draws a scheme's mark: its strokes in white on a rounded square of its colour.
 func (cv *pngCanvas) mark(m pngMark) {
+	cv.drawn = append(cv.drawn, "mark:"+m.Scheme.ID)
 	x0, y0 := int(math.Floor(m.X*cv.k)), int(math.Floor(m.Y*cv.k))
 	n := int(math.Ceil((m.X+m.Side)*cv.k)) - x0 + 1
 	ox, oy := float32(m.X*cv.k-float64(x0)), float32(m.Y*cv.k-float64(y0))
@@ -556,7 +559,7 @@ func renderLabelPNG(l Label, c *Code, scale int) (*pngCanvas, pngLayout, error) 
 		}
 	})
 	lay := layoutPNG(l, cv.width)
-	cv.ramps = cv.ramps[:0]
+	cv.ramps, cv.drawn = cv.ramps[:0], cv.drawn[:0]
 	for _, m := range lay.Marks {
 		r, g, b := m.Scheme.Mark.RGB()
 		cv.ramps = append(cv.ramps, [3]int{r, g, b})

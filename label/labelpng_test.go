@@ -84,15 +84,26 @@ func TestLabelPNGDecodes(t *testing.T) {
 	}
 }
 
-// drawnStrings returns every string a PNG label draws, and the schemes of its marks.
+// drawnStrings renders l and returns every string its canvas drew, and the schemes of the
+// marks it drew.
 func drawnStrings(t *testing.T, l Label) (texts []string, marks []string) {
 	t.Helper()
-	lay := layoutPNG(l, testMeasure(t))
-	for _, s := range lay.Texts {
-		texts = append(texts, s.S)
+	needCJKFont(t)
+	c, err := Encode(l.URL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, m := range lay.Marks {
-		marks = append(marks, m.Scheme.ID)
+	cv, _, err := renderLabelPNG(l, c, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pngCanvasPool.Put(cv)
+	for _, d := range cv.drawn {
+		if s, ok := strings.CutPrefix(d, "text:"); ok {
+			texts = append(texts, s)
+		} else if s, ok := strings.CutPrefix(d, "mark:"); ok {
+			marks = append(marks, s)
+		}
 	}
 	return texts, marks
 }
