@@ -585,13 +585,13 @@ func fill(b []byte, v byte) {
 }
 
 // WriteLabelPNG writes l as a PNG label with scale pixels per module of its code (8 when scale
-// is 0). It needs the CJK font (CJKFont).
+// is 0, at most 32). It needs the CJK font (CJKFont).
 func WriteLabelPNG(w io.Writer, l Label, scale int) error {
 	if scale <= 0 {
 		scale = 8
 	}
-	if scale > 64 {
-		return fault.Field(fault.Invalid, "scale", "at most 64 pixels per module")
+	if scale > 32 { // 3,584 x 1,904 px for a version-6 code: an RGBA canvas of 27 MB
+		return fault.Field(fault.Invalid, "scale", "a PNG label has at most 32 pixels per module")
 	}
 	c, err := Encode(l.URL)
 	if err != nil {

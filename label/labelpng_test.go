@@ -323,3 +323,35 @@ func FuzzWrapText(f *testing.F) {
 		}
 	})
 }
+
+// TestLabelPNGBadInput: bad labels are refused with an error, never a panic; odd text is drawn.
+func TestLabelPNGBadInput(t *testing.T) {
+	needCJKFont(t)
+	good := testLabels(t, 1)[0]
+	for _, c := range []struct {
+		name  string
+		l     Label
+		scale int
+		ok    bool
+	}{
+		{"too long for a code", Label{URL: strings.Repeat("A", 5000)}, 0, false},
+		{"scale too large", good, 33, false},
+		{"largest scale", good, 32, true},
+		{"invalid UTF-8", Label{URL: good.URL, Product: "\xff\xfe 茶\x80", Lot: "\xc3", Serial: "1"}, 1, true},
+		{"control characters", Label{URL: good.URL, Product: "a\x00b\tc\nd", Lot: "L\r1"}, 1, true},
+		{"very long lot", Label{URL: good.URL, Product: "茶", Lot: strings.Repeat("批号LOT-", 40)}, 1, true},
+		{"empty", Label{URL: good.URL}, 1, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := LabelPNG(c.l, c.scale)
+			if c.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok %v", err, c.ok)
+			}
+			if err == nil {
+				if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
