@@ -187,6 +187,9 @@ func join(us []unit) string {
 // leaves room for it; a unit wider than a line on its own is cut at a character.
 func wrapText(s string, w float64, n int, width func(string) float64) []string {
 	us := units(s)
+	if len(us) > maxLineRunes*n {
+		us = us[:maxLineRunes*n] // the rest cannot fit; an ellipsis says it is cut
+	}
 	var out []string
 	for i := 0; i < len(us) && len(out) < n; {
 		j := i + 1
@@ -211,13 +214,18 @@ func wrapText(s string, w float64, n int, width func(string) float64) []string {
 	return out
 }
 
+// maxLineRunes bounds the characters measured for one line: more than a line of a label holds.
+const maxLineRunes = 200
+
 // shorten returns s when it fits in w, else its longest prefix of whole characters (with
 // trailing spaces dropped) that fits with an ellipsis after it.
 func shorten(s string, w float64, width func(string) float64) string {
-	if width(s) <= w {
+	rs := []rune(s)
+	if len(rs) > maxLineRunes {
+		rs = rs[:maxLineRunes] // no label line holds as many: measure no more
+	} else if width(s) <= w {
 		return s
 	}
-	rs := []rune(s)
 	lo, hi := 0, len(rs) // the answer's length lies in [lo, hi)
 	for hi-lo > 1 {
 		m := (lo + hi) / 2
