@@ -155,7 +155,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	}
 	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Line: *line, Lot: *lot, Market: *market,
 		ProductionDate: *prodDate, Quantity: int64(*count)}
-	var origin, pfx, productName, gtin string
+	var origin, pfx, productName, gtin, public string
 	var schemes []string // the schemes whose marks the labels carry
 	var chain uuid.UUID
 	if reg, ok := localRegistry(tgt); ok {
@@ -199,7 +199,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		origin, pfx = info.Origin, info.LabelPrefix
+		origin, pfx, public = info.Origin, info.LabelPrefix, info.PublicURL
 		if pfx == "" && *prefix == "" {
 			return withHint(fmt.Errorf("%s advertises no label URL prefix", *server), "give the public prefix with --prefix HTTPS://HOST/Q/")
 		}
@@ -209,7 +209,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	}
 	if err := checkPublicPrefix(pfx, *insecure); err != nil {
 		if *server != "" || *prefix != "" {
-			return err
+			return publicPrefixHint(err, public, *prefix == "") // labelprefix.go
 		}
 		// a local data directory's own prefix, chosen at init: said, not refused
 		fmt.Fprintf(c.stderr, "santong: warning: %v\n", err)

@@ -162,10 +162,12 @@ func TestLabelIssueServerPublicPrefix(t *testing.T) {
 }
 
 // TestLabelIssueServerLoopbackAdvertised: a server whose data directory keeps the loopback
-// default prefix advertises it, and label issue refuses it (with a hint) unless allowed.
+// default prefix advertises it, and label issue refuses it unless allowed, with a hint that names
+// the prefix of the server's public URL (serve --public-url).
 func TestLabelIssueServerLoopbackAdvertised(t *testing.T) {
 	ls := startLabelServer(t, "HTTP://127.0.0.1:8080/Q/", "https://v.santong.test", "Oil", "santong")
-	if got, _ := ls.issue(t, 2, "L1", "csv"); !strings.Contains(got, "is plain HTTP") || !strings.Contains(got, "--prefix HTTPS://") {
+	if got, _ := ls.issue(t, 2, "L1", "csv"); !strings.Contains(got, "is plain HTTP") || !strings.Contains(got, "public URL is https://v.santong.test") ||
+		!strings.Contains(got, "give --prefix HTTPS://V.SANTONG.TEST/Q/") {
 		t.Errorf("an advertised loopback prefix: %s", got)
 	}
 	if got, _ := ls.issue(t, 0, "L2", "csv", "--allow-insecure-prefix"); !strings.Contains(got, "first label: HTTP://127.0.0.1:8080/Q/1") {
