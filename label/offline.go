@@ -18,6 +18,7 @@ const (
 	VerdictExpired     = "expired"
 	VerdictUncertified = "uncertified"
 	VerdictRecalled    = "recalled"
+	VerdictVoid        = "void" // the enterprise voided the unit: never sold (not genuine)
 	VerdictUnknown     = "unknown"
 	VerdictForged      = "forged"
 )
@@ -44,6 +45,7 @@ type OfflineResult struct {
 	StatusNow   string // the certificate's status at Now, as far as the bundle's checkpoint shows
 	StatusMade  string // its status on the production date
 	Audit       *cert.Verified
+	Void        *cert.VoidRange // the void that holds the unit, for the verdict void
 }
 
 // VerifyOffline decides, without any network, whether a code (a token, a token URL or a GS1
@@ -113,6 +115,17 @@ func VerifyOffline(code string, b *cert.Bundle, opts OfflineOptions) (*OfflineRe
 	if !bt.HasSerial(tok.Serial) {
 		res.Verdict, res.Reason = VerdictUnknown, "the serial is outside the batch"
 		return res, nil
+	}
+	if bt.Voided > 0 && tok.Serial <= 1<<53 {
+		vr, err := a.VoidAt(bt.ID, int64(tok.Serial))
+		if err != nil {
+			return nil, err
+		}
+		if vr != nil {
+			res.Void = vr
+			res.Verdict, res.Reason = VerdictVoid, "the enterprise voided this unit ("+vr.Reason+"): it was never sold"
+			return res, nil
+		}
 	}
 	res.Genuine = true
 	if res.Certificate, err = a.Certificate(bt.Certificate); err != nil {

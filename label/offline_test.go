@@ -183,3 +183,28 @@ func TestVerifyOffline(t *testing.T) {
 	w.must(w.entK, w.ent, w.batch, &event.Recall{Kind: "recall", Reason: "标签错误"})
 	check(url, w.bundle(), label.VerdictRecalled)
 }
+
+// TestVerifyOfflineVoid: a unit its enterprise voided is void offline too, from the bundle's
+// records alone; the batch's other units stay genuine, and an older bundle does not know.
+func TestVerifyOfflineVoid(t *testing.T) {
+	w := newOffWorld(t)
+	old := w.bundle()
+	w.must(w.entK, w.ent, w.batch, &event.Void{FirstSerial: 11, LastSerial: 20, Reason: event.VoidDamaged})
+	b := w.bundle()
+	opts := label.OfflineOptions{LogKey: w.logKey}
+	for serial, want := range map[uint64]string{10: label.VerdictGenuine, 11: label.VerdictVoid, 15: label.VerdictVoid,
+		20: label.VerdictVoid, 21: label.VerdictGenuine} {
+		tok, _ := label.Sign(w.labK, offOrigin, w.batchIndex, serial)
+		res, err := label.VerifyOffline(tok.String(), b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != want || (want == label.VerdictVoid) == res.Genuine ||
+			(want == label.VerdictVoid && (res.Void == nil || res.Void.First != 11 || res.Void.Reason != event.VoidDamaged)) {
+			t.Errorf("serial %d: %s genuine=%v %+v, want %s", serial, res.Verdict, res.Genuine, res.Void, want)
+		}
+		if res, _ := label.VerifyOffline(tok.String(), old, opts); res.Verdict != label.VerdictGenuine {
+			t.Errorf("serial %d, older bundle: %s", serial, res.Verdict)
+		}
+	}
+}

@@ -143,7 +143,8 @@ func (a *CertRegistry) Batch(id string) (*Batch, error) {
 		return nil, err
 	}
 	out := &Batch{ID: strconv.FormatInt(b.Index, 10), Product: b.Product.String(), Lot: b.Lot, ProducedAt: b.Produced,
-		Certificate: certID.String(), SerialFirst: uint64(b.FirstSerial), SerialCount: uint64(b.Quantity), Index: b.Index}
+		Certificate: certID.String(), SerialFirst: uint64(b.FirstSerial), SerialCount: uint64(b.Quantity), Index: b.Index,
+		Voided: uint64(b.Voided)}
 	if r := b.Recall; r != nil {
 		out.Recalled, out.RecalledAt, out.RecallReason = true, r.Time, r.Reason
 		if r.Kind == "return" {
@@ -187,9 +188,13 @@ func (a *CertRegistry) Enterprise(id string) (*Enterprise, error) {
 }
 
 func (a *CertRegistry) enterpriseView(e *cert.Enterprise) Enterprise {
-	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Chain: e.ID.String(), Status: CertNone}
-	now := a.now()
 	cs, _, _ := a.reg.EnterpriseCertificates(e.ID, -1, cert.MaxPage)
+	return enterpriseViewAt(e, cs, a.now())
+}
+
+// enterpriseViewAt is an enterprise's view with its certificates cs at now.
+func enterpriseViewAt(e *cert.Enterprise, cs []*cert.Certificate, now time.Time) Enterprise {
+	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Chain: e.ID.String(), Status: CertNone}
 	for _, cc := range cs {
 		v.Certificates = append(v.Certificates, cc.ID.String())
 		v.Status = better(v.Status, mapStatus(cc.StatusAt(now)))
@@ -225,9 +230,13 @@ func (a *CertRegistry) Product(id string) (*Product, error) {
 
 // productView is a product's view and the certificates it was read from.
 func (a *CertRegistry) productView(p *cert.Product) (Product, []string) {
-	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Status: CertNone}
-	now := a.now()
 	cs, _, _ := a.reg.ProductCertificates(p.ID, -1, cert.MaxPage)
+	return productViewAt(p, cs, a.now())
+}
+
+// productViewAt is a product's view with the certificates cs that cover it, at now.
+func productViewAt(p *cert.Product, cs []*cert.Certificate, now time.Time) (Product, []string) {
+	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Category: p.Category, Status: CertNone}
 	var ids []string
 	for _, cc := range cs {
 		ids = append(ids, cc.ID.String())
@@ -353,7 +362,8 @@ func (a *CertRegistry) Enterprises(q Query) ([]Enterprise, int, error) {
 	if err := a.search.fresh(context.Background()); err != nil {
 		return nil, 0, err
 	}
-	ids, total := a.search.enterprises(strings.ToLower(q.Text), q.Offset, q.Limit)
+	keep := a.search.matcher(q.Filter, kindEnterprise, a.now())
+	ids, total := a.search.enterprises(strings.ToLower(q.Text), keep, q.Offset, q.Limit)
 	a.search.mu.RUnlock()
 	out := make([]Enterprise, 0, len(ids))
 	for _, id := range ids {
@@ -376,7 +386,7 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 			return nil, 0, nil
 		}
 	}
-	if _, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 {
+	if _, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 && q.Filter.empty() {
 		p, err := a.Product(q.Text)
 		switch {
 		case fault.CodeOf(err) == fault.NotFound || (err == nil && ent != uuid.Nil && p.Enterprise != ent.String()):
@@ -388,13 +398,20 @@ func (a *CertRegistry) Products(q Query) ([]Product, int, error) {
 		}
 		return []Product{*p}, 1, nil
 	}
-	if ent != uuid.Nil && !a.search.isReady() { // an enterprise's page while the index loads
+	if ent != uuid.Nil && q.Filter.empty() && !a.search.isReady() { // an enterprise's page while the index loads
 		return a.enterpriseProducts(ent, q)
 	}
 	if err := a.search.fresh(context.Background()); err != nil {
 		return nil, 0, err
 	}
-	ids, total := a.search.products(strings.ToLower(q.Text), ent, q.Offset, q.Limit)
+	keep := a.search.matcher(q.Filter, kindProduct, a.now())
+	var ids []uuid.UUID
+	var total int
+	if u, err := uuid.Parse(q.Text); err == nil && len(q.Text) == 36 { // a product's id, filtered
+		ids, total = a.search.product(u, ent, keep, q.Offset)
+	} else {
+		ids, total = a.search.products(strings.ToLower(q.Text), ent, keep, q.Offset, q.Limit)
+	}
 	a.search.mu.RUnlock()
 	out := make([]Product, 0, len(ids))
 	for _, id := range ids {
@@ -414,6 +431,20 @@ func isDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") =
 func (a *CertRegistry) enterpriseProducts(ent uuid.UUID, q Query) ([]Product, int, error) {
 	text := strings.ToLower(q.Text)
 	g := strings.TrimLeft(text, "0")
+	byNumber := map[uuid.UUID]bool{} // products of its certificates whose number starts with text
+	if text != "" {
+		cs, _, err := a.reg.EnterpriseCertificates(ent, -1, cert.MaxPage)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, c := range cs {
+			if strings.HasPrefix(strings.ToLower(c.Number), text) {
+				for _, p := range c.Products {
+					byNumber[p] = true
+				}
+			}
+		}
+	}
 	var out []Product
 	total := 0
 	for after := int64(-1); ; {
@@ -422,7 +453,7 @@ func (a *CertRegistry) enterpriseProducts(ent uuid.UUID, q Query) ([]Product, in
 			return nil, 0, err
 		}
 		for _, p := range page {
-			if text != "" && !strings.Contains(strings.ToLower(p.Name), text) &&
+			if text != "" && !strings.Contains(strings.ToLower(p.Name), text) && !byNumber[p.ID] &&
 				!(isDigits(text) && g != "" && p.GTIN != "" && strings.HasPrefix(strings.TrimLeft(p.GTIN, "0"), g)) {
 				continue
 			}

@@ -72,7 +72,8 @@ type Submitter interface {
 // Query selects a page of a registry list.
 type Query struct {
 	Text       string
-	Enterprise string
+	Enterprise string // an enterprise id
+	Filter     Filter // status, scheme, region, category (lookup_facets.go); ignored by fakes
 	Offset     int
 	Limit      int
 }
@@ -96,6 +97,7 @@ type Product struct {
 	Name        string `json:"name"`
 	NameEN      string `json:"name_en,omitempty"`
 	GTIN        string `json:"gtin,omitempty"`
+	Category    string `json:"category,omitempty"`    // food, agricultural, consumer_goods, industrial
 	Certificate string `json:"certificate,omitempty"` // the certificate that covers it
 	Status      string `json:"status"`
 	// Schemes lists the schemes (internal/scheme ids) under which a certificate covers the
@@ -115,7 +117,8 @@ type Batch struct {
 	Recalled     bool      `json:"recalled"`
 	RecalledAt   time.Time `json:"recalled_at,omitzero"`
 	RecallReason string    `json:"recall_reason,omitempty"`
-	Index        int64     `json:"index"` // the log index of the batch's issuance event
+	Voided       uint64    `json:"voided_units,omitempty"` // units voided (void.go)
+	Index        int64     `json:"index"`                  // the log index of the batch's issuance event
 }
 
 // Certificate is a certification with its status history.

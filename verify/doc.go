@@ -8,7 +8,8 @@
 // (internal/diskspace: below a free-space watermark, scans are not recorded and writes refused).
 //
 // Files: routes.go lists every route; one file per resource (scan.go, logapi.go, registry.go,
-// events.go; digitallink*.go the GS1 Digital Link resolver); verdict.go computes a scan's
+// events.go; digitallink*.go the GS1 Digital Link resolver; lookup*.go the direct look-ups,
+// the registry filters, cacheable JSON and JSON times in UTC); verdict.go computes a scan's
 // verdict; errors.go holds the one table from error codes to HTTP statuses; middleware.go the
 // recovery, observation, CORS and per-IP rate limit; server.go New, Serve and Run. docs/api.md
 // documents the HTTP API.

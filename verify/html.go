@@ -51,11 +51,13 @@ var eventTexts = map[string]Text{
 	"cert.revoked":          {ZH: "撤销认证", EN: "certification revoked"},
 	"batch.issued":          {ZH: "标签批次", EN: "label batch issued"},
 	"batch.recalled":        {ZH: "批次召回", EN: "batch recalled"},
+	"batch.voided":          {ZH: "标签作废", EN: "labels voided"},
 	"draw.recorded":         {ZH: "双随机抽取", EN: "random draw"},
 }
 
 var verdictIcons = map[string]string{VerdictGenuine: "✓", VerdictForged: "✗", VerdictUnknown: "✗",
-	VerdictCloned: "⚠", VerdictRecalled: "⚠", VerdictRevoked: "✗", VerdictUnreadable: "↻"}
+	VerdictCloned: "⚠", VerdictRecalled: "⚠", VerdictRevoked: "✗", VerdictUnreadable: "↻",
+	VerdictVoid: "⊘"}
 
 var funcs = template.FuncMap{
 	// tr picks the page's language of a text given in both

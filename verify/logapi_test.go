@@ -181,6 +181,8 @@ func TestLogEndpoints(t *testing.T) {
 	}
 }
 
+const unknownID = "33333333-3333-3333-3333-333333333333"
+
 func TestRegistryEndpoints(t *testing.T) {
 	f := newFixture()
 	s := newTestServer(t, f, Config{PageSize: 1})
@@ -211,12 +213,13 @@ func TestRegistryEndpoints(t *testing.T) {
 	}
 	for p, code := range map[string]int{"/api/v1/enterprises?limit=0": 400, "/api/v1/enterprises?limit=101": 400,
 		"/api/v1/enterprises?offset=-1": 400, "/api/v1/enterprises?q=" + strings.Repeat("x", 65): 400,
-		"/api/v1/enterprises?q=%FF": 400, "/api/v1/enterprises/nope": 404, "/registry/enterprises/nope": 404} {
+		"/api/v1/enterprises?q=%FF": 400, "/api/v1/enterprises/nope": 400, "/registry/enterprises/nope": 400,
+		"/api/v1/enterprises/" + unknownID: 404, "/registry/enterprises/" + unknownID: 404} {
 		if r := do(t, h, "GET", p); r.Code != code {
 			t.Errorf("%s: %d, want %d", p, r.Code, code)
 		}
 	}
-	if r := do(t, h, "GET", "/registry/enterprises/nope"); !strings.Contains(r.body, "未找到") || !strings.HasPrefix(r.Header().Get("Content-Type"), "text/html") {
+	if r := do(t, h, "GET", "/registry/enterprises/"+unknownID); !strings.Contains(r.body, "未找到") || !strings.HasPrefix(r.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("HTML error page: %s", r.body)
 	}
 	if r := do(t, h, "GET", "/registry?limit=0", "Accept", "application/json"); decode[ErrorBody](t, r).Error.Field != "limit" {

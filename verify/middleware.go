@@ -92,10 +92,10 @@ func cors(c *gin.Context) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	// beside the safelisted headers, scripts may read these (a 429's Retry-After, a 201's
 	// Location, a Digital Link's Link)
-	h.Set("Access-Control-Expose-Headers", "Retry-After, Location, Link")
+	h.Set("Access-Control-Expose-Headers", "Retry-After, Location, Link, ETag")
 	if c.Request.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, If-None-Match")
 		h.Set("Access-Control-Max-Age", "86400")
 		c.AbortWithStatus(http.StatusNoContent)
 		return

@@ -30,7 +30,7 @@ func TestBrowserErrorPages(t *testing.T) {
 		{"unknown path, no Accept", "GET", "/no/such/page", "", 404, false, `"not_found"`},
 		{"unknown path, curl", "GET", "/no/such/page", "*/*", 404, false, `"not_found"`},
 		{"API path, browser", "GET", "/api/v1/nope", browserAccept, 404, false, `"not_found"`},
-		{"API enterprise, browser", "GET", "/api/v1/enterprises/nope", browserAccept, 404, false, `"not_found"`},
+		{"API enterprise, browser", "GET", "/api/v1/enterprises/" + unknownID, browserAccept, 404, false, `"not_found"`},
 		{"tile, browser", "GET", "/tile/x", browserAccept, 400, false, `"error"`},
 		{"bad enterprise page", "GET", "/registry/enterprises/" + strings.Repeat("x", 80), browserAccept, 400, true, "请求有误"},
 		{"method, browser", "DELETE", "/registry", browserAccept, 405, true, "不支持"},

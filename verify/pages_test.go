@@ -123,6 +123,11 @@ func TestEcoOriginPagesNeverSaySantong(t *testing.T) {
 	}
 	tok := func(b int64, serial uint64) string { return "/q/" + w.token(sc.ecoLabel, b, serial) }
 	good := tok(sc.valid, 1)
+	vb, err := w.reg.BatchByIndex(sc.valid) // units 90-99 voided (void.go)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must(worldKey(7), sc.eco, vb.ID, &event.Void{FirstSerial: 90, LastSerial: 99, Reason: event.VoidNotPrinted})
 	cases := []struct {
 		verdict string
 		h       http.Handler
@@ -139,6 +144,7 @@ func TestEcoOriginPagesNeverSaySantong(t *testing.T) {
 		{VerdictUnknown, base.Handler(), tok(sc.valid, 5000), 0},
 		{VerdictForged, base.Handler(), "/q/" + w.token(w.label2K, sc.valid, 1), 0},
 		{VerdictUnreadable, base.Handler(), strings.ToLower(good), 0},
+		{VerdictVoid, base.Handler(), tok(sc.valid, 95), 0},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/santong-cn/santong/internal/fault"
 )
 
 const maxQuery = 64
@@ -31,19 +33,39 @@ type EnterpriseJSON struct {
 	History      []HistoryItem `json:"history"`
 	HistoryTotal int           `json:"history_total"`
 	ChainURL     string        `json:"chain_url,omitempty"`
+	// Schemes are the schemes of its certificates with the best status now of each (lookup.go).
+	Schemes []SchemeStatus `json:"schemes"`
+	Links   Links          `json:"links"`
 }
 
-func (s *Server) query(c *gin.Context) (Query, error) {
-	q := Query{Text: strings.TrimSpace(c.Query("q")), Enterprise: c.Query("enterprise")}
+// query reads a registry list's parameters: q, the filters (lookup_facets.go), enterprise (an
+// id or a credit code, for products and certificates), offset and limit. none reports an
+// enterprise filter that names no registered enterprise: the list is empty.
+func (s *Server) query(c *gin.Context, byEnterprise bool) (q Query, none bool, err error) {
+	q = Query{Text: strings.TrimSpace(c.Query("q"))}
 	if len(q.Text) > maxQuery || !utf8.ValidString(q.Text) {
-		return q, errInvalid("q", fmt.Sprintf("must be at most %d bytes of UTF-8", maxQuery))
+		return q, false, errInvalid("q", fmt.Sprintf("must be at most %d bytes of UTF-8", maxQuery))
 	}
-	if len(q.Enterprise) > maxQuery {
-		return q, errInvalid("enterprise", "malformed enterprise id")
+	if q.Filter, err = parseFilter(c.Query); err != nil {
+		return q, false, err
 	}
-	var err error
+	if e := c.Query("enterprise"); e != "" {
+		if !byEnterprise {
+			return q, false, errInvalid("enterprise", "filters products and certificates, not enterprises")
+		}
+		id, err := s.resolveEnterprise(e)
+		switch {
+		case fault.CodeOf(err) == fault.Invalid:
+			return q, false, errInvalid("enterprise", "must be an enterprise id (uuid) or a unified social credit code")
+		case isNotFound(err):
+			none = true
+		case err != nil:
+			return q, false, err
+		}
+		q.Enterprise = id
+	}
 	q.Offset, q.Limit, err = pageParams(c, "offset", s.cfg.PageSize, 100)
-	return q, err
+	return q, none, err
 }
 
 func pageLinks[T any](l *ListJSON[T], base string, q Query) {
@@ -54,6 +76,12 @@ func pageLinks[T any](l *ListJSON[T], base string, q Query) {
 		}
 		if q.Enterprise != "" {
 			v.Set("enterprise", q.Enterprise)
+		}
+		for k, x := range map[string]string{"status": q.Filter.Status, "scheme": q.Filter.Scheme,
+			"region": q.Filter.Region, "category": q.Filter.Category} {
+			if x != "" {
+				v.Set(k, x)
+			}
 		}
 		v.Set("offset", fmt.Sprint(off))
 		v.Set("limit", fmt.Sprint(q.Limit))
@@ -68,7 +96,7 @@ func pageLinks[T any](l *ListJSON[T], base string, q Query) {
 }
 
 func (s *Server) listEnterprises(c *gin.Context, base string) (*ListJSON[Enterprise], error) {
-	q, err := s.query(c)
+	q, _, err := s.query(c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -82,9 +110,12 @@ func (s *Server) listEnterprises(c *gin.Context, base string) (*ListJSON[Enterpr
 }
 
 func (s *Server) listProducts(c *gin.Context, base string) (*ListJSON[Product], error) {
-	q, err := s.query(c)
+	q, none, err := s.query(c, true)
 	if err != nil {
 		return nil, err
+	}
+	if none {
+		return &ListJSON[Product]{Items: []Product{}, Offset: q.Offset, Limit: q.Limit, Query: q.Text}, nil
 	}
 	items, total, err := s.reg.Products(q)
 	if err != nil {
@@ -108,8 +139,7 @@ func (s *Server) enterprisesJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.shortCache(c)
-	c.JSON(http.StatusOK, l)
+	s.cacheJSON(c, http.StatusOK, l)
 }
 
 func (s *Server) productsJSON(c *gin.Context) {
@@ -118,14 +148,51 @@ func (s *Server) productsJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.shortCache(c)
-	c.JSON(http.StatusOK, l)
+	s.cacheJSON(c, http.StatusOK, l)
 }
 
 func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
-	id := c.Param("id")
-	if len(id) > maxQuery {
-		return nil, errInvalid("id", "malformed enterprise id")
+	id, err := s.resolveEnterprise(c.Param("id")) // an id or a credit code (lookup.go)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.enterpriseParts(id)
+	if err != nil {
+		return nil, err
+	}
+	e := out.Enterprise
+	off, limit, err := pageParams(c, "offset", 50, 100)
+	if err != nil {
+		return nil, err
+	}
+	h, total, err := s.reg.History(e.ID, off, limit)
+	if err != nil {
+		return nil, err
+	}
+	out.History, out.HistoryTotal = nonNilSlice(h), total
+	if e.Chain != "" {
+		out.ChainURL = s.cfg.Origin + "/api/v1/enterprises/" + url.PathEscape(e.ID) + "/chain"
+	}
+	out.Schemes = schemeStatuses(out.Certificates)
+	out.Links = Links{Self: s.enterpriseURL(e.ID), Chain: out.ChainURL, Page: s.enterprisePageURL(e.ID)}
+	for _, cv := range out.Certificates {
+		out.Links.Certificates = append(out.Links.Certificates, s.certificateURL(cv.ID))
+	}
+	for _, p := range out.Products {
+		out.Links.Products = append(out.Links.Products, s.productURL(p.ID))
+	}
+	return out, nil
+}
+
+// enterpriseParts reads an enterprise with its certificates and (first 100) products: at the
+// request's time through Lookups (lookup.go), else from the Registry's views.
+func (s *Server) enterpriseParts(id string) (*EnterpriseJSON, error) {
+	if l, ok := s.reg.(Lookups); ok {
+		e, cs, ps, err := l.EnterpriseLookup(id, s.now(), 100)
+		if err != nil {
+			return nil, err
+		}
+		return &EnterpriseJSON{Enterprise: e, Certificates: nonNilSlice(cs), Products: nonNilSlice(ps)}, nil
 	}
 	e, err := s.reg.Enterprise(id)
 	if err != nil {
@@ -146,18 +213,6 @@ func (s *Server) enterpriseRecord(c *gin.Context) (*EnterpriseJSON, error) {
 		return nil, err
 	}
 	out.Products = nonNilSlice(ps)
-	off, limit, err := pageParams(c, "offset", 50, 100)
-	if err != nil {
-		return nil, err
-	}
-	h, total, err := s.reg.History(e.ID, off, limit)
-	if err != nil {
-		return nil, err
-	}
-	out.History, out.HistoryTotal = nonNilSlice(h), total
-	if e.Chain != "" {
-		out.ChainURL = s.cfg.Origin + "/api/v1/enterprises/" + url.PathEscape(e.ID) + "/chain"
-	}
 	return out, nil
 }
 
@@ -167,8 +222,7 @@ func (s *Server) enterpriseJSON(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.shortCache(c)
-	c.JSON(http.StatusOK, out)
+	s.cacheJSON(c, http.StatusOK, out)
 }
 
 func (s *Server) home(c *gin.Context) { s.enterprisesPage(c) }

@@ -22,7 +22,12 @@ func (s *Server) routes() *gin.Engine {
 		_ = r.SetTrustedProxies(nil)
 	}
 	r.Use(s.recovery(), s.observe(), headers)
-	r.NoRoute(func(c *gin.Context) { s.fail(c, notFound("page")) })
+	r.NoRoute(func(c *gin.Context) {
+		if s.compressedLink(c) { // a compressed GS1 Digital Link (dlcompress.go)
+			return
+		}
+		s.fail(c, notFound("page"))
+	})
 	r.NoMethod(func(c *gin.Context) { s.fail(c, httpError(codeMethod, "method not allowed")) })
 
 	// Operations: not rate limited.
@@ -53,6 +58,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/stats", s.statsJSON)
 	getHead("/api/v1/deadlines", s.deadlinesJSON)
 	getHead("/api/v1/reports/annual", s.annualJSON)
+	getHead("/api/v1/notices/:file", s.notice)
 	getHead("/api/v1/reports/events.csv", s.eventsCSV)
 	getHead("/api/v1/reports/registry.csv", s.registryCSV)
 	getHead("/stats", s.statsPage)
@@ -83,6 +89,9 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/api/v1/enterprises", s.enterprisesJSON)
 	getHead("/api/v1/enterprises/:id", s.enterpriseJSON)
 	getHead("/api/v1/products", s.productsJSON)
+	getHead("/api/v1/products/:id", s.productJSON) // by id or GTIN (lookup.go)
+	getHead("/api/v1/certificates", s.certificatesJSON)
+	getHead("/api/v1/certificates/:id", s.certificateJSON) // by id or number
 
 	// Writes.
 	pub.POST("/api/v1/events", s.postEvent)

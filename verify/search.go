@@ -45,6 +45,10 @@ type searchIndex struct {
 	entPos  map[uuid.UUID]int32 // enterprise id -> position in ents
 	prodEnt []int32             // product position -> its enterprise's position
 	prodsOf [][]int32           // enterprise position -> its products' positions, in order
+	prodPos map[uuid.UUID]int32 // product id -> position in prods
+	certs   table               // certificates in grant order: ids and numbers (lower case)
+	certPos map[uuid.UUID]int32 // certificate id -> position in certs
+	fac     facets              // what the filters select on (lookup_facets.go)
 }
 
 // table is one kind of item: ids, and two packed texts, each item's text preceded by a 0 byte
@@ -99,7 +103,39 @@ type bitset []uint64
 
 func newBitset(n int) bitset    { return make(bitset, (n+63)/64) }
 func (b bitset) set(i int)      { b[i/64] |= 1 << (i % 64) }
-func (b bitset) has(i int) bool { return b[i/64]&(1<<(i%64)) != 0 }
+func (b bitset) has(i int) bool { return b != nil && b[i/64]&(1<<(i%64)) != 0 }
+
+// fill sets the first n bits.
+func (b bitset) fill(n int) {
+	for i := range b {
+		b[i] = ^uint64(0)
+	}
+	if r := n % 64; r != 0 {
+		b[len(b)-1] = 1<<r - 1
+	}
+}
+
+// keep clears the set bits whose position f rejects (f nil: none).
+func (b bitset) keep(f func(int) bool) {
+	if f == nil {
+		return
+	}
+	for wi, w := range b {
+		for v := w; v != 0; v &= v - 1 {
+			if i := wi*64 + bits.TrailingZeros64(v); !f(i) {
+				b[wi] &^= 1 << (i % 64)
+			}
+		}
+	}
+}
+
+// or sets the bits set in o (of the same length, or nil).
+func (b bitset) or(o bitset) {
+	for i := range o {
+		b[i] |= o[i]
+	}
+}
+
 func (b bitset) count() (n int) {
 	for _, w := range b {
 		n += bits.OnesCount64(w)
@@ -134,7 +170,8 @@ func (b bitset) page(offset, limit int) []int {
 const searchWait = 3 * time.Second
 
 func newSearchIndex(reg *cert.Registry) *searchIndex {
-	return &searchIndex{reg: reg, log: reg.Log(), ready: make(chan struct{}), entPos: map[uuid.UUID]int32{}}
+	return &searchIndex{reg: reg, log: reg.Log(), ready: make(chan struct{}), entPos: map[uuid.UUID]int32{},
+		prodPos: map[uuid.UUID]int32{}, certPos: map[uuid.UUID]int32{}}
 }
 
 // start begins the first build in the background (once).
@@ -177,9 +214,9 @@ func (x *searchIndex) build() error {
 		name, uscc string
 	}
 	type prod struct {
-		idx        int64
-		id, ent    uuid.UUID
-		name, gtin string
+		idx             int64
+		id, ent         uuid.UUID
+		name, gtin, cat string
 	}
 	size := x.log.Size()
 	var ents []ent
@@ -211,13 +248,32 @@ func (x *searchIndex) build() error {
 		}
 		for _, p := range page {
 			if p.Index < size {
-				prods = append(prods, prod{p.Index, p.ID, p.Enterprise, p.Name, p.GTIN})
+				prods = append(prods, prod{p.Index, p.ID, p.Enterprise, p.Name, p.GTIN, p.Category})
 			}
 		}
 		if after = next; next == uuid.Nil {
 			break
 		}
 	}
+	var certs []*cert.Certificate
+	for after := uuid.Nil; ; {
+		if x.stop.Load() {
+			return errStopped
+		}
+		page, next, err := x.reg.Certificates(after, cert.MaxPage)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if c.Index < size {
+				certs = append(certs, c)
+			}
+		}
+		if after = next; next == uuid.Nil {
+			break
+		}
+	}
+	slices.SortFunc(certs, func(a, b *cert.Certificate) int { return int(a.Index - b.Index) })
 	slices.SortFunc(ents, func(a, b ent) int { return int(a.idx - b.idx) })
 	slices.SortFunc(prods, func(a, b prod) int { return int(a.idx - b.idx) })
 	x.mu.Lock()
@@ -226,7 +282,12 @@ func (x *searchIndex) build() error {
 		x.addEnterprise(e.id, e.name, e.uscc)
 	}
 	for _, p := range prods {
-		if err := x.addProduct(p.id, p.ent, p.name, p.gtin); err != nil {
+		if err := x.addProduct(p.id, p.ent, p.name, p.gtin, p.cat); err != nil {
+			return err
+		}
+	}
+	for _, c := range certs {
+		if err := x.addCert(c); err != nil {
 			return err
 		}
 	}
@@ -238,9 +299,11 @@ func (x *searchIndex) addEnterprise(id uuid.UUID, name, uscc string) {
 	x.entPos[id] = int32(len(x.ents.ids))
 	x.ents.add(id, name, strings.ToLower(uscc))
 	x.prodsOf = append(x.prodsOf, nil)
+	x.fac.entCerts = append(x.fac.entCerts, nil)
+	x.fac.entRegion = append(x.fac.entRegion, regionCode(uscc))
 }
 
-func (x *searchIndex) addProduct(id, ent uuid.UUID, name, gtin string) error {
+func (x *searchIndex) addProduct(id, ent uuid.UUID, name, gtin, category string) error {
 	e, ok := x.entPos[ent]
 	if !ok {
 		return fault.New(fault.Internal, "registry search: a product of an enterprise not indexed")
@@ -249,6 +312,9 @@ func (x *searchIndex) addProduct(id, ent uuid.UUID, name, gtin string) error {
 	x.prods.add(id, name, strings.TrimLeft(gtin, "0"))
 	x.prodEnt = append(x.prodEnt, e)
 	x.prodsOf[e] = append(x.prodsOf[e], i)
+	x.prodPos[id] = i
+	x.fac.prodCat = append(x.fac.prodCat, categoryCode(category))
+	x.fac.prodCerts = append(x.fac.prodCerts, nil)
 	return nil
 }
 
@@ -297,7 +363,12 @@ func (x *searchIndex) follow() error {
 		case *event.Enterprise:
 			x.addEnterprise(ev.Chain, b.Name, b.USCC)
 		case *event.Product:
-			if err := x.addProduct(ev.Subject, ev.Chain, b.Name, b.GTIN); err != nil {
+			if err := x.addProduct(ev.Subject, ev.Chain, b.Name, b.GTIN, b.Category); err != nil {
+				return err
+			}
+		}
+		if certEvent(ev.Type) {
+			if err := x.foldCert(ev.Subject); err != nil {
 				return err
 			}
 		}
@@ -305,33 +376,51 @@ func (x *searchIndex) follow() error {
 	return nil
 }
 
-// enterprises returns the positions of a page of the enterprises matching text (lower case),
-// and how many match.
-func (x *searchIndex) enterprises(text string, offset, limit int) ([]uuid.UUID, int) {
+// enterprises returns a page of the enterprises matching text (lower case: a substring of the
+// name, a prefix of the credit code, of one of its products' GTINs or of one of its
+// certificates' numbers) that keep (nil: all) accepts, and how many match.
+func (x *searchIndex) enterprises(text string, keep func(int) bool, offset, limit int) ([]uuid.UUID, int) {
 	n := len(x.ents.ids)
-	if text == "" {
+	if text == "" && keep == nil {
 		return pageIDs(x.ents.ids, offset, limit), n
 	}
 	if strings.ContainsRune(text, 0) {
 		return nil, 0
 	}
 	m := newBitset(n)
-	each(x.ents.names, x.ents.nameAt, []byte(text), m.set)
-	each(x.ents.codes, x.ents.codeAt, []byte("\x00"+text), m.set)
-	if g := strings.TrimLeft(text, "0"); isDigits(text) && g != "" { // the owners of the products with a GTIN starting so
-		each(x.prods.codes, x.prods.codeAt, []byte("\x00"+g), func(i int) { m.set(int(x.prodEnt[i])) })
+	if text == "" {
+		m.fill(n)
+	} else {
+		each(x.ents.names, x.ents.nameAt, []byte(text), m.set)
+		each(x.ents.codes, x.ents.codeAt, []byte("\x00"+text), m.set)
+		if g := strings.TrimLeft(text, "0"); isDigits(text) && g != "" { // the owners of the products with a GTIN starting so
+			each(x.prods.codes, x.prods.codeAt, []byte("\x00"+g), func(i int) { m.set(int(x.prodEnt[i])) })
+		}
+		each(x.certs.codes, x.certs.codeAt, []byte("\x00"+text), func(i int) { m.set(int(x.fac.certs[i].ent)) })
 	}
+	m.keep(keep)
 	return x.ents.idsAt(m.page(offset, limit)), m.count()
 }
 
-// products is enterprises for products, within one enterprise's when ent is not uuid.Nil.
-func (x *searchIndex) products(text string, ent uuid.UUID, offset, limit int) ([]uuid.UUID, int) {
+// products is enterprises for products (text: a substring of the name, a prefix of the GTIN,
+// leading zeros ignored, or of the number of a certificate that names it), within one
+// enterprise's when ent is not uuid.Nil.
+func (x *searchIndex) products(text string, ent uuid.UUID, keep func(int) bool, offset, limit int) ([]uuid.UUID, int) {
 	if strings.ContainsRune(text, 0) {
 		return nil, 0
 	}
 	g := strings.TrimLeft(text, "0")
 	digits := isDigits(text) && g != ""
 	gtin := []byte("\x00" + g)
+	var byNumber bitset // products named by a certificate whose number starts with text
+	if text != "" {
+		byNumber = newBitset(len(x.prods.ids))
+		each(x.certs.codes, x.certs.codeAt, []byte("\x00"+text), func(i int) {
+			for _, p := range x.fac.certProds[i] {
+				byNumber.set(int(p))
+			}
+		})
+	}
 	if ent != uuid.Nil {
 		e, ok := x.entPos[ent]
 		if !ok {
@@ -339,22 +428,75 @@ func (x *searchIndex) products(text string, ent uuid.UUID, offset, limit int) ([
 		}
 		var all []int
 		for _, i := range x.prodsOf[e] {
-			if text == "" || x.prods.matches(int(i), []byte(text), digits, gtin) {
+			if (text == "" || x.prods.matches(int(i), []byte(text), digits, gtin) || byNumber.has(int(i))) && (keep == nil || keep(int(i))) {
 				all = append(all, int(i))
 			}
 		}
 		return x.prods.idsAt(all[min(offset, len(all)):min(len(all), offset+limit)]), len(all)
 	}
 	n := len(x.prods.ids)
-	if text == "" {
+	if text == "" && keep == nil {
 		return pageIDs(x.prods.ids, offset, limit), n
 	}
 	m := newBitset(n)
-	each(x.prods.names, x.prods.nameAt, []byte(text), m.set)
-	if digits {
-		each(x.prods.codes, x.prods.codeAt, gtin, m.set)
+	if text == "" {
+		m.fill(n)
+	} else {
+		each(x.prods.names, x.prods.nameAt, []byte(text), m.set)
+		if digits {
+			each(x.prods.codes, x.prods.codeAt, gtin, m.set)
+		}
+		m.or(byNumber)
 	}
+	m.keep(keep)
 	return x.prods.idsAt(m.page(offset, limit)), m.count()
+}
+
+// product is products for a product's id: it, if ent (uuid.Nil: any) holds it and keep
+// accepts it.
+func (x *searchIndex) product(id, ent uuid.UUID, keep func(int) bool, offset int) ([]uuid.UUID, int) {
+	i, ok := x.prodPos[id]
+	if !ok || (ent != uuid.Nil && x.ents.ids[x.prodEnt[i]] != ent) || (keep != nil && !keep(int(i))) {
+		return nil, 0
+	}
+	if offset > 0 {
+		return nil, 1
+	}
+	return []uuid.UUID{id}, 1
+}
+
+// certificates returns a page of the certificates, in grant order, whose number starts with
+// text (lower case; "" all), of the enterprise ent (uuid.Nil: any), that keep accepts, and how
+// many match.
+func (x *searchIndex) certificates(text string, ent uuid.UUID, keep func(int) bool, offset, limit int) ([]uuid.UUID, int) {
+	if strings.ContainsRune(text, 0) {
+		return nil, 0
+	}
+	if ent != uuid.Nil {
+		e, ok := x.entPos[ent]
+		if !ok {
+			return nil, 0
+		}
+		var all []int
+		for _, i := range x.fac.entCerts[e] {
+			if (text == "" || x.certs.codeHas(int(i), []byte("\x00"+text))) && (keep == nil || keep(int(i))) {
+				all = append(all, int(i))
+			}
+		}
+		return x.certs.idsAt(all[min(offset, len(all)):min(len(all), offset+limit)]), len(all)
+	}
+	n := len(x.certs.ids)
+	if text == "" && keep == nil {
+		return pageIDs(x.certs.ids, offset, limit), n
+	}
+	m := newBitset(n)
+	if text == "" {
+		m.fill(n)
+	} else {
+		each(x.certs.codes, x.certs.codeAt, []byte("\x00"+text), m.set)
+	}
+	m.keep(keep)
+	return x.certs.idsAt(m.page(offset, limit)), m.count()
 }
 
 // matches reports whether item i's name holds text or (digits) its code starts with code
@@ -372,6 +514,15 @@ func (t *table) matches(i int, text []byte, digits bool, code []byte) bool {
 		end = int(t.codeAt[i+1])
 	}
 	return digits && bytes.HasPrefix(t.codes[t.codeAt[i]:end], code)
+}
+
+// codeHas reports whether item i's code starts with code ("\x00" + the prefix).
+func (t *table) codeHas(i int, code []byte) bool {
+	end := len(t.codes)
+	if i+1 < len(t.codeAt) {
+		end = int(t.codeAt[i+1])
+	}
+	return bytes.HasPrefix(t.codes[t.codeAt[i]:end], code)
 }
 
 func (t *table) idsAt(pos []int) []uuid.UUID {

@@ -43,6 +43,24 @@ func linearSearch(t *testing.T, reg *cert.Registry, q Query, products bool) (ids
 	slices.SortFunc(ents, func(a, b *cert.Enterprise) int { return int(a.Index - b.Index) })
 	slices.SortFunc(prods, func(a, b *cert.Product) int { return int(a.Index - b.Index) })
 	text := strings.ToLower(q.Text)
+	// the holders and products of the certificates whose number starts with text
+	numOwners, numProds := map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
+	if text != "" {
+		for _, e := range ents {
+			cs, _, err := reg.EnterpriseCertificates(e.ID, -1, cert.MaxPage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				if strings.HasPrefix(strings.ToLower(c.Number), text) {
+					numOwners[e.ID] = true
+					for _, p := range c.Products {
+						numProds[p] = true
+					}
+				}
+			}
+		}
+	}
 	gtin := func(g string) bool {
 		tq := strings.TrimLeft(text, "0")
 		return g != "" && isDigits(text) && tq != "" && strings.HasPrefix(strings.TrimLeft(g, "0"), tq)
@@ -51,7 +69,7 @@ func linearSearch(t *testing.T, reg *cert.Registry, q Query, products bool) (ids
 	if products {
 		for _, p := range prods {
 			if (q.Enterprise == "" || p.Enterprise.String() == q.Enterprise) &&
-				(text == "" || p.ID.String() == text || strings.Contains(strings.ToLower(p.Name), text) || gtin(p.GTIN)) {
+				(text == "" || p.ID.String() == text || strings.Contains(strings.ToLower(p.Name), text) || gtin(p.GTIN) || numProds[p.ID]) {
 				all = append(all, p.ID.String())
 			}
 		}
@@ -63,7 +81,7 @@ func linearSearch(t *testing.T, reg *cert.Registry, q Query, products bool) (ids
 			}
 		}
 		for _, e := range ents {
-			if text == "" || strings.Contains(strings.ToLower(e.Name), text) || strings.HasPrefix(strings.ToLower(e.USCC), text) || owners[e.ID] {
+			if text == "" || strings.Contains(strings.ToLower(e.Name), text) || strings.HasPrefix(strings.ToLower(e.USCC), text) || owners[e.ID] || numOwners[e.ID] {
 				all = append(all, e.ID.String())
 			}
 		}
@@ -112,7 +130,7 @@ func TestSearchIndexMatchesLinear(t *testing.T) {
 		}
 	}
 	queries := []string{"", "tea", "TEA", "茶", "有限公司", "enterprise 1", "9151", "91510100ma00001", "69", "690012", "0690012",
-		"6900", "product 3-", "zzz", "0", w.prod.String(), "\x00", "2"}
+		"6900", "product 3-", "zzz", "0", w.prod.String(), "\x00", "2", "stc-2026-000", "STC-2026-0002"}
 	var a *CertRegistry
 	check := func(round string) {
 		t.Helper()

@@ -27,7 +27,7 @@ const (
 
 // Verdicts lists every verdict code.
 var Verdicts = []string{VerdictGenuine, VerdictUncertified, VerdictExpired, VerdictSuspended,
-	VerdictRevoked, VerdictCloned, VerdictRecalled, VerdictUnknown, VerdictForged, VerdictUnreadable}
+	VerdictRevoked, VerdictCloned, VerdictRecalled, VerdictUnknown, VerdictForged, VerdictUnreadable, VerdictVoid} // void: void.go
 
 // Verdict is the answer to a scan, the same in the HTML page and in JSON.
 type Verdict struct {
@@ -41,6 +41,7 @@ type Verdict struct {
 	Enterprise  *Enterprise      `json:"enterprise,omitempty"`
 	Product     *Product         `json:"product,omitempty"`
 	Batch       *Batch           `json:"batch,omitempty"`
+	Void        *Void            `json:"void,omitempty"` // the void that holds the unit (void.go)
 	Certificate *CertificateView `json:"certificate,omitempty"`
 	Scans       *ScanView        `json:"scans,omitempty"`
 	RecordURL   string           `json:"record_url,omitempty"` // the batch's public record in the log
@@ -146,6 +147,9 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	}
 	v.Batch = b
 	v.RecordURL = fmt.Sprintf("/api/v1/records/%d", b.Index)
+	if v.Void, err = s.voidOf(b, u); err != nil {
+		return nil, err
+	}
 	p, err := s.reg.Product(b.Product)
 	if err != nil {
 		return nil, fmt.Errorf("product: %w", err)
@@ -179,7 +183,7 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	v.Scans = sv
 	if s.scans != nil {
 		st, ok := s.scanHistory(ctx, scanstore.Scan{Batch: u.Batch, Serial: u.Serial, Time: now, Region: in.region, IP: in.ip}, in.count, sv)
-		if ok && s.cfg.Clone.cloned(st) {
+		if ok && s.cfg.Clone.cloned(st) && v.Void == nil {
 			if b.Recalled {
 				return v.set(VerdictRecalled, true, recallText(b)), nil
 			}
@@ -188,6 +192,8 @@ func (s *Server) check(ctx context.Context, in scanInput) (*Verdict, error) {
 	}
 
 	switch {
+	case v.Void != nil: // never sold: before a recall of the batch's other units
+		return v.set(VerdictVoid, false, voidText(v.Void)), nil
 	case b.Recalled:
 		return v.set(VerdictRecalled, true, recallText(b)), nil
 	case cert == nil || v.Certificate.Status == CertNone:
@@ -314,6 +320,7 @@ var advice = map[string]Text{
 	VerdictUnknown:     {ZH: "查无此码，请勿购买", EN: "Unknown code: do not buy"},
 	VerdictForged:      {ZH: "疑似假冒，请勿购买", EN: "Suspected counterfeit: do not buy"},
 	VerdictUnreadable:  {ZH: "无法识别此码，请重新扫描", EN: "Code not readable: scan it again"},
+	VerdictVoid:        voidAdvice, // void.go
 }
 
 // titles are the facts under the advice; {s} and the other placeholders are filled by words.
@@ -328,9 +335,11 @@ var titles = map[string]Text{
 	VerdictUnknown:     {ZH: "未知编码：查无此批次或序号", EN: "Unknown code: no such batch or unit"},
 	VerdictForged:      {ZH: "此码验证失败，不是登记企业签发的标签", EN: "This code does not verify: no registered enterprise issued it"},
 	VerdictUnreadable:  {ZH: "此码不完整或已损坏，这不表示产品是假冒的", EN: "The code is damaged or incomplete: this does not mean the product is fake"},
+	VerdictVoid:        voidTitle,
 }
 
 var explanations = map[string]Text{
+	VerdictVoid: voidExplanation,
 	VerdictGenuine: {ZH: "此标签由登记企业签发，产品的{s}当前有效。",
 		EN: "This label was issued by a registered enterprise, and the product's {s} is valid now."},
 	VerdictUncertified: {ZH: "此标签由登记企业签发，但目前没有有效的认证覆盖此产品。",

@@ -201,6 +201,7 @@ var eventWords = map[event.Type][2]string{
 	event.CertRevoke:          {"撤销认证", "certification revoked"},
 	event.BatchIssue:          {"标签批次", "label batch issued"},
 	event.BatchRecall:         {"批次召回", "batch recalled"},
+	event.BatchVoid:           {"标签作废", "labels voided"},
 	event.DrawRec:             {"双随机抽取", "random draw"},
 }
 
@@ -288,6 +289,8 @@ func summary(a *cert.Verified, ev *event.Event) string {
 		return fmt.Sprintf("%s lot %s, %d units from serial %d, made %s", prodName(b.Product), b.Lot, b.Quantity, b.FirstSerial, b.ProductionDate)
 	case *event.Recall:
 		return fmt.Sprintf("%s: %s", b.Kind, b.Reason)
+	case *event.Void:
+		return fmt.Sprintf("units %d-%d void: %s", b.FirstSerial, b.LastSerial, b.Reason)
 	}
 	return ""
 }

@@ -241,16 +241,9 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	res, err := label.Issue(ctx, lb,
 		label.IssueOptions{Outputs: outputs, Dir: *out, Progress: c.progress("labels")})
 	if err != nil {
-		recallTarget := "--data " + dataDir(c, *data)
-		if *server != "" {
-			recallTarget = "--server " + *server + " --enterprise " + chain.String()
-		}
-		why := ioMessage(err)
-		if ctx.Err() != nil {
-			why = "interrupted"
-		}
-		return withHint(fmt.Errorf("batch %d is recorded, but writing its labels failed: %s", rc.Index, why),
-			"do not print the labels in %s; withdraw the batch with 'santong batch recall %s --key %s --batch %s --kind recall --reason ...' and issue a new one", *out, recallTarget, *keyPath, batchID)
+		return issueInterrupted(c, err, ctx.Err() != nil, interruptedBatch{index: rc.Index, id: batchID, chain: chain,
+			first: *first, last: *first + *count - 1, out: *out, format: *format, data: dataDir(c, *data), server: *server,
+			key: *keyPath, labelKey: *labelKeyPath})
 	}
 	firstURL, err := lb.UnitURL(*first)
 	if err != nil {

@@ -299,6 +299,7 @@ var verdictWords = map[string]string{
 	label.VerdictExpired:     "! 真实标签 · %s已过期",
 	label.VerdictUncertified: "! 真实标签 · 无有效认证",
 	label.VerdictRecalled:    "⚠ 该批次已召回",
+	label.VerdictVoid:        "⊘ 作废标签 · 从未售出",
 	label.VerdictUnknown:     "? 未知编码",
 	label.VerdictForged:      "✗ 伪造",
 }

@@ -14,7 +14,7 @@ command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
 # fuse3 (fusermount3) for the power-loss test's lazyfs mount; as root lazyfs mounts by itself, but
 # the package also loads the fuse module's user-space side. The test skips only without /dev/fuse.
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
-command -v node >/dev/null 2>&1 || need+=(nodejs) # GS1's digital-link.js (below)
+command -v node >/dev/null 2>&1 || need+=(nodejs) # GS1's digital-link.js and @redocly/cli (below)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v ssh-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
@@ -47,6 +47,16 @@ if ! cmp -s verify/testdata/gs1/package-lock.json .cache/gs1-node/package-lock.j
   mkdir -p .cache/gs1-node
   cp verify/testdata/gs1/package.json verify/testdata/gs1/package-lock.json .cache/gs1-node/
   (cd .cache/gs1-node && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi
+
+# Redocly CLI lints docs/openapi.yaml (verify's TestOpenAPIRedoclyLint runs it from
+# .cache/redocly), from npm, pinned.
+REDOCLY=2.77.0
+if [ ! -x .cache/redocly/node_modules/.bin/redocly ] || [ "$(cat .cache/redocly/version 2>/dev/null)" != "$REDOCLY" ]; then
+  echo "test.sh: installing @redocly/cli $REDOCLY" >&2
+  mkdir -p .cache/redocly
+  npm install --prefix .cache/redocly --no-audit --no-fund --loglevel=error "@redocly/cli@$REDOCLY" >&2
+  echo "$REDOCLY" > .cache/redocly/version
 fi
 
 export SANTONG_REQUIRE_TOOLS=1 # tests that need zbarimg, Chromium or litewitness fail instead of skipping

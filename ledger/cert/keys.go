@@ -35,6 +35,7 @@ import (
 //	x O <request index 8> <position 4>  inspection uuid: the inspection that opened the target
 //	x X <enterprise uuid 16>            DrawFacts: returns, complaints, failed inspections, since (20, binary)
 //	x Y <scheme> 0 <enterprise 16> <certificate 16>   valid from, valid until (16, binary): the draws' index
+//	x V <batch uuid 16> <last serial 8> VoidRange: a void of the batch's units (void.go)
 //	x A <commitment 32>                 AttachmentRef: a confidential attachment an event names
 //	x J <application uuid 16>           Application (application.go), rewritten at each step
 //	x L <enterprise 16> <index 8>       application uuid: the enterprise's applications

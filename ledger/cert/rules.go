@@ -276,6 +276,8 @@ func (a *applier) dispatch() error {
 		return a.drawCommitted(b)
 	case *event.DrawReveal:
 		return a.drawRevealed(b)
+	case *event.Void:
+		return a.void(b) // void.go
 	}
 	return event.ErrUnknownType
 }

@@ -236,6 +236,7 @@ func storageFault(err error) error {
 type memStore struct {
 	m      map[string][]byte
 	writer map[string]int64
+	sorted map[string][]string // the keys that are sought, sorted (void.go)
 }
 
 func newMemStore() *memStore {
@@ -243,9 +244,14 @@ func newMemStore() *memStore {
 }
 
 func (s *memStore) get(k []byte) ([]byte, bool, error) { v, ok := s.m[string(k)]; return v, ok, nil }
-func (s *memStore) set(k, v []byte)                    { s.m[string(k)] = v }
-func (s *memStore) obj([]byte) (any, bool)             { return nil, false }
-func (s *memStore) objSet([]byte, any, bool)           {}
+func (s *memStore) set(k, v []byte) {
+	if seekable(k) {
+		s.index(k)
+	}
+	s.m[string(k)] = v
+}
+func (s *memStore) obj([]byte) (any, bool)   { return nil, false }
+func (s *memStore) objSet([]byte, any, bool) {}
 
 // held holds one record's writes over a base store until its checks pass.
 type held struct {

@@ -265,6 +265,7 @@ type Batch struct {
 	Recall         *BatchRecall `json:"recall,omitempty"`
 	Line           string       `json:"line,omitempty"`   // the production line, when the batch names it
 	Market         string       `json:"market,omitempty"` // export or domestic, when the batch names it
+	Voided         int64        `json:"voided,omitempty"` // units voided (void.go)
 }
 
 // Equivalence is a recorded standards comparison (标准比对): an export standard and a domestic

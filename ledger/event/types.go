@@ -91,6 +91,7 @@ var specs = map[Type]spec{
 	DrawRequested:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}}, // draw.go
 	DrawCommitted:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
 	DrawRevealed:        {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
+	BatchVoid:           {roles: []Role{RoleEnterprise}}, // voids: void.go
 }
 
 // Types lists every event type.
@@ -99,7 +100,8 @@ func Types() []Type {
 		SelfDeclared, ProductReg, AuditRec, CertGrant, InspectionRec, ComplaintRecv, ComplaintClose,
 		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared,
 		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn,
-		DrawRequested, DrawCommitted, DrawRevealed}
+		DrawRequested, DrawCommitted, DrawRevealed,
+		BatchVoid}
 }
 
 // Known reports whether t is a known event type.
@@ -165,6 +167,7 @@ var bodies = map[Type]func() Body{
 	DrawRequested:       func() Body { return new(DrawRequest) }, // draw.go
 	DrawCommitted:       func() Body { return new(DrawCommit) },
 	DrawRevealed:        func() Body { return new(DrawReveal) },
+	BatchVoid:           func() Body { return new(Void) },
 }
 
 // NewBody returns an empty body of type t (nil for an unknown type).

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -158,6 +161,24 @@ func TestConsoleEcoOriginAndOthers(t *testing.T) {
 		t.Fatalf("the application's page after the grant: %s", page)
 	}
 
+	// The written notice of the acceptance, rendered in the applicant's own console.
+	if !strings.Contains(e.get("/applications/"+app), "notice.pdf") {
+		t.Errorf("no notice link on the applicant's page")
+	}
+	pdf := e.get("/applications/" + app + "/notice.pdf")
+	if !strings.HasPrefix(pdf, "%PDF-") {
+		t.Fatalf("the notice is not a PDF: %.40q", pdf)
+	}
+	if pdftotext, err := exec.LookPath("pdftotext"); err == nil {
+		f := filepath.Join(t.TempDir(), "notice.pdf")
+		os.WriteFile(f, []byte(pdf), 0o600)
+		out, err := exec.Command(pdftotext, f, "-").Output()
+		text := strings.Join(strings.Fields(string(out)), "")
+		if err != nil || !strings.Contains(text, "受理通知书") || !strings.Contains(text, "生态-受理-1") || !strings.Contains(text, "生态茶业") {
+			t.Errorf("the notice's text: %v\n%s", err, out)
+		}
+	}
+
 	// The enterprise withdraws the second; the body can no longer accept it.
 	e.must("withdraw", url.Values{"application": {second}, "reason": {"改期申请"}})
 	b.refused("app-accept", url.Values{"application": {second}, "number": {"x"}}, "该申请已办结")
@@ -253,5 +274,48 @@ func TestJobPageProgress(t *testing.T) {
 	j.Err = "批次 7 已记录，但标签文件写入失败"
 	if page = f.get("/jobs/j1"); !strings.Contains(page, "写入失败") || strings.Contains(page, "/jobs/j1/files/") {
 		t.Errorf("failed: %s", page)
+	}
+}
+
+// TestConsoleDeadlines: an enterprise's console and a regulator's show the deadlines the
+// service knows: a suspension's rectify-by day, the certificate's end.
+func TestConsoleDeadlines(t *testing.T) {
+	s := newService(t)
+	ent, entK, prod, audit, crt := uuid.New(), key(40), uuid.New(), uuid.New(), uuid.New()
+	reg, regK := uuid.New(), key(41)
+	submit := func(k ed25519.PrivateKey, chain, subject uuid.UUID, b event.Body) {
+		raw, err := event.New(chain, subject, b).Sign(k)
+		if err == nil {
+			_, err = s.reg.Submit(context.Background(), raw)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", b.EventType(), err)
+		}
+	}
+	day := func(d int) string { return time.Now().In(event.CST).AddDate(0, 0, d).Format(event.DateFormat) }
+	submit(s.root, ent, ent, &event.Enterprise{Name: "期限食品", USCC: "91512081MA62K0260E", ExportFiling: "1", Address: "雅安"})
+	submit(s.root, ent, ent, &event.KeyEnrolment{Key: entK.Public().(ed25519.PublicKey), Role: event.RoleEnterprise})
+	submit(s.root, uuid.Nil, reg, &event.Regulator{Name: "市场监管局", Kind: event.RegulatorMarket})
+	submit(s.root, uuid.Nil, reg, &event.KeyEnrolment{Key: regK.Public().(ed25519.PublicKey), Role: event.RoleRegulator})
+	submit(entK, ent, prod, &event.Product{Name: "腊肠", Category: "food", ExportStandards: []string{"GB 2730"},
+		DomesticStandards: []string{"GB 2730"}, Lines: []string{"一号线"}})
+	submit(s.certK, ent, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeProducts, Products: []uuid.UUID{prod},
+		Auditors: []string{"王"}, Date: day(0), Result: event.ResultPass})
+	submit(s.certK, ent, crt, &event.Grant{Audit: audit, Number: "STC-DL-0001", Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
+		Products: []uuid.UUID{prod}, ValidFrom: day(0), ValidUntil: day(60)})
+	submit(s.certK, ent, crt, &event.Suspension{Reason: "抽检不合格", RectifyBy: day(10)})
+	s.reg.Log().WaitCheckpoint(t.Context(), s.reg.Log().Size())
+
+	e := newFormClient(t, Config{Server: s.url, Key: entK, OutDir: t.TempDir()})
+	page := e.get("/")
+	for _, want := range []string{"整改期限 rectify by", day(10), "证书到期 expiry", day(60), "STC-DL-0001"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the enterprise's console lacks %q", want)
+		}
+	}
+	r := newFormClient(t, Config{Server: s.url, Key: regK, OutDir: t.TempDir()})
+	page = r.get("/")
+	if !strings.Contains(page, "整改期限 rectify by") || strings.Contains(page, "证书到期 expiry") { // its end is 60 days away
+		t.Errorf("the regulator's console (30 days ahead):\n%s", page)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/scheme"
+	"github.com/santong-cn/santong/label"
 	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
@@ -30,6 +32,7 @@ func (c *Console) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", c.home)
 	m.HandleFunc("GET /applications/{id}", c.applicationPage)
+	m.HandleFunc("GET /applications/{id}/notice.pdf", c.applicationNotice)
 	m.HandleFunc("GET /jobs/{id}", c.jobPage)
 	m.HandleFunc("GET /jobs/{id}/files/{path...}", c.jobFile)
 	m.HandleFunc("GET /jobs/{id}/png.zip", c.jobPNGZip)
@@ -82,6 +85,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 // enterpriseHome is an enterprise's dashboard.
 type enterpriseHome struct {
 	Record       *verify.EnterpriseJSON
+	Deadlines    []verify.Deadline // its own, 90 days ahead and every overdue one
 	Applications []*verify.ApplicationJSON
 	Jobs         []*job
 	HasLabelKey  bool
@@ -94,6 +98,20 @@ type certifierHome struct {
 
 type operatorHome struct {
 	Enrolments []*verify.Enrolment
+}
+
+type regulatorHome struct {
+	Deadlines []verify.Deadline // every enterprise's, 30 days ahead and every overdue one
+}
+
+// deadlines reads the service's deadlines (GET /api/v1/deadlines); none from a service too old
+// to have them.
+func (c *Console) deadlines(ctx context.Context, query string) []verify.Deadline {
+	var d verify.DeadlinesJSON
+	if err := c.get(ctx, "/api/v1/deadlines?"+query, false, &d); err != nil {
+		return nil
+	}
+	return d.Deadlines
 }
 
 type unenrolledHome struct {
@@ -129,6 +147,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.Applications = l.Applications
+		h.Deadlines = c.deadlines(ctx, "within=90d&enterprise="+me.Owner.String())
 		h.Jobs = c.jobList()
 		c.render(w, r, "enterprise", me, h)
 	case event.RoleCertifier:
@@ -146,7 +165,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 		}
 		c.render(w, r, "operator", me, operatorHome{Enrolments: l.Enrolments})
 	default: // regulator, label
-		c.render(w, r, "regulator", me, nil)
+		c.render(w, r, "regulator", me, regulatorHome{Deadlines: c.deadlines(ctx, "within=30d")})
 	}
 }
 
@@ -199,6 +218,69 @@ func (c *Console) details(ctx context.Context, sha string) (*event.ApplicationDe
 		return nil, errors.New("the server's attachment is not the one the record commits to")
 	}
 	return event.DecodeDetails(at.Content)
+}
+
+// applicationNotice renders the written notice of an application's acceptance (受理通知书) or
+// rejection (不予受理通知书) in this process, for its applicant or its body to print: the
+// application is confidential, so the service does not render it. The code links to the
+// public record of the decision.
+func (c *Console) applicationNotice(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, fault.New(fault.NotFound, "no such application"))
+		return
+	}
+	var a verify.ApplicationJSON
+	if err := c.get(ctx, "/api/v1/applications/"+id.String(), true, &a); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var step *cert.AppStep
+	for i := range a.Steps {
+		if t := a.Steps[i].Type; t == event.AppAccepted || t == event.AppRejected {
+			step = &a.Steps[i]
+		}
+	}
+	if step == nil {
+		c.fail(w, r, fault.New(fault.NotFound, "the application has been neither accepted nor rejected: no notice yet"))
+		return
+	}
+	var ent verify.EnterpriseJSON
+	name := a.Enterprise.String()
+	if err := c.get(ctx, "/api/v1/enterprises/"+a.Enterprise.String(), false, &ent); err == nil {
+		name = ent.Enterprise.Name
+	}
+	t := step.Time.In(event.CST)
+	n := label.Notice{Addressee: name, Issuer: "认证机构 " + a.Certifier.String()[:8],
+		Date:      fmt.Sprintf("%d年%d月%d日", t.Year(), int(t.Month()), t.Day()),
+		VerifyURL: c.cfg.Server + "/api/v1/records/" + strconv.FormatInt(step.Index, 10),
+		Footer: []string{"本通知由公开日志第 " + strconv.FormatInt(step.Index, 10) + " 条记录生成 / Rendered from log record " + strconv.FormatInt(step.Index, 10),
+			"申请编号 application " + a.ID.String(), "申请材料与联系人保密，不在公开记录中 / the application's details are confidential"}}
+	sch := a.Scheme
+	if sc, ok := scheme.Lookup(a.Scheme); ok {
+		sch = sc.Name.ZH
+	}
+	if step.Type == event.AppAccepted {
+		n.Title, n.TitleEN = "受理通知书", "Notice of acceptance"
+		n.Body = []string{"贵单位提交的" + sch + "认证申请材料齐全，符合受理条件，现予受理。我机构将按程序组织审核，请保持联系方式畅通。"}
+		n.Facts = [][2]string{{"受理编号", a.Number}, {"认证项目", sch}, {"受理日期", t.Format(event.DateFormat)}}
+	} else {
+		n.Title, n.TitleEN = "不予受理通知书", "Notice of rejection"
+		n.Body = []string{"贵单位提交的" + sch + "认证申请经审查，不符合受理条件，现决定不予受理。理由如下；补正后可重新提出申请。"}
+		n.Facts = [][2]string{{"认证项目", sch}}
+		for i, rs := range a.Reasons {
+			n.Facts = append(n.Facts, [2]string{"理由 " + strconv.Itoa(i+1), rs})
+		}
+	}
+	pdf, err := label.NoticePDF(n)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `inline; filename="notice-`+a.ID.String()[:8]+`.pdf"`)
+	w.Write(pdf)
 }
 
 func today(t time.Time) string { return t.In(event.CST).Format(event.DateFormat) }

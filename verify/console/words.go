@@ -8,6 +8,7 @@ import (
 
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify"
 )
 
 // plainError is a refusal in plain words: what happened, in Chinese first and English, and
@@ -127,6 +128,19 @@ func plain(err error) plainError {
 }
 
 var funcs = template.FuncMap{
+	"deadline": func(kind string) string {
+		switch kind {
+		case verify.DeadlineRectify:
+			return "整改期限 rectify by"
+		case verify.DeadlineExpiry:
+			return "证书到期 expiry"
+		case verify.DeadlineInspection:
+			return "监督检查 inspection due"
+		}
+		return kind
+	},
+	// dueDay is the last day of a deadline that falls due at the end of a day (CST)
+	"dueDay": func(t time.Time) string { return t.In(event.CST).Add(-time.Second).Format(event.DateFormat) },
 	"status": statusWords,
 	"scheme": schemeWords,
 	"step":   stepWords,
