@@ -1,6 +1,6 @@
 // Package label makes and checks the signed QR labels that producers print beside the 三同 mark:
-// the token format (sign, parse, verify), QR codes as PNG and SVG, labels and A4 sheets (SVG and
-// PDF) with a mark drawn from strokes, and the streaming issuance of a whole batch with CSV and
+// the token format (sign, parse, verify), QR codes as PNG and SVG, labels (SVG and PNG) and A4
+// sheets (SVG and PDF) with a mark drawn from strokes, and the streaming issuance of a whole batch with CSV and
 // JSON manifests. It knows nothing of HTTP and does not import the ledger: the caller appends the
 // label-batch event and checks tokens against it.
 //

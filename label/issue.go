@@ -23,12 +23,13 @@ import (
 type Outputs uint
 
 const (
-	CSVManifest  Outputs = 1 << iota // manifest.csv: serial,short,url
-	JSONManifest                     // manifest.json: the batch and its units
-	PNGFiles                         // png/{serial}.png: the code alone, for printers that place images
-	SVGFiles                         // svg/{serial}.svg: the whole label
-	SVGSheets                        // sheets/sheet-{page}.svg: A4 pages of PerSheet labels
-	PDFSheets                        // sheets/sheets-{n}.pdf: A4 pages, PagesPerPDF pages per file
+	CSVManifest   Outputs = 1 << iota // manifest.csv: serial,short,url
+	JSONManifest                      // manifest.json: the batch and its units
+	PNGFiles                          // png/{serial}.png: the code alone, for printers that place images
+	SVGFiles                          // svg/{serial}.svg: the whole label
+	SVGSheets                         // sheets/sheet-{page}.svg: A4 pages of PerSheet labels
+	PDFSheets                         // sheets/sheets-{n}.pdf: A4 pages, PagesPerPDF pages per file
+	LabelPNGFiles                     // label-png/{serial}.png: the whole label as an image (labelpng.go)
 )
 
 // Batch is what Issue signs: units First .. First+Count-1 of the batch whose label-batch event is
@@ -133,7 +134,7 @@ func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 	if opt.Outputs&PDFSheets != 0 {
 		chunkN = uint64(perPDF * PerSheet)
 	}
-	if opt.Outputs&PDFSheets != 0 {
+	if opt.Outputs&(PDFSheets|LabelPNGFiles) != 0 {
 		if _, err := CJKFont(); err != nil {
 			return Result{}, err
 		}
@@ -276,7 +277,7 @@ func Issue(ctx context.Context, b Batch, opt IssueOptions) (Result, error) {
 var outputDirs = []struct {
 	o    Outputs
 	name string
-}{{PNGFiles, "png"}, {SVGFiles, "svg"}, {SVGSheets | PDFSheets, "sheets"}}
+}{{PNGFiles, "png"}, {SVGFiles, "svg"}, {SVGSheets | PDFSheets, "sheets"}, {LabelPNGFiles, labelPNGDir}}
 
 // CheckDir reports whether Issue can write outputs o into dir without replacing anything: dir
 // is missing or a directory, holds neither manifest, and the png/, svg/ or sheets/
@@ -328,7 +329,7 @@ type issuer struct {
 func (is *issuer) run(c *chunk) {
 	o := is.opt.Outputs
 	var labels []Label
-	wantLabels := o&(SVGFiles|SVGSheets|PDFSheets) != 0
+	wantLabels := o&(SVGFiles|SVGSheets|PDFSheets|LabelPNGFiles) != 0
 	if wantLabels {
 		labels = make([]Label, 0, c.n)
 	}
@@ -401,6 +402,12 @@ func (is *issuer) run(c *chunk) {
 				return
 			}
 			c.files++
+		}
+	}
+	if o&LabelPNGFiles != 0 {
+		if err := is.writeLabelPNGs(c, labels); err != nil {
+			c.err = err
+			return
 		}
 	}
 	if o&SVGSheets != 0 {

@@ -71,7 +71,7 @@ var commands = []command{
 	{"batch void", "--key KEY --batch ID|INDEX [--units FIRST-LAST] --reason not_printed|damaged_in_printing|misprinted|lost_before_use [--note TEXT] [TARGET]", "void label units never sold (not a recall)", cmdBatchVoid},
 
 	{"label reprint", "--batch ID|INDEX --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --label-key LABEL.key [--units FIRST-LAST] [--prefix P] [--allow-insecure-prefix] [--digital-link] [--data DIR]", "write a recorded batch's labels again (the same codes), refusing voided units", cmdLabelReprint},
-	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [--digital-link] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
+	{"label issue", "--product ID|GTIN --lot LOT --count N --out DIR --format png|label-png|svg|pdf|csv[,json,svg-sheet] --key ENTERPRISE.key --label-key LABEL.key [--production-date D] [--prefix P] [--allow-insecure-prefix] [--digital-link] [TARGET]", "issue a batch of signed labels", cmdLabelIssue},
 	{"application file", "--key KEY --certifier ID --scheme santong|eco_origin [--product ID|GTIN]... --contact-name N --contact-phone P [--document FILE]... [TARGET]", "apply to a certification body (enterprise)", cmdApplicationFile},
 	{"application accept", "--key KEY --application ID --number N [TARGET]", "accept an application for review: 受理 (certifier)", cmdApplicationAccept},
 	{"application reject", "--key KEY --application ID --reason R... [TARGET]", "reject an application, with reasons (certifier)", cmdApplicationReject},

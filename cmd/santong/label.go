@@ -28,6 +28,7 @@ var labelFormats = map[string]label.Outputs{
 	"svg":       label.SVGFiles,
 	"svg-sheet": label.SVGSheets,
 	"pdf":       label.PDFSheets,
+	"label-png": label.LabelPNGFiles,
 }
 
 func parseFormats(s string) (label.Outputs, error) {
@@ -35,7 +36,7 @@ func parseFormats(s string) (label.Outputs, error) {
 	for _, w := range strings.Split(s, ",") {
 		f, ok := labelFormats[strings.ToLower(strings.TrimSpace(w))]
 		if !ok {
-			return 0, usagef("--format %q: choose from csv, json, png, svg, svg-sheet, pdf, separated by commas", w)
+			return 0, usagef("--format %q: choose from csv, json, png, label-png, svg, svg-sheet, pdf, separated by commas", w)
 		}
 		o |= f
 	}
@@ -69,7 +70,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	count := fs.Uint64("count", 0, "number of units")
 	insecure := fs.Bool("allow-insecure-prefix", false, "accept a label URL prefix that is plain HTTP or a loopback or private address (demos and tests only: consumers' phones cannot reach it)")
 	out := fs.String("out", "", "the output directory (created if missing; must not hold another batch's labels)")
-	format := fs.String("format", "csv", "outputs, comma-separated: csv, json, png, svg, svg-sheet, pdf")
+	format := fs.String("format", "csv", "outputs, comma-separated: csv, json, png (the code), label-png (the whole label), svg, svg-sheet, pdf")
 	keyPath := fs.String("key", "", "the enterprise key file that signs the batch event")
 	labelKeyPath := fs.String("label-key", "", "the enterprise's enrolled label key file that signs the tokens")
 	prodDate := fs.String("production-date", time.Now().In(event.CST).Format(event.DateFormat), "production date YYYY-MM-DD (China Standard Time)")
@@ -124,9 +125,9 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 			}
 		}()
 	}
-	if outputs&label.PDFSheets != 0 {
+	if outputs&(label.PDFSheets|label.LabelPNGFiles) != 0 {
 		if _, err := label.CJKFont(); err != nil {
-			return withHint(errors.New("no CJK font for PDF sheets"), "apt-get install fonts-droid-fallback, set %s to a .ttf font, or choose --format svg-sheet", label.EnvCJKFont)
+			return withHint(errors.New("no CJK font for PDF sheets or PNG labels"), "apt-get install fonts-droid-fallback, set %s to a .ttf font, or choose --format svg-sheet or svg", label.EnvCJKFont)
 		}
 	}
 	entKey, err := c.readKey(*keyPath)
@@ -154,7 +155,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	}
 	b := &event.Batch{FirstSerial: int64(*first), LabelKey: labelKeyID, Line: *line, Lot: *lot, Market: *market,
 		ProductionDate: *prodDate, Quantity: int64(*count)}
-	var origin, pfx, productName, gtin string
+	var origin, pfx, productName, gtin, public string
 	var schemes []string // the schemes whose marks the labels carry
 	var chain uuid.UUID
 	if reg, ok := localRegistry(tgt); ok {
@@ -198,7 +199,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		origin, pfx = info.Origin, info.LabelPrefix
+		origin, pfx, public = info.Origin, info.LabelPrefix, info.PublicURL
 		if pfx == "" && *prefix == "" {
 			return withHint(fmt.Errorf("%s advertises no label URL prefix", *server), "give the public prefix with --prefix HTTPS://HOST/Q/")
 		}
@@ -208,7 +209,7 @@ func cmdLabelIssue(ctx context.Context, c *cli, args []string) error {
 	}
 	if err := checkPublicPrefix(pfx, *insecure); err != nil {
 		if *server != "" || *prefix != "" {
-			return err
+			return publicPrefixHint(err, public, *prefix == "") // labelprefix.go
 		}
 		// a local data directory's own prefix, chosen at init: said, not refused
 		fmt.Fprintf(c.stderr, "santong: warning: %v\n", err)
