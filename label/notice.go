@@ -2,10 +2,12 @@ package label
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/go-pdf/fpdf"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/scheme"
 )
 
 // Notice is a written notice (书面通知) rendered from a record: a suspension or a revocation,
@@ -21,10 +23,26 @@ type Notice struct {
 	Date      string      // 2026年12月3日
 	VerifyURL string      // what the code links to: the record
 	Footer    []string    // small print: the record's index and leaf hash, how to check it
+	// Mark, when set, is drawn above the title (a certificate document carries its scheme's).
+	Mark *scheme.Mark
 }
+
+// noticeGlyphs replaces what Droid Sans Fallback has no glyph for with what it has.
+var noticeGlyphs = strings.NewReplacer("“", "「", "”", "」", "‘", "『", "’", "』", "·", "/")
 
 // NoticePDF renders n as a one-page A4 PDF with the CJK font of CJKFont.
 func NoticePDF(n Notice) ([]byte, error) {
+	fix := noticeGlyphs.Replace
+	n.Title, n.Addressee, n.Issuer, n.Date = fix(n.Title), fix(n.Addressee), fix(n.Issuer), fix(n.Date)
+	for i := range n.Body {
+		n.Body[i] = fix(n.Body[i])
+	}
+	for i := range n.Facts {
+		n.Facts[i][0], n.Facts[i][1] = fix(n.Facts[i][0]), fix(n.Facts[i][1])
+	}
+	for i := range n.Footer {
+		n.Footer[i] = fix(n.Footer[i])
+	}
 	font, err := CJKFont()
 	if err != nil {
 		return nil, err
@@ -45,14 +63,31 @@ func NoticePDF(n Notice) ([]byte, error) {
 	s := &SheetPDF{pdf: p}
 	p.AddPage()
 	const left, width = 25.0, 160.0
+	if m := n.Mark; m != nil {
+		const side = 18.0
+		u := side / 24
+		x, y := 105-side/2, 8.0
+		r, g, bl := m.RGB()
+		p.SetFillColor(r, g, bl)
+		p.RoundedRect(x, y, side, side, 3*u, "1234", "F")
+		p.SetDrawColor(255, 255, 255)
+		p.SetLineWidth(m.Width * u)
+		p.SetLineCapStyle(m.Cap)
+		for _, sg := range m.Strokes {
+			p.Line(x+sg.X1*u, y+sg.Y1*u, x+sg.X2*u, y+sg.Y2*u)
+		}
+		p.SetLineCapStyle("butt")
+	}
 	// title, centred
 	tw := s.textWidth(n.Title, 8)
 	s.text(105-tw/2, 35, n.Title, 8)
 	tw = s.textWidth(n.TitleEN, 4)
 	s.text(105-tw/2, 43, n.TitleEN, 4)
 	y := 60.0
-	s.text(left, y, n.Addressee+"：", 5)
-	y += 10
+	if n.Addressee != "" {
+		s.text(left, y, n.Addressee+"：", 5)
+		y += 10
+	}
 	for _, para := range n.Body {
 		for _, line := range s.wrap("　　"+para, 4.5, width) {
 			s.text(left, y, line, 4.5)
@@ -114,9 +149,10 @@ func (s *SheetPDF) wrap(t string, size, w float64) []string {
 			n--
 		}
 		if n < len(r) {
-			// prefer a break at a space, or before a Chinese character
+			// prefer a break at a space, or before a Chinese character, never before closing
+			// punctuation (it stays with what it closes)
 			for k := n; k > n/2; k-- {
-				if r[k] == ' ' || r[k] >= 0x2E80 || r[k-1] >= 0x2E80 {
+				if (r[k] == ' ' || r[k] >= 0x2E80 || r[k-1] >= 0x2E80) && !strings.ContainsRune("）」』，。、；：！？", r[k]) {
 					n = k
 					break
 				}

@@ -87,6 +87,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/registry/products", s.productsPage)
 	getHead("/registry/enterprises/:id", s.enterprisePage)
 	getHead("/registry/certificates/:id", s.certificatePage)
+	getHead("/registry/certificates/:id/certificate.pdf", s.certificateDocument)
 	getHead("/api/v1/enterprises", s.enterprisesJSON)
 	getHead("/api/v1/enterprises/:id", s.enterpriseJSON)
 	getHead("/api/v1/products", s.productsJSON)
