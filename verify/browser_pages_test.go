@@ -190,6 +190,7 @@ func TestPagesInBrowser(t *testing.T) {
 		{"products", base + "/registry/products", "", 200},
 		{"stats", base + "/stats", "", 200},
 		{"certificate", base + "/registry/certificates/STC-2026-0001", "", 200},
+		{"product", base + "/registry/products/09506000134352", "", 200},
 		{"certificate-revoked", base + "/registry/certificates/" + w.cert2.String(), "", 200},
 		{"check", base + "/check", "", 200},
 		{"check-tried", base + "/check?code=" + url.QueryEscape(" - "), "", 200},

@@ -154,3 +154,26 @@ func (s *Server) certificateDocument(c *gin.Context) {
 	c.Header("Content-Disposition", `inline; filename="certificate-`+out.Certificate.Number+`.pdf"`)
 	c.Data(http.StatusOK, "application/pdf", pdf)
 }
+
+// productPage serves GET /registry/products/{id or GTIN}: a product's page: its maker, the
+// schemes and certificates that cover it with their status now, and the 同线同标同质 claims where
+// a scheme makes them.
+func (s *Server) productPage(c *gin.Context) {
+	k, err := parseProductKey(c.Param("id"))
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	l, err := s.lookups()
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	out, err := l.ProductLookup(k, s.now())
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.shortCache(c)
+	s.html(c, http.StatusOK, "product", out)
+}

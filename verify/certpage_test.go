@@ -52,6 +52,17 @@ func TestCertificatePage(t *testing.T) {
 		t.Errorf("the passed rectify-by day is not overdue")
 	}
 	page("/registry/certificates/STC-1999-0000", 404)
+	// the product's page
+	body = page("/registry/products/09506000134352", 200)
+	for _, want := range []string{"川味腊肉", "四川川味食品有限公司", "STC-2026-0001", "/registry/certificates/" + w.cert1.String(), "同线"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q on the product's page", want)
+		}
+	}
+	page("/registry/products/00000000000017", 404)
+	if list := page("/registry/products", 200); !strings.Contains(list, "/registry/products/"+w.prod.String()) {
+		t.Errorf("the product list does not link the product's page")
+	}
 	if page("/registry/certificates/STC-2026-0002?lang=en", 200) == "" {
 		t.Error("the revoked certificate's page")
 	}

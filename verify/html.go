@@ -271,6 +271,13 @@ func pageSchemes(data any) (all, valid []*scheme.Scheme) {
 		}
 	case GS1Product: // product information, not a verdict: the schemes named, no mark
 		ids = d.Product.Schemes
+	case *ProductLookup:
+		for _, c := range d.Certificates {
+			ids = append(ids, c.Scheme)
+			if c.Status == CertValid {
+				ok = append(ok, c.Scheme)
+			}
+		}
 	case *CertificatePage:
 		ids = append(ids, d.Certificate.Scheme)
 		if d.Certificate.Status == CertValid {

@@ -226,7 +226,7 @@ func (s *Server) productJSON(c *gin.Context) {
 		return
 	}
 	out.Links = Links{Self: s.productURL(out.Product.ID), Enterprise: s.enterpriseURL(out.Product.Enterprise),
-		Page: s.cfg.Origin + "/registry/products?q=" + url.QueryEscape(out.Product.ID)}
+		Page: s.cfg.Origin + "/registry/products/" + url.PathEscape(out.Product.ID)}
 	for _, cv := range out.Certificates {
 		out.Links.Certificates = append(out.Links.Certificates, s.certificateURL(cv.ID))
 	}

@@ -89,6 +89,7 @@ func TestOpenAPILive(t *testing.T) {
 		"/api/v1/records/99999":                                "/api/v1/records/{index}", // 404
 		"/registry/certificates/STC-2026-0001":                 "/registry/certificates/{id}",
 		"/registry/certificates/STC-2026-0001/certificate.pdf": "/registry/certificates/{id}/certificate.pdf",
+		"/registry/products/09506000134352":                    "/registry/products/{id}",
 		"/api/v1/notices/0.pdf":                                "/api/v1/notices/{file}", // 400: not a suspension
 		"/api/v1/notices/99999.pdf":                            "/api/v1/notices/{file}", // 404
 	} {

@@ -85,6 +85,7 @@ func (s *Server) routes() *gin.Engine {
 	getHead("/", s.home)
 	getHead("/registry", s.enterprisesPage)
 	getHead("/registry/products", s.productsPage)
+	getHead("/registry/products/:id", s.productPage)
 	getHead("/registry/enterprises/:id", s.enterprisePage)
 	getHead("/registry/certificates/:id", s.certificatePage)
 	getHead("/registry/certificates/:id/certificate.pdf", s.certificateDocument)
