@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,3 +114,40 @@ func TestCertificateDocument(t *testing.T) {
 		t.Errorf("unknown: %d", r.Code)
 	}
 }
+
+// TestVerdictActions: a genuine verdict's page shows the maker's registered address; a bad one
+// (forged, revoked, unknown) the 12315 hotline as a tel: link; a genuine one no hotline.
+func TestVerdictActions(t *testing.T) {
+	w := newWorld(t, "")
+	defer w.close()
+	s := w.server(Config{RateLimit: -1})
+	defer s.Close()
+	h := s.Handler()
+	w.viaHandler(h)
+	w.setup()
+	get := func(path string) string {
+		t.Helper()
+		r := do(t, h, "GET", path, "Accept", "text/html")
+		if r.Code != 200 {
+			t.Fatalf("%s: %d", path, r.Code)
+		}
+		return r.body
+	}
+	good := get("/q/" + w.token(w.labelK, w.batch1, 1) + "?lang=zh")
+	if !strings.Contains(good, "成都") || strings.Contains(good, `href="tel:12315"`) {
+		t.Errorf("genuine: address or hotline wrong")
+	}
+	for name, path := range map[string]string{"forged": "/q/" + w.token(w.label2K, w.batch1, 1), "revoked": "/q/" + w.token(w.label2K, w.batch2, 1),
+		"unknown": "/q/" + w.token(w.labelK, w.batch1, 5000)} {
+		if !strings.Contains(get(path), `href="tel:12315"`) {
+			t.Errorf("%s: no 12315 hotline", name)
+		}
+	}
+	var e struct{ Enterprise Enterprise }
+	r := do(t, h, "GET", "/api/v1/enterprises/"+w.ent.String())
+	if err := jsonDecodeString(r.body, &e); err != nil || e.Enterprise.Address != "成都" {
+		t.Errorf("the enterprise's JSON address: %v %+v", err, e)
+	}
+}
+
+func jsonDecodeString(s string, v any) error { return json.NewDecoder(strings.NewReader(s)).Decode(v) }

@@ -84,6 +84,7 @@ type Enterprise struct {
 	Name         string   `json:"name"`
 	NameEN       string   `json:"name_en,omitempty"`
 	CreditCode   string   `json:"credit_code"`
+	Address      string   `json:"address,omitempty"` // its registered address (public, as registered)
 	Region       string   `json:"region,omitempty"`
 	Status       string   `json:"status"` // its certification status now (see CertStatus)
 	Certificates []string `json:"certificates,omitempty"`
