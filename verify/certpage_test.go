@@ -2,9 +2,6 @@ package verify
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,9 +70,7 @@ func TestCertificatePage(t *testing.T) {
 // number and the holder, and its QR code (read by zbarimg from the page pdftoppm rasterised)
 // is the certificate's page.
 func TestCertificateDocument(t *testing.T) {
-	pdftotext := needTool(t, "pdftotext", "poppler-utils")
-	pdftoppm := needTool(t, "pdftoppm", "poppler-utils")
-	zbarimg := needTool(t, "zbarimg", "zbar-tools")
+	needPDFTools(t)
 	w := newWorld(t, "")
 	defer w.close()
 	s := w.server(Config{RateLimit: -1, Origin: "https://verify.example"})
@@ -87,28 +82,14 @@ func TestCertificateDocument(t *testing.T) {
 	if r.Code != 200 || r.Header().Get("Content-Type") != "application/pdf" {
 		t.Fatalf("%d %v", r.Code, r.Header())
 	}
-	dir := t.TempDir()
-	f := filepath.Join(dir, "c.pdf")
-	os.WriteFile(f, []byte(r.body), 0o644)
-	out, err := exec.Command(pdftotext, f, "-").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(strings.Fields(string(out)), "")
+	text, code := readPDF(t, r.body, "certificate")
 	for _, want := range []string{"同线同标同质", "认证证书", "STC-2026-0001", "四川川味食品有限公司", "有效"} {
 		if !strings.Contains(text, want) {
-			t.Errorf("no %q in the certificate:\n%s", want, out)
+			t.Errorf("no %q in the certificate:\n%s", want, text)
 		}
 	}
-	if out, err := exec.Command(pdftoppm, "-png", "-r", "150", "-singlefile", f, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v %s", err, out)
-	}
-	code, err := exec.Command(zbarimg, "--quiet", "--raw", filepath.Join(dir, "page.png")).Output()
-	if want := "https://verify.example/registry/certificates/" + w.cert1.String(); err != nil || strings.TrimSpace(string(code)) != want {
-		t.Errorf("the certificate's code: %q %v, want %q", code, err, want)
-	}
-	if d := os.Getenv("SANTONG_NOTICE_OUT"); d != "" {
-		os.WriteFile(filepath.Join(d, "certificate.png"), must(os.ReadFile(filepath.Join(dir, "page.png"))), 0o644)
+	if want := "https://verify.example/registry/certificates/" + w.cert1.String(); code != want {
+		t.Errorf("the certificate's code: %q, want %q", code, want)
 	}
 	if r := do(t, h, "GET", "/registry/certificates/STC-1999-0000/certificate.pdf"); r.Code != 404 {
 		t.Errorf("unknown: %d", r.Code)

@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -29,11 +30,17 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// TestChangeFeed: the feed lists every status-relevant record in log order with its index,
-// pages by cursor, waits when asked, and lists a certificate's expiry, which no record marks:
-// pending at the log's end once the time has passed, then in place before the first record
-// after it; never for a revoked certificate.
-func TestChangeFeed(t *testing.T) {
+// clockWorld is a world whose log and service read a settable clock, set up through the
+// service; at signs an event at the clock's time, submits it and waits for its checkpoint.
+type clockWorld struct {
+	*world
+	clk *fakeClock
+	d   Deps
+	h   http.Handler
+}
+
+func newClockWorld(t *testing.T, cfg Config) *clockWorld {
+	t.Helper()
 	clk := &fakeClock{t: time.Now()}
 	w := newWorld(t, "")
 	w.reg.Close()
@@ -44,32 +51,42 @@ func TestChangeFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.reg.Close()
+	t.Cleanup(func() { w.reg.Close() })
 	w.adapter = NewCertRegistry(w.reg)
 	d := w.adapter.Deps()
 	d.Now = clk.now
-	srv := New(Config{RateLimit: -1, Origin: "http://feed.test"}, d)
-	defer srv.Close()
+	cfg.RateLimit = -1
+	srv := New(cfg, d)
+	t.Cleanup(func() { srv.Close() })
 	h := srv.Handler()
 	w.viaHandler(h)
 	w.setup()
+	return &clockWorld{world: w, clk: clk, d: d, h: h}
+}
 
-	// events signed at the fake clock's time
-	at := func(k []byte, chain, subject uuid.UUID, body event.Body) int64 {
-		t.Helper()
-		b, err := event.New(chain, subject, body).At(clk.now()).Sign(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, _ := w.post(b)
-		if resp.StatusCode != 201 {
-			t.Fatalf("%s: %d %s", body.EventType(), resp.StatusCode, readAll(t, resp.Body))
-		}
-		var rc EventReceipt
-		jsonDecode(resp.Body, &rc)
-		w.reg.Log().WaitCheckpoint(t.Context(), rc.Index+1)
-		return rc.Index
+func (w *clockWorld) at(k []byte, chain, subject uuid.UUID, body event.Body) int64 {
+	w.t.Helper()
+	b, err := event.New(chain, subject, body).At(w.clk.now()).Sign(k)
+	if err != nil {
+		w.t.Fatal(err)
 	}
+	resp, _ := w.post(b)
+	if resp.StatusCode != 201 {
+		w.t.Fatalf("%s: %d %s", body.EventType(), resp.StatusCode, readAll(w.t, resp.Body))
+	}
+	var rc EventReceipt
+	jsonDecode(resp.Body, &rc)
+	w.reg.Log().WaitCheckpoint(w.t.Context(), rc.Index+1)
+	return rc.Index
+}
+
+// TestChangeFeed: the feed lists every status-relevant record in log order with its index,
+// pages by cursor, waits when asked, and lists a certificate's expiry, which no record marks:
+// pending at the log's end once the time has passed, then in place before the first record
+// after it; never for a revoked certificate.
+func TestChangeFeed(t *testing.T) {
+	cw := newClockWorld(t, Config{Origin: "http://feed.test"})
+	w, clk, h, at := cw.world, cw.clk, cw.h, cw.at
 	// a certificate that ends tomorrow
 	prod3, cert3, audit := uuid.New(), uuid.New(), uuid.New()
 	at(w.entK, w.ent, prod3, &event.Product{Name: "腊肠", Category: "food", ExportStandards: []string{"GB 2730"},
@@ -203,40 +220,8 @@ func TestChangeFeed(t *testing.T) {
 // TestOverdueRectification: a suspension reinstated before its rectify-by day passes is never
 // overdue; one left suspended is, once, at the first record after the day.
 func TestOverdueRectification(t *testing.T) {
-	clk := &fakeClock{t: time.Now()}
-	w := newWorld(t, "")
-	w.reg.Close()
-	signer, verifier, _ := ledger.NewSigner(testOrigin, worldKey(9))
-	var err error
-	w.reg, err = cert.Open(ledger.Options{Origin: testOrigin, Signer: signer, Verifier: verifier, InMemory: true,
-		CheckpointInterval: 10 * time.Millisecond, Clock: clk.now}, cert.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.reg.Close()
-	w.adapter = NewCertRegistry(w.reg)
-	d := w.adapter.Deps()
-	d.Now = clk.now
-	srv := New(Config{RateLimit: -1}, d)
-	defer srv.Close()
-	h := srv.Handler()
-	w.viaHandler(h)
-	w.setup()
-	at := func(k []byte, chain, subject uuid.UUID, body event.Body) int64 {
-		t.Helper()
-		b, err := event.New(chain, subject, body).At(clk.now()).Sign(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, _ := w.post(b)
-		if resp.StatusCode != 201 {
-			t.Fatalf("%s: %d %s", body.EventType(), resp.StatusCode, readAll(t, resp.Body))
-		}
-		var rc EventReceipt
-		jsonDecode(resp.Body, &rc)
-		w.reg.Log().WaitCheckpoint(t.Context(), rc.Index+1)
-		return rc.Index
-	}
+	cw := newClockWorld(t, Config{})
+	w, clk, h, at := cw.world, cw.clk, cw.h, cw.at
 	overdue := func() []Change {
 		var l []Change
 		for cur := int64(-1); ; {

@@ -30,9 +30,7 @@ func needTool(t *testing.T, name, pkg string) string {
 // the page rasterised by pdftoppm) links to the record it was rendered from; other records
 // have no notice.
 func TestNotice(t *testing.T) {
-	pdftotext := needTool(t, "pdftotext", "poppler-utils")
-	pdftoppm := needTool(t, "pdftoppm", "poppler-utils")
-	zbarimg := needTool(t, "zbarimg", "zbar-tools")
+	needPDFTools(t)
 	w := newWorld(t, "")
 	defer w.close()
 	s := w.server(Config{RateLimit: -1, Origin: "https://verify.example"})
@@ -47,28 +45,14 @@ func TestNotice(t *testing.T) {
 	if r.Code != 200 || r.Header().Get("Content-Type") != "application/pdf" || !strings.HasPrefix(r.body, "%PDF-") {
 		t.Fatalf("notice: %d %v %.100q", r.Code, r.Header(), r.body)
 	}
-	dir := t.TempDir()
-	f := filepath.Join(dir, "notice.pdf")
-	os.WriteFile(f, []byte(r.body), 0o644)
-	out, err := exec.Command(pdftotext, f, "-").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(strings.Fields(string(out)), "")
+	text, code := readPDF(t, r.body, "notice")
 	for _, want := range []string{"暂停认证通知书", "四川川味食品有限公司", "STC-2026-0001", "抽检不合格", date(30 * 24 * time.Hour), "三同"} {
 		if !strings.Contains(text, strings.Join(strings.Fields(want), "")) {
-			t.Errorf("no %q in the notice's text:\n%s", want, out)
+			t.Errorf("no %q in the notice's text:\n%s", want, text)
 		}
 	}
-	if out, err := exec.Command(pdftoppm, "-png", "-r", "150", "-singlefile", f, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v %s", err, out)
-	}
-	if d := os.Getenv("SANTONG_NOTICE_OUT"); d != "" {
-		os.WriteFile(filepath.Join(d, "notice.png"), must(os.ReadFile(filepath.Join(dir, "page.png"))), 0o644)
-	}
-	code, err := exec.Command(zbarimg, "--quiet", "--raw", filepath.Join(dir, "page.png")).Output()
-	if want := "https://verify.example/api/v1/records/" + strconv.FormatInt(idx, 10); err != nil || strings.TrimSpace(string(code)) != want {
-		t.Errorf("the notice's code: %q %v, want %q", code, err, want)
+	if want := "https://verify.example/api/v1/records/" + strconv.FormatInt(idx, 10); code != want {
+		t.Errorf("the notice's code: %q, want %q", code, want)
 	}
 
 	for path, c := range map[string]struct {
@@ -85,9 +69,37 @@ func TestNotice(t *testing.T) {
 	}
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
+// needPDFTools skips (or fails, with SANTONG_REQUIRE_TOOLS=1) without poppler and zbar.
+func needPDFTools(t *testing.T) {
+	t.Helper()
+	needTool(t, "pdftotext", "poppler-utils")
+	needTool(t, "pdftoppm", "poppler-utils")
+	needTool(t, "zbarimg", "zbar-tools")
+}
+
+// readPDF reads a one-page PDF back as a person would: its text by pdftotext (white space
+// removed) and its QR code by zbarimg from the page pdftoppm rasterised at 150 dpi. With
+// SANTONG_NOTICE_OUT set, the page is also written there as NAME.png, to look at.
+func readPDF(t *testing.T, pdf, name string) (text, code string) {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, name+".pdf")
+	if err := os.WriteFile(f, []byte(pdf), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	return v
+	out, err := exec.Command("pdftotext", f, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	if out, err := exec.Command("pdftoppm", "-png", "-r", "150", "-singlefile", f, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v %s", err, out)
+	}
+	page := filepath.Join(dir, "page.png")
+	if d := os.Getenv("SANTONG_NOTICE_OUT"); d != "" {
+		if b, err := os.ReadFile(page); err == nil {
+			os.WriteFile(filepath.Join(d, name+".png"), b, 0o644)
+		}
+	}
+	qr, _ := exec.Command("zbarimg", "--quiet", "--raw", page).Output()
+	return strings.Join(strings.Fields(string(out)), ""), strings.TrimSpace(string(qr))
 }

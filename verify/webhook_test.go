@@ -15,8 +15,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/santong-cn/santong/ledger"
-	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -68,40 +66,8 @@ func (rv *receiver) got() []string {
 // in log order, retried until acknowledged; an expiry is delivered once when it passes and not
 // again when a record later gives it its place; a restarted dispatcher delivers nothing twice.
 func TestWebhooks(t *testing.T) {
-	clk := &fakeClock{t: time.Now()}
-	w := newWorld(t, "")
-	w.reg.Close()
-	signer, verifier, _ := ledger.NewSigner(testOrigin, worldKey(9))
-	var err error
-	w.reg, err = cert.Open(ledger.Options{Origin: testOrigin, Signer: signer, Verifier: verifier, InMemory: true,
-		CheckpointInterval: 10 * time.Millisecond, Clock: clk.now}, cert.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.reg.Close()
-	w.adapter = NewCertRegistry(w.reg)
-	d := w.adapter.Deps()
-	d.Now = clk.now
-	srv := New(Config{RateLimit: -1}, d)
-	defer srv.Close()
-	h := srv.Handler()
-	w.viaHandler(h)
-	w.setup()
-	at := func(k []byte, chain, subject uuid.UUID, body event.Body) int64 {
-		t.Helper()
-		b, err := event.New(chain, subject, body).At(clk.now()).Sign(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, _ := w.post(b)
-		if resp.StatusCode != 201 {
-			t.Fatalf("%s: %d %s", body.EventType(), resp.StatusCode, readAll(t, resp.Body))
-		}
-		var rc EventReceipt
-		jsonDecode(resp.Body, &rc)
-		w.reg.Log().WaitCheckpoint(t.Context(), rc.Index+1)
-		return rc.Index
-	}
+	cw := newClockWorld(t, Config{})
+	w, clk, d, h, at := cw.world, cw.clk, cw.d, cw.h, cw.at
 	// a certificate that ends tomorrow, to expire
 	prod3, cert3, audit := uuid.New(), uuid.New(), uuid.New()
 	at(w.entK, w.ent, prod3, &event.Product{Name: "腊肠", Category: "food", ExportStandards: []string{"GB 2730"},

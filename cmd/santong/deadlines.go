@@ -59,17 +59,11 @@ func cmdDeadlines(ctx context.Context, c *cli, args []string) error {
 			}
 			eid = &u
 		}
-		reg, _, err := c.openRegistryMode(dataDir(c, *data), true)
+		a, size, done, err := c.readAdapter(*data)
 		if err != nil {
 			return err
 		}
-		defer reg.Close()
-		a := verify.NewCertRegistry(reg)
-		defer a.Close()
-		var size int64
-		if cp := reg.Log().Checkpoint(); cp != nil {
-			size = cp.Size
-		}
+		defer done()
 		now := time.Now()
 		l, err := a.Deadlines(size, now, d, eid)
 		if err != nil {

@@ -68,18 +68,11 @@ func cmdReportAnnual(ctx context.Context, c *cli, args []string) error {
 			return fmt.Errorf("fetch the annual summary from %s: %w", *server, err)
 		}
 	} else {
-		dir := dataDir(c, *data)
-		reg, _, err := c.openRegistryMode(dir, true)
+		a, size, done, err := c.readAdapter(*data)
 		if err != nil {
 			return err
 		}
-		defer reg.Close()
-		a := verify.NewCertRegistry(reg)
-		defer a.Close()
-		var size int64
-		if cp := reg.Log().Checkpoint(); cp != nil {
-			size = cp.Size
-		}
+		defer done()
 		if rep, err = a.Annual(*year, size, now); err != nil {
 			return err
 		}
@@ -244,17 +237,11 @@ func writeReport(ctx context.Context, c *cli, out, server, path, data string, lo
 		}
 		rows = int64(bytes.Count(b.Bytes(), []byte("\n"))) - 1
 	} else {
-		reg, _, err := c.openRegistryMode(dataDir(c, data), true)
+		a, size, done, err := c.readAdapter(data)
 		if err != nil {
 			return err
 		}
-		defer reg.Close()
-		a := verify.NewCertRegistry(reg)
-		defer a.Close()
-		var size int64
-		if cp := reg.Log().Checkpoint(); cp != nil {
-			size = cp.Size
-		}
+		defer done()
 		if rows, err = local(&b, a, size); err != nil {
 			return err
 		}
@@ -264,4 +251,19 @@ func writeReport(ctx context.Context, c *cli, out, server, path, data string, lo
 	}
 	fmt.Fprintf(c.stdout, "%s: %d rows\n", out, rows)
 	return nil
+}
+
+// readAdapter opens a data directory read-only for the reports: the registry's adapter, the
+// size of the log's latest checkpoint, and what closes both.
+func (c *cli) readAdapter(data string) (*verify.CertRegistry, int64, func(), error) {
+	reg, _, err := c.openRegistryMode(dataDir(c, data), true)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	a := verify.NewCertRegistry(reg)
+	var size int64
+	if cp := reg.Log().Checkpoint(); cp != nil {
+		size = cp.Size
+	}
+	return a, size, func() { a.Close(); reg.Close() }, nil
 }
