@@ -689,7 +689,8 @@ func (s *Server) statsPage(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "public, max-age=60")
-	s.html(c, http.StatusOK, "stats", statsView(st))
+	lang, _ := pageLang(c)
+	s.html(c, http.StatusOK, "stats", statsView(st, lang))
 }
 
 // StatsPage is the stats template's data.
@@ -710,10 +711,17 @@ type Bar struct {
 	Y     int // its row's offset in the chart, px
 }
 
-var categoryNames = map[string]string{"food": "食品 food", "agricultural": "农产品 agricultural",
-	"consumer_goods": "消费品 consumer goods", "industrial": "工业品 industrial"}
+var categoryNames = map[string]Text{"food": {"食品", "food"}, "agricultural": {"农产品", "agricultural"},
+	"consumer_goods": {"消费品", "consumer goods"}, "industrial": {"工业品", "industrial"}}
 
-func statsView(st *StatsJSON) StatsPage {
+// statsView lays out the charts of st in a page's language (its bar labels are drawn here).
+func statsView(st *StatsJSON, lang string) StatsPage {
+	in := func(zh, en string) string {
+		if lang == langEN && en != "" {
+			return en
+		}
+		return zh
+	}
 	p := StatsPage{S: st, Returns: st.Returns[:min(10, len(st.Returns))]}
 	bars := func(m map[string]StatusCounts, name func(string) string) []Bar {
 		var l []Bar
@@ -725,14 +733,14 @@ func statsView(st *StatsJSON) StatsPage {
 	}
 	p.Schemes = bars(st.ByScheme, func(id string) string {
 		if s, ok := scheme.Lookup(id); ok {
-			return s.Name.ZH
+			return in(s.Short.ZH, s.Short.EN) // short: the label has 130 px
 		}
 		return id
 	})
 	p.Regions = bars(st.ByRegion, func(r string) string { return r })
 	p.Categories = bars(st.ByCategory, func(c string) string {
 		if n, ok := categoryNames[c]; ok {
-			return n
+			return in(n.ZH, n.EN)
 		}
 		return c
 	})

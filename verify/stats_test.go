@@ -142,4 +142,9 @@ func TestStats(t *testing.T) {
 		!strings.Contains(p.body, "100.0%") {
 		t.Errorf("page: %d %s", p.Code, p.body)
 	}
+	// the charts' labels in the page's language
+	if zh, en := do(t, h, "GET", "/stats?lang=zh").body, do(t, h, "GET", "/stats?lang=en").body; !strings.Contains(zh, ">食品<") ||
+		!strings.Contains(en, ">food<") || strings.Contains(en, ">食品<") || !strings.Contains(en, ">santong<") {
+		t.Errorf("chart labels not in the page's language")
+	}
 }
