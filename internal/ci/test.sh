@@ -16,6 +16,11 @@ command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v node >/dev/null 2>&1 || need+=(nodejs) # GS1's digital-link.js and @redocly/cli (below)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# PostgreSQL, Patroni and etcd for the cluster mode's tests (internal/pgtest runs a throwaway
+# server as the postgres user; the chaos test a 3-node etcd and Patroni cluster on loopback).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v patroni >/dev/null 2>&1 || need+=(patroni)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v ssh-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 && command -v ssh-add >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
