@@ -314,6 +314,10 @@ func certView(c *cert.Certificate, now time.Time) *Certificate {
 	if c.ValidFrom.Before(c.Granted) {
 		v.History[0].At = c.ValidFrom
 	}
+	if c.MigratedFrom != "" {
+		v.MigratedFrom, v.MigratedGranted = c.MigratedFrom, c.MigratedGranted
+		v.History[0].Reason = "迁移自" + c.MigratedFrom + "，原发证日期 " + c.MigratedGranted + " / carried over from an earlier register, granted " + c.MigratedGranted
+	}
 	for _, h := range c.History {
 		r := h.Reason
 		if h.RectifyBy != "" {

@@ -136,6 +136,10 @@ type Certificate struct {
 	// A certificate and its renewals are one history.
 	Supersedes   []string `json:"supersedes,omitempty"`
 	SupersededBy string   `json:"superseded_by,omitempty"`
+	// MigratedFrom and MigratedGranted: a certificate carried over from the register kept before
+	// this log began (an onboarding import), and its original grant's date.
+	MigratedFrom    string `json:"migrated_from,omitempty"`
+	MigratedGranted string `json:"migrated_granted,omitempty"`
 }
 
 // StatusChange is one step of a certificate's lifecycle.

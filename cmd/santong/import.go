@@ -62,6 +62,11 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	defer reg.Close()
 	now := time.Now()
 	rules := importRules{now: now, auditWindow: importAuditWindow}
+	if root, err := reg.RootKey(); err == nil {
+		rules.genesis = root.Enrolled
+	} else {
+		return fmt.Errorf("the registry's genesis: %w", err)
+	}
 	opPub, err := enrolledPub(reg, *key, event.RoleOperator, "--key", now)
 	if err != nil {
 		return err

@@ -183,6 +183,7 @@ func TestImportRefused(t *testing.T) {
 	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
 	certHead := "[certificates]\ncredit_code,scheme,number,products,auditors,audit_date,valid_from,valid_until,status,status_date,reason,rectify_by,legal_basis\n"
 	prodHead := "[products]\ncredit_code,gtin,name,category,export_standards,domestic_standards,lines\n"
+	migHead := "[certificates]\ncredit_code,scheme,number,auditors,audit_date,valid_from,valid_until,migrated_from,granted\n"
 	for _, tc := range []struct{ name, file, want string }{
 		{"credit code check character", "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678YA,A,1,x\n", `\[enterprises\] row 3 column credit_code: credit code check character is wrong`},
 		{"credit code twice", good + "91330100MA2B5678Y4,B,2,y\n", `row 4 column credit_code: credit code 91330100MA2B5678Y4 appears twice`},
@@ -197,6 +198,9 @@ func TestImportRefused(t *testing.T) {
 		{"suspension without rectify-by", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",suspended," + day(-1) + ",r,,\n", `row 6 column rectify_by: required`},
 		{"suspension of an expired certificate", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-100) + "," + day(-90) + "," + day(-1) + ",suspended," + day(-1) + ",r," + day(30) + ",\n", `row 6 column status: only a certificate valid today can be suspended`},
 		{"status", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",paused,,,,\n", `row 6 column status: "paused" is not a status`},
+		{"migrated after the log began", good + migHead + "91330100MA2B5678Y4,santong,N1,Z," + day(-10) + "," + day(1) + "," + day(300) + ",名录," + day(1) + "\n", `row 6 column granted: .* is after this log began`},
+		{"granted without migrated_from", good + migHead + "91330100MA2B5678Y4,santong,N1,Z," + day(-400) + "," + day(-380) + "," + day(300) + ",," + day(-380) + "\n", `row 6 column granted: goes with migrated_from`},
+		{"migrated on an audit too old for its grant", good + migHead + "91330100MA2B5678Y4,santong,N1,Z," + day(-600) + "," + day(-380) + "," + day(300) + ",名录," + day(-380) + "\n", `row 6 column audit_date: .* before the original grant`},
 		{"santong standards differ", good + prodHead + "91330100MA2B5678Y4,6901234567816,Tea,food,EN 1,GB 1,L1\n" + certHead + "91330100MA2B5678Y4,santong,N1,6901234567816,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 9 column products: .*different export and domestic standards`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,6 +216,30 @@ func TestImportRefused(t *testing.T) {
 				t.Errorf("wrote %d records", n-before)
 			}
 		})
+	}
+}
+
+// TestImportMigrated: a certificate granted before the log began, on an audit far older than the
+// audit window, is carried over as a migrated grant, and the registry says so.
+func TestImportMigrated(t *testing.T) {
+	f := newImportFixture(t)
+	today := time.Now().In(event.CST)
+	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
+	file := "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678Y4,杭州青岚茶业有限公司,3301960001,杭州\n" +
+		"[certificates]\ncredit_code,scheme,number,auditors,audit_date,valid_from,valid_until,migrated_from,granted\n" +
+		"91330100MA2B5678Y4,santong,ST-2025-0009,张伟," + day(-400) + "," + day(-380) + "," + day(700) + ",三同产品名录（2025）," + day(-380) + "\n"
+	args := []string{"import", "--from", writeImport(t, "m.csv", file), "--data", f.dir, "--key", f.op, "--certifier-key", f.cb}
+	if out, _ := wantRun(t, 0, args...); !strings.Contains(out, "recorded 3 records") {
+		t.Fatalf("import:\n%s", out)
+	}
+	reg := f.registry(t)
+	defer reg.Close()
+	c, err := reg.CertificateByNumber("santong", "ST-2025-0009")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MigratedFrom != "三同产品名录（2025）" || c.MigratedGranted != day(-380) || c.StatusAt(time.Now()) != cert.StatusActive {
+		t.Fatalf("the migrated certificate: %+v, status %s", c, c.StatusAt(time.Now()))
 	}
 }
 

@@ -535,6 +535,12 @@ func (a *applier) grant(b *event.Grant) error {
 		return ErrOthersAudit
 	}
 	auditDay, _ := event.ParseDate(au.Date)
+	windowFrom := a.ev.Time // the audit window is measured back from the grant
+	if b.IsMigrated() {
+		if windowFrom, err = a.migratedGrant(b, auditDay); err != nil { // migration.go
+			return err
+		}
+	}
 	switch {
 	case au.Result != event.ResultPass:
 		return fault.Field(fault.Conflict, "audit", "the audit did not pass")
@@ -542,7 +548,7 @@ func (a *applier) grant(b *event.Grant) error {
 		return fault.Field(fault.Conflict, "audit", "the audit is of another scheme")
 	case au.Scope != b.Scope:
 		return fault.Field(fault.Conflict, "audit", "the audit is of another scope")
-	case a.ev.Time.Sub(auditDay) > a.cfg.AuditWindow:
+	case windowFrom.Sub(auditDay) > a.cfg.AuditWindow:
 		return fault.Field(fault.Conflict, "audit", "the audit is older than the audit window")
 	}
 	for _, p := range b.Products {
@@ -575,7 +581,8 @@ func (a *applier) grant(b *event.Grant) error {
 	}
 	c := &Certificate{ID: a.ev.Subject, Enterprise: ent.ID, Certifier: a.actor.Owner, Scheme: b.Scheme,
 		Number: b.Number, Scope: b.Scope, Products: b.Products, Audit: b.Audit, ValidFrom: from,
-		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index, Supersedes: b.Supersedes}
+		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index, Supersedes: b.Supersedes,
+		MigratedFrom: b.MigratedFrom, MigratedGranted: b.MigratedGranted}
 	if err := a.supersede(c); err != nil {
 		return err
 	}

@@ -161,6 +161,10 @@ type Certificate struct {
 	ValidUntil time.Time   `json:"valid_until"` // end of the last day (CST): valid before this instant
 	Granted    time.Time   `json:"granted"`
 	Index      int64       `json:"index"`
+	// MigratedFrom and MigratedGranted name the earlier register and the original grant's date
+	// of a certificate carried over from before this log (event/migration.go).
+	MigratedFrom    string `json:"migrated_from,omitempty"`
+	MigratedGranted string `json:"migrated_granted,omitempty"`
 	// History is the certificate's status changes in order. It is stored one key per change
 	// (never in the certificate's own value) and filled in when the certificate is read.
 	History []StatusChange `json:"history,omitempty"`

@@ -132,14 +132,18 @@ type Audit struct {
 // enterprise and scheme, which end when the new one's validity begins; a certificate and its
 // renewals are shown as one history.
 type Grant struct {
-	Audit      uuid.UUID   `json:"audit"`
-	Number     string      `json:"number"`
-	Products   []uuid.UUID `json:"products,omitempty"`
-	Scheme     string      `json:"scheme"`
-	Scope      string      `json:"scope"`
-	Supersedes []uuid.UUID `json:"supersedes,omitempty"`
-	ValidFrom  string      `json:"valid_from"`  // date, first day (China Standard Time)
-	ValidUntil string      `json:"valid_until"` // date, last day, inclusive
+	Audit uuid.UUID `json:"audit"`
+	// a grant carried over from an earlier register (migration.go)
+	MigratedDocument string      `json:"migrated_document_sha256,omitempty"`
+	MigratedFrom     string      `json:"migrated_from,omitempty"`
+	MigratedGranted  string      `json:"migrated_granted,omitempty"` // date of the original grant
+	Number           string      `json:"number"`
+	Products         []uuid.UUID `json:"products,omitempty"`
+	Scheme           string      `json:"scheme"`
+	Scope            string      `json:"scope"`
+	Supersedes       []uuid.UUID `json:"supersedes,omitempty"`
+	ValidFrom        string      `json:"valid_from"`  // date, first day (China Standard Time)
+	ValidUntil       string      `json:"valid_until"` // date, last day, inclusive
 }
 
 // Inspection (inspection.recorded); the subject is the inspection's id. Confidential findings
@@ -596,6 +600,9 @@ func (b *Grant) Validate() error {
 	}
 	if len(b.Supersedes) > 8 {
 		return bad("supersedes", "more than 8 items")
+	}
+	if err := b.validateMigration(); err != nil {
+		return err
 	}
 	return idList("supersedes", b.Supersedes, false)
 }
