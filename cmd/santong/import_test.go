@@ -23,6 +23,7 @@ import (
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -548,5 +549,79 @@ func TestImportStopsAtRefusal(t *testing.T) {
 	}
 	if n >= len(steps) || tgt.n.Load() > 20+40 {
 		t.Fatalf("%d written, %d submitted of %d: the import went on after the refusal", n, tgt.n.Load(), len(steps))
+	}
+}
+
+// TestImportServer imports the sample file through a running service (--server): the dry run
+// reads the service's look-ups and writes nothing, the import records every row through the
+// write API, and a second run finds everything recorded. A certificate already recorded under
+// another enterprise is refused before anything is written.
+func TestImportServer(t *testing.T) {
+	f := newImportFixture(t)
+	file := sampleFile(t)
+	server := startProgram(t, regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`), "serve", "--data", f.dir, "--addr", "127.0.0.1:0", "--rate-limit", "-1")
+	size := func() int64 {
+		var rec verify.RecordJSON
+		n := int64(0)
+		for ; ; n++ { // the first index the service does not have
+			if err := getJSON(context.Background(), fmt.Sprintf("%s/api/v1/records/%d", server, n), &rec); err != nil {
+				return n
+			}
+		}
+	}
+	before := size()
+	args := []string{"import", "--from", file, "--server", server, "--key", f.op, "--certifier-key", f.cb}
+	out, _ := wantRun(t, 0, append(args, "--dry-run")...)
+	if !strings.Contains(out, "15 records to write, 0 already recorded") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if n := size(); n != before {
+		t.Fatalf("the dry run wrote %d records", n-before)
+	}
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, "recorded 15 records") {
+		t.Fatalf("import:\n%s", out)
+	}
+	if n := size(); n != before+15 {
+		t.Fatalf("the service has %d new records, want 15", n-before)
+	}
+	var c verify.CertificateLookup
+	if err := getJSON(context.Background(), server+"/api/v1/certificates/ST-2026-0002", &c); err != nil || c.Certificate.Status != verify.CertSuspended {
+		t.Fatalf("ST-2026-0002 through the service: %+v %v", c.Certificate, err)
+	}
+	// A second run finds every certificate by its number, so it looks for nothing else.
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, "0 records to write, 15 already recorded") {
+		t.Fatalf("second run:\n%s", out)
+	}
+	if n := size(); n != before+15 {
+		t.Fatalf("the second run wrote %d records", n-before-15)
+	}
+	// An audit recorded by a run that stopped before its grant (audits are not public, so the
+	// next run submits it again): the service's refusal is what the import counts as recorded.
+	cl, _, _ := testCLI(t)
+	ck, err := cl.readKey(f.cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &remoteImportState{ctx: context.Background(), base: server}
+	st, _ := reg.CertificateByNumber("santong", "ST-2026-0001")
+	tgt, _ := cl.openTarget("", server)
+	again := importStep{phase: 2, chain: st.Enterprise, subjct: importID("audit", "santong", "ST-2026-0001"),
+		body: &event.Audit{Auditors: []string{"张伟"}, Date: time.Now().In(event.CST).Format(event.DateFormat), Result: event.ResultPass, Scheme: "santong", Scope: event.ScopeEnterprise},
+		row: &importRow{section: "certificates", row: 1}}
+	if err := submitStep(context.Background(), tgt, &again, ck); err != nil {
+		t.Fatalf("an audit already recorded, submitted again through the service: %v", err)
+	}
+	// Refused before anything is written: a row naming another enterprise's certificate.
+	bad := "[certificates]\ncredit_code,scheme,number,auditors,audit_date,valid_from,valid_until\n" +
+		"91370200MA3C7788KW,santong,ST-2026-0001,Z," + time.Now().In(event.CST).AddDate(0, 0, -3).Format(event.DateFormat) + "," +
+		time.Now().In(event.CST).Format(event.DateFormat) + "," + time.Now().In(event.CST).AddDate(0, 0, 300).Format(event.DateFormat) + "\n"
+	out, _ = wantRun(t, 1, "import", "--from", writeImport(t, "bad.csv", bad), "--server", server, "--key", f.op, "--certifier-key", f.cb)
+	if !strings.Contains(out, "is another enterprise's") {
+		t.Fatalf("refusal:\n%s", out)
+	}
+	if _, errs := wantRun(t, 2, "import", "--from", file, "--server", server, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb); !strings.Contains(errs, "exclusive") {
+		t.Fatalf("--data with --server: %s", errs)
 	}
 }
