@@ -609,7 +609,7 @@ func TestImportServer(t *testing.T) {
 	tgt, _ := cl.openTarget("", server)
 	again := importStep{phase: 2, chain: st.Enterprise, subjct: importID("audit", "santong", "ST-2026-0001"),
 		body: &event.Audit{Auditors: []string{"张伟"}, Date: time.Now().In(event.CST).Format(event.DateFormat), Result: event.ResultPass, Scheme: "santong", Scope: event.ScopeEnterprise},
-		row: &importRow{section: "certificates", row: 1}}
+		row:  &importRow{section: "certificates", row: 1}}
 	if err := submitStep(context.Background(), tgt, &again, ck); err != nil {
 		t.Fatalf("an audit already recorded, submitted again through the service: %v", err)
 	}

@@ -64,7 +64,9 @@ func (r *remoteImportState) product(key string) (*cert.Product, error) {
 	return &cert.Product{ID: id, Enterprise: ent, Name: out.Product.Name, GTIN: out.Product.GTIN, SameStandards: same}, nil
 }
 
-func (r *remoteImportState) Product(id uuid.UUID) (*cert.Product, error) { return r.product(id.String()) }
+func (r *remoteImportState) Product(id uuid.UUID) (*cert.Product, error) {
+	return r.product(id.String())
+}
 
 func (r *remoteImportState) ProductByGTIN(gtin string) (*cert.Product, error) { return r.product(gtin) }
 
