@@ -802,25 +802,43 @@ func testCommitAsyncOrder(t *testing.T, h *harness) {
 			t.Fatalf("group %d: %d keys after its commit, want %d", i, cnt, want)
 		}
 	}
-	// a commit waits for the async commits before it
-	var got []int
-	var mu2 sync.Mutex
+	// a Commit after CommitAsync calls commits after them: its write is the one that stays
+	var wg2 sync.WaitGroup
+	wg2.Add(3)
 	for i := 0; i < 3; i++ {
 		tx := h.s.Begin()
 		_ = tx.Set([]byte("a/seq"), []byte(fmt.Sprint(i)))
-		tx.CommitAsync(func(error) { mu2.Lock(); got = append(got, i); mu2.Unlock() })
+		tx.CommitAsync(func(err error) {
+			if err != nil {
+				t.Errorf("CommitAsync: %v", err)
+			}
+			wg2.Done()
+		})
 	}
 	tx := h.s.Begin()
 	_ = tx.Set([]byte("a/seq"), []byte("sync"))
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	waitTimeout(t, &wg2, 60*time.Second, "CommitAsync callbacks")
 	h.mustGet([]byte("a/seq"), []byte("sync"))
-	mu2.Lock()
-	if len(got) != 3 {
-		t.Errorf("Commit returned before the %d earlier async commits were reported (%v)", 3-len(got), got)
+	// a transaction begun after CommitAsync reads what it wrote (the writer's next group)
+	tx = h.s.Begin()
+	_ = tx.Set([]byte("a/next"), []byte("1"))
+	var wg3 sync.WaitGroup
+	wg3.Add(1)
+	tx.CommitAsync(func(err error) {
+		if err != nil {
+			t.Errorf("CommitAsync: %v", err)
+		}
+		wg3.Done()
+	})
+	next := h.s.Begin()
+	if v, err := next.Get([]byte("a/next")); err != nil || string(v) != "1" {
+		t.Errorf("a transaction begun after CommitAsync read %q, %v; want the committed value", v, err)
 	}
-	mu2.Unlock()
+	next.Discard()
+	waitTimeout(t, &wg3, 60*time.Second, "CommitAsync callback")
 }
 
 func waitTimeout(t *testing.T, wg *sync.WaitGroup, d time.Duration, what string) {

@@ -132,6 +132,11 @@ func (s *Store) commit(t *txn, prev *slot) error {
 				continue
 			}
 			return mapErr(fmt.Errorf("pgkv: commit: %w", err))
+		case isCode(err, "25P03"):
+			// the server ended the session while it sat idle in this transaction (a paused
+			// writer): the transaction was rolled back before the commit reached it
+			s.pool.discard(c)
+			return fmt.Errorf("pgkv: commit: the server ended the idle transaction, nothing was written: %w", err)
 		case pgconn.SafeToRetry(err):
 			// nothing reached the server
 			s.pool.discard(c)

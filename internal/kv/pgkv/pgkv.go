@@ -116,6 +116,8 @@ type Options struct {
 	// ends the transactions of a writer that was paused with one open, whose FOR SHARE lock of
 	// the lease row would otherwise keep the next holder's Acquire waiting.
 	IdleInTransaction time.Duration
+
+	tracer pgx.QueryTracer // tests count round trips with it
 }
 
 // Store is a kv.Store in a PostgreSQL database.
@@ -168,6 +170,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok && opts.IdleInTransaction > 0 {
 		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(opts.IdleInTransaction.Milliseconds())
+	}
+	if opts.tracer != nil {
+		cfg.Tracer = opts.tracer
 	}
 	s := &Store{pool: newPool(cfg, opts.MaxConns), opts: opts, limits: limits, q: newQueries(opts.Table)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

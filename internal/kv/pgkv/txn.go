@@ -22,9 +22,9 @@ type txn struct {
 	s        *Store
 	readOnly bool
 	fence    *fence
-	after    *slot      // the last CommitAsync before this transaction: its first read waits for it
-	conn     *pgx.Conn  // held from the first read to the end
-	err      error      // a failure that leaves the transaction only to be discarded
+	after    *slot     // the last CommitAsync before this transaction: its first read waits for it
+	conn     *pgx.Conn // held from the first read to the end
+	err      error     // a failure that leaves the transaction only to be discarded
 	writes   map[string]write
 	sorted   []string // the keys of writes in order; nil when stale
 	count    int64
