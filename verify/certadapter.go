@@ -82,6 +82,9 @@ func (a *CertRegistry) Submit(ctx context.Context, ev []byte) (ledger.Receipt, e
 	return a.reg.Submit(ctx, ev)
 }
 
+// EventReceipt looks up an event's receipt by the SHA-256 of its bytes.
+func (a *CertRegistry) EventReceipt(h [32]byte) (ledger.Receipt, error) { return a.reg.EventReceipt(h) }
+
 // viewTTL is how long a cached enterprise, product or certificate view holds without a touch:
 // their statuses change with time too (a certificate expires), which no record says. (A
 // variable for the tests.)

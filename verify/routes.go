@@ -98,6 +98,7 @@ func (s *Server) routes() *gin.Engine {
 
 	// Writes.
 	pub.POST("/api/v1/events", s.postEvent)
+	getHead("/api/v1/events/:sha256", s.eventReceipt) // a receipt by the event's hash (events.go)
 	pub.OPTIONS("/api/v1/events", func(*gin.Context) {})
 
 	// Confidential attachments: signed requests only (verify/attachments.go).

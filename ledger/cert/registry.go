@@ -146,6 +146,11 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	if err != nil {
 		return ledger.Receipt{}, err
 	}
+	if rc, err := r.EventReceipt(EventHash(ev.Bytes())); err == nil { // a retry (recorded.go)
+		return rc, &RecordedError{Receipt: rc}
+	} else if fault.CodeOf(err) != fault.NotFound {
+		return ledger.Receipt{}, err
+	}
 	if ev.Type == event.LogInitialised {
 		if r.log.Size() != 0 {
 			return ledger.Receipt{}, ErrGenesisOnce
@@ -180,7 +185,8 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	if ev.Prev != nil {
 		e.ExpectHead = (*ledger.Hash)(ev.Prev) // the event is bound to the chain state its signer saw
 	}
-	return r.log.Append(ctx, e)
+	rc, err := r.log.Append(ctx, e)
+	return rc, r.recorded(err) // recorded.go: the same event again gets its first receipt
 }
 
 // publicKey returns the public key of an enrolled key id (revoked or not: Apply checks that).

@@ -105,6 +105,12 @@ type applier struct {
 // apply checks ev (carried by the record rc) against the state in st and, when it is allowed,
 // writes its effects to st. verify says whether the signature still has to be checked.
 func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) error {
+	// The same bytes again: a client's retry, answered with where the first went (recorded.go).
+	if at, ok, err := recordedAt(st, ev); err != nil {
+		return err
+	} else if ok {
+		return errRecordedAt(at)
+	}
 	if rc.Chain != ev.Chain {
 		return ErrChainMismatch
 	}
@@ -152,6 +158,7 @@ func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) erro
 	for _, p := range a.touched {
 		st.set(key('h', uid(p), idx8(rc.Index)), nil)
 	}
+	st.set(eventKey(EventHash(ev.Bytes())), idx8(rc.Index))
 	st.set(keyApplied, idx8(rc.Index+1))
 	return nil
 }
