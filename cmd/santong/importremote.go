@@ -89,7 +89,7 @@ func (r *remoteImportState) CertificateByNumber(scheme, number string) (*cert.Ce
 	}
 	c := &cert.Certificate{ID: id, Enterprise: ent, Scheme: v.Scheme, Number: v.Number, ValidFrom: v.ValidFrom, ValidUntil: v.ValidUntil}
 	for i, h := range v.History {
-		st := map[string]string{verify.CertValid: cert.StatusActive, verify.CertSuspended: cert.StatusSuspended, verify.CertRevoked: cert.StatusRevoked}[h.Status]
+		st := ledgerStatus[h.Status]
 		if i == 0 || st == "" { // the grant itself, and what the view adds (expiry, renewal)
 			continue
 		}
@@ -97,6 +97,10 @@ func (r *remoteImportState) CertificateByNumber(scheme, number string) (*cert.Ce
 	}
 	return c, nil
 }
+
+// ledgerStatus maps the public view's status changes back to the projection's; the view's own
+// additions (expired, superseded) have none.
+var ledgerStatus = map[string]string{verify.CertValid: cert.StatusActive, verify.CertSuspended: cert.StatusSuspended, verify.CertRevoked: cert.StatusRevoked}
 
 // genesis reads when the service's log began: the time of its first record.
 func (r *remoteImportState) genesis() (time.Time, error) {

@@ -120,32 +120,24 @@ func (s *Store) commit(t *txn, prev *slot) error {
 			s.pool.release(c)
 			return nil
 		}
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.As(err, &pgErr) && pgErr.Severity == "ERROR":
-			// the server refused a statement: COMMIT did not run
-			s.rollback(c)
-			if failedAt == fenceAt && pgErr.Code == "22012" {
-				return ErrFenced
-			}
+		switch s.failedBatch(c, err, failedAt, fenceAt) {
+		case failFenced:
+			return ErrFenced
+		case failRefused: // COMMIT did not run
 			if blind && isConflict(err) && attempt < blindRetries {
 				continue
 			}
 			return mapErr(fmt.Errorf("pgkv: commit: %w", err))
-		case isCode(err, "25P03"):
+		case failIdleEnded:
 			// the server ended the session while it sat idle in this transaction (a paused
 			// writer): the transaction was rolled back before the commit reached it
-			s.pool.discard(c)
 			return fmt.Errorf("pgkv: commit: the server ended the idle transaction, nothing was written: %w", err)
-		case pgconn.SafeToRetry(err):
-			// nothing reached the server
-			s.pool.discard(c)
+		case failNotSent:
 			if blind && attempt < blindRetries {
 				continue
 			}
 			return fmt.Errorf("pgkv: commit: connection lost before the commit was sent, nothing was written: %w", err)
 		default:
-			s.pool.discard(c)
 			return fmt.Errorf("%w: %v", ErrCommitUnknown, err)
 		}
 	}
@@ -227,27 +219,61 @@ func (s *Store) runWrite(batch func() *pgx.Batch, fenced bool) error {
 			s.pool.release(c)
 			return nil
 		}
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.As(err, &pgErr) && pgErr.Severity == "ERROR":
-			s.rollback(c)
-			if fenced && failedAt == 1 && pgErr.Code == "22012" {
-				return ErrFenced
-			}
+		fenceAt := -1
+		if fenced {
+			fenceAt = 1
+		}
+		switch s.failedBatch(c, err, failedAt, fenceAt) {
+		case failFenced:
+			return ErrFenced
+		case failRefused:
 			if isConflict(err) && attempt < blindRetries {
 				continue
 			}
 			return mapErr(err)
-		case pgconn.SafeToRetry(err):
-			s.pool.discard(c)
+		case failNotSent:
 			if attempt < blindRetries {
 				continue
 			}
 			return err
 		default:
-			s.pool.discard(c)
 			return fmt.Errorf("%w: %v", ErrCommitUnknown, err)
 		}
+	}
+}
+
+// batchFailure is what became of a batch that failed.
+type batchFailure int
+
+const (
+	failRefused   batchFailure = iota // the server refused a statement: nothing committed
+	failFenced                        // the refused statement was the fence: the lease moved
+	failIdleEnded                     // the server ended the session idle in its transaction: nothing committed
+	failNotSent                       // the connection failed before anything reached the server
+	failUnknown                       // the connection failed once the batch was sent: COMMIT may have run
+)
+
+// failedBatch classifies a batch's failure and gives its connection back: rolled back when the
+// server refused a statement, discarded otherwise. fenceAt is the fence's index in the batch
+// (-1: none).
+func (s *Store) failedBatch(c *pgx.Conn, err error, failedAt, fenceAt int) batchFailure {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Severity == "ERROR":
+		s.rollback(c)
+		if failedAt == fenceAt && pgErr.Code == "22012" {
+			return failFenced
+		}
+		return failRefused
+	case isCode(err, "25P03"):
+		s.pool.discard(c)
+		return failIdleEnded
+	case pgconn.SafeToRetry(err):
+		s.pool.discard(c)
+		return failNotSent
+	default:
+		s.pool.discard(c)
+		return failUnknown
 	}
 }
 
