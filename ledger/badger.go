@@ -260,8 +260,3 @@ func dropHeaderlessVlog(dir string, ents []os.DirEntry) ([]os.DirEntry, error) {
 	}
 	return append(ents[:at:at], ents[at+1:]...), nil
 }
-
-// DB is the Badger database under the log, nil when the log is on another store.
-//
-// Deprecated: read and write through Store; DB stays until ledger/cert and verify are ported.
-func (l *Log) DB() *badger.DB { return badgerkv.DB(l.store) }
