@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
-
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/internal/scheme"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
@@ -25,7 +24,7 @@ import (
 type CertRegistry struct {
 	reg *cert.Registry
 	log *ledger.Log
-	db  *badger.DB
+	db  kv.Store // the log's store
 	now func() time.Time
 
 	cache *regCache
@@ -38,7 +37,7 @@ type CertRegistry struct {
 
 // NewCertRegistry returns the adapter over reg.
 func NewCertRegistry(reg *cert.Registry) *CertRegistry {
-	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, search: newSearchIndex(reg)}
+	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().Store(), now: time.Now, search: newSearchIndex(reg)}
 	a.cache = newRegCache(a.log, func() time.Time { return a.now() })
 	a.changes = &changeIndex{reg: reg, log: a.log}
 	a.stats = newStatsIndex(reg)
@@ -66,7 +65,7 @@ func (a *CertRegistry) Close() error {
 
 // ready reports whether the database is open and the log has a signed checkpoint.
 func (a *CertRegistry) ready(context.Context) error {
-	if a.db.IsClosed() {
+	if c, ok := a.db.(interface{ IsClosed() bool }); ok && c.IsClosed() {
 		return fmt.Errorf("database closed")
 	}
 	if a.log.Checkpoint() == nil {
