@@ -162,7 +162,41 @@ func (s *Store) DropPrefix(prefix []byte) error {
 	if s.db.Opts().ReadOnly {
 		return kv.ErrReadOnly
 	}
-	return s.db.DropPrefix(prefix)
+	// Badger matches the prefix against its internal keys, each a key followed by its version as
+	// MaxUint64-version, which starts with 0xff bytes: a shorter key that the prefix extends by
+	// 0xff bytes alone would be dropped with it. Those keys (at most 8) are kept and written back.
+	var keep [][2][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i := len(prefix) - 1; i > 0 && i >= len(prefix)-8 && prefix[i] == 0xff; i-- {
+			it, err := txn.Get(prefix[:i])
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			v, err := it.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			keep = append(keep, [2][]byte{append([]byte(nil), prefix[:i]...), v})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.db.DropPrefix(prefix); err != nil || len(keep) == 0 {
+		return err
+	}
+	return s.db.Update(func(txn *badger.Txn) error {
+		for _, kv := range keep {
+			if err := txn.Set(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) Limits() kv.Limits {
