@@ -791,8 +791,8 @@ func testCommitAsyncOrder(t *testing.T, h *harness) {
 			t.Fatal(err)
 		}
 		tx.CommitAsync(func(err error) {
-			if i%10 == 0 {
-				time.Sleep(20 * time.Millisecond) // a slow callback must still come before the next
+			if i%20 == 0 {
+				time.Sleep(300 * time.Millisecond) // a slow callback must still come before the next
 			}
 			mu.Lock()
 			order = append(order, i)
