@@ -727,6 +727,27 @@ func testConflict(t *testing.T, h *harness) {
 		t.Fatalf("second creation: %v, want ErrConflict", err)
 	}
 	h.mustGet([]byte("c/new"), []byte(fmt.Sprintf("%p", t3)))
+	// write skew: each reads what the other writes; serialisable stores refuse the second
+	h.set([]byte("c/x"), []byte("0"), []byte("c/y"), []byte("0"))
+	t5, t6 := h.s.Begin(), h.s.Begin()
+	defer t5.Discard()
+	defer t6.Discard()
+	if _, err := t5.Get([]byte("c/x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := t6.Get([]byte("c/y")); err != nil {
+		t.Fatal(err)
+	}
+	_ = t5.Set([]byte("c/y"), []byte("5"))
+	_ = t6.Set([]byte("c/x"), []byte("6"))
+	if err := t5.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := t6.Commit(); !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("write skew: second Commit %v, want ErrConflict", err)
+	}
+	h.mustGet([]byte("c/x"), []byte("0"))
+	h.mustGet([]byte("c/y"), []byte("5"))
 	// after a conflict the store goes on
 	h.set(k, []byte("3"))
 	h.mustGet(k, []byte("3"))
@@ -770,6 +791,9 @@ func testCommitAsyncOrder(t *testing.T, h *harness) {
 			t.Fatal(err)
 		}
 		tx.CommitAsync(func(err error) {
+			if i%20 == 0 {
+				time.Sleep(300 * time.Millisecond) // a slow callback must still come before the next
+			}
 			mu.Lock()
 			order = append(order, i)
 			errs = append(errs, err)
