@@ -286,4 +286,3 @@ func queryEach(ctx context.Context, tx pgx.Tx, sql string, args []any, f func(pg
 	}
 	return rows.Err()
 }
-
