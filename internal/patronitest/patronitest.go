@@ -9,14 +9,16 @@
 // The cluster gives the DSNs of its leader, of every member, and a multi-host DSN that pgx
 // follows to whichever member is the primary (host=a,b,c with target_session_attrs=read-write).
 // Faults are injected by process id: KillLeader (kill -9 of the leader's PostgreSQL processes
-// and/or its Patroni), Stop and Cont (SIGSTOP and SIGCONT of a member's Patroni and PostgreSQL),
-// Restart (a killed member's Patroni started again, which rejoins the cluster).
+// and/or its Patroni), Stop and Cont (SIGSTOP and SIGCONT of a member's Patroni and every one of
+// its PostgreSQL processes), Restart (a killed member's Patroni started again, which rejoins the
+// cluster).
 //
 // Processes run as the postgres user through the process credentials (exec's SysProcAttr), not
 // runuser: runuser forks and waits, so the pid it gives is runuser's, and a kill -9 by pid would
 // miss Patroni. Every process is started in its own process group with its working directory
-// under the cluster's directory; PostgreSQL, which Patroni starts as a daemon in a session of
-// its own, changes to its data directory. Close stops every process by its id (bounded waits),
+// under the cluster's directory. PostgreSQL's processes are found by theirs: Patroni starts the
+// postmaster as a daemon in a session of its own, and every backend makes a process group of its
+// own, so no process group holds them all; but they all work in the member's data directory. Close stops every process by its id (bounded waits),
 // then checks that no process is left whose working directory is under the cluster's directory.
 //
 // Without the tools the tests are skipped, or fail when SANTONG_REQUIRE_TOOLS=1
@@ -54,6 +56,12 @@ type Options struct {
 	// TTL is the leader key's time to live in seconds (default 10); Patroni's loop runs every
 	// second and retries the DCS for 3 s.
 	TTL int
+	// DCS is how Patroni talks to etcd: "etcd" (the v2 API, the default) or "etcd3". Debian
+	// bookworm's Patroni 3.0.2 overwrites the leader key unconditionally over etcd3 when its
+	// lease expired (fixed in 3.0.3, patroni/patroni#2689): a leader paused past its TTL takes
+	// the key back from the member that took over, and acknowledges writes that the other one's
+	// history does not have. The chaos test finds it (SANTONG_PATRONI_DCS=etcd3).
+	DCS string
 }
 
 // Cluster is a running 3-node etcd and 3-node Patroni cluster.
@@ -154,6 +162,13 @@ func Start(opt Options) (c *Cluster, err error) {
 	if opt.TTL == 0 {
 		opt.TTL = 10
 	}
+	switch opt.DCS {
+	case "":
+		opt.DCS = "etcd"
+	case "etcd", "etcd3":
+	default:
+		return nil, fmt.Errorf("unknown DCS %q (etcd or etcd3)", opt.DCS)
+	}
 	// not under a test's own temporary directory: the postgres user must reach it
 	dir, err := os.MkdirTemp("", "santong-patroni-")
 	if err != nil {
@@ -219,7 +234,8 @@ func Start(opt Options) (c *Cluster, err error) {
 			"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", e.PeerPort),
 			"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", e.PeerPort),
 			"--initial-cluster", strings.Join(initial, ","),
-			"--initial-cluster-state", "new", "--initial-cluster-token", filepath.Base(dir))
+			"--initial-cluster-state", "new", "--initial-cluster-token", filepath.Base(dir),
+			"--enable-v2=true")
 		if err != nil {
 			return c, fmt.Errorf("start etcd: %w", err)
 		}
@@ -250,7 +266,7 @@ log:
 restapi:
   listen: 127.0.0.1:%[3]d
   connect_address: 127.0.0.1:%[3]d
-etcd3:
+%[11]s:
   hosts: %[4]s
 bootstrap:
   dcs:
@@ -298,7 +314,7 @@ postgresql:
     unix_socket_directories: %[8]s
     shared_buffers: 32MB
     log_min_messages: warning
-`, c.Scope, m.Name, m.RESTPort, strings.Join(hosts, ","), opt.TTL, !opt.Async, m.Port, m.Dir, c.bin, c.User)
+`, c.Scope, m.Name, m.RESTPort, strings.Join(hosts, ","), opt.TTL, !opt.Async, m.Port, m.Dir, c.bin, c.User, opt.DCS)
 }
 
 // spawn starts a process as the cluster's user in its own process group, with dir as its

@@ -15,7 +15,7 @@ import (
 type Kill int
 
 const (
-	KillPostgres Kill = 1 << iota // every PostgreSQL process of the member (its postmaster's process group)
+	KillPostgres Kill = 1 << iota // every PostgreSQL process of the member (postmaster first)
 	KillPatroni                   // the member's Patroni
 	KillBoth     = KillPostgres | KillPatroni
 )
@@ -38,6 +38,42 @@ func (c *Cluster) PostmasterPID(m *Member) (int, error) {
 		return 0, fmt.Errorf("%s: postmaster %d is not running in %s", m.Name, pid, data)
 	}
 	return pid, nil
+}
+
+// postgresPIDs returns member m's postmaster and every other live process working in its data
+// directory: PostgreSQL's processes change to it, and each backend makes a process group of its
+// own, so that neither the postmaster's group nor Patroni's holds them all.
+func (c *Cluster) postgresPIDs(m *Member) (pm int, others []int, err error) {
+	if pm, err = c.PostmasterPID(m); err != nil {
+		return 0, nil, err
+	}
+	for _, pid := range Leftovers(filepath.Join(m.Dir, "data")) {
+		if pid != pm {
+			others = append(others, pid)
+		}
+	}
+	return pm, others, nil
+}
+
+// signalPostgres sends sig to member m's postmaster first (so that it starts no new process),
+// then to every other PostgreSQL process of the member, twice over to catch one forked in
+// between.
+func (c *Cluster) signalPostgres(m *Member, sig syscall.Signal) (pm int, err error) {
+	pm, _, err = c.postgresPIDs(m)
+	if err != nil {
+		return 0, err
+	}
+	if err := syscall.Kill(pm, sig); err != nil {
+		return pm, fmt.Errorf("%s: postmaster %d: %w", m.Name, pm, err)
+	}
+	for i := 0; i < 2; i++ {
+		for _, pid := range Leftovers(filepath.Join(m.Dir, "data")) {
+			if pid != pm {
+				_ = syscall.Kill(pid, sig) // it may have exited since
+			}
+		}
+	}
+	return pm, nil
 }
 
 // PatroniPID returns the pid of member m's Patroni, or 0 when it is not running.
@@ -78,16 +114,10 @@ func (c *Cluster) Kill(m *Member, what Kill) error {
 		}
 	}
 	if what&KillPostgres != 0 {
-		pid, err := c.PostmasterPID(m)
-		if err != nil {
+		if _, err := c.signalPostgres(m, syscall.SIGKILL); err != nil {
 			errs = append(errs, err)
-		} else {
-			// Patroni starts the postmaster in a session of its own: its group is every
-			// PostgreSQL process of the member
-			errs = append(errs, syscall.Kill(-pid, syscall.SIGKILL))
-			if !waitGone(pid, 5*time.Second) {
-				errs = append(errs, fmt.Errorf("%s: postmaster %d did not die", m.Name, pid))
-			}
+		} else if left := waitNone(filepath.Join(m.Dir, "data"), 5*time.Second); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("%s: PostgreSQL processes %v did not die", m.Name, left))
 		}
 	}
 	return errors.Join(errs...)
@@ -103,10 +133,8 @@ func (c *Cluster) Cont(m *Member) error { return c.signal(m, syscall.SIGCONT) }
 func (c *Cluster) signal(m *Member, sig syscall.Signal) error {
 	var errs []error
 	pg := func() {
-		if pid, err := c.PostmasterPID(m); err != nil {
+		if _, err := c.signalPostgres(m, sig); err != nil {
 			errs = append(errs, err)
-		} else {
-			errs = append(errs, syscall.Kill(-pid, sig))
 		}
 	}
 	pat := func() {
@@ -165,7 +193,7 @@ func (c *Cluster) Close() error {
 	}
 	for _, pid := range pms {
 		if !waitGone(pid, 5*time.Second) {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 	for _, e := range c.Etcd {
@@ -252,6 +280,18 @@ func waitGone(pid int, d time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
+}
+
+// waitNone waits until no live process works under dir, at most d, and returns those left.
+func waitNone(dir string, d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		left := Leftovers(dir)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Logs returns the last n lines of every member's Patroni log and every etcd's log, for a
