@@ -124,9 +124,11 @@ func TestChaos(t *testing.T) {
 	}
 	tc := time.Now()
 	t.Logf("SIGSTOP of leader %s for %.1f s (TTL %v): failover gap %.1f s, new leader %s", m.Name, paused.Seconds(), c.TTL, gap.Seconds(), name(nl))
+	zombieAcked := false
 	select {
 	case err := <-zombieErr:
 		if err == nil {
+			zombieAcked = true
 			nmu.Lock()
 			t.Errorf("split brain: the paused old leader %s acknowledged a write after %s took over, %.1f s after it resumed (notices %q)\n%s",
 				m.Name, name(nl), time.Since(tc).Seconds(), notices, c.Logs(60))
@@ -155,6 +157,16 @@ func TestChaos(t *testing.T) {
 		l.count(), present, len(lost), l.resolved.Load(), l.retries.Load(), l.reconnect.Load(), l.errorSummary())
 	if len(lost) > 0 {
 		t.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
+	}
+	if zombieAcked {
+		var found bool
+		if conn, err := pgx.Connect(ctx, c.MultiDSN("postgres")); err == nil {
+			_ = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+table+" WHERE id = -1)").Scan(&found)
+			conn.Close(context.Background())
+		}
+		if !found {
+			t.Errorf("the write the paused old leader acknowledged is lost")
+		}
 	}
 	if err := converged(ctx, c, table, present, 30*time.Second); err != nil {
 		t.Error(err)
