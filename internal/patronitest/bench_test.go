@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -17,60 +18,81 @@ import (
 )
 
 // BenchmarkDurableCommits: durable commits per second with 64 clients waiting, each commit one
-// transaction that writes one 16-byte key and a 100-byte value, on the embedded Badger
-// (SyncWrites), on one PostgreSQL server (pgtest: fsync on, synchronous_commit on) and on the
-// 3-node Patroni cluster (synchronous mode: each commit is flushed on the leader and on the
-// synchronous standby), in one run:
+// transaction that writes rows (1, or 64 as a group commit does) of a 16-byte key and a 100-byte
+// value, on the embedded Badger (SyncWrites), on one PostgreSQL server (pgtest: fsync on,
+// synchronous_commit on) and on the 3-node Patroni cluster (synchronous mode: each commit is
+// flushed on the leader and on the synchronous standby), in one run:
 //
-//	go test ./internal/patronitest -run '^$' -bench DurableCommits -benchtime 20000x
+//	go test ./internal/patronitest -run '^$' -bench DurableCommits -benchtime 5s
 func BenchmarkDurableCommits(b *testing.B) {
 	const clients = 64
 	value := make([]byte, 100)
 	_, _ = rand.Read(value)
-	b.Run("badger", func(b *testing.B) {
-		db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer db.Close()
-		runClients(b, clients, func(int) (func(key []byte) error, func()) {
-			return func(key []byte) error {
-				return db.Update(func(txn *badger.Txn) error { return txn.Set(key, value) })
-			}, func() {}
+	for _, rows := range []int{1, 64} {
+		b.Run(fmt.Sprintf("badger/rows=%d", rows), func(b *testing.B) {
+			db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			runClients(b, clients, rows, func(int) (func(keys [][]byte) error, func()) {
+				return func(keys [][]byte) error {
+					return db.Update(func(txn *badger.Txn) error {
+						for _, k := range keys {
+							if err := txn.Set(k, value); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+				}, func() {}
+			})
 		})
-	})
-	pg := func(b *testing.B, dsn string) {
+	}
+	pg := func(b *testing.B, dsn string, rows int) {
 		ctx := context.Background()
 		if err := createKV(ctx, dsn); err != nil {
 			b.Fatal(err)
 		}
-		runClients(b, clients, func(int) (func(key []byte) error, func()) {
+		runClients(b, clients, rows, func(int) (func(keys [][]byte) error, func()) {
 			conn, err := pgx.Connect(ctx, dsn)
 			if err != nil {
 				b.Fatal(err)
 			}
-			return func(key []byte) error {
-				_, err := conn.Exec(ctx, "INSERT INTO bench_kv (k, v) VALUES ($1, $2)", key, value)
+			return func(keys [][]byte) error {
+				_, err := conn.Exec(ctx, "INSERT INTO bench_kv (k, v) SELECT unnest($1::bytea[]), $2", keys, value)
 				return err
 			}, func() { conn.Close(ctx) }
 		})
 	}
-	b.Run("postgres-single", func(b *testing.B) {
-		pgtest.Need(b)
-		s, err := pgtest.Start("")
-		if err != nil {
-			b.Fatal(err)
+	var single *pgtest.Server
+	defer func() {
+		if single != nil {
+			single.Stop()
 		}
-		defer s.Stop()
-		pg(b, s.DSN("postgres"))
-	})
-	b.Run("postgres-patroni-3", func(b *testing.B) {
-		c := Shared(b)
-		if err := c.WaitMembers(3, 60*time.Second); err != nil {
-			b.Fatal(err)
-		}
-		pg(b, c.MultiDSN("postgres"))
-	})
+	}()
+	for _, rows := range []int{1, 64} {
+		b.Run(fmt.Sprintf("postgres-single/rows=%d", rows), func(b *testing.B) {
+			pgtest.Need(b)
+			if single == nil {
+				s, err := pgtest.Start("")
+				if err != nil {
+					b.Fatal(err)
+				}
+				single = s
+			}
+			pg(b, single.DSN("postgres"), rows)
+		})
+	}
+	for _, rows := range []int{1, 64} {
+		b.Run(fmt.Sprintf("postgres-patroni-3/rows=%d", rows), func(b *testing.B) {
+			c := Shared(b)
+			if err := c.WaitMembers(3, 60*time.Second); err != nil {
+				b.Fatal(err)
+			}
+			pg(b, c.MultiDSN("postgres"), rows)
+		})
+	}
 }
 
 func createKV(ctx context.Context, dsn string) error {
@@ -83,10 +105,11 @@ func createKV(ctx context.Context, dsn string) error {
 	return err
 }
 
-// runClients runs b.N commits over n clients (each made by open before the clock starts), and
-// reports commits/s and the commit latency's median and 99th percentile.
-func runClients(b *testing.B, n int, open func(i int) (commit func(key []byte) error, close func())) {
-	commits := make([]func([]byte) error, n)
+// runClients runs b.N commits of rows keys each over n clients (each made by open before the
+// clock starts), and reports commits/s, rows/s and the commit latency's median and 99th
+// percentile.
+func runClients(b *testing.B, n, rows int, open func(i int) (commit func(keys [][]byte) error, close func())) {
+	commits := make([]func([][]byte) error, n)
 	for i := range commits {
 		c, cl := open(i)
 		defer cl()
@@ -104,16 +127,19 @@ func runClients(b *testing.B, n int, open func(i int) (commit func(key []byte) e
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			key := make([]byte, 16)
-			copy(key, run)
 			for {
 				j := next.Add(1)
 				if j > int64(b.N) {
 					return
 				}
-				binary.BigEndian.PutUint64(key[8:], uint64(j))
+				keys := make([][]byte, rows)
+				for r := range keys {
+					keys[r] = make([]byte, 16)
+					copy(keys[r], run)
+					binary.BigEndian.PutUint64(keys[r][8:], uint64(j)*uint64(rows)+uint64(r))
+				}
 				s := time.Now()
-				if err := commits[i](key); err != nil {
+				if err := commits[i](keys); err != nil {
 					failed.Store(err)
 					return
 				}
@@ -133,6 +159,7 @@ func runClients(b *testing.B, n int, open func(i int) (commit func(key []byte) e
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	b.ReportMetric(float64(b.N)/el.Seconds(), "commits/s")
+	b.ReportMetric(float64(b.N*rows)/el.Seconds(), "rows/s")
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")

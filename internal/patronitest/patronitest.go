@@ -72,6 +72,7 @@ type Cluster struct {
 	Members []*Member
 	Etcd    []*Etcd
 	TTL     time.Duration
+	Archive string // the WAL archive every primary copies its finished segments to
 
 	bin         string // PostgreSQL's binaries
 	sync        bool   // synchronous mode
@@ -210,8 +211,9 @@ func Start(opt Options) (c *Cluster, err error) {
 		m := &Member{Name: fmt.Sprintf("pg%d", i+1), Dir: filepath.Join(dir, fmt.Sprintf("pg%d", i+1)), Port: ports[6+i], RESTPort: ports[9+i]}
 		c.Members = append(c.Members, m)
 	}
-	for _, e := range c.Etcd {
-		if err := os.MkdirAll(e.Dir, 0o700); err != nil {
+	c.Archive = filepath.Join(dir, "archive")
+	for _, d := range []string{c.Archive, c.Etcd[0].Dir, c.Etcd[1].Dir, c.Etcd[2].Dir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return c, err
 		}
 	}
@@ -289,6 +291,9 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         wal_keep_size: 128MB
+        archive_mode: "on"
+        archive_command: '(test ! -f %[12]s/%%f && cp %%p %[12]s/%%f) || cmp -s %%p %[12]s/%%f'
+        archive_timeout: 60
   initdb:
   - encoding: UTF8
   - locale: C.UTF-8
@@ -314,7 +319,7 @@ postgresql:
     unix_socket_directories: %[8]s
     shared_buffers: 32MB
     log_min_messages: warning
-`, c.Scope, m.Name, m.RESTPort, strings.Join(hosts, ","), opt.TTL, !opt.Async, m.Port, m.Dir, c.bin, c.User, opt.DCS)
+`, c.Scope, m.Name, m.RESTPort, strings.Join(hosts, ","), opt.TTL, !opt.Async, m.Port, m.Dir, c.bin, c.User, opt.DCS, c.Archive)
 }
 
 // spawn starts a process as the cluster's user in its own process group, with dir as its
@@ -337,6 +342,15 @@ func (c *Cluster) spawn(dir, logName, path string, args ...string) (*exec.Cmd, e
 	c.procs = append(c.procs, cmd)
 	c.mu.Unlock()
 	return cmd, nil
+}
+
+// command is a command running PostgreSQL's tool as the cluster's user, in dir.
+func (c *Cluster) command(dir, tool string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(c.bin, tool), args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "LANG=C.UTF-8"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
+	return cmd
 }
 
 func (c *Cluster) startPatroni(m *Member) error {
