@@ -73,6 +73,9 @@ type ReportOptions struct {
 	Secret []byte
 	// Retry is how often the recorder retries reports it could not record (default 2s).
 	Retry time.Duration
+	// Interval, when set, records reports in batches this often (and once at start) instead of
+	// as they come: fewer, grouped log writes under a flood of reports.
+	Interval time.Duration
 }
 
 // Reports is the report desk: the queue, the key, the secret and the limiter.
@@ -82,6 +85,7 @@ type Reports struct {
 	secret  []byte
 	limiter *limiter
 	retry   time.Duration
+	every   time.Duration // ReportOptions.Interval
 	kick    chan struct{}
 	counter *prometheus.CounterVec // santong_reports_total, by result
 }
@@ -104,7 +108,7 @@ func OpenReports(o ReportOptions) (*Reports, error) {
 	if o.Retry <= 0 {
 		o.Retry = 2 * time.Second
 	}
-	return &Reports{q: q, key: o.Key, secret: secret, retry: o.Retry, kick: make(chan struct{}, 1),
+	return &Reports{q: q, key: o.Key, secret: secret, retry: o.Retry, every: o.Interval, kick: make(chan struct{}, 1),
 		limiter: newLimiter(1/ReportEvery.Seconds(), ReportBurst, 65536),
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "santong_reports_total",
 			Help: "Consumers' reports: received (queued durably), recorded (as complaint events), held (naming no enterprise), failed (a recording attempt that will be retried)."},
@@ -478,9 +482,11 @@ func (s *Server) acceptReport(c *gin.Context, about, verdict string, in ReportIn
 		return nil, fault.New(fault.Unavailable, "the report could not be stored: please try again, or call 12315")
 	}
 	s.reports.counter.WithLabelValues("received").Inc()
-	select {
-	case s.reports.kick <- struct{}{}:
-	default:
+	if s.reports.every <= 0 {
+		select {
+		case s.reports.kick <- struct{}{}:
+		default:
+		}
 	}
 	return &reportState{Ref: r.Ref, State: reportQueued, Complaint: r.Complaint, Received: r.Received}, nil
 }

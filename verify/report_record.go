@@ -40,14 +40,19 @@ func (s *Server) startRecorder(ctx context.Context) <-chan struct{} {
 // RecordReports records queued reports as they come, until ctx is done. Run starts it.
 func (s *Server) RecordReports(ctx context.Context) {
 	for {
+		wait := s.reports.every
 		if _, err := s.recordPending(ctx); err != nil && ctx.Err() == nil {
 			s.logger.Warn("verify: reports not recorded yet; retrying", "err", err)
+			wait = s.reports.retry
+		}
+		if wait <= 0 {
+			wait = s.reports.retry // and at once when kicked
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.reports.kick:
-		case <-time.After(s.reports.retry):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -21,14 +21,15 @@ import (
 const reportsDir = "reports"
 
 type reportFlags struct {
-	key   *string
-	retry *time.Duration
+	key             *string
+	retry, interval *time.Duration
 }
 
 func addReportFlags(fs *flag.FlagSet, c *cli) reportFlags {
 	return reportFlags{
-		key:   fs.String("report-key", c.getenv("SANTONG_REPORT_KEY"), "an enrolled operator key file that signs consumers' reports as complaints; the pages then carry the report form ($SANTONG_REPORT_KEY; with --demo, default the data directory's operator key)"),
-		retry: fs.Duration("report-retry", envDuration(c, "SANTONG_REPORT_RETRY", 2*time.Second), "how often reports not yet recorded are retried ($SANTONG_REPORT_RETRY)"),
+		key:      fs.String("report-key", c.getenv("SANTONG_REPORT_KEY"), "an enrolled operator key file that signs consumers' reports as complaints; the pages then carry the report form ($SANTONG_REPORT_KEY; with --demo, default the data directory's operator key)"),
+		retry:    fs.Duration("report-retry", envDuration(c, "SANTONG_REPORT_RETRY", 2*time.Second), "how often reports not yet recorded are retried ($SANTONG_REPORT_RETRY)"),
+		interval: fs.Duration("report-interval", envDuration(c, "SANTONG_REPORT_INTERVAL", 0), "record reports in batches this often (and at start) instead of as they come; 0: at once ($SANTONG_REPORT_INTERVAL)"),
 	}
 }
 
@@ -51,7 +52,10 @@ func (c *cli) openReports(f reportFlags, dir string, demo bool, reg *cert.Regist
 	if *f.retry <= 0 {
 		return nil, usagef("--report-retry must be positive")
 	}
-	return verify.OpenReports(verify.ReportOptions{Dir: filepath.Join(dir, reportsDir), Key: priv, Retry: *f.retry})
+	if *f.interval < 0 {
+		return nil, usagef("--report-interval must not be negative")
+	}
+	return verify.OpenReports(verify.ReportOptions{Dir: filepath.Join(dir, reportsDir), Key: priv, Retry: *f.retry, Interval: *f.interval})
 }
 
 var errNotOperatorKey = errors.New("not an enrolled operator key, valid now")
