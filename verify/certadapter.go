@@ -197,6 +197,7 @@ func (a *CertRegistry) enterpriseView(e *cert.Enterprise) Enterprise {
 // enterpriseViewAt is an enterprise's view with its certificates cs at now.
 func enterpriseViewAt(e *cert.Enterprise, cs []*cert.Certificate, now time.Time) Enterprise {
 	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Address: e.Address, Chain: e.ID.String(), Status: CertNone}
+	v.Phone, v.Email, v.Website = e.Phone, e.Email, e.Website // public contact (report.go)
 	for _, cc := range cs {
 		v.Certificates = append(v.Certificates, cc.ID.String())
 		v.Status = better(v.Status, mapStatus(cc.StatusAt(now)))

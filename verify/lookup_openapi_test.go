@@ -71,6 +71,8 @@ func TestOpenAPILive(t *testing.T) {
 		"/api/v1/draw-candidates?scheme=x":                   "/api/v1/draw-candidates", // 400
 		"/api/v1/draws/3":                                    "/api/v1/draws/{index}",   // 404: no draw
 		"/check":                                             "/check",
+		"/report/R20261203-0000000000":                       "/report/{ref}", // 404: no such report (report.go)
+		"/report?product=x":                                  "/report",       // 404: this server takes no reports
 		"/gs1/products/09506000134352":                       "/gs1/products/{gtin}",
 		"/gs1/products/09506000134353":                       "/gs1/products/{gtin}", // 400
 		"/.well-known/gs1resolver":                           "/.well-known/gs1resolver",

@@ -105,6 +105,13 @@ func (s *Server) routes() *gin.Engine {
 	pub.POST("/api/v1/attachments", s.postAttachment)
 	pub.GET("/api/v1/attachments/:sha256", s.getAttachment)
 	s.privateRoutes(pub) // applications' details, enrolment requests: applications.go
+
+	// Consumers' reports (report.go).
+	getHead("/report", s.reportPage)
+	getHead("/report/:ref", s.reportReceived)
+	pub.POST("/report", s.postReport)
+	pub.POST("/api/v1/reports", s.postReportJSON)
+	pub.OPTIONS("/api/v1/reports", func(*gin.Context) {})
 	return r
 }
 

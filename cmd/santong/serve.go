@@ -53,6 +53,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	scanDBs := fs.String("scans", c.getenv("SANTONG_SCANS"), scanDBsHelp) // scanspg.go
 	scanIndex := fs.String("scan-index-cache", c.getenv("SANTONG_SCAN_INDEX_CACHE"), "the scan store's index and bloom-filter cache (default 16MiB) ($SANTONG_SCAN_INDEX_CACHE)")
 	c.addLedgerMemoryFlags(fs)
+	rf := addReportFlags(fs, c) // reports.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -178,6 +179,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
 	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
+		return err
+	}
+	if deps.Reports, err = c.openReports(rf, dir, *demo, reg); err != nil { // reports.go
 		return err
 	}
 	hooks := verify.NewWebhooks(verify.WebhookOptions{Dir: filepath.Join(dir, webhooksDir), Feed: deps.Changes,

@@ -425,7 +425,8 @@ func (a *applier) enterprise(b *event.Enterprise) error {
 		return err
 	}
 	save(a.st, key('e', uid(a.ev.Subject)), &Enterprise{ID: a.ev.Subject, Name: b.Name, USCC: b.USCC,
-		ExportFiling: b.ExportFiling, Address: b.Address, Registered: a.ev.Time, Index: a.rc.Index})
+		ExportFiling: b.ExportFiling, Address: b.Address, Registered: a.ev.Time, Index: a.rc.Index,
+		Phone: b.Phone, Email: b.Email, Website: b.Website})
 	a.st.set(uk, uid(a.ev.Subject))
 	return nil
 }
@@ -489,7 +490,7 @@ func (a *applier) product(b *event.Product) error {
 	save(a.st, key('p', uid(a.ev.Subject)), &Product{ID: a.ev.Subject, Enterprise: ent.ID, Name: b.Name,
 		Category: b.Category, GTIN: b.GTIN, ExportStandards: b.ExportStandards, DomesticStandards: b.DomesticStandards,
 		SameStandards: sameSet(b.ExportStandards, b.DomesticStandards), Lines: b.Lines,
-		Registered: a.ev.Time, Index: a.rc.Index})
+		Registered: a.ev.Time, Index: a.rc.Index, Image: b.Image})
 	a.st.set(key('E', uid(ent.ID), idx8(a.rc.Index)), uid(a.ev.Subject))
 	a.touched = append(a.touched, a.ev.Subject)
 	return nil
@@ -673,9 +674,13 @@ func (a *applier) complaint(b *event.Complaint) error {
 	if err := a.attachments(b.Attachments, uuid.Nil); err != nil {
 		return err
 	}
+	if err := a.complaintReport(b); err != nil { // complaint.go
+		return err
+	}
 	save(a.st, key('o', uid(a.ev.Subject)), &Complaint{ID: a.ev.Subject, Enterprise: a.ev.Chain,
 		Products: b.Products, Channel: b.Channel, Summary: b.Summary, Document: b.Document,
-		Received: a.ev.Time, Index: a.rc.Index})
+		Received: a.ev.Time, Index: a.rc.Index, Batch: b.Batch, Serial: b.Serial, Certifiers: b.Certifiers,
+		Verdict: b.Verdict, Attachments: b.Attachments})
 	a.drawFact(a.ev.Chain, func(x *DrawFacts) { inc(&x.Complaints) }) // drawplan.go
 	return nil
 }

@@ -74,6 +74,9 @@ type Enterprise struct {
 	USCC         string    `json:"uscc"`
 	ExportFiling string    `json:"export_filing"`
 	Address      string    `json:"address"`
+	Phone        string    `json:"phone,omitempty"`   // public contact (event.Enterprise)
+	Email        string    `json:"email,omitempty"`   // public contact
+	Website      string    `json:"website,omitempty"` // public contact
 	Registered   time.Time `json:"registered"`
 	Index        int64     `json:"index"`
 }
@@ -98,6 +101,7 @@ type Product struct {
 	DomesticStandards []string  `json:"domestic_standards"`
 	SameStandards     bool      `json:"same_standards"` // export and domestic standards are the same set
 	Lines             []string  `json:"lines"`
+	Image             string    `json:"image_sha256,omitempty"` // the product image's SHA-256, as registered
 	Registered        time.Time `json:"registered"`
 	Index             int64     `json:"index"`
 }
@@ -250,6 +254,13 @@ type Complaint struct {
 	Index      int64       `json:"index"`
 	Closed     *time.Time  `json:"closed,omitempty"`
 	Outcome    string      `json:"outcome,omitempty"`
+	// A consumer's report (complaint.go): the code, the responsible bodies, the verdict shown,
+	// and the confidential attachments' commitments.
+	Batch       int64              `json:"batch,omitempty"`
+	Serial      int64              `json:"serial,omitempty"`
+	Certifiers  []uuid.UUID        `json:"certifiers,omitempty"`
+	Verdict     string             `json:"verdict,omitempty"`
+	Attachments []event.Attachment `json:"attachments,omitempty"`
 }
 
 // Batch is a label batch.
