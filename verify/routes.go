@@ -112,6 +112,10 @@ func (s *Server) routes() *gin.Engine {
 	pub.POST("/report", s.postReport)
 	pub.POST("/api/v1/reports", s.postReportJSON)
 	pub.OPTIONS("/api/v1/reports", func(*gin.Context) {})
+
+	// Product images (image.go): uploads are signed requests.
+	getHead("/images/:sha256", s.getImage)
+	pub.PUT("/api/v1/products/:id/image", s.putProductImage)
 	return r
 }
 
