@@ -59,6 +59,7 @@ var commands = []command{
 	{"cert revoke", "--key KEY --cert ID|NUMBER --reason TEXT [--legal-basis TEXT] [TARGET]", "revoke a certification (its certifier; the operator or a regulator with --legal-basis)", cmdCertRevoke},
 	{"inspect", "--key KEY --cert ID|NUMBER --kind routine|random|complaint|reinspection --result pass|fail [--draw INDEX [--draw-target N --draw-salt S]] [--inspector NAME]... [--finding F] [TARGET]", "record a follow-up or random inspection (certifier)", cmdInspect},
 	{"complaint receive", "--key KEY --enterprise ID|CREDITCODE --channel C [--summary PUBLIC] [--details TEXT] [--contact TEXT] [TARGET]", "record a complaint (certifier); details and contact are confidential", cmdComplaintReceive},
+	{"complaints", "--key CERTIFIER.key [--open] [--public] [--json] [--data DIR | --server URL]", "list the complaints in a certification body's queue (a regulator's key: all), with what the consumer wrote and their contact (confidential: read with the same key)", cmdComplaints}, // complaints.go
 	{"complaint close", "--key KEY --complaint ID --outcome TEXT [TARGET]", "close a complaint (certifier)", cmdComplaintClose},
 	{"attachment get", "--key KEY --server URL SHA256 [--out FILE]", "read a confidential attachment (the roles allowed to)", cmdAttachmentGet},
 	{"attachment check", "FILE SHA256", "check a revealed attachment against the commitment its record names", cmdAttachmentCheck},
