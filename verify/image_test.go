@@ -161,17 +161,25 @@ func newImageWorld(t *testing.T) *imageWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iw := &imageWorld{world: w, images: im, pic: pngBytes(t, testPicture(320, 240)), prod: uuid.New(), noImage: w.prod}
-	w.must(w.entK, w.ent, iw.prod, &event.Product{Name: "川味香肠 400克", Category: "food", GTIN: "06901234567892",
-		ExportStandards: []string{"GB 2730"}, DomesticStandards: []string{"GB 2730"}, Lines: []string{"line 1"}, Image: sha256Hex(iw.pic)})
+	iw := &imageWorld{world: w, images: im, pic: pngBytes(t, testPicture(320, 240)), noImage: w.prod}
+	iw.prod, iw.batch = addImageProduct(w, iw.pic)
+	return iw
+}
+
+// addImageProduct registers a product of the world's first enterprise with picture pic,
+// certifies it and issues a batch of 100 labels (the world's label key) for it.
+func addImageProduct(w *world, pic []byte) (prod uuid.UUID, batch int64) {
+	prod = uuid.New()
+	w.must(w.entK, w.ent, prod, &event.Product{Name: "川味香肠 400克", Category: "food", GTIN: "06901234567892",
+		ExportStandards: []string{"GB 2730"}, DomesticStandards: []string{"GB 2730"}, Lines: []string{"line 1"}, Image: sha256Hex(pic)})
 	audit, cert := uuid.New(), uuid.New()
 	w.must(w.certK, w.ent, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
-		Products: []uuid.UUID{iw.prod}, Auditors: []string{"王"}, Date: date(-24 * time.Hour), Result: event.ResultPass})
+		Products: []uuid.UUID{prod}, Auditors: []string{"王"}, Date: date(-24 * time.Hour), Result: event.ResultPass})
 	w.must(w.certK, w.ent, cert, &event.Grant{Audit: audit, Number: "STC-2026-0101", Scheme: event.SchemeSantong,
-		Scope: event.ScopeProducts, Products: []uuid.UUID{iw.prod}, ValidFrom: date(-24 * time.Hour), ValidUntil: date(365 * 24 * time.Hour)})
-	iw.batch = w.must(w.entK, w.ent, uuid.New(), &event.Batch{Product: iw.prod, Certificate: cert, Lot: "LOT-IMG",
+		Scope: event.ScopeProducts, Products: []uuid.UUID{prod}, ValidFrom: date(-24 * time.Hour), ValidUntil: date(365 * 24 * time.Hour)})
+	batch = w.must(w.entK, w.ent, uuid.New(), &event.Batch{Product: prod, Certificate: cert, Lot: "LOT-IMG",
 		ProductionDate: date(0), Quantity: 100, FirstSerial: 1, LabelKey: event.KeyIDOf(pubOf(w.labelK))})
-	return iw
+	return prod, batch
 }
 
 // server is the service over the world with the image store.
