@@ -100,8 +100,11 @@ var syncWrites = true
 // Open opens (creating if need be) the log in opts.Dir. It refuses to open a log whose records
 // no longer match its latest signed checkpoint.
 func Open(opts Options) (*Log, error) {
-	if opts.Origin == "" || opts.Signer == nil || opts.Verifier == nil {
+	if opts.Origin == "" || (opts.Signer == nil && !opts.Follow) || opts.Verifier == nil {
 		return nil, errors.New("ledger: open: Origin, Signer and Verifier are required")
+	}
+	if opts.Follow && opts.Signer == nil {
+		opts.Signer = noSigner{opts.Verifier} // a replica holds no log key (follow_apply.go)
 	}
 	if opts.Signer.Name() != opts.Origin || opts.Verifier.Name() != opts.Origin || opts.Signer.KeyHash() != opts.Verifier.KeyHash() {
 		return nil, errors.New("ledger: open: the log key must be named after the origin and match its verifier")
@@ -179,6 +182,9 @@ func Open(opts Options) (*Log, error) {
 	if opts.Audit || opts.ReadOnly {
 		err := error(ErrAuditOnly)
 		l.failed.Store(&err)
+	}
+	if opts.Follow {
+		return l.openFollower(), nil // follow_apply.go
 	}
 	if opts.ReadOnly {
 		// Nothing may write: no writer, no checkpointer, no final checkpoint.
