@@ -78,12 +78,15 @@ func (l *Log) openFollower() *Log {
 // Follower reports whether the log is a replica (Options.Follow).
 func (l *Log) Follower() bool { return l.opts.Follow }
 
-// ApplyVerified appends to a replica the records of the primary's checkpoint cp beyond the
-// log's size, recs[i] being the bytes of record Size()+i, and makes cp (its note exactly as
-// given, cosignatures included) the log's checkpoint. See the checks above; on error nothing is
-// applied unless the error is a storage fault of a later transaction (then the log holds a
-// verified prefix, ending at a commit boundary, and the previous checkpoint).
-func (l *Log) ApplyVerified(note []byte, recs [][]byte) (*SignedCheckpoint, error) {
+// ApplyVerified appends to a replica records of the primary's checkpoint (note, exactly as
+// served, cosignatures included): recs[i] is the bytes of record Size()+i. When they reach the
+// checkpoint's size, the checkpoint becomes the log's; when they stop short (a long catch-up
+// applied in parts), proof must be a consistency proof from the tree they make to the
+// checkpoint's, and the log keeps its previous checkpoint. The records must end at one of the
+// primary's commits. See the checks above; on error nothing of recs is applied, unless the error
+// is a storage fault or the hook's refusal of a later transaction (then the log holds a
+// verified prefix that ends at a commit, and its previous checkpoint).
+func (l *Log) ApplyVerified(note []byte, recs [][]byte, proof tlog.TreeProof) (*SignedCheckpoint, error) {
 	if !l.opts.Follow || l.opts.ReadOnly {
 		return nil, errors.New("ledger: ApplyVerified: the log is not open as a replica")
 	}
@@ -101,8 +104,9 @@ func (l *Log) ApplyVerified(note []byte, recs [][]byte) (*SignedCheckpoint, erro
 	if cp.Size < prev.Size || cp.Size < s.size {
 		return nil, &Refused{Index: -1, Problem: fmt.Sprintf("a tree of %d records, smaller than the %d accepted: a rollback", cp.Size, max(prev.Size, s.size))}
 	}
-	if int64(len(recs)) != cp.Size-s.size {
-		return nil, fmt.Errorf("ledger: ApplyVerified: %d records given for a checkpoint of %d over a log of %d", len(recs), cp.Size, s.size)
+	end := s.size + int64(len(recs))
+	if end > cp.Size {
+		return nil, fmt.Errorf("ledger: ApplyVerified: %d records given past a checkpoint of %d over a log of %d", len(recs), cp.Size, s.size)
 	}
 	if cp.Size == prev.Size && prev.Note != nil {
 		if cp.Root != prev.Root {
@@ -110,16 +114,38 @@ func (l *Log) ApplyVerified(note []byte, recs [][]byte) (*SignedCheckpoint, erro
 		}
 		return l.storeNote(cp) // the same tree, perhaps with more cosignatures
 	}
+	if len(recs) == 0 {
+		if s.size < cp.Size {
+			return nil, errors.New("ledger: ApplyVerified: no records given")
+		}
+		// The log holds the records already (a crash between the parts of a catch-up): the
+		// tree must be the checkpoint's.
+		root, err := tlog.TreeHash(s.size, hashReader{s, l.tiles})
+		if err != nil {
+			return nil, err
+		}
+		if root != cp.Root {
+			return nil, &Refused{Index: -1, Problem: fmt.Sprintf("the log's %d records do not hash to the checkpoint's root: a fork", cp.Size)}
+		}
+		return l.storeNote(cp)
+	}
 
 	// Check everything before writing anything.
 	plan, err := l.planFollow(s, recs)
 	if err != nil {
 		return nil, err
 	}
-	if plan.root != cp.Root {
+	if end == cp.Size && plan.root != cp.Root {
 		return nil, &Refused{Index: -1, Problem: fmt.Sprintf("the records do not hash to the checkpoint's root of %d records: a fork or tampered records", cp.Size)}
 	}
-	if err := l.writeFollow(plan, cp); err != nil {
+	if end < cp.Size && tlog.CheckTree(proof, cp.Size, cp.Root, end, plan.root) != nil {
+		return nil, &Refused{Index: -1, Problem: fmt.Sprintf("the tree of the first %d records is not a prefix of the checkpoint's: a fork or tampered records", end)}
+	}
+	final := cp
+	if end < cp.Size {
+		final = nil
+	}
+	if err := l.writeFollow(plan, final); err != nil {
 		return nil, err
 	}
 	return cp, nil

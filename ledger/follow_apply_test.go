@@ -77,7 +77,7 @@ func TestApplyVerified(t *testing.T) {
 	for _, n := range []int{1, 700, 255, 1} {
 		from := r.Size()
 		cp = appendPrimary(t, p, n)
-		if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, from, cp.Size)); err != nil {
+		if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, from, cp.Size), nil); err != nil {
 			t.Fatalf("apply %d records: %v", n, err)
 		}
 		if got := r.Checkpoint(); !bytes.Equal(got.Note, cp.Note) || r.Size() != cp.Size {
@@ -92,7 +92,7 @@ func TestApplyVerified(t *testing.T) {
 		t.Error("a replica signed a checkpoint")
 	}
 	// The same checkpoint again is a no-op; a reopen resumes from the stored position.
-	if _, err := r.ApplyVerified(cp.Note, nil); err != nil {
+	if _, err := r.ApplyVerified(cp.Note, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Close(); err != nil {
@@ -104,7 +104,34 @@ func TestApplyVerified(t *testing.T) {
 		t.Fatalf("reopened replica at %d, want %d", r.Size(), cp.Size)
 	}
 	cp = appendPrimary(t, p, 300)
-	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, r.Size(), cp.Size)); err != nil {
+	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, r.Size(), cp.Size), nil); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, p, r)
+
+	// A long catch-up in parts: a prefix ending at one of the primary's commits, with a
+	// consistency proof to the checkpoint, keeps the previous checkpoint; then the rest.
+	old := r.Checkpoint()
+	cp = appendPrimary(t, p, 900)
+	mid := old.Size + 300
+	proof, err := p.ConsistencyProof(mid, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, old.Size, mid-1), proof); err == nil {
+		t.Error("a part that ends inside a commit was taken")
+	}
+	badProof, _ := p.ConsistencyProof(mid-1, cp.Size)
+	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, old.Size, mid), badProof); err == nil {
+		t.Error("a part with a wrong consistency proof was taken")
+	}
+	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, old.Size, mid), proof); err != nil {
+		t.Fatal(err)
+	}
+	if r.Size() != mid || !bytes.Equal(r.Checkpoint().Note, old.Note) {
+		t.Fatalf("after a part: size %d checkpoint %d, want %d and the old checkpoint", r.Size(), r.Checkpoint().Size, mid)
+	}
+	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, mid, cp.Size), nil); err != nil {
 		t.Fatal(err)
 	}
 	sameTree(t, p, r)
@@ -212,10 +239,10 @@ func TestApplyVerifiedRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := openReplica(t, "")
 			defer r.Close()
-			if _, err := r.ApplyVerified(first.Note, recordsOf(t, p, 0, first.Size)); err != nil {
+			if _, err := r.ApplyVerified(first.Note, recordsOf(t, p, 0, first.Size), nil); err != nil {
 				t.Fatal(err)
 			}
-			_, err := r.ApplyVerified(tc.note, tc.recs)
+			_, err := r.ApplyVerified(tc.note, tc.recs, nil)
 			var ref *Refused
 			if !errors.As(err, &ref) || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
 				t.Fatalf("got %v, want a refusal naming %q", err, tc.want)
@@ -224,7 +251,7 @@ func TestApplyVerifiedRefuses(t *testing.T) {
 				t.Fatalf("the replica moved to %d records after a refusal", r.Size())
 			}
 			// It still takes the true tree.
-			if _, err := r.ApplyVerified(cp.Note, good); err != nil {
+			if _, err := r.ApplyVerified(cp.Note, good, nil); err != nil {
 				t.Fatalf("the true tree after a refusal: %v", err)
 			}
 		})
@@ -233,16 +260,16 @@ func TestApplyVerifiedRefuses(t *testing.T) {
 	// A rollback (an older checkpoint) and a second tree of the accepted size.
 	r := openReplica(t, "")
 	defer r.Close()
-	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, 0, cp.Size)); err != nil {
+	if _, err := r.ApplyVerified(cp.Note, recordsOf(t, p, 0, cp.Size), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ApplyVerified(first.Note, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("rollback")) {
+	if _, err := r.ApplyVerified(first.Note, nil, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("rollback")) {
 		t.Errorf("an older checkpoint: %v, want a rollback refusal", err)
 	}
 	same := cp.Checkpoint
 	same.Root[5] ^= 1
 	sameNote, _ := note.Sign(&note.Note{Text: FormatCheckpoint(same)}, signer)
-	if _, err := r.ApplyVerified(sameNote, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("fork")) {
+	if _, err := r.ApplyVerified(sameNote, nil, nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("fork")) {
 		t.Errorf("a second root at the accepted size: %v, want a fork refusal", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 // errCommitTooBig: one of the primary's commits does not fit a transaction here.
 var errCommitTooBig = errors.New("ledger: replica: one commit of the primary does not fit a transaction: raise the memtable size (--memtable-size)")
 
-// writeFollow writes a checked plan; cpMu is held.
+// writeFollow writes a checked plan, and cp with its last part (nil: none); cpMu is held.
 func (l *Log) writeFollow(p *followPlan, cp *SignedCheckpoint) error {
 	recs := p.recs
 	for len(recs) > 0 {
@@ -28,7 +28,9 @@ func (l *Log) writeFollow(p *followPlan, cp *SignedCheckpoint) error {
 		}
 		recs = recs[n:]
 	}
-	l.publish(cp)
+	if cp != nil {
+		l.publish(cp)
+	}
 	return nil
 }
 
@@ -120,7 +122,7 @@ func (l *Log) followTxn(recs []followRec, limit int, cp *SignedCheckpoint) (int,
 	if err := txn.Set(metaSize, putInt64(tree.size)); err != nil {
 		return abort(storageError(err))
 	}
-	if n == len(recs) {
+	if n == len(recs) && cp != nil {
 		if err := txn.Set(metaCheckpoint, cp.Note); err != nil {
 			return abort(storageError(err))
 		}
