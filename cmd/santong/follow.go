@@ -208,6 +208,7 @@ func cmdFollow(ctx context.Context, c *cli, args []string) error {
 				}
 			}
 			if err := checkRoot(dir, reg.Log(), cfg); err != nil {
+				logger.Error("replica: the primary's genesis is not the one santong.json names: stopping", "err", err)
 				rootErr <- err
 				stopServe()
 			}
