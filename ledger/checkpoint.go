@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -199,7 +199,7 @@ func (l *Log) SignCheckpoint(ctx context.Context) (*SignedCheckpoint, error) {
 	if err := l.swapLock(ctx, s, root, held, msg); err != nil {
 		return nil, fmt.Errorf("sign checkpoint: checkpoint lock: %w", err)
 	}
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(metaCheckpoint, msg) }); err != nil {
+	if err := l.store.Update(func(txn kv.Txn) error { return txn.Set(metaCheckpoint, msg) }); err != nil {
 		return nil, fmt.Errorf("store checkpoint: %w", err)
 	}
 	sc := &SignedCheckpoint{Checkpoint: c, Note: msg}

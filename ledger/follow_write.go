@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
+
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // The storage side of ApplyVerified (follow_apply.go): the checked records, the hook's writes,
@@ -44,9 +45,9 @@ var errRetry = errors.New("retry with fewer records")
 func (l *Log) followTxn(recs []followRec, limit int, cp *SignedCheckpoint) (int, error) {
 	base := l.state.Load()
 	tree := base.clone()
-	txn := l.db.NewTransaction(true)
+	txn := l.store.Begin()
 	defer txn.Discard()
-	room := newBudget(l.db)
+	room := newBudget(l.limits)
 	heads := make(map[uuid.UUID]Head)
 	var tiles []tileWrite
 	fit, n := 0, 0 // records through the last commit boundary that fit; records written
@@ -59,10 +60,11 @@ func (l *Log) followTxn(recs []followRec, limit int, cp *SignedCheckpoint) (int,
 	for n < limit {
 		fr := recs[n]
 		rec := fr.rec
-		cost, writes := entryCost(9, len(rec.Bytes))+entryCost(25, 0)+entryCost(17, 48)+64, 3
+		o := l.limits.Overhead
+		cost, writes := entryCost(9, len(rec.Bytes), o)+entryCost(25, 0, o)+entryCost(17, 48, o)+64, 3
 		var ht *Txn
 		if l.opts.Hook != nil {
-			ht = newHookTxn(txn)
+			ht = newHookTxn(txn, o)
 			if err := l.opts.Hook.Apply(ht, rec); err != nil {
 				if errors.Is(err, ErrStorage) {
 					return abort(err)
@@ -139,5 +141,5 @@ func (l *Log) followTxn(recs []followRec, limit int, cp *SignedCheckpoint) (int,
 
 // setMeta writes one of the log's meta keys.
 func (l *Log) setMeta(k, v []byte) error {
-	return l.db.Update(func(txn *badger.Txn) error { return txn.Set(k, v) })
+	return l.store.Update(func(txn kv.Txn) error { return txn.Set(k, v) })
 }

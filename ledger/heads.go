@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // # The chain-heads map
@@ -206,28 +206,20 @@ func VerifyHeadsProof(root Hash, chain uuid.UUID, p HeadsProof) error {
 // the root the last record committed to.
 func (l *Log) loadHeads(s *treeState) error {
 	var hs []Head
-	err := SafeView(l.db, func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixHead}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
+	err := SafeView(l.store, func(r kv.Reader) error {
+		return r.Iterate([]byte{prefixHead}, nil, false, func(k, v []byte) (bool, error) {
 			if len(k) != 17 {
-				return fault.New(fault.Internal, "a malformed chain head key is in the database")
+				return false, fault.New(fault.Internal, "a malformed chain head key is in the database")
 			}
 			var c uuid.UUID
 			copy(c[:], k[1:])
-			var h Head
-			err := it.Item().Value(func(v []byte) error {
-				var err error
-				h, err = decodeHead(c, v)
-				return err
-			})
+			h, err := decodeHead(c, v)
 			if err != nil {
-				return err
+				return false, err
 			}
 			hs = append(hs, h)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("read the chain heads: %w", err)

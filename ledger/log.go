@@ -6,17 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
-	"github.com/santong-cn/santong/internal/dbfix"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -38,15 +36,17 @@ var (
 	ErrUnclean = errors.New("ledger: the database was not closed cleanly (a crash or power loss): its write-ahead log must be replayed, which a read-only open may not do")
 )
 
-// maxTxnBytes bounds one Badger transaction; Badger's own limit with 64 MiB memtables is about 9.6 MB.
+// maxTxnBytes bounds the records of one transaction (and half the store's limit bounds them too);
+// Badger's own limit with 64 MiB memtables is about 9.6 MB.
 const maxTxnBytes = 4 << 20
 
 // Log is the append-only log. It is safe for concurrent use.
 type Log struct {
-	opts  Options
-	db    *badger.DB
-	tiles *tileStore
-	log   *slog.Logger
+	opts   Options
+	store  kv.Store
+	limits kv.Limits // store.Limits()
+	tiles  *tileStore
+	log    *slog.Logger
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
@@ -94,20 +94,40 @@ func (r *request) finish(i int, rc Receipt, err error) {
 	}
 }
 
-// syncWrites is false only in the power-loss test's control run (powerloss_test.go).
-var syncWrites = true
-
-// Open opens (creating if need be) the log in opts.Dir. It refuses to open a log whose records
-// no longer match its latest signed checkpoint.
+// Open opens (creating if need be) the log in opts.Dir, on Badger (the default store). It
+// refuses to open a log whose records no longer match its latest signed checkpoint.
 func Open(opts Options) (*Log, error) {
+	if err := checkOptions(&opts); err != nil {
+		return nil, err
+	}
+	st, err := openBadger(opts)
+	if err != nil {
+		return nil, err
+	}
+	return open(st, opts)
+}
+
+// OpenStore opens the log kept in st, as Open does in a data directory; the options of the data
+// directory and of Badger's memory (Dir, InMemory, MemTableSize and the others) are not used.
+// The log owns st from then on: Close closes it, and so does a failed OpenStore.
+func OpenStore(st kv.Store, opts Options) (*Log, error) {
+	if err := checkOptions(&opts); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return open(st, opts)
+}
+
+// checkOptions checks opts and fills in the defaults.
+func checkOptions(opts *Options) error {
 	if opts.Origin == "" || (opts.Signer == nil && !opts.Follow) || opts.Verifier == nil {
-		return nil, errors.New("ledger: open: Origin, Signer and Verifier are required")
+		return errors.New("ledger: open: Origin, Signer and Verifier are required")
 	}
 	if opts.Follow && opts.Signer == nil {
 		opts.Signer = noSigner{opts.Verifier} // a replica holds no log key (follow_apply.go)
 	}
 	if opts.Signer.Name() != opts.Origin || opts.Verifier.Name() != opts.Origin || opts.Signer.KeyHash() != opts.Verifier.KeyHash() {
-		return nil, errors.New("ledger: open: the log key must be named after the origin and match its verifier")
+		return errors.New("ledger: open: the log key must be named after the origin and match its verifier")
 	}
 	if opts.CheckpointInterval == 0 {
 		opts.CheckpointInterval = 250 * time.Millisecond
@@ -121,47 +141,15 @@ func Open(opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if err := setMemoryDefaults(&opts); err != nil {
-		return nil, err
-	}
-	if !opts.InMemory {
-		if !opts.ReadOnly {
-			// A crash while Badger creates a memtable or value log file leaves one it cannot
-			// open (internal/dbfix).
-			if removed, err := dbfix.RemoveEmptyMemtables(opts.Dir); err != nil {
-				return nil, fmt.Errorf("ledger: open database: %w", err)
-			} else if len(removed) > 0 {
-				opts.Logger.Warn("removed empty memtable files left by a crash", "files", removed)
-			}
-		}
-		// Every table's checksums, always: Badger answers a read that meets a bad block as if
-		// the key were absent (or with an older version from a lower level), a wrong answer
-		// that no later check could tell from a right one.
-		// The read-only pre-open of a service checks only the directory's shape (the open after
-		// it checks the tables); audits check every table whatever was checked before.
-		verify := opts.Audit || !opts.ReadOnly
-		if err := checkDir(opts.Dir, opts.ReadOnly, verify, !opts.Audit); err != nil {
-			return nil, err
-		}
-	}
-	bo := badgerOptions(opts)
-	db, err := openBadger(bo)
-	if err != nil && opts.ReadOnly && strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()) { // Badger wraps it with %+v, not %w
-		return nil, ErrUnclean
-	}
-	if err != nil {
-		err = fmt.Errorf("ledger: open database: %w", err)
-		// The directory passed checkDir: what Badger cannot open now is damage to its files (the
-		// key registry, a value log), unless another process holds it or it may not be read.
-		if !opts.InMemory && !strings.Contains(err.Error(), "directory lock") && !errors.Is(err, fs.ErrPermission) {
-			err = damaged{err}
-		}
-		return nil, err
-	}
+	return setMemoryDefaults(opts)
+}
+
+func open(st kv.Store, opts Options) (*Log, error) {
 	l := &Log{
 		opts:   opts,
-		db:     db,
-		tiles:  &tileStore{db: db, upper: make(map[[2]int64]*tile)},
+		store:  st,
+		limits: st.Limits(),
+		tiles:  &tileStore{store: st, upper: make(map[[2]int64]*tile)},
 		log:    opts.Logger,
 		queue:  make(chan *request, opts.QueueSize),
 		done:   make(chan struct{}),
@@ -171,7 +159,7 @@ func Open(opts Options) (*Log, error) {
 		kick:   make(chan struct{}, 1),
 	}
 	if err := l.load(); err != nil {
-		db.Close()
+		st.Close()
 		// Records or tiles that the database lost or that no longer agree: damage, as for a
 		// table; not a log of another origin or key, which is the wrong directory.
 		if m := err.Error(); !strings.Contains(m, "origin") && !strings.Contains(m, "log key") {
@@ -193,7 +181,7 @@ func Open(opts Options) (*Log, error) {
 		return l, nil
 	}
 	if err := l.openLock(); err != nil {
-		db.Close()
+		st.Close()
 		return nil, err
 	}
 	l.lastTime = l.lastRecordTime()
@@ -205,21 +193,19 @@ func Open(opts Options) (*Log, error) {
 // load reads the size, rebuilds the tree's edge and checks the latest checkpoint.
 func (l *Log) load() error {
 	var size int64
-	err := SafeView(l.db, func(txn *badger.Txn) error {
-		item, err := txn.Get(metaSize)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	err := SafeView(l.store, func(r kv.Reader) error {
+		v, err := r.Get(metaSize)
+		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error {
-			if len(v) != 8 {
-				return errors.New("malformed size")
-			}
-			size = int64(binary.BigEndian.Uint64(v))
-			return nil
-		})
+		if len(v) != 8 {
+			return errors.New("malformed size")
+		}
+		size = int64(binary.BigEndian.Uint64(v))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: open: read size: %w", err)
@@ -245,15 +231,12 @@ func (l *Log) load() error {
 	l.state.Store(s)
 
 	var note []byte
-	err = SafeView(l.db, func(txn *badger.Txn) error {
-		item, err := txn.Get(metaCheckpoint)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	err = SafeView(l.store, func(r kv.Reader) error {
+		var err error
+		note, err = r.Get(metaCheckpoint)
+		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		note, err = item.ValueCopy(nil)
 		return err
 	})
 	if err != nil {
@@ -365,15 +348,15 @@ func (l *Log) Close() error {
 			l.log.Error("sign final checkpoint", "err", err)
 		}
 	}
-	if cerr := l.db.Close(); cerr != nil && err == nil {
+	if cerr := l.store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// DB is the Badger database the log lives in. Other packages keep their own state in it under
-// their own key prefixes (docs/ledger.md); they never write the log's prefixes.
-func (l *Log) DB() *badger.DB { return l.db }
+// Store is the store the log lives in. Other packages keep their own state in it under their
+// own key prefixes (docs/ledger.md); they never write the log's prefixes.
+func (l *Log) Store() kv.Store { return l.store }
 
 // Origin is the log's checkpoint origin.
 func (l *Log) Origin() string { return l.opts.Origin }
@@ -426,20 +409,15 @@ func (l *Log) AppendMany(ctx context.Context, entries []Entry) (rs []Receipt, er
 	}
 }
 
-func readHead(txn *badger.Txn, chain uuid.UUID) (Head, error) {
-	item, err := txn.Get(headKey(chain))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func readHead(r kv.Reader, chain uuid.UUID) (Head, error) {
+	v, err := r.Get(headKey(chain))
+	if errors.Is(err, kv.ErrNotFound) {
 		return Head{Chain: chain, Index: -1}, nil
 	}
 	if err != nil {
 		return Head{}, err
 	}
-	var h Head
-	err = item.Value(func(v []byte) error {
-		h, err = decodeHead(chain, v)
-		return err
-	})
-	return h, err
+	return decodeHead(chain, v)
 }
 
 // Size is the number of acknowledged records.
@@ -453,19 +431,15 @@ func (l *Log) Record(i int64) (*Record, error) {
 		return nil, errNoRecord
 	}
 	var r *Record
-	err := SafeView(l.db, func(txn *badger.Txn) error {
-		item, err := txn.Get(recordKey(i))
-		if err != nil {
-			return err
-		}
-		b, err := item.ValueCopy(nil)
+	err := SafeView(l.store, func(rd kv.Reader) error {
+		b, err := rd.Get(recordKey(i))
 		if err != nil {
 			return err
 		}
 		r, err = DecodeRecord(i, b)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		if st := l.state.Load(); st != nil && i < st.size {
 			// The log holds every record below its size: a missing one is a storage fault.
 			return nil, storageError(fmt.Errorf("record %d is missing from the database", i))
@@ -479,17 +453,18 @@ func (l *Log) Record(i int64) (*Record, error) {
 func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
 	var out []int64
 	prefix := chainKey(chain, 0)[:17]
-	err := SafeView(l.db, func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
+	err := SafeView(l.store, func(r kv.Reader) error {
 		var n int64
-		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+		return r.Iterate(prefix, nil, true, func(k, _ []byte) (bool, error) {
+			if len(out) >= limit {
+				return false, nil
+			}
 			if n >= from {
-				out = append(out, int64(binary.BigEndian.Uint64(it.Item().Key()[17:])))
+				out = append(out, int64(binary.BigEndian.Uint64(k[17:])))
 			}
 			n++
-		}
-		return nil
+			return true, nil
+		})
 	})
 	return out, err
 }
@@ -497,17 +472,10 @@ func (l *Log) Chain(chain uuid.UUID, from int64, limit int) ([]int64, error) {
 // ChainHead returns a chain's head.
 func (l *Log) ChainHead(chain uuid.UUID) (Head, error) {
 	var h Head
-	err := SafeView(l.db, func(txn *badger.Txn) error {
+	err := SafeView(l.store, func(r kv.Reader) error {
 		var err error
-		h, err = readHead(txn, chain)
+		h, err = readHead(r, chain)
 		return err
 	})
 	return h, err
 }
-
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badger: "+f, a...)) }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
-func (b badgerLogger) Infof(string, ...any)        {}
-func (b badgerLogger) Debugf(string, ...any)       {}

@@ -24,7 +24,7 @@ var powerLossRounds = flag.Int("powerloss-rounds", 10, "rounds of the power-loss
 func TestOpenSyncsWrites(t *testing.T) {
 	l := openTest(t, t.TempDir())
 	defer l.Close()
-	if !l.DB().Opts().SyncWrites {
+	if !badgerDB(l).Opts().SyncWrites {
 		t.Fatal("the ledger's database was opened without SyncWrites")
 	}
 }

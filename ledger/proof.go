@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -106,23 +106,18 @@ func (l *Log) EntryBundle(n int64, w int) ([]byte, error) {
 		return nil, errNoTile
 	}
 	var out []byte
-	err := SafeView(l.db, func(txn *badger.Txn) error {
+	err := SafeView(l.store, func(r kv.Reader) error {
 		for i := n * tileWidth; i < n*tileWidth+int64(w); i++ {
-			item, err := txn.Get(recordKey(i))
+			v, err := r.Get(recordKey(i))
 			if err != nil {
 				return err
 			}
-			if err := item.Value(func(v []byte) error {
-				out = binary.BigEndian.AppendUint16(out, uint16(len(v)))
-				out = append(out, v...)
-				return nil
-			}); err != nil {
-				return err
-			}
+			out = binary.BigEndian.AppendUint16(out, uint16(len(v)))
+			out = append(out, v...)
 		}
 		return nil
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fault.New(fault.Internal, "record missing from entry bundle %d", n)
 	}
 	return out, err

@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // recordsChunk is how many records Records reads in one read transaction, so that a long
-// walk does not hold one snapshot (and Badger's memory for it) for minutes.
+// walk does not hold one snapshot (and the store's memory for it) for minutes.
 const recordsChunk = 16384
 
 // Records calls fn with the records from to to-1 in order, reading them with an iterator:
@@ -25,27 +25,26 @@ func (l *Log) Records(from, to int64, fn func(*Record) error) error {
 	for from < to {
 		end := min(to, from+recordsChunk)
 		next := from
-		err := SafeView(l.db, func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}, PrefetchValues: true, PrefetchSize: 256})
-			defer it.Close()
-			for it.Seek(recordKey(from)); it.Valid() && next < end; it.Next() {
-				item := it.Item()
-				key := item.Key()
+		err := SafeView(l.store, func(r kv.Reader) error {
+			err := r.Iterate([]byte{prefixRecord}, recordKey(from), false, func(key, b []byte) (bool, error) {
+				if next >= end {
+					return false, nil
+				}
 				if len(key) != 9 || int64(binary.BigEndian.Uint64(key[1:])) != next {
-					return storageError(fmt.Errorf("record %d is missing from the database", next))
+					return false, storageError(fmt.Errorf("record %d is missing from the database", next))
 				}
-				b, err := item.ValueCopy(nil)
+				rec, err := DecodeRecord(next, b)
 				if err != nil {
-					return err
+					return false, err
 				}
-				r, err := DecodeRecord(next, b)
-				if err != nil {
-					return err
-				}
-				if err := fn(r); err != nil {
-					return err
+				if err := fn(rec); err != nil {
+					return false, err
 				}
 				next++
+				return true, nil
+			})
+			if err != nil {
+				return err
 			}
 			if next < end {
 				return storageError(fmt.Errorf("record %d is missing from the database", next))

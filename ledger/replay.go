@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
+	"github.com/santong-cn/santong/internal/kv"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -164,9 +164,7 @@ func (b *replayBatch) hash() {
 
 // readBatches reads the records in key order into tile-aligned batches.
 func (l *Log) readBatches(ctx context.Context, s *treeState, work, order chan<- *replayBatch) error {
-	return SafeView(l.db, func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}})
-		defer it.Close()
+	return SafeView(l.store, func(r kv.Reader) error {
 		var want int64
 		b := &replayBatch{done: make(chan struct{})}
 		send := func() bool {
@@ -184,39 +182,38 @@ func (l *Log) readBatches(ctx context.Context, s *treeState, work, order chan<- 
 			send()
 			return nil
 		}
-		for it.Rewind(); it.Valid(); it.Next() {
-			key := it.Item().Key()
+		stopped := false // by a fault or the context: no last batch to send
+		err := r.Iterate([]byte{prefixRecord}, nil, false, func(key, v []byte) (bool, error) {
+			stopped = true
 			if len(key) != 9 {
-				return fail(&Fault{Index: want, Problem: "a malformed record key is in the database"})
+				return false, fail(&Fault{Index: want, Problem: "a malformed record key is in the database"})
 			}
 			idx := int64(binary.BigEndian.Uint64(key[1:]))
 			if idx > want {
-				return fail(&Fault{Index: want, Problem: "record is missing (deleted from the database)"})
+				return false, fail(&Fault{Index: want, Problem: "record is missing (deleted from the database)"})
 			} else if idx < want {
-				return fail(&Fault{Index: idx, Problem: "record key out of order"})
+				return false, fail(&Fault{Index: idx, Problem: "record key out of order"})
 			}
 			if want%tileWidth == 0 && want/tileWidth < s.full[0] {
-				item, err := txn.Get(tileKey(0, want/tileWidth))
-				if err == nil {
-					b.stored, err = item.ValueCopy(nil)
+				var err error
+				if b.stored, err = r.Get(tileKey(0, want/tileWidth)); err != nil {
+					return false, fail(&Fault{Index: want, Problem: fmt.Sprintf("stored tile (0, %d) is unreadable: %v", want/tileWidth, err)})
 				}
-				if err != nil {
-					return fail(&Fault{Index: want, Problem: fmt.Sprintf("stored tile (0, %d) is unreadable: %v", want/tileWidth, err)})
-				}
-			}
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
 			}
 			rec, err := DecodeRecord(idx, v)
 			if err != nil {
-				return fail(&Fault{Index: idx, Problem: "record bytes are malformed: " + err.Error()})
+				return false, fail(&Fault{Index: idx, Problem: "record bytes are malformed: " + err.Error()})
 			}
 			b.recs = append(b.recs, rec)
 			want++
 			if want%tileWidth == 0 && !send() {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
+			stopped = false
+			return true, nil
+		})
+		if err != nil || stopped {
+			return err
 		}
 		if len(b.recs) > 0 {
 			send()
@@ -340,11 +337,9 @@ func (l *Log) verifyUpperTiles(s *treeState, roots []Hash) *Fault {
 		var next []Hash
 		for n := int64(0); n < s.full[L]; n++ {
 			var stored []byte
-			err := SafeView(l.db, func(txn *badger.Txn) error {
-				item, err := txn.Get(tileKey(L, n))
-				if err == nil {
-					stored, err = item.ValueCopy(nil)
-				}
+			err := SafeView(l.store, func(r kv.Reader) error {
+				var err error
+				stored, err = r.Get(tileKey(L, n))
 				return err
 			})
 			if err != nil {
@@ -380,30 +375,31 @@ func (w *walker) root() Hash {
 func (l *Log) verifyIndexes(w *walker) *Fault {
 	var f *Fault
 	counts := make(map[uuid.UUID]int64)
-	err := SafeView(l.db, func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChain}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
+	err := SafeView(l.store, func(r kv.Reader) error {
+		err := r.Iterate([]byte{prefixChain}, nil, true, func(k, _ []byte) (bool, error) {
 			if len(k) != 25 {
 				f = &Fault{Index: -1, Problem: "a malformed chain index key is in the database"}
-				return nil
+				return false, nil
 			}
 			var c uuid.UUID
 			copy(c[:], k[1:17])
 			idx := int64(binary.BigEndian.Uint64(k[17:]))
 			if idx < 0 || idx >= int64(len(w.chainOf)) || w.chains[w.chainOf[idx]] != c {
 				f = &Fault{Index: idx, Problem: "the chain index lists this record under a chain it does not belong to"}
-				return nil
+				return false, nil
 			}
 			counts[c]++
+			return true, nil
+		})
+		if err != nil || f != nil {
+			return err
 		}
 		for c, h := range w.heads {
 			if counts[c] != h.Len {
 				f = &Fault{Index: h.Index, Problem: fmt.Sprintf("the chain index of chain %s lists %d records but the chain has %d (index entries removed or added)", c, counts[c], h.Len)}
 				return nil
 			}
-			got, err := readHead(txn, c)
+			got, err := readHead(r, c)
 			if err != nil {
 				return err
 			}

@@ -54,7 +54,7 @@ func TestReplayFindsInsiderTampering(t *testing.T) {
 	const n = 10 * tileWidth // every record sits in a full, stored tile
 	l := buildLog(t, n)
 	defer l.Close()
-	db := l.DB()
+	db := badgerDB(l)
 	if f := replayFault(t, l); f != nil {
 		t.Fatalf("untouched log: %v", f)
 	}
@@ -137,7 +137,7 @@ func TestReplayEdgeRecords(t *testing.T) {
 	const n = 2*tileWidth + 100
 	l := buildLog(t, n)
 	defer l.Close()
-	db := l.DB()
+	db := badgerDB(l)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := 0; trial < 40; trial++ {
 		i := 2*tileWidth + rng.Int64N(100)

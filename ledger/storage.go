@@ -4,18 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime/debug"
-	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
-	"github.com/dgraph-io/badger/v4/table"
-	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // Storage faults. A corrupt or unreadable database is reported as ErrStorage (code
@@ -35,7 +28,7 @@ func storageError(err error) error {
 	return &fault.Error{Code: ErrStorage.Code, Message: ErrStorage.Message, Err: err}
 }
 
-// isCorruption reports whether a Badger error means the stored bytes are bad (rather than a
+// isCorruption reports whether a store's error (Badger's wording) means the stored bytes are bad (rather than a
 // missing key, a closed database or a caller's mistake).
 func isCorruption(err error) bool {
 	if err == nil {
@@ -50,18 +43,18 @@ func isCorruption(err error) bool {
 	return false
 }
 
-// SafeView runs fn in a read-only transaction of db, as db.View does, and turns a panic raised
-// inside it (Badger panics on some corrupt tables and blocks) and a Badger error that reports
-// corrupt data into ErrStorage. Other packages that keep state in the log's database read
-// through it too, so that corruption never crashes the service.
-func SafeView(db *badger.DB, fn func(txn *badger.Txn) error) (err error) {
+// SafeView runs fn in a read-only transaction of st, as st.View does, and turns a panic raised
+// inside it (Badger panics on some corrupt tables and blocks) and an error that reports corrupt
+// data into ErrStorage. Other packages that keep state in the log's store read through it too,
+// so that corruption never crashes the service.
+func SafeView(st kv.Store, fn func(r kv.Reader) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = storageError(fmt.Errorf("panic reading the database: %v\n%s", r, firstFrames(debug.Stack(), 12)))
 		}
 	}()
-	err = db.View(fn)
-	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) && isCorruption(err) {
+	err = st.View(fn)
+	if err != nil && !errors.Is(err, kv.ErrNotFound) && isCorruption(err) {
 		return storageError(err)
 	}
 	return err
@@ -80,7 +73,7 @@ func firstFrames(stack []byte, n int) string {
 // last records and the tiles the tree's edge needs. It returns ErrStorage when they do not; the
 // service turns unready (/readyz) then.
 func (l *Log) Healthy() error {
-	if l.db.IsClosed() {
+	if c, ok := l.store.(interface{ IsClosed() bool }); ok && c.IsClosed() {
 		return ErrClosed
 	}
 	n := l.Size()
@@ -95,16 +88,13 @@ func (l *Log) Healthy() error {
 			return storageError(err)
 		}
 	}
-	err := SafeView(l.db, func(txn *badger.Txn) error {
+	err := SafeView(l.store, func(r kv.Reader) error {
 		for _, k := range [][]byte{metaSize, metaCheckpoint} {
-			item, err := txn.Get(k)
-			if errors.Is(err, badger.ErrKeyNotFound) && bytes.Equal(k, metaCheckpoint) && noCheckpoint(l) {
+			_, err := r.Get(k)
+			if errors.Is(err, kv.ErrNotFound) && bytes.Equal(k, metaCheckpoint) && noCheckpoint(l) {
 				continue // none signed yet
 			}
 			if err != nil {
-				return err
-			}
-			if _, err := item.ValueCopy(nil); err != nil {
 				return err
 			}
 		}
@@ -114,32 +104,6 @@ func (l *Log) Healthy() error {
 		return storageError(err)
 	}
 	return nil
-}
-
-// badgerOptions are the Badger options the log opens with: synced writes, checksums verified on
-// every block read, and memory sized by opts (defaults for a service).
-func badgerOptions(opts Options) badger.Options {
-	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(syncWrites).
-		WithDetectConflicts(false).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithMetricsEnabled(false).
-		WithChecksumVerificationMode(options.OnBlockRead).
-		WithMemTableSize(opts.MemTableSize).
-		WithNumMemtables(opts.NumMemtables).
-		WithBlockCacheSize(opts.BlockCacheSize).
-		WithIndexCacheSize(opts.IndexCacheSize)
-	if opts.Audit {
-		// A verdict on the whole log: check every table whole when it is opened as well.
-		bo = bo.WithChecksumVerificationMode(options.OnTableAndBlockRead)
-	}
-	if opts.ReadOnly {
-		bo = bo.WithReadOnly(true).WithCompactL0OnClose(false)
-	}
-	if opts.InMemory {
-		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
-	}
-	return bo
 }
 
 // Memory defaults for a service (Options); docs/operations.md explains them.
@@ -178,22 +142,6 @@ func setMemoryDefaults(o *Options) error {
 	return nil
 }
 
-// checkDir looks at a database directory before Badger opens it, and refuses, naming the file,
-// what Badger would not survive or would "repair" by deleting data:
-//   - read-only: no MANIFEST; a table the MANIFEST does not list (Badger deletes those on open,
-//     even read-only); a write-ahead or value log shorter than its header;
-//   - always: a MANIFEST that does not parse; a table it lists that is missing, truncated or
-//     whose index is corrupt (Badger opens tables in goroutines of its own, where a corrupt one
-//     panics the process);
-//   - with verify, also a table whose blocks fail their checksums: Badger would skip such a
-//     table when it verifies on open, and when it verifies on read it answers a read that meets
-//     a bad block as if the key were absent, a wrong answer. (The cost: one read of every table
-//     on open; docs/operations.md.)
-//
-// A directory without a MANIFEST opens read-write as a new database: refusing an empty log is
-// the caller's business (santong checks the genesis against its configuration).
-// With useCache, tables verified before as they are now (DIR.checked) are not read again, and a
-// read-write open records the tables it verified (see tablecheck.go).
 // damaged marks an error of checkDir as damage to the database's files (a table, the MANIFEST,
 // a value log): errors.Is(err, ErrStorage) holds for it, so that serve can tell damage (answer
 // 503 until repaired) from a directory that is not a database at all (refuse to start).
@@ -202,177 +150,8 @@ type damaged struct{ error }
 func (d damaged) Is(target error) bool { return target == ErrStorage }
 func (d damaged) Unwrap() error        { return d.error }
 
-func checkDir(dir string, readOnly, verify, useCache bool) error {
-	checkedBefore := loadCheckedTables(dir)
-	if !useCache {
-		checkedBefore.m = map[uint64][2]int64{}
-	}
-	what := "ledger: open"
-	if readOnly {
-		what = "ledger: open read-only"
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		if !readOnly && errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("%s: %s: %w", what, dir, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s: %s is not a directory", what, dir)
-	}
-	mpath := filepath.Join(dir, badger.ManifestFilename)
-	mf, err := readManifest(mpath)
-	if errors.Is(err, os.ErrNotExist) {
-		if !readOnly {
-			return nil
-		}
-		return fmt.Errorf("%s: %s is missing: the database is incomplete (a lost MANIFEST or an unmounted volume); restore it from a backup", what, mpath)
-	}
-	if err != nil {
-		return damaged{fmt.Errorf("%s: %s: %v: the database's MANIFEST is damaged; restore it from a backup", what, mpath, err)}
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if !readOnly {
-		if ents, err = dropHeaderlessVlog(dir, ents); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	for _, e := range ents {
-		name := e.Name()
-		fi, err := e.Info()
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		path := filepath.Join(dir, name)
-		switch {
-		case strings.HasSuffix(name, ".sst"):
-			id, err := strconv.ParseUint(strings.TrimSuffix(name, ".sst"), 10, 64)
-			if err != nil {
-				continue
-			}
-			if _, ok := mf.Tables[id]; !ok && readOnly {
-				return damaged{fmt.Errorf("%s: %s is not listed in the MANIFEST: the MANIFEST is stale or damaged (Badger would delete the table)", what, path)}
-			}
-		case readOnly && (strings.HasSuffix(name, ".vlog") || strings.HasSuffix(name, ".mem")):
-			if fi.Size() < 20 {
-				return damaged{fmt.Errorf("%s: %s is truncated (%d bytes)", what, path, fi.Size())}
-			}
-		}
-	}
-	ids := make([]uint64, 0, len(mf.Tables))
-	for id := range mf.Tables {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		path := table.NewFilename(id, dir)
-		if _, err := os.Stat(path); err != nil {
-			return damaged{fmt.Errorf("%s: %s is listed in the MANIFEST but missing: restore the database from a backup", what, path)}
-		}
-		fi, _ := os.Stat(path)
-		v := verify && (fi == nil || !checkedBefore.known(id, fi))
-		if err := checkTable(path, mf.Tables[id], v); err != nil {
-			return damaged{fmt.Errorf("%s: %s: %v: the table is damaged; restore the database from a backup", what, path, err)}
-		}
-		if v && fi != nil {
-			checkedBefore.verified(id, fi)
-		}
-	}
-	if verify && useCache && !readOnly {
-		if err := checkedBefore.save(ids); err != nil {
-			return fmt.Errorf("%s: record the tables checked: %w", what, err)
-		}
-	}
-	return nil
-}
-
-// readManifest parses a MANIFEST without changing it.
-func readManifest(path string) (m badger.Manifest, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return m, err
-	}
-	defer f.Close()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("unreadable (%v)", r)
-		}
-	}()
-	m, _, err = badger.ReplayManifestFile(f, 0, badger.DefaultOptions(filepath.Dir(path)).WithLogger(nil))
-	return m, err
-}
-
-// checkTable opens one table as Badger would, in this goroutine (so that a panic is caught), and
-// with verify checks every block's checksum as well.
-func checkTable(path string, tm badger.TableManifest, verify bool) (err error) {
-	mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
-	if err != nil && !errors.Is(err, z.NewFile) {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = errors.New("truncated or corrupt: Badger cannot read its index")
-		}
-		if mf != nil {
-			_ = mf.Close(-1)
-		}
-	}()
-	mode := options.NoVerification
-	if verify {
-		mode = options.OnTableRead
-	}
-	bo := badger.DefaultOptions("")
-	t, err := table.OpenTable(mf, table.Options{ReadOnly: true, ChkMode: mode, Compression: tm.Compression,
-		BlockSize: bo.BlockSize, BloomFalsePositive: bo.BloomFalsePositive, TableSize: uint64(bo.BaseTableSize)})
-	if err != nil {
-		mf = nil // OpenTable closed it
-		return err
-	}
-	_ = t // closed with mf: DecrRef would delete the file
-	return nil
-}
-
-// openBadger opens the database, turning a panic of Badger's open (it panics on some corrupt
-// tables and manifests) into an error.
-func openBadger(bo badger.Options) (db *badger.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, storageError(fmt.Errorf("panic opening the database: %v", r))
-		}
-	}()
-	return badger.Open(bo)
-}
-
 // noCheckpoint reports whether the log has signed no checkpoint yet.
 func noCheckpoint(l *Log) bool {
 	cp := l.Checkpoint()
 	return cp == nil || len(cp.Note) == 0
-}
-
-// dropHeaderlessVlog removes the newest value log when it is shorter than its 20-byte header:
-// Badger creates one at each open, and a crash (kill -9, power loss) while it does leaves an
-// empty file that Badger then refuses to open ("Create a new file"). Such a file holds no entry,
-// so nothing is lost. Only the newest, and only read-write: a read-only open refuses it.
-func dropHeaderlessVlog(dir string, ents []os.DirEntry) ([]os.DirEntry, error) {
-	newest, at := int64(-1), -1
-	for i, e := range ents {
-		if id, err := strconv.ParseInt(strings.TrimSuffix(e.Name(), ".vlog"), 10, 64); err == nil && strings.HasSuffix(e.Name(), ".vlog") && id > newest {
-			newest, at = id, i
-		}
-	}
-	if at < 0 {
-		return ents, nil
-	}
-	fi, err := ents[at].Info()
-	if err != nil || fi.Size() >= 20 {
-		return ents, err
-	}
-	if err := os.Remove(filepath.Join(dir, ents[at].Name())); err != nil {
-		return ents, err
-	}
-	return append(ents[:at:at], ents[at+1:]...), nil
 }

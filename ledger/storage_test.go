@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // TestOpenOptions pins how the log opens Badger: synced writes (an acknowledged append is on disk,
@@ -20,7 +21,7 @@ import (
 func TestOpenOptions(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir)
-	o := l.DB().Opts()
+	o := badgerDB(l).Opts()
 	if !o.SyncWrites {
 		t.Error("the ledger opens Badger without SyncWrites: acknowledged appends would not survive power loss")
 	}
@@ -48,7 +49,7 @@ func TestOpenOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := l.DB().Opts(); o.MemTableSize != 48<<20 || o.NumMemtables != 3 || o.BlockCacheSize != 8<<20 || o.IndexCacheSize != 4<<20 || !o.SyncWrites {
+	if o := badgerDB(l).Opts(); o.MemTableSize != 48<<20 || o.NumMemtables != 3 || o.BlockCacheSize != 8<<20 || o.IndexCacheSize != 4<<20 || !o.SyncWrites {
 		t.Errorf("the memory options did not reach Badger: %d/%d/%d/%d", o.MemTableSize, o.NumMemtables, o.BlockCacheSize, o.IndexCacheSize)
 	}
 	l.Close()
@@ -66,7 +67,7 @@ func TestOpenOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := l.DB().Opts(); !o.ReadOnly || o.ChecksumVerificationMode != options.OnTableAndBlockRead {
+	if o := badgerDB(l).Opts(); !o.ReadOnly || o.ChecksumVerificationMode != options.OnTableAndBlockRead {
 		t.Errorf("read-only open: ReadOnly %v, checksums %v", o.ReadOnly, o.ChecksumVerificationMode)
 	}
 	if _, err := l.Record(49); err != nil {
@@ -105,12 +106,12 @@ func hashDir(t testing.TB, dir string) map[string][32]byte {
 func TestSafeView(t *testing.T) {
 	l := openTest(t, t.TempDir())
 	defer l.Close()
-	err := SafeView(l.DB(), func(*badger.Txn) error { panic("corrupt block") })
+	err := SafeView(l.Store(), func(kv.Reader) error { panic("corrupt block") })
 	if !errors.Is(err, ErrStorage) {
 		t.Errorf("SafeView of a panicking read: %v, want ErrStorage", err)
 	}
-	if err := SafeView(l.DB(), func(*badger.Txn) error { return badger.ErrKeyNotFound }); !errors.Is(err, badger.ErrKeyNotFound) {
-		t.Errorf("SafeView changed ErrKeyNotFound into %v", err)
+	if err := SafeView(l.Store(), func(kv.Reader) error { return kv.ErrNotFound }); !errors.Is(err, kv.ErrNotFound) {
+		t.Errorf("SafeView changed ErrNotFound into %v", err)
 	}
 }
 
@@ -226,7 +227,7 @@ func TestHealthy(t *testing.T) {
 	if err := l.Healthy(); err != nil {
 		t.Fatalf("a healthy log: %v", err)
 	}
-	if err := l.DB().Update(func(txn *badger.Txn) error { return txn.Delete(recordKey(9)) }); err != nil {
+	if err := badgerDB(l).Update(func(txn *badger.Txn) error { return txn.Delete(recordKey(9)) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Record(9); !errors.Is(err, ErrStorage) {

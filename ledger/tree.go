@@ -5,8 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -160,7 +160,7 @@ func (s *treeState) clone() *treeState {
 
 // tileStore reads stored tiles, caching those above level 0 (there are few and they are hot).
 type tileStore struct {
-	db    *badger.DB
+	store kv.Store
 	mu    sync.RWMutex
 	upper map[[2]int64]*tile
 }
@@ -175,18 +175,15 @@ func (ts *tileStore) read(L int, n int64) (*tile, error) {
 		}
 	}
 	var t *tile
-	err := SafeView(ts.db, func(txn *badger.Txn) error {
-		item, err := txn.Get(tileKey(L, n))
+	err := SafeView(ts.store, func(r kv.Reader) error {
+		v, err := r.Get(tileKey(L, n))
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error {
-			var err error
-			t, err = decodeTile(v)
-			return err
-		})
+		t, err = decodeTile(v)
+		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fault.New(fault.Internal, "stored tile (%d, %d) is missing", L, n)
 	}
 	if err != nil {

@@ -3,19 +3,20 @@ package ledger
 import (
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/santong-cn/santong/internal/kv"
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 )
 
 // TestTxnSeek: Seek finds the first key under the prefix at or after from among what is
-// committed, what earlier records of the group wrote (the Badger transaction's pending writes)
+// committed, what earlier records of the group wrote (the store transaction's pending writes)
 // and this record's own held writes; never a key outside the prefix.
 func TestTxnSeek(t *testing.T) {
-	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
+	db, err := badgerkv.Open("", badgerkv.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Update(func(txn *badger.Txn) error {
+	if err := db.Update(func(txn kv.Txn) error {
 		for _, k := range []string{"p10", "p40", "q00"} {
 			if err := txn.Set([]byte(k), []byte("committed "+k)); err != nil {
 				return err
@@ -25,12 +26,12 @@ func TestTxnSeek(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	txn := db.NewTransaction(true)
+	txn := db.Begin()
 	defer txn.Discard()
 	if err := txn.Set([]byte("p30"), []byte("group p30")); err != nil { // an earlier record of the group
 		t.Fatal(err)
 	}
-	ht := newHookTxn(txn)
+	ht := newHookTxn(txn, db.Limits().Overhead)
 	ht.Set([]byte("p20"), []byte("own p20")) // this record's, held back
 	for from, want := range map[string]string{"p00": "committed p10", "p10": "committed p10", "p11": "own p20",
 		"p21": "group p30", "p31": "committed p40", "p41": ""} {

@@ -5,7 +5,11 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 )
+
+// badgerDB is the Badger database under l, for tests that reach past the store.
+func badgerDB(l *Log) *badger.DB { return badgerkv.DB(l.Store()) }
 
 // rawDB opens a log's database directly, as an insider with database access would.
 func rawDB(t testing.TB, dir string) *badger.DB {

@@ -4,9 +4,9 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // The writer is the log's single writer. It takes the appends waiting in the queue as a group,
@@ -134,7 +134,10 @@ func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
 	heads := make(map[uuid.UUID]Head)
 	size, bytes := w.tree.size, 0
 	now, behind := l.recordTime(w.lastTime)
-	maxBytes := min(maxTxnBytes, int(l.db.MaxBatchSize()/2))
+	maxBytes := maxTxnBytes
+	if l.limits.MaxBytes > 0 {
+		maxBytes = min(maxBytes, int(l.limits.MaxBytes/2))
+	}
 	for (len(w.carry) > 0 || len(*pending) > 0) && len(items) < l.opts.MaxBatch {
 		src := pending
 		if len(w.carry) > 0 {
@@ -199,9 +202,9 @@ func (l *Log) knownHead(w *writerState, chain uuid.UUID) Head {
 		return h
 	}
 	var h Head
-	if err := l.db.View(func(txn *badger.Txn) error {
+	if err := l.store.View(func(r kv.Reader) error {
 		var err error
-		h, err = readHead(txn, chain)
+		h, err = readHead(r, chain)
 		return err
 	}); err != nil {
 		return Head{Chain: chain, Index: -1}
@@ -213,7 +216,7 @@ func (l *Log) knownHead(w *writerState, chain uuid.UUID) Head {
 // against the real state as it goes. While every record is accepted as laid out, the prepared
 // tree and tiles stand; after the first refused record, the rest are laid out again and the tree
 // is recomputed from the records accepted. Records whose writes (theirs and the hook's) would
-// take the transaction past Badger's limits are carried over to the next group.
+// take the transaction past the store's limits are carried over to the next group.
 func (l *Log) apply(w *writerState, g *group) *inflight {
 	items := g.items
 	if len(items) == 0 {
@@ -228,8 +231,8 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 	if len(w.heads) > maxHeadCache {
 		clear(w.heads)
 	}
-	txn := l.db.NewTransaction(true)
-	room := newBudget(l.db)
+	txn := l.store.Begin()
+	room := newBudget(l.limits)
 	heads := make(map[uuid.UUID]Head) // heads written by this transaction
 	diverged := false                 // false while the prepared layout stands
 	var err error
@@ -260,10 +263,11 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 			items[k].leaf = rec.Hash()
 		}
 		// The record, its chain index entry, its chain's head and its share of the tiles.
-		cost, n := entryCost(9, len(rec.Bytes))+entryCost(25, 0)+entryCost(17, 48)+64, 3
+		o := l.limits.Overhead
+		cost, n := entryCost(9, len(rec.Bytes), o)+entryCost(25, 0, o)+entryCost(17, 48, o)+64, 3
 		var ht *Txn
 		if l.opts.Hook != nil {
-			ht = newHookTxn(txn)
+			ht = newHookTxn(txn, o)
 			if herr := l.opts.Hook.Apply(ht, rec); herr != nil {
 				diverged = true
 				it.req.finish(it.i, Receipt{}, herr)
@@ -360,7 +364,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 	}
 	w.lastTime = accepted[len(accepted)-1].rec.Time
 	fl := &inflight{items: accepted, done: make(chan error, 1)}
-	txn.CommitWith(func(err error) { fl.done <- err })
+	txn.CommitAsync(func(err error) { fl.done <- err })
 	return fl
 }
 

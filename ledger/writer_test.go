@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 )
 
 // refuser is a hook that refuses payloads starting with "bad" and writes a key for the others.
@@ -103,16 +103,14 @@ func TestRefusalsInsideAGroup(t *testing.T) {
 	}
 	// The hook's keys: one per accepted record, none of a refused one.
 	hookKeys := 0
-	if err := l.DB().View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("x")})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if bytes.Equal(it.Item().Key(), []byte("xrefused")) {
-				return fmt.Errorf("a refused record's write was committed")
+	if err := l.Store().View(func(r kv.Reader) error {
+		return r.Iterate([]byte("x"), nil, true, func(k, _ []byte) (bool, error) {
+			if bytes.Equal(k, []byte("xrefused")) {
+				return false, fmt.Errorf("a refused record's write was committed")
 			}
 			hookKeys++
-		}
-		return nil
+			return true, nil
+		})
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
-
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/internal/scheme"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
@@ -25,7 +24,7 @@ import (
 type CertRegistry struct {
 	reg *cert.Registry
 	log *ledger.Log
-	db  *badger.DB
+	db  kv.Store // the log's store
 	now func() time.Time
 
 	cache *regCache
@@ -38,7 +37,7 @@ type CertRegistry struct {
 
 // NewCertRegistry returns the adapter over reg.
 func NewCertRegistry(reg *cert.Registry) *CertRegistry {
-	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().DB(), now: time.Now, search: newSearchIndex(reg)}
+	a := &CertRegistry{reg: reg, log: reg.Log(), db: reg.Log().Store(), now: time.Now, search: newSearchIndex(reg)}
 	a.cache = newRegCache(a.log, func() time.Time { return a.now() })
 	a.changes = &changeIndex{reg: reg, log: a.log}
 	a.stats = newStatsIndex(reg)
@@ -66,7 +65,7 @@ func (a *CertRegistry) Close() error {
 
 // ready reports whether the database is open and the log has a signed checkpoint.
 func (a *CertRegistry) ready(context.Context) error {
-	if a.db.IsClosed() {
+	if c, ok := a.db.(interface{ IsClosed() bool }); ok && c.IsClosed() {
 		return fmt.Errorf("database closed")
 	}
 	if a.log.Checkpoint() == nil {
@@ -81,6 +80,9 @@ func (a *CertRegistry) ready(context.Context) error {
 func (a *CertRegistry) Submit(ctx context.Context, ev []byte) (ledger.Receipt, error) {
 	return a.reg.Submit(ctx, ev)
 }
+
+// EventReceipt looks up an event's receipt by the SHA-256 of its bytes.
+func (a *CertRegistry) EventReceipt(h [32]byte) (ledger.Receipt, error) { return a.reg.EventReceipt(h) }
 
 // viewTTL is how long a cached enterprise, product or certificate view holds without a touch:
 // their statuses change with time too (a certificate expires), which no record says. (A
@@ -195,6 +197,7 @@ func (a *CertRegistry) enterpriseView(e *cert.Enterprise) Enterprise {
 // enterpriseViewAt is an enterprise's view with its certificates cs at now.
 func enterpriseViewAt(e *cert.Enterprise, cs []*cert.Certificate, now time.Time) Enterprise {
 	v := Enterprise{ID: e.ID.String(), Name: e.Name, CreditCode: e.USCC, Address: e.Address, Chain: e.ID.String(), Status: CertNone}
+	v.Phone, v.Email, v.Website = e.Phone, e.Email, e.Website // public contact (report.go)
 	for _, cc := range cs {
 		v.Certificates = append(v.Certificates, cc.ID.String())
 		v.Status = better(v.Status, mapStatus(cc.StatusAt(now)))
@@ -313,6 +316,10 @@ func certView(c *cert.Certificate, now time.Time) *Certificate {
 		History: []StatusChange{{Status: CertValid, At: c.Granted, Index: c.Index}}}
 	if c.ValidFrom.Before(c.Granted) {
 		v.History[0].At = c.ValidFrom
+	}
+	if c.MigratedFrom != "" {
+		v.MigratedFrom, v.MigratedGranted = c.MigratedFrom, c.MigratedGranted
+		v.History[0].Reason = "迁移自" + c.MigratedFrom + "，原发证日期 " + c.MigratedGranted + " / carried over from an earlier register, granted " + c.MigratedGranted
 	}
 	for _, h := range c.History {
 		r := h.Reason

@@ -140,6 +140,12 @@ func (s *Server) certificateDocument(c *gin.Context) {
 		break // the lines and standards of the first product; the page lists every product's
 	}
 	t := cc.Granted.In(event.CST)
+	if cc.MigratedGranted != "" { // carried over from an earlier register: its original date
+		if d, err := event.ParseDate(cc.MigratedGranted); err == nil {
+			t = d.In(event.CST)
+		}
+		n.Facts = append(n.Facts, [2]string{"迁移自", cc.MigratedFrom})
+	}
 	n.Facts = append(n.Facts, [2]string{"有效期", out.Certificate.ValidFrom.In(event.CST).Format(event.DateFormat) + " 至 " + out.Certificate.ValidUntil.Add(-time.Second).In(event.CST).Format(event.DateFormat)},
 		[2]string{"打印时状态", status + "（" + now.In(event.CST).Format("2006-01-02 15:04") + "）"})
 	n.Date = "发证日期 " + strconv.Itoa(t.Year()) + "年" + strconv.Itoa(int(t.Month())) + "月" + strconv.Itoa(t.Day()) + "日"

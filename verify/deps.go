@@ -80,11 +80,16 @@ type Query struct {
 
 // Enterprise is the public view of an enterprise.
 type Enterprise struct {
-	ID           string   `json:"id"`
-	Name         string   `json:"name"`
-	NameEN       string   `json:"name_en,omitempty"`
-	CreditCode   string   `json:"credit_code"`
-	Address      string   `json:"address,omitempty"` // its registered address (public, as registered)
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	NameEN     string `json:"name_en,omitempty"`
+	CreditCode string `json:"credit_code"`
+	Address    string `json:"address,omitempty"` // its registered address (public, as registered)
+	// Its public contact, as registered (event.Enterprise): a telephone number, an e-mail
+	// address, a website (https or http).
+	Phone        string   `json:"phone,omitempty"`
+	Email        string   `json:"email,omitempty"`
+	Website      string   `json:"website,omitempty"`
 	Region       string   `json:"region,omitempty"`
 	Status       string   `json:"status"` // its certification status now (see CertStatus)
 	Certificates []string `json:"certificates,omitempty"`
@@ -136,6 +141,10 @@ type Certificate struct {
 	// A certificate and its renewals are one history.
 	Supersedes   []string `json:"supersedes,omitempty"`
 	SupersededBy string   `json:"superseded_by,omitempty"`
+	// MigratedFrom and MigratedGranted: a certificate carried over from the register kept before
+	// this log began (an onboarding import), and its original grant's date.
+	MigratedFrom    string `json:"migrated_from,omitempty"`
+	MigratedGranted string `json:"migrated_granted,omitempty"`
 }
 
 // StatusChange is one step of a certificate's lifecycle.

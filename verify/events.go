@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/santong-cn/santong/internal/diskspace"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -28,6 +31,9 @@ type EventReceipt struct {
 	RecordURL string         `json:"record_url"`
 	Inclusion *InclusionJSON `json:"inclusion,omitempty"` // with the checkpoint note that covers it
 	ProofURL  string         `json:"proof_url,omitempty"` // where to fetch the proof when no checkpoint covered it in time
+	// AlreadyRecorded: the event was in the log before this request (a retry, or a look-up by
+	// its hash); this is its original receipt.
+	AlreadyRecorded bool `json:"already_recorded,omitempty"`
 }
 
 // postEvent takes one signed event: the exact bytes ledger/event produced, as the request body
@@ -69,14 +75,26 @@ func (s *Server) postEvent(c *gin.Context) {
 		return
 	}
 	rc, err := s.events.Submit(c, body)
+	var again *cert.RecordedError
+	if errors.As(err, &again) { // the same event again: its first receipt, 200 (recorded.go)
+		s.metrics.appends.WithLabelValues("already_recorded").Inc()
+		s.answerReceipt(c, http.StatusOK, again.Receipt, true)
+		return
+	}
 	if err != nil {
 		s.metrics.appends.WithLabelValues(fault.CodeOf(err)).Inc()
 		s.fail(c, err)
 		return
 	}
 	s.metrics.appends.WithLabelValues("ok").Inc()
+	s.answerReceipt(c, http.StatusCreated, rc, false)
+}
+
+// answerReceipt answers a record's receipt, with its inclusion proof when a checkpoint covers
+// it within ProofWait.
+func (s *Server) answerReceipt(c *gin.Context, status int, rc ledger.Receipt, again bool) {
 	out := EventReceipt{Index: rc.Index, LeafHash: rc.Hash, Time: rc.Time, ChainSeq: rc.ChainSeq,
-		RecordURL: fmt.Sprintf("%s/api/v1/records/%d", s.cfg.Origin, rc.Index)}
+		RecordURL: fmt.Sprintf("%s/api/v1/records/%d", s.cfg.Origin, rc.Index), AlreadyRecorded: again}
 	if s.cfg.ProofWait > 0 {
 		ctx, cancel := context.WithTimeout(c, s.cfg.ProofWait)
 		cp, err := s.log.WaitCheckpoint(ctx, rc.Index+1)
@@ -93,7 +111,31 @@ func (s *Server) postEvent(c *gin.Context) {
 	}
 	c.Header("Location", out.RecordURL)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, out)
+	c.JSON(status, out)
+}
+
+// eventReceipt serves GET /api/v1/events/{sha256}: the receipt of the event whose bytes hash to
+// it (lowercase hex), so that a client that lost the answer to its POST learns where its event
+// went without sending it again.
+func (s *Server) eventReceipt(c *gin.Context) {
+	h, err := hex.DecodeString(c.Param("sha256"))
+	if err != nil || len(h) != 32 || hex.EncodeToString(h) != c.Param("sha256") {
+		s.fail(c, errInvalid("sha256", "must be the SHA-256 of the event's bytes, 64 lowercase hex digits"))
+		return
+	}
+	l, ok := s.events.(interface {
+		EventReceipt(h [32]byte) (ledger.Receipt, error)
+	})
+	if !ok {
+		s.fail(c, notFound("event"))
+		return
+	}
+	rc, err := l.EventReceipt([32]byte(h))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.answerReceipt(c, http.StatusOK, rc, true)
 }
 
 func tooLarge(n int64) error {

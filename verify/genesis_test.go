@@ -13,7 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
-
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -75,7 +75,7 @@ func TestReadyzStorageFault(t *testing.T) {
 	}
 	last := w.reg.Log().Size() - 1
 	key := binary.BigEndian.AppendUint64([]byte{'r'}, uint64(last))
-	if err := w.reg.Log().DB().Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
+	if err := badgerkv.DB(w.reg.Log().Store()).Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
 		t.Fatal(err)
 	}
 	if st, code := get("/readyz"); st != http.StatusServiceUnavailable || code != "unavailable" {

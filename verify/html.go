@@ -137,6 +137,8 @@ var funcs = template.FuncMap{
 		return "!"
 	},
 	"mark": markSVG,
+	// the report form of a page (report.go)
+	"reportOf": reportOf, "reportField": reportField, "telURI": telURI, "whatText": func(w string) Text { return reportWhatTexts[w] },
 	// lastDay shows an exclusive end instant (valid before it) as the last day it covers
 	"lastDay": func(t time.Time) string {
 		if t.IsZero() {
@@ -242,10 +244,11 @@ type page struct {
 	Marks   []*scheme.Scheme
 	Data    any
 	Samples []Sample // demo sample codes, on the home page
+	Reports bool     // the service takes consumers' reports (report.go)
 }
 
 func (s *Server) newPage(c *gin.Context, data any) *page {
-	p := &page{Origin: s.cfg.Origin, Operator: s.cfg.Operator, Data: data, Samples: s.cfg.Samples}
+	p := &page{Origin: s.cfg.Origin, Operator: s.cfg.Operator, Data: data, Samples: s.cfg.Samples, Reports: s.reports != nil && s.targets != nil}
 	p.Lang, p.chosen = pageLang(c)
 	p.ZHURL, p.ENURL = langLinks(c, s.cfg.Origin)
 	p.Schemes, p.Marks = pageSchemes(data)

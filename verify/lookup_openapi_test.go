@@ -63,35 +63,38 @@ func TestOpenAPILive(t *testing.T) {
 		"/badge/nope.svg":                         "/badge/{file}", // 400
 		"/metrics":                                "/metrics",
 		"/api/v1/reports/events.csv?from=" + date(-48*time.Hour) + "&to=" + date(48*time.Hour): "/api/v1/reports/events.csv",
-		"/api/v1/deadlines?within=400d":                        "/api/v1/deadlines",
-		"/api/v1/deadlines?within=x":                           "/api/v1/deadlines", // 400
-		"/api/v1/reports/events.csv":                           "/api/v1/reports/events.csv",
-		"/api/v1/reports/registry.csv":                         "/api/v1/reports/registry.csv",
-		"/api/v1/draw-candidates?scheme=santong":               "/api/v1/draw-candidates",
-		"/api/v1/draw-candidates?scheme=x":                     "/api/v1/draw-candidates", // 400
-		"/api/v1/draws/3":                                      "/api/v1/draws/{index}",   // 404: no draw
-		"/check":                                               "/check",
-		"/gs1/products/09506000134352":                         "/gs1/products/{gtin}",
-		"/gs1/products/09506000134353":                         "/gs1/products/{gtin}", // 400
-		"/.well-known/gs1resolver":                             "/.well-known/gs1resolver",
-		strings.Split(dlPath, "?")[0]:                          "/01/{gtin}/10/{lot}/21/{serial}", // no S: 307
-		dlPath + "&linkType=linkset":                           "/01/{gtin}/10/{lot}/21/{serial}",
-		"/stats":                                               "/stats",
-		"/api/v1/stats":                                        "/api/v1/stats",
-		"/api/v1/reports/annual":                               "/api/v1/reports/annual",
-		"/api/v1/reports/annual?year=1999":                     "/api/v1/reports/annual", // 400
-		"/badge/certificates/STC-2026-0001.svg":                "/badge/certificates/{file}",
-		"/api/v1/changes?after=2&limit=3":                      "/api/v1/changes",
-		"/api/v1/products?status=zzz":                          "/api/v1/products", // 400
-		"/api/v1/certificates/" + unknownID:                    "/api/v1/certificates/{id}",
-		"/api/v1/enterprises/x":                                "/api/v1/enterprises/{id}", // 400
-		"/api/v1/enterprises?q=stc&status=revoked&region=51":   "/api/v1/enterprises",
-		"/api/v1/records/99999":                                "/api/v1/records/{index}", // 404
-		"/registry/certificates/STC-2026-0001":                 "/registry/certificates/{id}",
-		"/registry/certificates/STC-2026-0001/certificate.pdf": "/registry/certificates/{id}/certificate.pdf",
-		"/registry/products/09506000134352":                    "/registry/products/{id}",
-		"/api/v1/notices/0.pdf":                                "/api/v1/notices/{file}", // 400: not a suspension
-		"/api/v1/notices/99999.pdf":                            "/api/v1/notices/{file}", // 404
+		"/api/v1/deadlines?within=400d":                      "/api/v1/deadlines",
+		"/api/v1/deadlines?within=x":                         "/api/v1/deadlines", // 400
+		"/api/v1/reports/events.csv":                         "/api/v1/reports/events.csv",
+		"/api/v1/reports/registry.csv":                       "/api/v1/reports/registry.csv",
+		"/api/v1/draw-candidates?scheme=santong":             "/api/v1/draw-candidates",
+		"/api/v1/draw-candidates?scheme=x":                   "/api/v1/draw-candidates", // 400
+		"/api/v1/draws/3":                                    "/api/v1/draws/{index}",   // 404: no draw
+		"/check":                                             "/check",
+		"/report/R20261203-0000000000":                       "/report/{ref}", // 404: no such report (report.go)
+		"/report?product=x":                                  "/report",       // 404: this server takes no reports
+		"/gs1/products/09506000134352":                       "/gs1/products/{gtin}",
+		"/gs1/products/09506000134353":                       "/gs1/products/{gtin}", // 400
+		"/.well-known/gs1resolver":                           "/.well-known/gs1resolver",
+		strings.Split(dlPath, "?")[0]:                        "/01/{gtin}/10/{lot}/21/{serial}", // no S: 307
+		dlPath + "&linkType=linkset":                         "/01/{gtin}/10/{lot}/21/{serial}",
+		"/stats":                                             "/stats",
+		"/api/v1/stats":                                      "/api/v1/stats",
+		"/api/v1/reports/annual":                             "/api/v1/reports/annual",
+		"/api/v1/reports/annual?year=1999":                   "/api/v1/reports/annual", // 400
+		"/badge/certificates/STC-2026-0001.svg":              "/badge/certificates/{file}",
+		"/api/v1/changes?after=2&limit=3":                    "/api/v1/changes",
+		"/api/v1/products?status=zzz":                        "/api/v1/products", // 400
+		"/api/v1/certificates/" + unknownID:                  "/api/v1/certificates/{id}",
+		"/api/v1/enterprises/x":                              "/api/v1/enterprises/{id}", // 400
+		"/api/v1/enterprises?q=stc&status=revoked&region=51": "/api/v1/enterprises",
+		"/api/v1/records/99999":                              "/api/v1/records/{index}", // 404
+		"/api/v1/events/0000000000000000000000000000000000000000000000000000000000000000": "/api/v1/events/{sha256}", // 404
+		"/registry/certificates/STC-2026-0001":                                            "/registry/certificates/{id}",
+		"/registry/certificates/STC-2026-0001/certificate.pdf":                            "/registry/certificates/{id}/certificate.pdf",
+		"/registry/products/09506000134352":                                               "/registry/products/{id}",
+		"/api/v1/notices/0.pdf":                                                           "/api/v1/notices/{file}", // 400: not a suspension
+		"/api/v1/notices/99999.pdf":                                                       "/api/v1/notices/{file}", // 404
 	} {
 		targets[target] = path
 	}

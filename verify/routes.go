@@ -98,12 +98,20 @@ func (s *Server) routes() *gin.Engine {
 
 	// Writes.
 	pub.POST("/api/v1/events", s.postEvent)
+	getHead("/api/v1/events/:sha256", s.eventReceipt) // a receipt by the event's hash (events.go)
 	pub.OPTIONS("/api/v1/events", func(*gin.Context) {})
 
 	// Confidential attachments: signed requests only (verify/attachments.go).
 	pub.POST("/api/v1/attachments", s.postAttachment)
 	pub.GET("/api/v1/attachments/:sha256", s.getAttachment)
 	s.privateRoutes(pub) // applications' details, enrolment requests: applications.go
+
+	// Consumers' reports (report.go).
+	getHead("/report", s.reportPage)
+	getHead("/report/:ref", s.reportReceived)
+	pub.POST("/report", s.postReport)
+	pub.POST("/api/v1/reports", s.postReportJSON)
+	pub.OPTIONS("/api/v1/reports", func(*gin.Context) {})
 	return r
 }
 

@@ -147,5 +147,6 @@ func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
 		c.JSON(http.StatusOK, v)
 		return
 	}
+	s.offerReport(c, v) // report.go
 	s.html(c, http.StatusOK, "scan", v)
 }

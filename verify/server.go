@@ -115,6 +115,9 @@ type Deps struct {
 	Changes ChangeFeed
 	// Collectors are more metrics for /metrics (the webhooks' dispatcher's, for one).
 	Collectors []prometheus.Collector
+	// Reports takes consumers' reports (report.go); nil: the pages show the 12315 hotline only.
+	// Registry must then implement ReportTargets (CertRegistry does).
+	Reports *Reports
 }
 
 // Server is the verification service.
@@ -139,6 +142,8 @@ type Server struct {
 	inflight      chan struct{}  // scans in flight (shed.go); nil: no bound
 	private       *Private
 	feed          ChangeFeed
+	reports       *Reports      // consumers' reports (report.go); nil: none
+	targets       ReportTargets // the registry, when it can resolve reports
 
 	draining atomic.Bool
 }
@@ -152,6 +157,11 @@ func New(cfg Config, deps Deps) *Server {
 		scans: deps.Scans, space: deps.Space, attachments: deps.Attachments, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
 	s.private = deps.Private
 	s.feed = deps.Changes
+	s.reports = deps.Reports
+	s.targets, _ = deps.Registry.(ReportTargets)
+	if s.reports != nil {
+		deps.Collectors = append(deps.Collectors, s.reports.counter)
+	}
 	if s.space == nil {
 		s.space = noSpaceCheck{}
 	}
@@ -258,6 +268,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	recorderDone := s.startRecorder(recCtx) // report_record.go
+	defer func() { stopRecorder(); <-recorderDone }()
 	s.logger.Info("verify: serving", "addr", ln.Addr().String())
 	var err error
 	select {

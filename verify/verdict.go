@@ -46,6 +46,8 @@ type Verdict struct {
 	Scans       *ScanView        `json:"scans,omitempty"`
 	RecordURL   string           `json:"record_url,omitempty"` // the batch's public record in the log
 	CheckedAt   time.Time        `json:"checked_at"`
+	// Report is the report form the page carries (report.go); never in JSON.
+	Report *ReportForm `json:"-"`
 }
 
 // Text is a message in Chinese and English.

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/ids"
 	"github.com/santong-cn/santong/internal/keyfile"
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 	"github.com/santong-cn/santong/label"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
@@ -190,7 +191,7 @@ func (f *auditFixture) tamper(t *testing.T, i int64) {
 	k := make([]byte, 9)
 	k[0] = 'r'
 	binary.BigEndian.PutUint64(k[1:], uint64(i))
-	err := f.reg.Log().DB().Update(func(txn *badger.Txn) error {
+	err := badgerkv.DB(f.reg.Log().Store()).Update(func(txn *badger.Txn) error {
 		it, err := txn.Get(k)
 		if err != nil {
 			return err
@@ -509,7 +510,7 @@ func TestLogVerifyProjection(t *testing.T) {
 	setProjection := func(k, v []byte) {
 		f.open(t)
 		defer func() { f.reg.Close(); f.reg = nil }()
-		if err := f.reg.Log().DB().Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
+		if err := badgerkv.DB(f.reg.Log().Store()).Update(func(txn *badger.Txn) error { return txn.Set(k, v) }); err != nil {
 			t.Fatal(err)
 		}
 	}

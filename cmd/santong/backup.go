@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -76,7 +77,11 @@ func cmdBackup(ctx context.Context, c *cli, args []string) error {
 	}
 	hdr := backupHeader{Origin: cfg.Origin, Size: log.Size(), Checkpoint: string(cp.Note), CPSize: cp.Size, CPRoot: cp.Root,
 		Config: cfg, Created: time.Now().UTC()}
-	if err := writeBackup(*out, log.DB(), &hdr, filepath.Join(dir, attachmentsDir)); err != nil {
+	db := badgerkv.DB(log.Store()) // a backup is of Badger's data directory (Badger's backup format)
+	if db == nil {
+		return errors.New("the log is not on Badger: back up its database with the database's own tools")
+	}
+	if err := writeBackup(*out, db, &hdr, filepath.Join(dir, attachmentsDir)); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "backed up %s to %s\n  records     %d\n  checkpoint  size %d, root %s\n", dir, *out, hdr.Size, hdr.CPSize, hdr.CPRoot)

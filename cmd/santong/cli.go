@@ -46,8 +46,8 @@ var commands = []command{
 
 	{"certifier register", "--key OPERATOR.key --name NAME --schemes santong[,eco_origin] [--uscc CODE] [--accreditation TEXT] [--accredited-until DATE] [TARGET]", "register a certification body for named schemes (operator)", cmdCertifierRegister},
 	{"regulator register", "--key OPERATOR.key --name NAME --kind market_regulation|customs [--uscc CODE] [TARGET]", "register a regulator: 市场监管 or 海关 (operator)", cmdRegulatorRegister},
-	{"import", "--from FILE.csv|FILE.xlsx --key OPERATOR.key [--certifier-key CERTIFIER.key] [--dry-run] [--data DIR]", "import enterprises, products and certificates with their history, every row validated first (onboarding)", cmdImport}, // import*.go
-	{"enterprise register", "--key OPERATOR.key --name NAME --uscc CODE --export-filing NO --address ADDR [TARGET]", "register an enterprise", cmdEnterpriseRegister},
+	{"import", "--from FILE.csv|FILE.xlsx --key OPERATOR.key [--certifier-key CERTIFIER.key] [--dry-run] [--data DIR | --server URL]", "import enterprises, products and certificates with their history, every row validated first (onboarding)", cmdImport}, // import*.go
+	{"enterprise register", "--key OPERATOR.key --name NAME --uscc CODE --export-filing NO --address ADDR [--phone TEL] [--email ADDR] [--website URL] [TARGET]", "register an enterprise", cmdEnterpriseRegister},
 	{"standards compare", "--key CERTIFIER.key --export STD --domestic STD --document FILE [TARGET]", "record that an export and a domestic standard are equivalent (标准比对, certifier)", cmdStandardsCompare},
 	{"enterprise declare", "--key KEY [--enterprise ID|CREDITCODE] --document FILE --products IDS|GTINS --standards STDS [TARGET]", "record a self-declaration of conformity (自我声明)", cmdEnterpriseDeclare},
 	{"product register", "--key KEY [--enterprise ID|CREDITCODE] --name NAME --category food|agricultural|consumer_goods|industrial [--gtin GTIN] --export-standard S --domestic-standard S --line L [TARGET]", "register a product", cmdProductRegister},

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
@@ -47,8 +46,8 @@ func cmdConsole(ctx context.Context, c *cli, args []string) error {
 	if *server == "" {
 		return usagef("--server is required: the Santong service the console talks to")
 	}
-	if !strings.HasPrefix(*server, "http://") && !strings.HasPrefix(*server, "https://") {
-		return usagef("--server %q: give an http:// or https:// URL", *server)
+	if err := checkServerURL(*server); err != nil {
+		return err
 	}
 	ln, err := console.Listen(*addr)
 	if err != nil {

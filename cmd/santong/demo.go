@@ -310,7 +310,7 @@ func (d *demo) enrol() error {
 	for _, e := range demoEnterprises {
 		a := d.ents[e.slug]
 		if _, err := d.submit(event.New(a.id, a.id, &event.Enterprise{Address: e.address, ExportFiling: e.filing,
-			Name: e.name + " (" + e.en + ")", USCC: demoUSCC(e.uscc17)}), d.op); err != nil {
+			Name: e.name + " (" + e.en + ")", USCC: demoUSCC(e.uscc17), Phone: e.phone, Email: e.email, Website: e.website}), d.op); err != nil {
 			return err
 		}
 		for _, k := range []struct {

@@ -20,6 +20,7 @@ type demoCertifier struct {
 // demoEnterprise is a producer of the demo.
 type demoEnterprise struct {
 	slug, name, en, uscc17, filing, address string
+	phone, email, website                   string // public contact (optional)
 	story                                   string // what happens to it in the demo, for the printout
 	products                                []demoProduct
 }
@@ -46,6 +47,7 @@ var demoRegulator = demoCertifier{slug: "regulator", name: "示范市市场监�
 var demoEnterprises = []demoEnterprise{
 	{slug: "qinglan", name: "青岚示范茶业有限公司", en: "Qinglan Demo Tea Co., Ltd.",
 		uscc17: "91330100MA2DEMT01", filing: "DEMO-3301-000101", address: "浙江省示范市青岚路 1 号 (1 Qinglan Road, Demo City, Zhejiang)",
+		phone: "0571-8888 0101", email: "service@qinglan-tea.example", website: "https://qinglan-tea.example/",
 		story: "三同 and eco-origin certified; good standing",
 		products: []demoProduct{
 			{name: "青岚示范 明前绿茶 250g", en: "Qinglan Demo pre-Qingming green tea 250 g", category: "agricultural",

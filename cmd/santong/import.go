@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,7 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	key := fs.String("key", "", "the operator's key file: signs enterprises and products")
 	certKey := fs.String("certifier-key", "", "the certification body's key file: signs audits, grants, suspensions and revocations (needed when the file has certificates)")
 	data := fs.String("data", "", "the data directory to write to (default $SANTONG_DATA or ./"+defaultData+")")
-	server := fs.String("server", "", "not supported: the import writes to a data directory")
+	server := fs.String("server", "", "import through a running service instead of into a data directory, e.g. https://santong.example.cn")
 	dry := fs.Bool("dry-run", false, "validate every row and report, write nothing")
 	workers := fs.Int("workers", 32, "concurrent submitters")
 	if err := parse(fs, args, false); err != nil {
@@ -41,10 +42,6 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	if *key == "" {
 		return usagef("--key is required: the operator's key file")
 	}
-	if *server != "" {
-		return withHint(usagef("--server: the import writes to a data directory only"),
-			"run it on the machine of the data directory, with the service stopped or not: santong import --data DIR")
-	}
 	if *workers < 1 || *workers > 1024 {
 		return usagef("--workers must be between 1 and 1024")
 	}
@@ -55,33 +52,65 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	if len(sections["certificates"]) > 0 && *certKey == "" {
 		return usagef("--certifier-key is required: the file has certificates, which their certification body signs")
 	}
-	reg, _, err := c.openRegistry(dataDir(c, *data))
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
 	now := time.Now()
 	rules := importRules{now: now, auditWindow: importAuditWindow}
-	opPub, err := enrolledPub(reg, *key, event.RoleOperator, "--key", now)
-	if err != nil {
-		return err
-	}
-	var certPub ed25519.PublicKey
-	if *certKey != "" {
-		if certPub, err = enrolledPub(reg, *certKey, event.RoleCertifier, "--certifier-key", now); err != nil {
+	var (
+		st      importState
+		reg     *cert.Registry
+		opPub   ed25519.PublicKey
+		certPub ed25519.PublicKey
+	)
+	if *server != "" {
+		// Through a running service: its public look-ups, then its write API (importremote.go).
+		if *data != "" {
+			return usagef("--data and --server are exclusive: import into one or the other")
+		}
+		if err := checkServerURL(*server); err != nil {
 			return err
 		}
-		k, _ := reg.Key(event.KeyIDOf(certPub))
-		cf, err := reg.Certifier(k.Owner)
-		if err != nil {
-			return fmt.Errorf("--certifier-key: its certification body: %w", err)
+		rs := &remoteImportState{ctx: ctx, base: strings.TrimSuffix(*server, "/")}
+		if rules.genesis, err = rs.genesis(); err != nil {
+			return withHint(fmt.Errorf("--server: %w", err), "is the service at %s running?", *server)
 		}
-		rules.schemes, rules.certifier = cf.Schemes, cf.ID
-		if rules.schemes == nil {
-			rules.schemes = []string{}
+		st = rs
+		if opPub, err = keyFilePub(*key, "--key"); err != nil {
+			return err
+		}
+		if *certKey != "" {
+			if certPub, err = keyFilePub(*certKey, "--certifier-key"); err != nil {
+				return err
+			}
+		}
+	} else {
+		if reg, _, err = c.openRegistry(dataDir(c, *data)); err != nil {
+			return err
+		}
+		defer reg.Close()
+		st = reg
+		root, err := reg.RootKey()
+		if err != nil {
+			return fmt.Errorf("the registry's genesis: %w", err)
+		}
+		rules.genesis = root.Enrolled
+		if opPub, err = enrolledPub(reg, *key, event.RoleOperator, "--key", now); err != nil {
+			return err
+		}
+		if *certKey != "" {
+			if certPub, err = enrolledPub(reg, *certKey, event.RoleCertifier, "--certifier-key", now); err != nil {
+				return err
+			}
+			k, _ := reg.Key(event.KeyIDOf(certPub))
+			cf, err := reg.Certifier(k.Owner)
+			if err != nil {
+				return fmt.Errorf("--certifier-key: its certification body: %w", err)
+			}
+			rules.schemes, rules.certifier = cf.Schemes, cf.ID
+			if rules.schemes == nil {
+				rules.schemes = []string{}
+			}
 		}
 	}
-	plan, err := checkImport(sections, reg, rules)
+	plan, err := checkImport(sections, st, rules)
 	if err != nil {
 		return err
 	}
@@ -114,9 +143,17 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	tgt, err := c.openTargetOn(reg, dataDir(c, *data))
+	var tgt target
+	if *server != "" {
+		tgt, err = c.openTarget("", *server)
+	} else {
+		tgt, err = c.openTargetOn(reg, dataDir(c, *data))
+	}
 	if err != nil {
 		return err
+	}
+	if ck != nil && !ck.Public().(ed25519.PublicKey).Equal(certPub) {
+		return fmt.Errorf("--certifier-key: the key changed while it was read")
 	}
 	start := time.Now()
 	n, err := runImport(ctx, tgt, steps, map[event.Role]ed25519.PrivateKey{event.RoleOperator: op, event.RoleCertifier: ck}, *workers, c.progress("import"))
@@ -135,16 +172,9 @@ func (c *cli) openTargetOn(reg *cert.Registry, dir string) (target, error) {
 // enrolledPub reads a key file's public key (no passphrase needed) and checks that it is
 // enrolled with the role and valid now.
 func enrolledPub(reg *cert.Registry, path string, role event.Role, flagName string, now time.Time) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(path)
+	pub, err := keyFilePub(path, flagName)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, usagef("%s: %s does not exist", flagName, path)
-		}
-		return nil, fmt.Errorf("%s: %w", flagName, err)
-	}
-	pub, _, err := keyfile.PublicOf(b)
-	if err != nil {
-		return nil, usagef("%s: %s is not a key file: %s", flagName, path, fault.MessageOf(err))
+		return nil, err
 	}
 	id := event.KeyIDOf(pub)
 	k, err := reg.Key(id)
@@ -161,6 +191,30 @@ func enrolledPub(reg *cert.Registry, path string, role event.Role, flagName stri
 		return nil, usagef("%s: key %s is revoked or expired", flagName, id)
 	}
 	return pub, nil
+}
+
+// keyFilePub reads a key file's public key (no passphrase needed).
+func keyFilePub(path, flagName string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, usagef("%s: %s does not exist", flagName, path)
+		}
+		return nil, fmt.Errorf("%s: %w", flagName, err)
+	}
+	pub, _, err := keyfile.PublicOf(b)
+	if err != nil {
+		return nil, usagef("%s: %s is not a key file: %s", flagName, path, fault.MessageOf(err))
+	}
+	return pub, nil
+}
+
+// checkServerURL refuses a --server that is not an http:// or https:// URL.
+func checkServerURL(s string) error {
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return usagef("--server %q: give an http:// or https:// URL", s)
+	}
+	return nil
 }
 
 // importStep is one event to record: who signs, on which chain, of which subject.

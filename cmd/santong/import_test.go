@@ -23,6 +23,7 @@ import (
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -183,6 +184,7 @@ func TestImportRefused(t *testing.T) {
 	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
 	certHead := "[certificates]\ncredit_code,scheme,number,products,auditors,audit_date,valid_from,valid_until,status,status_date,reason,rectify_by,legal_basis\n"
 	prodHead := "[products]\ncredit_code,gtin,name,category,export_standards,domestic_standards,lines\n"
+	migHead := "[certificates]\ncredit_code,scheme,number,auditors,audit_date,valid_from,valid_until,migrated_from,granted\n"
 	for _, tc := range []struct{ name, file, want string }{
 		{"credit code check character", "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678YA,A,1,x\n", `\[enterprises\] row 3 column credit_code: credit code check character is wrong`},
 		{"credit code twice", good + "91330100MA2B5678Y4,B,2,y\n", `row 4 column credit_code: credit code 91330100MA2B5678Y4 appears twice`},
@@ -197,6 +199,9 @@ func TestImportRefused(t *testing.T) {
 		{"suspension without rectify-by", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",suspended," + day(-1) + ",r,,\n", `row 6 column rectify_by: required`},
 		{"suspension of an expired certificate", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-100) + "," + day(-90) + "," + day(-1) + ",suspended," + day(-1) + ",r," + day(30) + ",\n", `row 6 column status: only a certificate valid today can be suspended`},
 		{"status", good + certHead + "91330100MA2B5678Y4,santong,N1,,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",paused,,,,\n", `row 6 column status: "paused" is not a status`},
+		{"migrated after the log began", good + migHead + "91330100MA2B5678Y4,santong,N1,Z," + day(-10) + "," + day(1) + "," + day(300) + ",名录," + day(1) + "\n", `row 6 column granted: .* is after this log began`},
+		{"granted without migrated_from", good + migHead + "91330100MA2B5678Y4,santong,N1,Z," + day(-400) + "," + day(-380) + "," + day(300) + ",," + day(-380) + "\n", `row 6 column granted: goes with migrated_from`},
+		{"migrated on an audit too old for its grant", good + migHead + "91330100MA2B5678Y4,santong,N1,Z," + day(-600) + "," + day(-380) + "," + day(300) + ",名录," + day(-380) + "\n", `row 6 column audit_date: .* before the original grant`},
 		{"santong standards differ", good + prodHead + "91330100MA2B5678Y4,6901234567816,Tea,food,EN 1,GB 1,L1\n" + certHead + "91330100MA2B5678Y4,santong,N1,6901234567816,Z," + day(-10) + "," + day(-5) + "," + day(300) + ",,,,,\n", `row 9 column products: .*different export and domestic standards`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,6 +217,30 @@ func TestImportRefused(t *testing.T) {
 				t.Errorf("wrote %d records", n-before)
 			}
 		})
+	}
+}
+
+// TestImportMigrated: a certificate granted before the log began, on an audit far older than the
+// audit window, is carried over as a migrated grant, and the registry says so.
+func TestImportMigrated(t *testing.T) {
+	f := newImportFixture(t)
+	today := time.Now().In(event.CST)
+	day := func(d int) string { return today.AddDate(0, 0, d).Format(event.DateFormat) }
+	file := "[enterprises]\ncredit_code,name,export_filing,address\n91330100MA2B5678Y4,杭州青岚茶业有限公司,3301960001,杭州\n" +
+		"[certificates]\ncredit_code,scheme,number,auditors,audit_date,valid_from,valid_until,migrated_from,granted\n" +
+		"91330100MA2B5678Y4,santong,ST-2025-0009,张伟," + day(-400) + "," + day(-380) + "," + day(700) + ",三同产品名录（2025）," + day(-380) + "\n"
+	args := []string{"import", "--from", writeImport(t, "m.csv", file), "--data", f.dir, "--key", f.op, "--certifier-key", f.cb}
+	if out, _ := wantRun(t, 0, args...); !strings.Contains(out, "recorded 3 records") {
+		t.Fatalf("import:\n%s", out)
+	}
+	reg := f.registry(t)
+	defer reg.Close()
+	c, err := reg.CertificateByNumber("santong", "ST-2025-0009")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MigratedFrom != "三同产品名录（2025）" || c.MigratedGranted != day(-380) || c.StatusAt(time.Now()) != cert.StatusActive {
+		t.Fatalf("the migrated certificate: %+v, status %s", c, c.StatusAt(time.Now()))
 	}
 }
 
@@ -520,5 +549,79 @@ func TestImportStopsAtRefusal(t *testing.T) {
 	}
 	if n >= len(steps) || tgt.n.Load() > 20+40 {
 		t.Fatalf("%d written, %d submitted of %d: the import went on after the refusal", n, tgt.n.Load(), len(steps))
+	}
+}
+
+// TestImportServer imports the sample file through a running service (--server): the dry run
+// reads the service's look-ups and writes nothing, the import records every row through the
+// write API, and a second run finds everything recorded. A certificate already recorded under
+// another enterprise is refused before anything is written.
+func TestImportServer(t *testing.T) {
+	f := newImportFixture(t)
+	file := sampleFile(t)
+	server := startProgram(t, regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`), "serve", "--data", f.dir, "--addr", "127.0.0.1:0", "--rate-limit", "-1")
+	size := func() int64 {
+		var rec verify.RecordJSON
+		n := int64(0)
+		for ; ; n++ { // the first index the service does not have
+			if err := getJSON(context.Background(), fmt.Sprintf("%s/api/v1/records/%d", server, n), &rec); err != nil {
+				return n
+			}
+		}
+	}
+	before := size()
+	args := []string{"import", "--from", file, "--server", server, "--key", f.op, "--certifier-key", f.cb}
+	out, _ := wantRun(t, 0, append(args, "--dry-run")...)
+	if !strings.Contains(out, "15 records to write, 0 already recorded") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if n := size(); n != before {
+		t.Fatalf("the dry run wrote %d records", n-before)
+	}
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, "recorded 15 records") {
+		t.Fatalf("import:\n%s", out)
+	}
+	if n := size(); n != before+15 {
+		t.Fatalf("the service has %d new records, want 15", n-before)
+	}
+	var c verify.CertificateLookup
+	if err := getJSON(context.Background(), server+"/api/v1/certificates/ST-2026-0002", &c); err != nil || c.Certificate.Status != verify.CertSuspended {
+		t.Fatalf("ST-2026-0002 through the service: %+v %v", c.Certificate, err)
+	}
+	// A second run finds every certificate by its number, so it looks for nothing else.
+	out, _ = wantRun(t, 0, args...)
+	if !strings.Contains(out, "0 records to write, 15 already recorded") {
+		t.Fatalf("second run:\n%s", out)
+	}
+	if n := size(); n != before+15 {
+		t.Fatalf("the second run wrote %d records", n-before-15)
+	}
+	// An audit recorded by a run that stopped before its grant (audits are not public, so the
+	// next run submits it again): the service's refusal is what the import counts as recorded.
+	cl, _, _ := testCLI(t)
+	ck, err := cl.readKey(f.cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &remoteImportState{ctx: context.Background(), base: server}
+	st, _ := reg.CertificateByNumber("santong", "ST-2026-0001")
+	tgt, _ := cl.openTarget("", server)
+	again := importStep{phase: 2, chain: st.Enterprise, subjct: importID("audit", "santong", "ST-2026-0001"),
+		body: &event.Audit{Auditors: []string{"张伟"}, Date: time.Now().In(event.CST).Format(event.DateFormat), Result: event.ResultPass, Scheme: "santong", Scope: event.ScopeEnterprise},
+		row:  &importRow{section: "certificates", row: 1}}
+	if err := submitStep(context.Background(), tgt, &again, ck); err != nil {
+		t.Fatalf("an audit already recorded, submitted again through the service: %v", err)
+	}
+	// Refused before anything is written: a row naming another enterprise's certificate.
+	bad := "[certificates]\ncredit_code,scheme,number,auditors,audit_date,valid_from,valid_until\n" +
+		"91370200MA3C7788KW,santong,ST-2026-0001,Z," + time.Now().In(event.CST).AddDate(0, 0, -3).Format(event.DateFormat) + "," +
+		time.Now().In(event.CST).Format(event.DateFormat) + "," + time.Now().In(event.CST).AddDate(0, 0, 300).Format(event.DateFormat) + "\n"
+	out, _ = wantRun(t, 1, "import", "--from", writeImport(t, "bad.csv", bad), "--server", server, "--key", f.op, "--certifier-key", f.cb)
+	if !strings.Contains(out, "is another enterprise's") {
+		t.Fatalf("refusal:\n%s", out)
+	}
+	if _, errs := wantRun(t, 2, "import", "--from", file, "--server", server, "--data", f.dir, "--key", f.op, "--certifier-key", f.cb); !strings.Contains(errs, "exclusive") {
+		t.Fatalf("--data with --server: %s", errs)
 	}
 }

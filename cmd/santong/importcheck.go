@@ -90,6 +90,7 @@ type importState interface {
 type importRules struct {
 	now         time.Time
 	auditWindow time.Duration
+	genesis     time.Time // when the log began (its root key's enrolment): migrated grants predate it
 	schemes     []string  // the certifier's schemes (nil: no certifier key given)
 	certifier   uuid.UUID // the certifier of --certifier-key (nil: none given)
 }
@@ -368,12 +369,37 @@ func (k *checker) certificate(r *importRow) error {
 	if !ok1 || !ok2 || !ok3 {
 		return nil
 	}
+	// A certificate granted before this log began is carried over as a migrated grant
+	// (ledger/event/migration.go): the audit window is measured from its original grant.
+	migFrom := r.get("migrated_from")
+	gr, grT, ok4 := k.dateCol(r, "granted", migFrom != "")
+	if !ok4 {
+		return nil
+	}
+	if migFrom == "" && gr != "" {
+		k.refuse(r, "granted", "goes with migrated_from: the register the certificate is carried over from")
+		return nil
+	}
+	if migFrom != "" {
+		genesisDay := k.rules.genesis.In(event.CST).Format(event.DateFormat)
+		switch {
+		case gr > genesisDay:
+			k.refuse(r, "granted", "%s is after this log began (%s): only certificates granted before it are carried over; record later ones as they happen", gr, genesisDay)
+			return nil
+		case gr < ad:
+			k.refuse(r, "granted", "%s is before the audit (%s)", gr, ad)
+			return nil
+		case grT.Sub(adT) > k.rules.auditWindow:
+			k.refuse(r, "audit_date", "%s is older than the audit window (%d days) before the original grant %s", ad, int(k.rules.auditWindow.Hours()/24), gr)
+			return nil
+		}
+	}
 	switch {
 	case ad > k.today:
 		k.refuse(r, "audit_date", "%s is in the future", ad)
 		return nil
-	case k.rules.now.Sub(adT) > k.rules.auditWindow:
-		k.refuse(r, "audit_date", "%s is older than the ledger's audit window (%d days): a certificate is granted only on a recent audit", ad, int(k.rules.auditWindow.Hours()/24))
+	case migFrom == "" && k.rules.now.Sub(adT) > k.rules.auditWindow:
+		k.refuse(r, "audit_date", "%s is older than the ledger's audit window (%d days): a certificate is granted only on a recent audit; one granted before this log began is carried over with migrated_from and granted", ad, int(k.rules.auditWindow.Hours()/24))
 		return nil
 	case vf < ad:
 		k.refuse(r, "valid_from", "%s is before the audit (%s)", vf, ad)
@@ -391,9 +417,10 @@ func (k *checker) certificate(r *importRow) error {
 		return nil
 	}
 	p := &planCert{row: r, ent: ent, auditID: importID("audit", sch.ID, number), certID: importID("certificate", sch.ID, number), audit: audit}
-	p.grant = &event.Grant{Audit: p.auditID, Number: number, Products: products, Scheme: sch.ID, Scope: scope, ValidFrom: vf, ValidUntil: vu}
+	p.grant = &event.Grant{Audit: p.auditID, Number: number, Products: products, Scheme: sch.ID, Scope: scope, ValidFrom: vf, ValidUntil: vu,
+		MigratedFrom: migFrom, MigratedGranted: gr}
 	if err := p.grant.Validate(); err != nil {
-		k.refuseBody(r, err, map[string]string{"number": "number"})
+		k.refuseBody(r, err, map[string]string{"number": "number", "migrated_from": "migrated_from", "migrated_granted": "granted"})
 		return nil
 	}
 	status := strings.ToLower(r.get("status"))

@@ -29,7 +29,8 @@ var importColumns = map[string][]importColumn{
 		{"export_standards", true}, {"domestic_standards", true}, {"lines", true}},
 	"certificates": {{"credit_code", true}, {"scheme", true}, {"number", true}, {"products", false},
 		{"auditors", true}, {"audit_date", true}, {"valid_from", true}, {"valid_until", true},
-		{"status", false}, {"status_date", false}, {"reason", false}, {"rectify_by", false}, {"legal_basis", false}},
+		{"status", false}, {"status_date", false}, {"reason", false}, {"rectify_by", false}, {"legal_basis", false},
+		{"migrated_from", false}, {"granted", false}},
 }
 
 type importColumn struct {
@@ -197,7 +198,7 @@ func readImportXLSX(r io.Reader) (map[string][]*importRow, error) {
 }
 
 // importDateColumns are the columns that hold dates.
-var importDateColumns = []string{"audit_date", "valid_from", "valid_until", "status_date", "rectify_by"}
+var importDateColumns = []string{"audit_date", "valid_from", "valid_until", "status_date", "rectify_by", "granted"}
 
 // xlsxDates turns the day serials of cells typed as dates (a number such as 46310) into
 // YYYY-MM-DD; other values are left for validation to judge.

@@ -168,7 +168,7 @@ func (c *cli) replayLog(ctx context.Context, log *ledger.Log, cfg *config) (*ver
 		return nil, &failedError{strings.TrimPrefix(err.Error(), "ledger: open: ")}
 	}
 	// The projection every verdict is read from, against the one the replay built.
-	prep, err := cert.VerifyProjection(log.DB(), rp, c.bar("projection"))
+	prep, err := cert.VerifyProjection(log.Store(), rp, c.bar("projection"))
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,9 @@ func cmdEnterpriseRegister(ctx context.Context, c *cli, args []string) error {
 	uscc := fs.String("uscc", "", "its 统一社会信用代码 (18 characters)")
 	filing := fs.String("export-filing", "", "its export filing number (出口备案号)")
 	addr := fs.String("address", "", "its address")
+	phone := fs.String("phone", "", "its public telephone number, shown on verdict and registry pages (optional)")
+	email := fs.String("email", "", "its public e-mail address (optional)")
+	website := fs.String("website", "", "its public website, an https URL (optional)")
 	idFlag := fs.String("id", "", "the new enterprise's id (default: a random UUID)")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -113,7 +116,7 @@ func cmdEnterpriseRegister(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer s.Close()
-	body := &event.Enterprise{Address: *addr, ExportFiling: *filing, Name: *name, USCC: code}
+	body := &event.Enterprise{Address: *addr, ExportFiling: *filing, Name: *name, USCC: code, Phone: *phone, Email: *email, Website: *website}
 	rc, err := s.submit(ctx, id, id, body, nil)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/santong-cn/santong/internal/diskspace"
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 	"github.com/santong-cn/santong/ledger/cert"
 	"github.com/santong-cn/santong/verify/scanstore"
 )
@@ -28,7 +29,11 @@ func openScans(dir string, reg *cert.Registry, o scanstore.Options, logger *slog
 	if err != nil {
 		return nil, err
 	}
-	units, scans, err := scanstore.Migrate(reg.Log().DB(), st)
+	db := badgerkv.DB(reg.Log().Store())
+	if db == nil {
+		return st, nil // only a Badger ledger of an older version kept scans
+	}
+	units, scans, err := scanstore.Migrate(db, st)
 	if err != nil {
 		st.Close()
 		return nil, err

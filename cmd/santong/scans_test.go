@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-
+	"github.com/santong-cn/santong/internal/kv/badgerkv"
 	"github.com/santong-cn/santong/verify"
 	"github.com/santong-cn/santong/verify/scanstore"
 )
@@ -53,7 +53,7 @@ func TestServeMigratesScans(t *testing.T) {
 	v, _ := st.MarshalBinary()
 	uk := append([]byte{'q', 'u', byte(len(batch))}, batch...)
 	uk = binary.BigEndian.AppendUint64(uk, serial)
-	if err := reg.Log().DB().Update(func(txn *badger.Txn) error { return txn.Set(uk, v) }); err != nil {
+	if err := badgerkv.DB(reg.Log().Store()).Update(func(txn *badger.Txn) error { return txn.Set(uk, v) }); err != nil {
 		t.Fatal(err)
 	}
 	reg.Close()
@@ -96,7 +96,7 @@ func TestServeMigratesScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	reg.Log().DB().View(func(txn *badger.Txn) error {
+	badgerkv.DB(reg.Log().Store()).View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{'q'}})
 		defer it.Close()
 		if it.Rewind(); it.Valid() {

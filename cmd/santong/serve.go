@@ -54,8 +54,10 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	watermark := fs.String("disk-watermark", c.getenv("SANTONG_DISK_WATERMARK"), "free disk space below which scans are not recorded and writes refused, e.g. 2GiB (default: 1 GiB or 5% of the disk, whichever is smaller, and at least the stores' file allocation) ($SANTONG_DISK_WATERMARK)")
 	scanMem := fs.String("scan-memtable-size", c.getenv("SANTONG_SCAN_MEMTABLE_SIZE"), "the scan store's memtable size (default 8MiB; 3 are held) ($SANTONG_SCAN_MEMTABLE_SIZE)")
 	scanBlock := fs.String("scan-block-cache", c.getenv("SANTONG_SCAN_BLOCK_CACHE"), "the scan store's block cache (default 16MiB) ($SANTONG_SCAN_BLOCK_CACHE)")
+	scanDBs := fs.String("scans", c.getenv("SANTONG_SCANS"), scanDBsHelp) // scanspg.go
 	scanIndex := fs.String("scan-index-cache", c.getenv("SANTONG_SCAN_INDEX_CACHE"), "the scan store's index and bloom-filter cache (default 16MiB) ($SANTONG_SCAN_INDEX_CACHE)")
 	c.addLedgerMemoryFlags(fs)
+	rf := addReportFlags(fs, c) // reports.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -145,12 +147,12 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	scans, err := openScans(dir, reg, scanstore.Options{Retention: *retention, Memory: mem}, logger)
+	scans, err := openScanStore(ctx, dir, reg, *scanDBs, scanstore.Options{Retention: *retention, Memory: mem}, logger)
 	if err != nil {
 		return err
 	}
 	defer scans.Close() // after Run has drained the requests: the scans queued are recorded
-	space, err := diskspace.New(diskspace.Options{Paths: []string{filepath.Join(dir, "db"), filepath.Join(dir, scansDir)},
+	space, err := diskspace.New(diskspace.Options{Paths: scanSpacePaths(dir, *scanDBs),
 		Watermark: mark, Floor: mem.Allocation() + ledgerAllocation, Logger: logger})
 	if err != nil {
 		return err
@@ -181,6 +183,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
 	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
+		return err
+	}
+	if deps.Reports, err = c.openReports(rf, dir, *demo, reg); err != nil { // reports.go
 		return err
 	}
 	hooks := verify.NewWebhooks(verify.WebhookOptions{Dir: filepath.Join(dir, webhooksDir), Feed: deps.Changes,

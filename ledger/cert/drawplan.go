@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger/event"
@@ -314,20 +313,16 @@ func (s *hookStore) list(p []byte, f func(k, v []byte) error) error {
 }
 
 func (s *readStore) list(p []byte, f func(k, v []byte) error) error {
-	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: phys(s.gen, p), PrefetchValues: true, PrefetchSize: 256})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return storageFault(err)
-		}
-		k := it.Item().KeyCopy(nil)
+	var ferr error // f's own error, returned as it is
+	err := s.r.Iterate(phys(s.gen, p), nil, false, func(k, v []byte) (bool, error) {
 		k[0] = prefix
-		if err := f(k, v); err != nil {
-			return err
-		}
+		ferr = f(k, v)
+		return ferr == nil, ferr
+	})
+	if err != nil && ferr == nil {
+		return storageFault(err)
 	}
-	return nil
+	return err
 }
 
 func (s *memStore) list(p []byte, f func(k, v []byte) error) error {

@@ -47,6 +47,7 @@ import (
 //	x P <product 16> <index 8>          certificate uuid: the certificates covering the product
 //	x h <product 16> <ledger index 8>   (empty): the product's events
 //	x d <signature 64>                  (empty): events already in the log
+//	x H <sha256 of the event's bytes 32>  ledger index (8): every event, so that a retry finds its receipt (recorded.go)
 //	x z                                 genesis (the operator root key id)
 //	x !                                 applied through: the number of log records folded in (8)
 //

@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/event"
 )
@@ -38,21 +39,19 @@ func (e *ErrProjectionStale) Error() string {
 // activeGeneration reads which generation of the projection is active.
 func (r *Registry) activeGeneration() (byte, error) {
 	gen := byte(genX)
-	err := r.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(metaGen)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	err := r.db.View(func(txn kv.Reader) error {
+		v, err := txn.Get(metaGen)
+		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error {
-			if len(v) != 1 || (v[0] != genX && v[0] != genY) {
-				return fault.New(fault.Internal, "malformed projection generation")
-			}
-			gen = v[0]
-			return nil
-		})
+		if len(v) != 1 || (v[0] != genX && v[0] != genY) {
+			return fault.New(fault.Internal, "malformed projection generation")
+		}
+		gen = v[0]
+		return nil
 	})
 	return gen, err
 }
@@ -98,11 +97,17 @@ func (r *Registry) Rebuild(ctx context.Context, progress func(done, total int64)
 		return fault.Wrap(fault.Internal, err, "drop the inactive projection")
 	}
 	n := r.log.Size()
-	limit := r.db.MaxBatchSize() / 2
-	maxCount := r.db.MaxBatchCount() / 2
-	txn := r.db.NewTransaction(true)
+	lim := r.db.Limits()
+	limit, maxCount := lim.MaxBytes/2, lim.MaxCount/2
+	if lim.MaxBytes == 0 {
+		limit = math.MaxInt64
+	}
+	if lim.MaxCount == 0 {
+		maxCount = math.MaxInt64
+	}
+	txn := r.db.Begin()
 	defer func() { txn.Discard() }()
-	st := &readStore{txn: txn, gen: next}
+	st := &readStore{r: txn, w: txn, gen: next}
 	var size, count int64
 	for i := int64(0); i < n; i++ {
 		if i%1024 == 0 {
@@ -129,8 +134,8 @@ func (r *Registry) Rebuild(ctx context.Context, progress func(done, total int64)
 			if err := txn.Commit(); err != nil {
 				return fault.Wrap(fault.Internal, err, "commit the rebuilt projection")
 			}
-			txn = r.db.NewTransaction(true)
-			st = &readStore{txn: txn, gen: next}
+			txn = r.db.Begin()
+			st = &readStore{r: txn, w: txn, gen: next}
 			o.base = st
 			size, count = 0, 0
 		}
@@ -144,7 +149,7 @@ func (r *Registry) Rebuild(ctx context.Context, progress func(done, total int64)
 		return fault.Wrap(fault.Internal, err, "commit the rebuilt projection")
 	}
 	// The switch: one key, one transaction.
-	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Set(metaGen, []byte{next}) }); err != nil {
+	if err := r.db.Update(func(txn kv.Txn) error { return txn.Set(metaGen, []byte{next}) }); err != nil {
 		return fault.Wrap(fault.Internal, err, "switch to the rebuilt projection")
 	}
 	r.hook.applyMu.Lock()
@@ -221,12 +226,12 @@ type ProjectionReport struct {
 // MaxMismatches bounds the mismatches a report lists.
 const MaxMismatches = 1000
 
-// VerifyProjection compares the projection stored in db with the one rp built by replaying the
+// VerifyProjection compares the projection stored in st (the log's store) with the one rp built by replaying the
 // whole log: every changed, missing or extra key is reported with the key, both values and the
 // record that last wrote it. progress, if set, is called with the keys compared so far and the
 // number expected.
-func VerifyProjection(db *badger.DB, rp *Replayer, progress func(done, total int64)) (*ProjectionReport, error) {
-	r := &Registry{db: db}
+func VerifyProjection(st kv.Store, rp *Replayer, progress func(done, total int64)) (*ProjectionReport, error) {
+	r := &Registry{db: st}
 	gen, err := r.activeGeneration()
 	if err != nil {
 		return nil, err
@@ -247,17 +252,9 @@ func VerifyProjection(db *badger.DB, rp *Replayer, progress func(done, total int
 	}
 	matched := 0
 	total := int64(len(want))
-	err = db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{gen}, PrefetchValues: true, PrefetchSize: 256})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			k := item.KeyCopy(nil)
+	err = st.View(func(txn kv.Reader) error {
+		if err := txn.Iterate([]byte{gen}, nil, false, func(k, v []byte) (bool, error) {
 			k[0] = prefix
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return storageFault(err)
-			}
 			rep.Keys++
 			if progress != nil && rep.Keys%65536 == 0 {
 				progress(rep.Keys, total)
@@ -272,12 +269,16 @@ func VerifyProjection(db *badger.DB, rp *Replayer, progress func(done, total int
 			default:
 				matched++
 			}
+			return true, nil
+		}); err != nil {
+			return storageFault(err)
 		}
 		// Keys of the other generation are not served: count them, as a note.
-		it2 := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{other(gen)}})
-		defer it2.Close()
-		for it2.Rewind(); it2.Valid(); it2.Next() {
+		if err := txn.Iterate([]byte{other(gen)}, nil, true, func(_, _ []byte) (bool, error) {
 			rep.Leftover++
+			return true, nil
+		}); err != nil {
+			return storageFault(err)
 		}
 		if matched == len(want) {
 			return nil
@@ -285,7 +286,7 @@ func VerifyProjection(db *badger.DB, rp *Replayer, progress func(done, total int
 		// Some replayed keys are not stored: find them (only when some are).
 		var missing []string
 		for k := range want {
-			if _, err := txn.Get(phys(gen, []byte(k))); errors.Is(err, badger.ErrKeyNotFound) {
+			if _, err := txn.Get(phys(gen, []byte(k))); errors.Is(err, kv.ErrNotFound) {
 				missing = append(missing, k)
 			} else if err != nil {
 				return storageFault(err)
@@ -314,6 +315,6 @@ func ReplayAndVerify(log *ledger.Log, cfg Config) (*Replayer, *ProjectionReport,
 	if err != nil {
 		return rp, nil, err
 	}
-	rep, err := VerifyProjection(log.DB(), rp, nil)
+	rep, err := VerifyProjection(log.Store(), rp, nil)
 	return rp, rep, err
 }

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -35,11 +35,11 @@ func randomWorld(t *testing.T, dir string, seed uint64, n int) *world {
 	return w
 }
 
-// rawSet changes the stored projection through Badger itself, as an insider would: k is a key
+// rawSet changes the stored projection through the store itself, as an insider would: k is a key
 // with the prefix 'x'; v nil deletes it.
 func rawSet(t *testing.T, r *Registry, k, v []byte) {
 	t.Helper()
-	err := r.db.Update(func(txn *badger.Txn) error {
+	err := r.db.Update(func(txn kv.Txn) error {
 		if v == nil {
 			return txn.Delete(phys(r.hook.generation(), k))
 		}

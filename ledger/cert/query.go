@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/internal/ids"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
 // view is a read transaction over the active generation of the projection.
 type view struct {
-	txn *badger.Txn
+	txn kv.Reader
 	gen byte
 	st  *readStore
 }
@@ -27,8 +27,8 @@ func (r *Registry) view(f func(v *view) error) error {
 		gen, cache = r.hook.generation(), r.hook.objs
 		seq = cache.currentSeq() // before the transaction begins
 	}
-	return r.db.View(func(txn *badger.Txn) error {
-		return f(&view{txn: txn, gen: gen, st: &readStore{txn: txn, gen: gen, cache: cache, seq: seq}})
+	return r.db.View(func(txn kv.Reader) error {
+		return f(&view{txn: txn, gen: gen, st: &readStore{r: txn, gen: gen, cache: cache, seq: seq}})
 	})
 }
 
@@ -36,27 +36,20 @@ func (r *Registry) view(f func(v *view) error) error {
 // the key p+after (nil: from the start), until f returns false.
 func (v *view) iterate(p, after []byte, values bool, f func(rest, val []byte) (bool, error)) error {
 	pp := phys(v.gen, p)
-	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: pp, PrefetchValues: values, PrefetchSize: 64})
-	defer it.Close()
 	start := append(append([]byte{}, pp...), after...)
-	for it.Seek(start); it.Valid(); it.Next() {
-		k := it.Item().Key()
+	var ferr error // f's own error, returned as it is
+	err := v.txn.Iterate(pp, start, !values, func(k, val []byte) (bool, error) {
 		if after != nil && bytes.Equal(k, start) {
-			continue
-		}
-		var val []byte
-		if values {
-			var err error
-			if val, err = it.Item().ValueCopy(nil); err != nil {
-				return storageFault(err)
-			}
+			return true, nil
 		}
 		more, err := f(k[len(pp):], val)
-		if err != nil || !more {
-			return err
-		}
+		ferr = err
+		return more, err
+	})
+	if err != nil && ferr == nil {
+		return storageFault(err)
 	}
-	return nil
+	return err
 }
 
 // get reads one projection value in a read-only transaction.

@@ -3,7 +3,7 @@
 // consumers and the public disclosure read, and the verifiable 双随机 draw.
 //
 // Events are signed by clients (package ledger/event), submitted to a Registry, checked and
-// appended to the log; a ledger.Hook re-checks each one inside the Badger transaction that commits
+// appended to the log; a ledger.Hook re-checks each one inside the store transaction that commits
 // it and writes the projection beside it, under keys that start with 'x'. The projection is
 // derived from the log alone: Rebuild folds it again from record 0, and a Replayer lets an
 // auditor check every record's signature, role and transition offline.
@@ -16,8 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/event"
 )
@@ -105,7 +105,7 @@ func appliedThrough(st store) (int64, error) {
 type Registry struct {
 	log  *ledger.Log
 	hook *Hook
-	db   *badger.DB
+	db   kv.Store // the log's store
 
 	rebuild sync.RWMutex // Submit holds it shared, Rebuild exclusively
 }
@@ -113,7 +113,7 @@ type Registry struct {
 // NewRegistry returns the registry over log, which must have been opened with hook. Check
 // says whether its projection may be served.
 func NewRegistry(log *ledger.Log, hook *Hook) *Registry {
-	r := &Registry{log: log, hook: hook, db: log.DB()}
+	r := &Registry{log: log, hook: hook, db: log.Store()}
 	if g, err := r.activeGeneration(); err == nil {
 		hook.gen.Store(uint32(g))
 	}
@@ -144,6 +144,11 @@ func (r *Registry) Close() error { return r.log.Close() }
 func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error) {
 	ev, err := event.Decode(b)
 	if err != nil {
+		return ledger.Receipt{}, err
+	}
+	if rc, err := r.EventReceipt(EventHash(ev.Bytes())); err == nil { // a retry (recorded.go)
+		return rc, &RecordedError{Receipt: rc}
+	} else if fault.CodeOf(err) != fault.NotFound {
 		return ledger.Receipt{}, err
 	}
 	if ev.Type == event.LogInitialised {
@@ -180,7 +185,8 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	if ev.Prev != nil {
 		e.ExpectHead = (*ledger.Hash)(ev.Prev) // the event is bound to the chain state its signer saw
 	}
-	return r.log.Append(ctx, e)
+	rc, err := r.log.Append(ctx, e)
+	return rc, r.recorded(err) // recorded.go: the same event again gets its first receipt
 }
 
 // publicKey returns the public key of an enrolled key id (revoked or not: Apply checks that).

@@ -12,28 +12,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
 func dump(t testing.TB, r *Registry) map[string][]byte {
 	out := map[string][]byte{}
 	gen := r.hook.generation()
-	err := r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{gen}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			k := it.Item().KeyCopy(nil)
+	err := r.db.View(func(txn kv.Reader) error {
+		return txn.Iterate([]byte{gen}, nil, false, func(k, v []byte) (bool, error) {
 			k[0] = prefix
 			out[string(k)] = v
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)

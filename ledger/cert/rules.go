@@ -105,6 +105,12 @@ type applier struct {
 // apply checks ev (carried by the record rc) against the state in st and, when it is allowed,
 // writes its effects to st. verify says whether the signature still has to be checked.
 func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) error {
+	// The same bytes again: a client's retry, answered with where the first went (recorded.go).
+	if at, ok, err := recordedAt(st, ev); err != nil {
+		return err
+	} else if ok {
+		return errRecordedAt(at)
+	}
 	if rc.Chain != ev.Chain {
 		return ErrChainMismatch
 	}
@@ -152,6 +158,7 @@ func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) erro
 	for _, p := range a.touched {
 		st.set(key('h', uid(p), idx8(rc.Index)), nil)
 	}
+	st.set(eventKey(EventHash(ev.Bytes())), idx8(rc.Index))
 	st.set(keyApplied, idx8(rc.Index+1))
 	return nil
 }
@@ -418,7 +425,8 @@ func (a *applier) enterprise(b *event.Enterprise) error {
 		return err
 	}
 	save(a.st, key('e', uid(a.ev.Subject)), &Enterprise{ID: a.ev.Subject, Name: b.Name, USCC: b.USCC,
-		ExportFiling: b.ExportFiling, Address: b.Address, Registered: a.ev.Time, Index: a.rc.Index})
+		ExportFiling: b.ExportFiling, Address: b.Address, Registered: a.ev.Time, Index: a.rc.Index,
+		Phone: b.Phone, Email: b.Email, Website: b.Website})
 	a.st.set(uk, uid(a.ev.Subject))
 	return nil
 }
@@ -482,7 +490,7 @@ func (a *applier) product(b *event.Product) error {
 	save(a.st, key('p', uid(a.ev.Subject)), &Product{ID: a.ev.Subject, Enterprise: ent.ID, Name: b.Name,
 		Category: b.Category, GTIN: b.GTIN, ExportStandards: b.ExportStandards, DomesticStandards: b.DomesticStandards,
 		SameStandards: sameSet(b.ExportStandards, b.DomesticStandards), Lines: b.Lines,
-		Registered: a.ev.Time, Index: a.rc.Index})
+		Registered: a.ev.Time, Index: a.rc.Index, Image: b.Image})
 	a.st.set(key('E', uid(ent.ID), idx8(a.rc.Index)), uid(a.ev.Subject))
 	a.touched = append(a.touched, a.ev.Subject)
 	return nil
@@ -535,6 +543,12 @@ func (a *applier) grant(b *event.Grant) error {
 		return ErrOthersAudit
 	}
 	auditDay, _ := event.ParseDate(au.Date)
+	windowFrom := a.ev.Time // the audit window is measured back from the grant
+	if b.IsMigrated() {
+		if windowFrom, err = a.migratedGrant(b, auditDay); err != nil { // migration.go
+			return err
+		}
+	}
 	switch {
 	case au.Result != event.ResultPass:
 		return fault.Field(fault.Conflict, "audit", "the audit did not pass")
@@ -542,7 +556,7 @@ func (a *applier) grant(b *event.Grant) error {
 		return fault.Field(fault.Conflict, "audit", "the audit is of another scheme")
 	case au.Scope != b.Scope:
 		return fault.Field(fault.Conflict, "audit", "the audit is of another scope")
-	case a.ev.Time.Sub(auditDay) > a.cfg.AuditWindow:
+	case windowFrom.Sub(auditDay) > a.cfg.AuditWindow:
 		return fault.Field(fault.Conflict, "audit", "the audit is older than the audit window")
 	}
 	for _, p := range b.Products {
@@ -575,7 +589,8 @@ func (a *applier) grant(b *event.Grant) error {
 	}
 	c := &Certificate{ID: a.ev.Subject, Enterprise: ent.ID, Certifier: a.actor.Owner, Scheme: b.Scheme,
 		Number: b.Number, Scope: b.Scope, Products: b.Products, Audit: b.Audit, ValidFrom: from,
-		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index, Supersedes: b.Supersedes}
+		ValidUntil: until.AddDate(0, 0, 1), Granted: a.ev.Time, Index: a.rc.Index, Supersedes: b.Supersedes,
+		MigratedFrom: b.MigratedFrom, MigratedGranted: b.MigratedGranted}
 	if err := a.supersede(c); err != nil {
 		return err
 	}
@@ -659,9 +674,13 @@ func (a *applier) complaint(b *event.Complaint) error {
 	if err := a.attachments(b.Attachments, uuid.Nil); err != nil {
 		return err
 	}
+	if err := a.complaintReport(b); err != nil { // complaint.go
+		return err
+	}
 	save(a.st, key('o', uid(a.ev.Subject)), &Complaint{ID: a.ev.Subject, Enterprise: a.ev.Chain,
 		Products: b.Products, Channel: b.Channel, Summary: b.Summary, Document: b.Document,
-		Received: a.ev.Time, Index: a.rc.Index})
+		Received: a.ev.Time, Index: a.rc.Index, Batch: b.Batch, Serial: b.Serial, Certifiers: b.Certifiers,
+		Verdict: b.Verdict, Attachments: b.Attachments})
 	a.drawFact(a.ev.Chain, func(x *DrawFacts) { inc(&x.Complaints) }) // drawplan.go
 	return nil
 }

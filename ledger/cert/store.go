@@ -6,14 +6,14 @@ import (
 	"reflect"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/ledger"
 )
 
 // store is what the rules read and write: the projection inside the log's transaction, in a
 // read transaction for queries, or in memory for replays. Keys are given with the prefix 'x';
-// the Badger stores map them to the active generation.
+// the stores over the log's kv.Store map them to the active generation.
 type store interface {
 	get(k []byte) ([]byte, bool, error)
 	set(k, v []byte)
@@ -182,11 +182,12 @@ func (s *hookStore) objSet(k []byte, v any, written bool) {
 	}
 }
 
-// readStore is the projection in a Badger transaction, for queries and rebuilds. Writes (a
-// rebuild's) go straight to the transaction. With a cache, it reads decoded values from the
-// hook's committed ones and adds those it decodes.
+// readStore is the projection in a transaction of the log's store, for queries and rebuilds.
+// Writes (a rebuild's) go straight to the transaction w. With a cache, it reads decoded values
+// from the hook's committed ones and adds those it decodes.
 type readStore struct {
-	txn   *badger.Txn
+	r     kv.Reader
+	w     kv.Txn // nil in a read-only transaction
 	gen   byte
 	err   error // the first failed write
 	cache *objCache
@@ -194,14 +195,10 @@ type readStore struct {
 }
 
 func (s *readStore) get(k []byte) ([]byte, bool, error) {
-	item, err := s.txn.Get(phys(s.gen, k))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	v, err := s.r.Get(phys(s.gen, k))
+	if errors.Is(err, kv.ErrNotFound) {
 		return nil, false, nil
 	}
-	if err != nil {
-		return nil, false, storageFault(err)
-	}
-	v, err := item.ValueCopy(nil)
 	if err != nil {
 		return nil, false, storageFault(err)
 	}
@@ -209,8 +206,11 @@ func (s *readStore) get(k []byte) ([]byte, bool, error) {
 }
 
 func (s *readStore) set(k, v []byte) {
+	if s.err == nil && s.w == nil {
+		s.err = kv.ErrReadOnly
+	}
 	if s.err == nil {
-		s.err = s.txn.Set(phys(s.gen, k), v)
+		s.err = s.w.Set(phys(s.gen, k), v)
 	}
 }
 func (s *readStore) obj(k []byte) (any, bool) {

@@ -74,6 +74,9 @@ type Enterprise struct {
 	USCC         string    `json:"uscc"`
 	ExportFiling string    `json:"export_filing"`
 	Address      string    `json:"address"`
+	Phone        string    `json:"phone,omitempty"`   // public contact (event.Enterprise)
+	Email        string    `json:"email,omitempty"`   // public contact
+	Website      string    `json:"website,omitempty"` // public contact
 	Registered   time.Time `json:"registered"`
 	Index        int64     `json:"index"`
 }
@@ -98,6 +101,7 @@ type Product struct {
 	DomesticStandards []string  `json:"domestic_standards"`
 	SameStandards     bool      `json:"same_standards"` // export and domestic standards are the same set
 	Lines             []string  `json:"lines"`
+	Image             string    `json:"image_sha256,omitempty"` // the product image's SHA-256, as registered
 	Registered        time.Time `json:"registered"`
 	Index             int64     `json:"index"`
 }
@@ -161,6 +165,10 @@ type Certificate struct {
 	ValidUntil time.Time   `json:"valid_until"` // end of the last day (CST): valid before this instant
 	Granted    time.Time   `json:"granted"`
 	Index      int64       `json:"index"`
+	// MigratedFrom and MigratedGranted name the earlier register and the original grant's date
+	// of a certificate carried over from before this log (event/migration.go).
+	MigratedFrom    string `json:"migrated_from,omitempty"`
+	MigratedGranted string `json:"migrated_granted,omitempty"`
 	// History is the certificate's status changes in order. It is stored one key per change
 	// (never in the certificate's own value) and filled in when the certificate is read.
 	History []StatusChange `json:"history,omitempty"`
@@ -246,6 +254,13 @@ type Complaint struct {
 	Index      int64       `json:"index"`
 	Closed     *time.Time  `json:"closed,omitempty"`
 	Outcome    string      `json:"outcome,omitempty"`
+	// A consumer's report (complaint.go): the code, the responsible bodies, the verdict shown,
+	// and the confidential attachments' commitments.
+	Batch       int64              `json:"batch,omitempty"`
+	Serial      int64              `json:"serial,omitempty"`
+	Certifiers  []uuid.UUID        `json:"certifiers,omitempty"`
+	Verdict     string             `json:"verdict,omitempty"`
+	Attachments []event.Attachment `json:"attachments,omitempty"`
 }
 
 // Batch is a label batch.

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger/event"
@@ -59,17 +58,17 @@ func (s *hookStore) seek(prefix, from []byte) ([]byte, []byte, bool, error) {
 }
 
 func (s *readStore) seek(prefix, from []byte) ([]byte, []byte, bool, error) {
-	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: phys(s.gen, prefix), PrefetchValues: false})
-	defer it.Close()
-	it.Seek(phys(s.gen, from))
-	if !it.Valid() {
-		return nil, nil, false, nil
-	}
-	v, err := it.Item().ValueCopy(nil)
-	if err != nil {
+	var k, v []byte
+	if err := s.r.Iterate(phys(s.gen, prefix), phys(s.gen, from), false, func(ik, iv []byte) (bool, error) {
+		k, v = ik, iv
+		return false, nil
+	}); err != nil {
 		return nil, nil, false, storageFault(err)
 	}
-	return logical(it.Item().KeyCopy(nil)), v, true, nil
+	if k == nil {
+		return nil, nil, false, nil
+	}
+	return logical(k), v, true, nil
 }
 
 // logical turns a physical key (of the generation 'x' or 'y') into the key the rules see.

@@ -91,9 +91,12 @@ type KeyRevocation struct {
 // Enterprise (enterprise.registered); the subject and chain are the enterprise's id.
 type Enterprise struct {
 	Address      string `json:"address"`
-	ExportFiling string `json:"export_filing"` // 出口备案号
+	Email        string `json:"email,omitempty"` // public contact (contact.go): an e-mail address
+	ExportFiling string `json:"export_filing"`   // 出口备案号
 	Name         string `json:"name"`
-	USCC         string `json:"uscc"` // 统一社会信用代码, GB 32100-2015
+	Phone        string `json:"phone,omitempty"`   // public contact: a telephone number
+	USCC         string `json:"uscc"`              // 统一社会信用代码, GB 32100-2015
+	Website      string `json:"website,omitempty"` // public contact: an https URL
 }
 
 // Declaration (enterprise.declared) is a self-declaration of conformity (自我声明).
@@ -109,7 +112,8 @@ type Product struct {
 	DomesticStandards []string `json:"domestic_standards"`
 	ExportStandards   []string `json:"export_standards"`
 	GTIN              string   `json:"gtin,omitempty"`
-	Lines             []string `json:"lines"` // production lines
+	Image             string   `json:"image_sha256,omitempty"` // the product image's SHA-256 (contact.go)
+	Lines             []string `json:"lines"`                  // production lines
 	Name              string   `json:"name"`
 }
 
@@ -132,14 +136,18 @@ type Audit struct {
 // enterprise and scheme, which end when the new one's validity begins; a certificate and its
 // renewals are shown as one history.
 type Grant struct {
-	Audit      uuid.UUID   `json:"audit"`
-	Number     string      `json:"number"`
-	Products   []uuid.UUID `json:"products,omitempty"`
-	Scheme     string      `json:"scheme"`
-	Scope      string      `json:"scope"`
-	Supersedes []uuid.UUID `json:"supersedes,omitempty"`
-	ValidFrom  string      `json:"valid_from"`  // date, first day (China Standard Time)
-	ValidUntil string      `json:"valid_until"` // date, last day, inclusive
+	Audit uuid.UUID `json:"audit"`
+	// a grant carried over from an earlier register (migration.go)
+	MigratedDocument string      `json:"migrated_document_sha256,omitempty"`
+	MigratedFrom     string      `json:"migrated_from,omitempty"`
+	MigratedGranted  string      `json:"migrated_granted,omitempty"` // date of the original grant
+	Number           string      `json:"number"`
+	Products         []uuid.UUID `json:"products,omitempty"`
+	Scheme           string      `json:"scheme"`
+	Scope            string      `json:"scope"`
+	Supersedes       []uuid.UUID `json:"supersedes,omitempty"`
+	ValidFrom        string      `json:"valid_from"`  // date, first day (China Standard Time)
+	ValidUntil       string      `json:"valid_until"` // date, last day, inclusive
 }
 
 // Inspection (inspection.recorded); the subject is the inspection's id. Confidential findings
@@ -162,12 +170,20 @@ type Inspection struct {
 // Summary is public: a category or a sentence that names no one. What the complaint says goes
 // into an attachment of kind complaint, the complainant's name and contact into one of kind
 // contact; Summary may be empty when a complaint attachment is given.
+//
+// A consumer's report through the service (complaint.go) also names the code it is about
+// (Batch, Serial), the responsible certification bodies (Certifiers) and what the page said
+// (Verdict).
 type Complaint struct {
 	Attachments []Attachment `json:"attachments,omitempty"`
+	Batch       int64        `json:"batch,omitempty"` // the label batch (its ledger index)
+	Certifiers  []uuid.UUID  `json:"certifiers,omitempty"`
 	Channel     string       `json:"channel"`
 	Document    string       `json:"document_sha256,omitempty"`
 	Products    []uuid.UUID  `json:"products,omitempty"`
+	Serial      int64        `json:"serial,omitempty"` // the unit serial in Batch (absent: 0)
 	Summary     string       `json:"summary"`
+	Verdict     string       `json:"verdict,omitempty"` // the verdict the consumer was shown
 }
 
 // ComplaintClosure (complaint.closed); the subject is the complaint's id.
@@ -511,7 +527,10 @@ func (b *Enterprise) Validate() error {
 	if err := text("export_filing", b.ExportFiling, maxName, true); err != nil {
 		return err
 	}
-	return text("address", b.Address, maxText, true)
+	if err := text("address", b.Address, maxText, true); err != nil {
+		return err
+	}
+	return b.validateContact() // contact.go
 }
 
 func (b *Declaration) Validate() error {
@@ -534,6 +553,11 @@ func (b *Product) Validate() error {
 	if b.GTIN != "" {
 		if err := ids.ValidateGTIN(b.GTIN); err != nil {
 			return bad("gtin", "invalid GTIN")
+		}
+	}
+	if b.Image != "" {
+		if err := sha256Hex("image_sha256", b.Image); err != nil {
+			return err
 		}
 	}
 	if err := texts("export_standards", b.ExportStandards, maxName, true); err != nil {
@@ -597,6 +621,9 @@ func (b *Grant) Validate() error {
 	if len(b.Supersedes) > 8 {
 		return bad("supersedes", "more than 8 items")
 	}
+	if err := b.validateMigration(); err != nil {
+		return err
+	}
 	return idList("supersedes", b.Supersedes, false)
 }
 
@@ -643,7 +670,10 @@ func (b *Complaint) Validate() error {
 			return err
 		}
 	}
-	return idList("products", b.Products, false)
+	if err := idList("products", b.Products, false); err != nil {
+		return err
+	}
+	return b.validateReport() // complaint.go
 }
 
 func (b *ComplaintClosure) Validate() error { return text("outcome", b.Outcome, maxText, true) }
