@@ -175,6 +175,7 @@ func TestFollowerRefusesLies(t *testing.T) {
 		lie      func(first []byte, primaryURL string) lieFunc
 		quorum   bool // follow with a quorum of 1 of wit (the truth carries its cosignature)
 		atNew    bool // lie once the replica holds the primary's second checkpoint
+		fresh    bool // lie to a replica that holds nothing yet
 		want     string
 	}{
 		{name: "a fork at the accepted size", upstream: forkSameURL, want: "a fork"},
@@ -188,28 +189,17 @@ func TestFollowerRefusesLies(t *testing.T) {
 			}
 		}},
 		{name: "a bad checkpoint signature", want: "signature", lie: func([]byte, string) lieFunc { return flipIn("/checkpoint", 10) }},
-		{name: "a hash tile that does not hash to the signed root", want: "tile", lie: func([]byte, string) lieFunc { return flipIn("/tile/0/001", 5) }},
+		{name: "a hash tile that does not hash to the signed root", want: "inconsistent tile", lie: func([]byte, string) lieFunc { return flipIn("/tile/0/001", 5) }},
 		{name: "an entry whose hash differs", want: "tampered entry", lie: func([]byte, string) lieFunc { return flipIn("/tile/entries/001", 3) }},
-		{name: "an entry and its leaf hash in the tile both changed", want: "tile", lie: func(_ []byte, primaryURL string) lieFunc {
-			return func(p string, b []byte) []byte {
-				switch {
-				case strings.HasPrefix(p, "/tile/entries/001"):
-					b = bytes.Clone(b)
-					b[len(b)-2] ^= 1
-				case strings.HasPrefix(p, "/tile/0/001"):
-					resp, err := http.Get(primaryURL + "/tile/entries/001")
-					if err != nil {
-						return b
-					}
-					bundle, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					bundle[len(bundle)-2] ^= 1
-					h := sha256.Sum256(append([]byte{0}, lastEntry(bundle)...)) // RFC 6962 leaf hash
-					b = append(bytes.Clone(b[:len(b)-32]), h[:]...)
-				}
-				return b
-			}
-		}},
+		{name: "an entry and its leaf hash in the tile both changed", want: "inconsistent tile", lie: bothChanged("001")},
+		// A replica with nothing yet (no consistency proof to make): the tiles are proved against
+		// the signed root as the entries are read.
+		{name: "a fresh replica: a hash tile that does not hash to the signed root", fresh: true, want: "its hash tile does not verify",
+			lie: func([]byte, string) lieFunc { return flipIn("/tile/0/000", 5) }},
+		{name: "a fresh replica: an entry and its leaf hash in the tile both changed", fresh: true, want: "its hash tile does not verify",
+			lie: bothChanged("000")},
+		{name: "a fresh replica: an entry whose hash differs", fresh: true, want: "tampered entry",
+			lie: func([]byte, string) lieFunc { return flipIn("/tile/entries/000", 3) }},
 		{name: "a truncated entry bundle", want: "bundle", lie: func([]byte, string) lieFunc {
 			return func(p string, b []byte) []byte {
 				if strings.HasPrefix(p, "/tile/entries/") {
@@ -270,7 +260,9 @@ func TestFollowerRefusesLies(t *testing.T) {
 					t.Fatalf("caught up: size %d of %d, ready %v", replica.Size(), primary.Size(), ready(ctx))
 				}
 			}
-			catchUp() // 300 records, in two parts
+			if !tc.fresh {
+				catchUp() // 300 records, in two parts
+			}
 			grow(t, primary, 300, "true")
 			if tc.atNew {
 				catchUp()
@@ -285,6 +277,7 @@ func TestFollowerRefusesLies(t *testing.T) {
 			}
 			proxy.set(up, lie, false)
 			_, err = f.Step(ctx)
+			t.Logf("step: %v", err)
 			var ref *ledger.Refused
 			if !asRefused(err, &ref) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("step: %v, want a refusal naming %q", err, tc.want)
@@ -308,6 +301,32 @@ func TestFollowerRefusesLies(t *testing.T) {
 				t.Errorf("santong_replica_refused = %v after the truth, want 0", got)
 			}
 		})
+	}
+}
+
+// bothChanged changes the last entry of bundle k and its leaf hash in level-0 tile k alike, as a
+// primary would that rewrote a record and recomputed its leaf: the tile no longer hashes to the
+// signed root.
+func bothChanged(k string) func(_ []byte, primaryURL string) func(string, []byte) []byte {
+	return func(_ []byte, primaryURL string) func(string, []byte) []byte {
+		return func(p string, b []byte) []byte {
+			switch {
+			case strings.HasPrefix(p, "/tile/entries/"+k):
+				b = bytes.Clone(b)
+				b[len(b)-2] ^= 1
+			case strings.HasPrefix(p, "/tile/0/"+k):
+				resp, err := http.Get(primaryURL + "/tile/entries/" + k)
+				if err != nil {
+					return b
+				}
+				bundle, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				bundle[len(bundle)-2] ^= 1
+				h := sha256.Sum256(append([]byte{0}, lastEntry(bundle)...)) // RFC 6962 leaf hash
+				b = append(bytes.Clone(b[:len(b)-32]), h[:]...)
+			}
+			return b
+		}
 	}
 }
 
