@@ -49,23 +49,25 @@ func followArg(args []string) string {
 	return ""
 }
 
-// replicaScanStore opens the scan store of a replica: its own, in DIR/scans, counting the scans
-// it answers. A store shared by the primary and its replicas (PostgreSQL, sharded: serve --scans)
-// plugs in here: when it is configured, the replica counts into it instead.
-var replicaScanStore = func(dir string, reg *cert.Registry, o scanstore.Options, logger *slog.Logger) (scanstore.Store, func() error, error) {
-	if _, err := os.Stat(filepath.Join(dir, "scan.key")); errors.Is(err, os.ErrNotExist) {
-		// The key that hashes client addresses in the scan counts: the replica's own.
+// replicaScanStore opens the scan store of a replica. By default its own, in DIR/scans, counting
+// the scans it answers, with a scan.key of its own. With --scans (list: PostgreSQL shards shared
+// with the primary and the other replicas, scanspg.go), it counts into them instead, and then
+// needs the primary's DIR/scan.key copied beside santong.json: the key chooses each code's shard
+// and hashes client addresses, so every instance sharing the shards must hold the same one.
+func replicaScanStore(ctx context.Context, dir string, reg *cert.Registry, list string, o scanstore.Options, logger *slog.Logger) (scanstore.Store, error) {
+	_, err := os.Stat(filepath.Join(dir, "scan.key"))
+	switch {
+	case list != "" && errors.Is(err, os.ErrNotExist):
+		return nil, withHint(fmt.Errorf("--scans: %s has no scan.key", dir),
+			"copy the primary's scan.key into %s: every instance counting into the same shards needs the same key", dir)
+	case list == "" && errors.Is(err, os.ErrNotExist):
 		k := make([]byte, 32)
 		rand.Read(k)
 		if err := os.WriteFile(filepath.Join(dir, "scan.key"), k, 0o600); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	st, err := openScans(dir, reg, o, logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, st.Close, nil
+	return openScanStore(ctx, dir, reg, list, o, logger)
 }
 
 // cmdFollow is 'serve --follow'.
@@ -83,6 +85,7 @@ func cmdFollow(ctx context.Context, c *cli, args []string) error {
 	region := fs.String("region", c.getenv("SANTONG_REGION"), "the region of scans that a trusted proxy's X-Santong-Region header does not name ($SANTONG_REGION)")
 	rate := fs.Float64("rate-limit", float64(envInt(c, "SANTONG_RATE_LIMIT", 20)), "requests per second allowed to one client IP on public endpoints; negative: none ($SANTONG_RATE_LIMIT)")
 	mirrorRate := fs.Float64("mirror-rate-limit", float64(envInt(c, "SANTONG_MIRROR_RATE_LIMIT", 1000)), "requests per second allowed to one client IP on /checkpoint and /tile/; negative: none ($SANTONG_MIRROR_RATE_LIMIT)")
+	scanDBs := fs.String("scans", c.getenv("SANTONG_SCANS"), scanDBsHelp+"; a replica then needs the primary's scan.key")
 	retention := fs.Duration("scan-retention", envDuration(c, "SANTONG_SCAN_RETENTION", scanstore.DefaultRetention), "how long each scan's row is kept; negative: forever ($SANTONG_SCAN_RETENTION)")
 	interval := fs.Duration("follow-interval", envDuration(c, "SANTONG_FOLLOW_INTERVAL", time.Second), "how often the replica asks the primary for a new checkpoint ($SANTONG_FOLLOW_INTERVAL)")
 	maxLag := fs.Duration("max-lag", envDuration(c, "SANTONG_MAX_LAG", 30*time.Second), "the replica is unready when it last held the primary's latest checkpoint longer ago than this ($SANTONG_MAX_LAG)")
@@ -173,12 +176,12 @@ func cmdFollow(ctx context.Context, c *cli, args []string) error {
 			return withHint(fmt.Errorf("refusing to serve %s: %w", dir, err), "remove %s and let the replica follow the primary again from the start", filepath.Join(dir, "db"))
 		}
 	}
-	scans, closeScans, err := replicaScanStore(dir, reg, scanstore.Options{Retention: *retention}, logger)
+	scans, err := replicaScanStore(ctx, dir, reg, *scanDBs, scanstore.Options{Retention: *retention}, logger)
 	if err != nil {
 		return err
 	}
-	defer closeScans()
-	space, err := diskspace.New(diskspace.Options{Paths: []string{filepath.Join(dir, "db"), filepath.Join(dir, scansDir)},
+	defer scans.Close()
+	space, err := diskspace.New(diskspace.Options{Paths: scanSpacePaths(dir, *scanDBs),
 		Floor: ledgerAllocation, Logger: logger})
 	if err != nil {
 		return err

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/santong-cn/santong/internal/pgtest"
 	"github.com/santong-cn/santong/verify"
 )
 
@@ -305,4 +308,83 @@ func metricValue(t *testing.T, base, name string) int64 {
 	}
 	t.Fatalf("/metrics of %s has no %s", base, name)
 	return 0
+}
+
+// TestFollowSharedScans: a replica given --scans counts into the PostgreSQL shards the primary
+// counts into (a scan there and one on the primary make a count of 2), with the primary's
+// scan.key; without the key it refuses to start, saying so.
+func TestFollowSharedScans(t *testing.T) {
+	pgtest.Need(t)
+	srv, err := pgtest.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, srv.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE scans0"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	dsn := srv.DSN("scans0")
+
+	root := t.TempDir()
+	pdir, rdir := filepath.Join(root, "primary"), filepath.Join(root, "replica")
+	c, out, errb := testCLI(t)
+	if code := run(ctx, []string{"init", "--data", pdir}, c); code != 0 {
+		t.Fatalf("init: %s", errb)
+	}
+	out.Reset()
+	if code := run(ctx, []string{"demo", "--data", pdir, "--json"}, c); code != 0 {
+		t.Fatalf("demo: %s", errb)
+	}
+	var demo demoResult
+	if err := json.Unmarshal(out.Bytes(), &demo); err != nil {
+		t.Fatal(err)
+	}
+	var tok string
+	for _, s := range demo.Samples {
+		if s.Verdict == verify.VerdictGenuine {
+			tok = s.Content[strings.LastIndex(s.Content, "/")+1:]
+			break
+		}
+	}
+	primary := startService(t, c, "--data", pdir, "--scans", dsn)
+
+	if err := os.MkdirAll(rdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"santong.json", "scan.key"} {
+		b, err := os.ReadFile(filepath.Join(pdir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "scan.key" {
+			var e bytes.Buffer
+			rc := &cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &e, getenv: c.getenv}
+			if code := run(ctx, []string{"serve", "--follow", primary.url, "--data", rdir, "--addr", "127.0.0.1:0", "--scans", dsn}, rc); code == 0 ||
+				!strings.Contains(e.String(), "copy the primary's scan.key") {
+				t.Fatalf("a replica sharing the scan shards without the scan key: exit %d: %s", code, e.String())
+			}
+		}
+		if err := os.WriteFile(filepath.Join(rdir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replica := startService(t, c, "--follow", primary.url, "--data", rdir, "--follow-interval", "50ms", "--scans", dsn)
+	waitUntil(t, "the replica to catch up", func() bool {
+		return replicaGet(t, replica.url+"/readyz", nil) == http.StatusOK && checkpointSize(t, replica.url) == checkpointSize(t, primary.url)
+	})
+	var p, r verify.Verdict
+	replicaGet(t, primary.url+"/api/v1/verify/"+tok+"?count=1", &p)
+	replicaGet(t, replica.url+"/api/v1/verify/"+tok+"?count=1", &r)
+	if !p.Scans.Recorded || p.Scans.Count != 1 || !r.Scans.Recorded || r.Scans.Count != 2 {
+		t.Errorf("a scan on the primary, then one on the replica: %+v, then %+v; want counts 1 and 2", p.Scans, r.Scans)
+	}
+	if _, err := os.Stat(filepath.Join(rdir, scansDir)); err == nil {
+		t.Errorf("the replica made %s though it counts in PostgreSQL", filepath.Join(rdir, scansDir))
+	}
 }
