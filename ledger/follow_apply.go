@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/internal/kv"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -141,6 +142,9 @@ func (l *Log) ApplyVerified(note []byte, recs [][]byte, proof tlog.TreeProof) (*
 	if end < cp.Size && tlog.CheckTree(proof, cp.Size, cp.Root, end, plan.root) != nil {
 		return nil, &Refused{Index: -1, Problem: fmt.Sprintf("the tree of the first %d records is not a prefix of the checkpoint's: a fork or tampered records", end)}
 	}
+	if err := l.precheck(plan); err != nil {
+		return nil, err
+	}
 	final := cp
 	if end < cp.Size {
 		final = nil
@@ -149,6 +153,33 @@ func (l *Log) ApplyVerified(note []byte, recs [][]byte, proof tlog.TreeProof) (*
 		return nil, err
 	}
 	return cp, nil
+}
+
+// Prechecker is an optional method of a Hook for a replica's catch-up. Before ApplyVerified
+// writes a batch, Precheck is given its records and a snapshot of the committed state, and may
+// set a record's Decoded as the primary's appender does (Entry.Decoded): then the hook's Apply
+// skips what Decoded vouches for (the event's decoding and signature). This lets the checks
+// that depend on no state run on every core, while Apply, in the single writer, still runs
+// everything that depends on the state. A record Precheck leaves alone is checked by Apply in
+// full.
+type Prechecker interface {
+	Precheck(r kv.Reader, recs []*Record) error
+}
+
+// precheck hands the plan's records to the hook's Precheck, if it has one.
+func (l *Log) precheck(p *followPlan) error {
+	pc, ok := l.opts.Hook.(Prechecker)
+	if !ok {
+		return nil
+	}
+	recs := make([]*Record, len(p.recs))
+	for i := range p.recs {
+		recs[i] = p.recs[i].rec
+	}
+	if err := SafeView(l.store, func(r kv.Reader) error { return pc.Precheck(r, recs) }); err != nil {
+		return storageError(err)
+	}
+	return nil
 }
 
 // followRec is one record of the primary, checked and laid out.
