@@ -10,6 +10,7 @@ import (
 
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/attach"
 )
 
 // A verification replica (santong serve --follow) is this service over a replica log
@@ -32,6 +33,26 @@ type ReplicaWrites struct{ Primary string }
 func (w ReplicaWrites) Submit(context.Context, []byte) (ledger.Receipt, error) {
 	return ledger.Receipt{}, &fault.Error{Code: fault.Unavailable,
 		Message: fmt.Sprintf("this is a verification replica: it takes no writes; send them to the primary, %s", w.Primary)}
+}
+
+// ReplicaAttachments is the Attachments of a replica: confidential attachments are kept by the
+// primary only (the log holds their commitments, not their contents), so storing or reading one
+// is answered 503 unavailable with the primary's address, as writes are.
+type ReplicaAttachments struct{ Primary string }
+
+func (a ReplicaAttachments) unavailable() error {
+	return &fault.Error{Code: fault.Unavailable,
+		Message: fmt.Sprintf("this is a verification replica: it keeps no attachments; send the request to the primary, %s", a.Primary)}
+}
+
+// Store implements Attachments.
+func (a ReplicaAttachments) Store(*attach.Signed, *attach.Attachment, time.Time) (string, error) {
+	return "", a.unavailable()
+}
+
+// Read implements Attachments.
+func (a ReplicaAttachments) Read(*attach.Signed, string, time.Time) (*attach.Attachment, error) {
+	return nil, a.unavailable()
 }
 
 // ReplicaReady is the readiness rule of a replica (for Deps.Ready): ready while it holds a

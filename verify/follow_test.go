@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger"
 )
 
@@ -449,4 +450,19 @@ func metricValue(t *testing.T, c prometheus.Collector, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestReplicaRefusesWrites: a replica's writes and attachments answer 503 unavailable naming the
+// primary.
+func TestReplicaRefusesWrites(t *testing.T) {
+	const primary = "https://primary.example"
+	a := ReplicaAttachments{Primary: primary}
+	_, err1 := ReplicaWrites{Primary: primary}.Submit(context.Background(), []byte("{}"))
+	_, err2 := a.Store(nil, nil, time.Now())
+	_, err3 := a.Read(nil, "00", time.Now())
+	for i, err := range []error{err1, err2, err3} {
+		if fault.CodeOf(err) != fault.Unavailable || !strings.Contains(err.Error(), primary) {
+			t.Errorf("%d: %v, want unavailable naming %s", i, err, primary)
+		}
+	}
 }

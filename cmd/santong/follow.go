@@ -230,6 +230,7 @@ func cmdFollow(ctx context.Context, c *cli, args []string) error {
 	deps := adapter.Deps()
 	deps.Logger, deps.Scans, deps.Space = logger, scans, space
 	deps.Events = verify.ReplicaWrites{Primary: strings.TrimSuffix(*primary, "/")}
+	deps.Attachments = verify.ReplicaAttachments{Primary: strings.TrimSuffix(*primary, "/")}
 	storeReady, replicaReady := deps.Ready, verify.ReplicaReady(follower, *maxLag, nil)
 	deps.Ready = func(ctx context.Context) error {
 		if err := storeReady(ctx); err != nil {
