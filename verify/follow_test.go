@@ -466,3 +466,29 @@ func TestReplicaRefusesWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerOfReplica: a replica serves the endpoints it follows, so a second replica can
+// follow the first: it ends with the primary's checkpoint, byte for byte.
+func TestFollowerOfReplica(t *testing.T) {
+	primary := followLog(t, false)
+	grow(t, primary, 700, "true")
+	first, second := followLog(t, true), followLog(t, true)
+	ctx := context.Background()
+	for _, hop := range []struct {
+		l  *ledger.Log
+		up string
+	}{{first, serveLog(t, primary)}, {second, serveLog(t, first)}} {
+		f, err := ledger.NewFollower(ledger.FollowerOptions{Log: hop.l, Primary: hop.up, Chunk: 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for more := true; more; {
+			if more, err = f.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !bytes.Equal(second.Checkpoint().Note, primary.Checkpoint().Note) || second.Size() != primary.Size() {
+		t.Fatalf("the replica of a replica holds %d records, checkpoint %q; the primary %d", second.Size(), second.Checkpoint().Note, primary.Size())
+	}
+}

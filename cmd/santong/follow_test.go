@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/santong-cn/santong/internal/pgtest"
+	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/verify"
 )
 
@@ -386,5 +389,55 @@ func TestFollowSharedScans(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(rdir, scansDir)); err == nil {
 		t.Errorf("the replica made %s though it counts in PostgreSQL", filepath.Join(rdir, scansDir))
+	}
+}
+
+// TestFollowStaticExport: a replica can follow a static export of the log ('santong
+// export-tiles' served by a plain file server, as a CDN would): it ends with the primary's
+// checkpoint and records.
+func TestFollowStaticExport(t *testing.T) {
+	root := t.TempDir()
+	pdir, out := filepath.Join(root, "primary"), filepath.Join(root, "tiles")
+	c, _, errb := testCLI(t)
+	ctx := context.Background()
+	if code := run(ctx, []string{"init", "--data", pdir}, c); code != 0 {
+		t.Fatalf("init: %s", errb)
+	}
+	if code := run(ctx, []string{"demo", "--data", pdir, "--json"}, c); code != 0 {
+		t.Fatalf("demo: %s", errb)
+	}
+	if code := run(ctx, []string{"export-tiles", "--data", pdir, "--out", out}, c); code != 0 {
+		t.Fatalf("export-tiles: %s", errb)
+	}
+	cfg, err := readConfig(pdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(cfg.LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(out)))
+	defer srv.Close()
+	replica, err := ledger.Open(ledger.Options{Dir: filepath.Join(root, "replica"), Origin: cfg.Origin, Verifier: v, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	f, err := ledger.NewFollower(ledger.FollowerOptions{Log: replica, Primary: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for more := true; more; {
+		if more, err = f.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(filepath.Join(out, "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := replica.Checkpoint(); !bytes.Equal(got.Note, want) || got.Size == 0 || replica.Size() != got.Size {
+		t.Fatalf("the replica of the export: %d records, checkpoint %q; the export's %q", replica.Size(), got.Note, want)
 	}
 }
