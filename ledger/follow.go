@@ -227,8 +227,9 @@ func (f *Follower) Step(ctx context.Context) (more bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// Full tiles proved against a tree the replica accepted are kept for later steps; those
-	// of a refused tree never are (they proved only against the lie's own root).
-	if len(f.tiles) > 1<<14 {
+	// of a refused tree never are (they proved only against the lie's own root). At most
+	// 1,024 of them (8 MiB): later steps need only the few on the tree's right edge.
+	if len(f.tiles) > 1<<10 {
 		clear(f.tiles)
 	}
 	for tile, b := range tr.part {
@@ -298,6 +299,9 @@ func (f *Follower) entries(ctx context.Context, thr tlog.HashReader, tr *httpTil
 
 // splitBundle splits a C2SP entry bundle of w entries.
 func splitBundle(b []byte, w int) ([][]byte, error) {
+	if w < 0 || w > tileWidth {
+		return nil, fmt.Errorf("a bundle of %d entries", w)
+	}
 	out := make([][]byte, 0, w)
 	for len(b) > 0 {
 		if len(b) < 2 {

@@ -227,6 +227,7 @@ func cmdFollow(ctx context.Context, c *cli, args []string) error {
 	adapter := verify.NewCertRegistry(reg)
 	defer adapter.Close()
 	adapter.WarmSearch()
+	adapter.WarmStats()
 	deps := adapter.Deps()
 	deps.Logger, deps.Scans, deps.Space = logger, scans, space
 	deps.Events = verify.ReplicaWrites{Primary: strings.TrimSuffix(*primary, "/")}
