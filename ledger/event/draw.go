@@ -14,6 +14,14 @@ package event
 //   - draw.revealed publishes the secret once the inspections are due: anyone can then re-derive
 //     the whole draw and see every target, and which were never inspected.
 //
+// A request that names co-drawers (format santong/draw/v3, ledger/cert/drawcodraw.go) adds two
+// events per co-drawer, each signed by the co-drawer's key the request names:
+//
+//   - draw.contributed commits the co-drawer's own secret (its SHA-256) before the seed tree is
+//     fixed: the seed tree counts from the last contribution.
+//   - draw.contribution_revealed opens that secret once the log has reached the seed tree,
+//     before the drawer's result; the seed hashes every secret.
+//
 // An inspection.recorded of kind random that follows such a draw names the request's ledger index
 // (draw), the target's position (draw_target, from 1) and its salt (draw_salt), and its
 // inspectors, who must be the drawn ones: the commitment opens only with them.
@@ -23,6 +31,9 @@ const (
 	DrawRequested Type = "draw.requested" // a commit-then-reveal draw is asked for
 	DrawCommitted Type = "draw.committed" // its result: one salted commitment per target
 	DrawRevealed  Type = "draw.revealed"  // its secret: everyone can re-derive the targets
+
+	DrawContributed          Type = "draw.contributed"           // a co-drawer commits its secret
+	DrawContributionRevealed Type = "draw.contribution_revealed" // a co-drawer opens it
 )
 
 // Limits of a draw request.
@@ -31,6 +42,7 @@ const (
 	MaxDrawWeight       = 1000
 	MaxDrawDelayRecords = 1 << 20
 	MaxDrawDelaySeconds = 31 * 86400
+	MaxCoDrawers        = 8
 	maxPeriod           = 64
 )
 
@@ -39,7 +51,12 @@ const (
 // Population and PopulationSHA256 are the candidates at the request: the enterprises holding a
 // certificate of the scheme active at the event's time, in the state before the request's record,
 // with their recorded facts (ledger/cert: Candidate, PopulationSHA256).
+//
+// CoDrawers (v3) are the keys of the other parties whose secrets the seed also hashes, in the
+// order the seed takes them; RevealBy is then the date by which each has contributed and revealed
+// its secret and the drawer has recorded the result (past it, a missing step shows as withheld).
 type DrawRequest struct {
+	CoDrawers        []KeyID     `json:"co_drawers,omitempty"`
 	Count            int         `json:"count"`
 	DelayRecords     int64       `json:"delay_records"`
 	DelaySeconds     int64       `json:"delay_seconds"`
@@ -49,6 +66,7 @@ type DrawRequest struct {
 	Period           string      `json:"period"` // for example 2026-Q4: one request per scheme and period
 	Population       int64       `json:"population"`
 	PopulationSHA256 string      `json:"population_sha256"`
+	RevealBy         string      `json:"reveal_by,omitempty"` // v3: date by which every secret is revealed and the result recorded
 	Scheme           string      `json:"scheme"`
 	SecretSHA256     string      `json:"secret_sha256"`
 	Weights          DrawWeights `json:"weights"`
@@ -78,9 +96,24 @@ type DrawReveal struct {
 	Secret  string `json:"secret"` // 64 hex digits
 }
 
-func (*DrawRequest) EventType() Type { return DrawRequested }
-func (*DrawCommit) EventType() Type  { return DrawCommitted }
-func (*DrawReveal) EventType() Type  { return DrawRevealed }
+// DrawContribution (draw.contributed): a co-drawer's commitment to its secret for the request
+// recorded at ledger index Request.
+type DrawContribution struct {
+	Request      int64  `json:"request"`
+	SecretSHA256 string `json:"secret_sha256"`
+}
+
+// DrawContributionReveal (draw.contribution_revealed): a co-drawer's secret.
+type DrawContributionReveal struct {
+	Request int64  `json:"request"`
+	Secret  string `json:"secret"` // 64 hex digits
+}
+
+func (*DrawRequest) EventType() Type            { return DrawRequested }
+func (*DrawCommit) EventType() Type             { return DrawCommitted }
+func (*DrawReveal) EventType() Type             { return DrawRevealed }
+func (*DrawContribution) EventType() Type       { return DrawContributed }
+func (*DrawContributionReveal) EventType() Type { return DrawContributionRevealed }
 
 func (b *DrawRequest) Validate() error {
 	if err := scheme(b.Scheme); err != nil {
@@ -121,6 +154,9 @@ func (b *DrawRequest) Validate() error {
 	if err := sha256Hex("secret_sha256", b.SecretSHA256); err != nil {
 		return err
 	}
+	if err := b.validateCoDrawers(); err != nil {
+		return err
+	}
 	w := b.Weights
 	if min(w.Returns, w.Complaints, w.FailedInspections, w.Days) < 0 ||
 		max(w.Returns, w.Complaints, w.FailedInspections, w.Days) > MaxDrawWeight {
@@ -146,6 +182,49 @@ func (b *DrawCommit) Validate() error {
 }
 
 func (b *DrawReveal) Validate() error {
+	if b.Request < 1 || b.Request > maxSafe {
+		return bad("request", "must be the ledger index of a draw request")
+	}
+	return sha256Hex("secret", b.Secret)
+}
+
+func (b *DrawRequest) validateCoDrawers() error {
+	if len(b.CoDrawers) == 0 {
+		if b.RevealBy != "" {
+			return bad("reveal_by", "only a draw with co-drawers has a reveal_by date")
+		}
+		return nil
+	}
+	if len(b.CoDrawers) > MaxCoDrawers {
+		return bad("co_drawers", "at most %d", MaxCoDrawers)
+	}
+	for i, k := range b.CoDrawers {
+		if k.IsZero() {
+			return bad("co_drawers", "a key id is required")
+		}
+		for _, o := range b.CoDrawers[:i] {
+			if o == k {
+				return bad("co_drawers", "a key named twice")
+			}
+		}
+	}
+	if err := date("reveal_by", b.RevealBy); err != nil {
+		return err
+	}
+	if b.RevealBy > b.Due {
+		return bad("reveal_by", "on or before the due date")
+	}
+	return nil
+}
+
+func (b *DrawContribution) Validate() error {
+	if b.Request < 1 || b.Request > maxSafe {
+		return bad("request", "must be the ledger index of a draw request")
+	}
+	return sha256Hex("secret_sha256", b.SecretSHA256)
+}
+
+func (b *DrawContributionReveal) Validate() error {
 	if b.Request < 1 || b.Request > maxSafe {
 		return bad("request", "must be the ledger index of a draw request")
 	}

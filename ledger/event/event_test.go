@@ -67,6 +67,8 @@ func sampleBodies() []struct {
 		{uuid.Nil, prodID, &DrawReveal{Request: 40, Secret: h}},
 		{entID, prodID, &Inspection{Certificate: prodID, Date: "2026-11-01", Kind: "random", Draw: 40, DrawSalt: h, DrawTarget: 2, Inspectors: []string{"李", "王"}, Result: ResultPass}},
 		{entID, prodID, &Void{FirstSerial: 101, LastSerial: 200, Reason: VoidNotPrinted, Note: "打印中断 print run interrupted"}},
+		{uuid.Nil, prodID, &DrawContribution{Request: 40, SecretSHA256: h}}, // co-drawers (draw.go)
+		{uuid.Nil, prodID, &DrawContributionReveal{Request: 40, Secret: h}},
 	}
 }
 

@@ -92,6 +92,9 @@ var specs = map[Type]spec{
 	DrawCommitted:       {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
 	DrawRevealed:        {registry: true, roles: []Role{RoleOperator, RoleRegulator}},
 	BatchVoid:           {roles: []Role{RoleEnterprise}}, // voids: void.go
+
+	DrawContributed:          {registry: true, roles: []Role{RoleOperator, RoleRegulator, RoleCertifier}}, // co-drawers: draw.go
+	DrawContributionRevealed: {registry: true, roles: []Role{RoleOperator, RoleRegulator, RoleCertifier}},
 }
 
 // Types lists every event type.
@@ -101,6 +104,7 @@ func Types() []Type {
 		CertSuspend, CertReinstate, CertRevoke, BatchIssue, BatchRecall, DrawRec, StandardsCompared,
 		AppFiled, AppAccepted, AppRejected, AppAdvanced, AppDecided, AppWithdrawn,
 		DrawRequested, DrawCommitted, DrawRevealed,
+		DrawContributed, DrawContributionRevealed,
 		BatchVoid}
 }
 
@@ -168,6 +172,9 @@ var bodies = map[Type]func() Body{
 	DrawCommitted:       func() Body { return new(DrawCommit) },
 	DrawRevealed:        func() Body { return new(DrawReveal) },
 	BatchVoid:           func() Body { return new(Void) },
+
+	DrawContributed:          func() Body { return new(DrawContribution) }, // co-drawers: draw.go
+	DrawContributionRevealed: func() Body { return new(DrawContributionReveal) },
 }
 
 // NewBody returns an empty body of type t (nil for an unknown type).
