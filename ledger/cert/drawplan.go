@@ -68,6 +68,8 @@ type DrawState struct {
 	Commit  *DrawCommitState  `json:"commit,omitempty"`
 	Reveal  *DrawRevealState  `json:"reveal,omitempty"`
 	Opened  int               `json:"opened"` // targets inspected so far
+	// CoDrawers (v3, drawcodraw.go): each co-drawer's contribution and secret, in the request's order.
+	CoDrawers []DrawCoDrawer `json:"co_drawers,omitempty"`
 }
 
 // DrawCommitState is a draw's recorded result.
@@ -100,7 +102,7 @@ func planOf(r *event.DrawRequest) *DrawPlan {
 	w := r.Weights
 	return &DrawPlan{Scheme: r.Scheme, Count: r.Count, PerTarget: r.PerTarget, Inspectors: r.Inspectors,
 		Weights:      DrawWeights{Returns: w.Returns, Complaints: w.Complaints, FailedInspections: w.FailedInspections, Days: w.Days},
-		DelayRecords: r.DelayRecords, DelaySeconds: r.DelaySeconds, Period: r.Period, SecretSHA256: r.SecretSHA256}
+		DelayRecords: r.DelayRecords, DelaySeconds: r.DelaySeconds, Period: r.Period, SecretSHA256: r.SecretSHA256, CoDrawers: r.CoDrawers}
 }
 
 // Plan is the derivation's form of a request.
@@ -139,10 +141,14 @@ func (a *applier) drawRequested(b *event.DrawRequest) error {
 			return ErrDrawPopulation
 		}
 	}
+	co, err := a.coDrawers(b) // drawcodraw.go
+	if err != nil {
+		return err
+	}
 	a.st.set(pk, idx8(a.rc.Index))
 	a.st.set(key('M', uid(a.ev.Subject)), idx8(a.rc.Index))
 	save(a.st, key('W', idx8(a.rc.Index)), &DrawState{ID: a.ev.Subject, Index: a.rc.Index, Time: a.ev.Time,
-		Owner: a.actor.Owner, Role: a.actor.Role, Request: *b})
+		Owner: a.actor.Owner, Role: a.actor.Role, Request: *b, CoDrawers: co})
 	return nil
 }
 
@@ -169,7 +175,10 @@ func (a *applier) drawCommitted(b *event.DrawCommit) error {
 	if d.Commit != nil {
 		return ErrDrawCommitted
 	}
-	if b.SeedSize < d.Index+1+d.Request.DelayRecords || b.SeedSize > a.rc.Index {
+	if !d.coRevealed() { // drawcodraw.go
+		return ErrDrawCoSecrets
+	}
+	if b.SeedSize < d.SeedFrom()+1+d.Request.DelayRecords || b.SeedSize > a.rc.Index {
 		return ErrDrawSeed
 	}
 	if int64(len(b.Commitments)) != min(int64(d.Request.Count), d.Request.Population) {
@@ -452,6 +461,17 @@ func (r *Registry) DrawByID(id uuid.UUID) (*DrawState, error) {
 // writer's transaction.)
 func (r *Registry) checkDrawStep(ctx context.Context, ev *event.Event) error {
 	switch b := ev.Body.(type) {
+	case *event.DrawContributionReveal: // drawcodraw.go: not before the seed tree
+		d, err := r.DrawState(b.Request)
+		if err != nil {
+			return ErrDrawNoRequest
+		}
+		if _, ok, err := r.SeedSize(d); err != nil || !ok {
+			if err == nil {
+				err = ErrDrawRevealEarly
+			}
+			return err
+		}
 	case *event.DrawCommit:
 		d, err := r.DrawState(b.Request)
 		if err != nil {
@@ -476,13 +496,17 @@ func (r *Registry) checkDrawStep(ctx context.Context, ev *event.Event) error {
 }
 
 // SeedSize is the size of the draw's seed tree in this log, and false while the log has not
-// reached it.
+// reached it (or, version 3, while a co-drawer has not contributed).
 func (r *Registry) SeedSize(d *DrawState) (int64, bool, error) {
-	rq, err := r.log.Record(d.Index)
+	from := d.SeedFrom()
+	if from < 0 {
+		return 0, false, nil
+	}
+	rq, err := r.log.Record(from)
 	if err != nil {
 		return 0, false, err
 	}
-	return SeedSize(d.Index, rq.Time, d.Plan(), r.log.Size(), func(i int64) (time.Time, error) {
+	return SeedSize(from, rq.Time, d.Plan(), r.log.Size(), func(i int64) (time.Time, error) {
 		rec, err := r.log.Record(i)
 		if err != nil {
 			return time.Time{}, err

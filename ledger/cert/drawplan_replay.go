@@ -46,6 +46,12 @@ type DrawReport struct {
 	Drawn       []DrawnTarget `json:"drawn,omitempty"`    // every target, once revealed
 	Unrevealed  bool          `json:"unrevealed"`         // overdue and the secret not revealed
 	Inspections []uuid.UUID   `json:"inspections"`        // by position (uuid.Nil: none)
+	// Version 3 (drawcodraw.go): the co-drawers' steps; past reveal_by, who withheld a step.
+	Alone      bool           `json:"alone"` // no co-drawer: the drawer alone could grind the seed tree
+	RevealBy   string         `json:"reveal_by,omitempty"`
+	CoDrawers  []DrawCoDrawer `json:"co_drawers,omitempty"`
+	Incomplete bool           `json:"incomplete"` // past reveal_by with a step withheld
+	Withheld   []DrawWithheld `json:"withheld,omitempty"`
 }
 
 // checkDrawV2 checks a draw event against the whole replayed log; rec's writes are not folded in
@@ -67,16 +73,7 @@ func (p *Replayer) checkDrawV2(rec *ledger.Record, ev *event.Event) error {
 		if err != nil || d == nil {
 			return ErrDrawNoRequest
 		}
-		if p.read == nil {
-			return fault.New(fault.Internal, "replayer cannot re-read records")
-		}
-		T, ok, err := SeedSize(b.Request, d.reqTime, st.Plan(), p.n, func(i int64) (time.Time, error) {
-			r, err := p.read(i)
-			if err != nil {
-				return time.Time{}, err
-			}
-			return r.Time, nil
-		})
+		T, ok, err := p.seedSize(st)
 		if err != nil {
 			return err
 		}
@@ -91,6 +88,17 @@ func (p *Replayer) checkDrawV2(rec *ledger.Record, ev *event.Event) error {
 			return ErrDrawSeedRoot
 		}
 		d.seedRoot = root
+	case *event.DrawContributionReveal: // drawcodraw.go: after the seed tree only
+		st, err := p.drawState(b.Request)
+		if err != nil {
+			return ErrDrawNoRequest
+		}
+		if _, ok, err := p.seedSize(st); err != nil || !ok {
+			if err == nil {
+				err = ErrDrawRevealEarly
+			}
+			return err
+		}
 	case *event.DrawReveal:
 		d := p.draws[b.Request]
 		st, err := p.drawState(b.Request)
@@ -98,7 +106,12 @@ func (p *Replayer) checkDrawV2(rec *ledger.Record, ev *event.Event) error {
 			return ErrDrawNotCommitted
 		}
 		s, _ := hex.DecodeString(b.Secret)
-		got, err := DeriveReveal(st.Plan(), d.leaf, d.seedRoot, [32]byte(s), d.pop)
+		st.Reveal = &DrawRevealState{Secret: hex.EncodeToString(s)}
+		secrets, ok := st.Secrets() // the drawer's and every co-drawer's (version 3)
+		if !ok {
+			return ErrDrawCoSecrets
+		}
+		got, err := DeriveDraw(st.Plan(), d.leaf, d.seedRoot, secrets, d.pop)
 		if err != nil {
 			return err
 		}
@@ -109,6 +122,30 @@ func (p *Replayer) checkDrawV2(rec *ledger.Record, ev *event.Event) error {
 		d.pop = nil // no longer needed
 	}
 	return nil
+}
+
+// seedSize is SeedSize over the replayed records (the state before the record being checked):
+// the draw's seed tree, counted from the request or its last contribution.
+func (p *Replayer) seedSize(st *DrawState) (int64, bool, error) {
+	if p.read == nil {
+		return 0, false, fault.New(fault.Internal, "replayer cannot re-read records")
+	}
+	from := st.SeedFrom()
+	if from < 0 {
+		return 0, false, nil
+	}
+	timeOf := func(i int64) (time.Time, error) {
+		r, err := p.read(i)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return r.Time, nil
+	}
+	tf, err := timeOf(from)
+	if err != nil {
+		return 0, false, err
+	}
+	return SeedSize(from, tf, st.Plan(), p.n, timeOf)
 }
 
 func (p *Replayer) drawState(index int64) (*DrawState, error) {
@@ -176,6 +213,9 @@ func (p *Replayer) DrawReports() ([]DrawReport, error) {
 			}
 		}
 		r.Unrevealed = r.Overdue && st.Reveal == nil
+		r.Alone, r.RevealBy, r.CoDrawers = len(st.CoDrawers) == 0, st.Request.RevealBy, st.CoDrawers
+		r.Withheld = st.Withheld(p.last)
+		r.Incomplete = len(r.Withheld) > 0
 		out = append(out, r)
 	}
 	return out, nil

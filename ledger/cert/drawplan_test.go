@@ -122,7 +122,8 @@ func (w *drawWorld) derive(q int64, secret [32]byte) (*RevealedDraw, *event.Draw
 			w.t.Fatal(err)
 		}
 		var ok bool
-		T, ok, err = SeedSize(q, w.records[q].Time, st.Plan(), w.rp.Size(), func(i int64) (time.Time, error) { return w.records[i].Time, nil })
+		from := st.SeedFrom() // the request, or its last co-drawer's contribution (drawcodraw.go)
+		T, ok, err = SeedSize(from, w.records[from].Time, st.Plan(), w.rp.Size(), func(i int64) (time.Time, error) { return w.records[i].Time, nil })
 		if err != nil || !ok {
 			w.t.Fatalf("seed tree: %v %v", ok, err)
 		}
@@ -154,7 +155,7 @@ func (w *drawWorld) derive(q int64, secret [32]byte) (*RevealedDraw, *event.Draw
 			w.t.Fatal(err)
 		}
 	}
-	d, err := DeriveReveal(st.Plan(), leaf, root, secret, pop)
+	d, err := DeriveDraw(st.Plan(), leaf, root, withCoSecrets(w.t, secret, st), pop) // drawcodraw_test.go
 	if err != nil {
 		w.t.Fatal(err)
 	}

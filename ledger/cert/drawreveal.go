@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger/event"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -51,11 +52,36 @@ import (
 //     its target's salt (OpenTarget), and the secret's revelation lets anyone re-derive the whole
 //     draw and see that every commitment was inspected or accounted for.
 //
-// DeriveReveal implements steps 3 to 8; testdata/drawcheck is an independent program, written
+// # Co-drawers (format santong/draw/v3)
+//
+// A version 2 drawer that appends the record completing its own seed tree can compute, for each
+// candidate record, the tree's root and so the outcome, and submit the one it likes. Version 3
+// adds secrets the drawer cannot know while it can still choose that record:
+//
+//   - The request names co-drawers (co_drawers: enrolled keys of other parties, in order) and
+//     reveal_by, a date. Each co-drawer records the SHA-256 of a 32-byte secret of its own
+//     (draw.contributed), and the seed tree counts from the last of these records: in step 2, q
+//     and t_q are the index and log time of the last contribution, not of the request.
+//   - Once the log has reached the seed tree, each co-drawer reveals its secret
+//     (draw.contribution_revealed); the drawer, which now holds every secret, derives and records
+//     the result as in version 2.
+//   - Step 3 becomes seed = SHA-256("santong/draw/v3\n" ‖ L_q ‖ R_T ‖ secret ‖ secret_1 ‖ … ‖
+//     secret_n), L_q still the request's leaf hash, the co-drawers' secrets in the request's
+//     order. Steps 4 to 8 are unchanged: salts derive from the drawer's secret alone, so the
+//     targets stay unannounced although the co-drawers' secrets are public.
+//
+// A drawer that does not know every co-drawer's secret cannot tell one candidate completing
+// record from another. Grinding then needs every co-drawer to collude with it (or to leak its
+// secret before the seed tree). A party that withholds its step (a contribution, a secret, the
+// result) stops the draw: that is the limit of every commit-reveal scheme, and past reveal_by the
+// draw shows as incomplete, naming who withheld (DrawState.Withheld).
+//
+// DeriveReveal implements steps 3 to 8 (DeriveDraw, version 3 too); testdata/drawcheck is an independent program, written
 // from this text alone, that TestDrawIndependentProgram checks against it.
 
 const (
 	drawV2Domain     = "santong/draw/v2\n"
+	drawV3Domain     = "santong/draw/v3\n"
 	drawTargetDomain = "santong/draw/target/v1\n"
 	drawSaltDomain   = "santong/draw/salt/v1\n"
 	maxDaysCounted   = 3650
@@ -72,6 +98,8 @@ type DrawPlan struct {
 	DelaySeconds int64       `json:"delay_seconds"`
 	Period       string      `json:"period"` // e.g. "2026-Q4": a second request for a period is visible
 	SecretSHA256 string      `json:"secret_sha256"`
+	// CoDrawers (v3) are the keys whose secrets the seed also hashes, in this order.
+	CoDrawers []event.KeyID `json:"co_drawers,omitempty"`
 }
 
 // DrawWeights are the public risk weights of a request, each a non-negative integer ≤ 1000.
@@ -234,9 +262,20 @@ func (f fenwick) find(r uint64) int {
 // DeriveReveal derives a commit-then-reveal draw (steps 3-8): request is the request's leaf hash,
 // root the seed tree's root, secret the drawer's secret.
 func DeriveReveal(p *DrawPlan, request, root tlog.Hash, secret [32]byte, population []Candidate) (*RevealedDraw, error) {
+	return DeriveDraw(p, request, root, [][32]byte{secret}, population)
+}
+
+// DeriveDraw derives a draw of either version: secrets are the drawer's, then (version 3) each
+// co-drawer's in the request's order. The co-drawers' secrets are checked against their
+// contributions by the rules, not here: the plan holds only the drawer's hash.
+func DeriveDraw(p *DrawPlan, request, root tlog.Hash, secrets [][32]byte, population []Candidate) (*RevealedDraw, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
+	if len(secrets) != 1+len(p.CoDrawers) {
+		return nil, fault.Field(fault.Invalid, "secret", "one secret for the drawer and one for each co-drawer")
+	}
+	secret := secrets[0]
 	if SecretHash(secret) != p.SecretSHA256 {
 		return nil, fault.Field(fault.Invalid, "secret", "the secret does not match the request's secret_sha256")
 	}
@@ -247,9 +286,7 @@ func DeriveReveal(p *DrawPlan, request, root tlog.Hash, secret [32]byte, populat
 			return nil, fault.Field(fault.Invalid, "population", "an enterprise listed twice")
 		}
 	}
-	in := make([]byte, 0, len(drawV2Domain)+96)
-	in = append(append(append(append(in, drawV2Domain...), request[:]...), root[:]...), secret[:]...)
-	s := &stream{seed: sha256.Sum256(in)}
+	s := &stream{seed: drawSeed(request, root, secrets)}
 	ws := make([]uint64, len(pop))
 	var total uint64
 	for i, c := range pop {
@@ -279,6 +316,20 @@ func DeriveReveal(p *DrawPlan, request, root tlog.Hash, secret [32]byte, populat
 		d.Targets = append(d.Targets, t)
 	}
 	return d, nil
+}
+
+// drawSeed is step 3: version 2 with the drawer's secret alone, version 3 with co-drawers'.
+func drawSeed(request, root tlog.Hash, secrets [][32]byte) [32]byte {
+	domain := drawV2Domain
+	if len(secrets) > 1 {
+		domain = drawV3Domain
+	}
+	in := make([]byte, 0, len(domain)+64+32*len(secrets))
+	in = append(append(append(in, domain...), request[:]...), root[:]...)
+	for _, s := range secrets {
+		in = append(in, s[:]...)
+	}
+	return sha256.Sum256(in)
 }
 
 // uniform64 is stream.uniform for a 64-bit bound.

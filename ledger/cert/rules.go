@@ -283,6 +283,10 @@ func (a *applier) dispatch() error {
 		return a.drawCommitted(b)
 	case *event.DrawReveal:
 		return a.drawRevealed(b)
+	case *event.DrawContribution: // drawcodraw.go
+		return a.drawContributed(b)
+	case *event.DrawContributionReveal:
+		return a.drawContributionRevealed(b)
 	case *event.Void:
 		return a.void(b) // void.go
 	}
