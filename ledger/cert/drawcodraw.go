@@ -65,7 +65,7 @@ type DrawCoDrawer struct {
 // DrawWithheld names a party that had not done its step of a version 3 draw when the
 // request's reveal_by date passed.
 type DrawWithheld struct {
-	Party string      `json:"party"`         // "co-drawer" or "drawer"
+	Party string      `json:"party"`        // "co-drawer" or "drawer"
 	Key   event.KeyID `json:"key,omitzero"` // a co-drawer's key
 	Owner uuid.UUID   `json:"owner"`
 	Role  event.Role  `json:"role"`
