@@ -1,15 +1,20 @@
 package cert
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/ledger/event"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -417,4 +422,106 @@ func TestDrawGrinding(t *testing.T) {
 		}
 		t.Logf("v3=%v: %d candidates; favoured enterprise drawn: %v", v3, K, drawn(d))
 	}
+}
+
+// TestDrawCoDrawersOnLog: a version 3 draw through Submit and the writer's hook, then
+// testdata/drawcheck, written from the documented formats with the standard library only,
+// derives from the request record, the contribution records, the signed checkpoint of the seed
+// tree, the population and every revealed secret the commitments the log recorded; and a replay
+// of the whole log agrees. Submit refuses a co-drawer's reveal before the seed tree.
+func TestDrawCoDrawersOnLog(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal("the go command is needed to run the independent program")
+	}
+	w := logDrawWorld(t, 10)
+	nid := uuid.Nil
+	secret, sCustoms, sEco := sha256.Sum256([]byte("drawer")), sha256.Sum256([]byte("customs")), sha256.Sum256([]byte("eco"))
+	customs := w.addRegulator(41, "海关")
+	eco := w.addCertifier(42, event.SchemeEcoOrigin)
+	draw := uuid.New()
+	req := w.request3(secret, "2026-Q4", 4, customs, eco)
+	q := w.must(w.regK, nid, draw, req)
+	c1 := w.must(customs, nid, draw, contribution(q, sCustoms))
+	c2 := w.must(eco, nid, draw, contribution(q, sEco))
+	w.filler(2)
+	_, err := w.do(customs, nid, draw, coReveal(q, sCustoms))
+	wantCode(t, "a reveal before the seed tree (Submit)", err, ErrDrawRevealEarly)
+	w.filler(1)
+	cp, err := w.reg.Log().SignCheckpoint(context.Background()) // of the seed tree's size exactly
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.must(customs, nid, draw, coReveal(q, sCustoms))
+	w.must(eco, nid, draw, coReveal(q, sEco))
+	d, commit := w.derive(q, secret)
+	if cp.Size != commit.SeedSize || commit.SeedSize != c2+1+req.DelayRecords {
+		t.Fatalf("checkpoint %d, seed tree %d", cp.Size, commit.SeedSize)
+	}
+	w.must(w.regK, nid, draw, commit)
+	w.must(w.regK, nid, draw, &event.DrawReveal{Request: q, Secret: hex.EncodeToString(secret[:])})
+
+	rp, err := ReplayLog(Config{}, w.reg.Log().Size(), w.reg.Log().Record, false)
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if reps, err := rp.DrawReports(); err != nil || len(reps) != 1 || len(reps[0].Drawn) != 4 || reps[0].Alone {
+		t.Fatalf("replay's report: %+v %v", reps, err)
+	}
+	rec := func(i int64) *ledger.Record {
+		r, err := w.reg.Log().Record(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ev, err := event.Decode(rec(q).Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReplayLog(Config{}, q, w.reg.Log().Record, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop, err := drawCandidates(p.st, req.Scheme, ev.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := ledger.VerifierKey(origin, pub(testKey(9)))
+	run := func(co []string) ([]byte, error) {
+		in, _ := json.Marshal(map[string]any{"log_key": vkey, "checkpoint": string(cp.Note), "request": rec(q).Bytes,
+			"plan": ev.Body, "secret": hex.EncodeToString(secret[:]), "population": pop,
+			"co_secrets": co, "contributions": [][]byte{rec(c1).Bytes, rec(c2).Bytes}})
+		cmd := exec.Command("go", "run", "./testdata/drawcheck")
+		cmd.Stdin = bytes.NewReader(in)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("%v: %s", err, stderr.String())
+		}
+		return out, nil
+	}
+	// A secret swapped for another: the program refuses it against the contribution record.
+	if _, err := run([]string{hex.EncodeToString(sEco[:]), hex.EncodeToString(sCustoms[:])}); err == nil {
+		t.Fatal("drawcheck accepted the co-drawers' secrets in the wrong order")
+	}
+	out, err := run([]string{hex.EncodeToString(sCustoms[:]), hex.EncodeToString(sEco[:])})
+	if err != nil {
+		t.Fatalf("drawcheck: %v", err)
+	}
+	var got struct {
+		Targets []struct {
+			Enterprise uuid.UUID `json:"enterprise"`
+			Commitment string    `json:"commitment"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil || len(got.Targets) != len(commit.Commitments) {
+		t.Fatalf("drawcheck output: %v: %s", err, out)
+	}
+	for i, g := range got.Targets {
+		if g.Commitment != commit.Commitments[i] || g.Enterprise != d.Targets[i].Enterprise {
+			t.Fatalf("target %d: independent %+v, recorded %s", i, g, commit.Commitments[i])
+		}
+	}
+	t.Logf("independent program agrees on a v3 draw with 2 co-drawers: %d targets", len(got.Targets))
 }

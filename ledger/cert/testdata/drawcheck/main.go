@@ -1,4 +1,4 @@
-// Command drawcheck derives a commit-then-reveal draw (santong/draw/v2) from the documented
+// Command drawcheck derives a commit-then-reveal draw (santong/draw/v2, or v3 with co-drawers) from the documented
 // formats alone, with the standard library only: it is the independent program of
 // TestDrawIndependentProgram, written from docs/events.md ("The commit-then-reveal draw") and
 // docs/ledger.md (record leaf hash, checkpoint note), not from Santong's code.
@@ -7,7 +7,9 @@
 //
 // input: {"log_key": verifier key, "checkpoint": signed note of the seed tree, "request": base64
 // record bytes, "plan": {...}, "secret": hex, "population": [{enterprise, returns, complaints,
-// failed_inspections, days_since_inspection}]}. Output: {"population_sha256", "targets":
+// failed_inspections, days_since_inspection}], and for v3 "co_secrets": hex secrets and
+// "contributions": base64 draw.contributed record bytes, both in the order of the plan's
+// co_drawers}. Output: {"population_sha256", "targets":
 // [{"enterprise", "inspectors", "commitment"}]}.
 package main
 
@@ -46,10 +48,13 @@ type input struct {
 			Returns, Complaints, Days int64
 			Failed                    int64 `json:"failed_inspections"`
 		} `json:"weights"`
-		SecretSHA256 string `json:"secret_sha256"`
+		SecretSHA256 string   `json:"secret_sha256"`
+		CoDrawers    []string `json:"co_drawers"`
 	} `json:"plan"`
-	Secret     string      `json:"secret"`
-	Population []candidate `json:"population"`
+	Secret        string      `json:"secret"`
+	Population    []candidate `json:"population"`
+	CoSecrets     []string    `json:"co_secrets"`
+	Contributions [][]byte    `json:"contributions"`
 }
 
 func fail(f string, a ...any) {
@@ -144,7 +149,26 @@ func main() {
 	if !bytes.Contains(in.Request, []byte(in.Plan.SecretSHA256)) {
 		fail("the request record does not commit to this secret")
 	}
-	seed := sha256.Sum256(append(append(append([]byte("santong/draw/v2\n"), leaf[:]...), r...), secret...))
+	seedIn := append(append(append([]byte("santong/draw/v2\n"), leaf[:]...), r...), secret...)
+	if len(in.Plan.CoDrawers) > 0 { // v3: every co-drawer's secret, in the request's order
+		if len(in.CoSecrets) != len(in.Plan.CoDrawers) || len(in.Contributions) != len(in.Plan.CoDrawers) {
+			fail("one secret and one contribution record per co-drawer")
+		}
+		seedIn = append(append(append([]byte("santong/draw/v3\n"), leaf[:]...), r...), secret...)
+		for i, cs := range in.CoSecrets {
+			b, err := hex.DecodeString(cs)
+			if err != nil || len(b) != 32 {
+				fail("bad co-drawer secret")
+			}
+			h := sha256.Sum256(b)
+			if !bytes.Contains(in.Contributions[i], []byte(`"secret_sha256":"`+hex.EncodeToString(h[:])+`"`)) ||
+				!bytes.Contains(in.Contributions[i], []byte(`"type":"draw.contributed"`)) {
+				fail("co-drawer %d's secret is not the one its contribution committed to", i+1)
+			}
+			seedIn = append(seedIn, b...)
+		}
+	}
+	seed := sha256.Sum256(seedIn)
 	s := &stream{seed: seed}
 
 	pop := in.Population
