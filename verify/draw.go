@@ -41,6 +41,9 @@ type DrawCandidatesJSON struct {
 type DrawJSON struct {
 	Draw *cert.DrawState `json:"draw"`
 	Seed *DrawSeedJSON   `json:"seed"` // null until the log has reached the seed tree
+	// Past a version 3 draw's reveal_by date, the parties that withheld a step (drawcodraw.go).
+	Incomplete bool                `json:"incomplete"`
+	Withheld   []cert.DrawWithheld `json:"withheld,omitempty"`
 }
 
 // DrawSeedJSON is what a draw's derivation reads from the log (hex hashes).
@@ -56,7 +59,8 @@ func (a *CertRegistry) DrawView(index int64) (*DrawJSON, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &DrawJSON{Draw: d}
+	out := &DrawJSON{Draw: d, Withheld: d.Withheld(time.Now())}
+	out.Incomplete = len(out.Withheld) > 0
 	leaf, root, size, ok, err := a.reg.Seed(d)
 	if err != nil {
 		return nil, err

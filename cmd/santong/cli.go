@@ -64,10 +64,12 @@ var commands = []command{
 	{"attachment get", "--key KEY --server URL SHA256 [--out FILE]", "read a confidential attachment (the roles allowed to)", cmdAttachmentGet},
 	{"attachment check", "FILE SHA256", "check a revealed attachment against the commitment its record names", cmdAttachmentCheck},
 	{"draw", "--key KEY --scheme santong|eco_origin --count N --inspectors NAMES --per-target N [--data DIR] (with --server, --period or --state: draw request)", "make and record a 双随机 random inspection draw", cmdDraw},
-	{"draw request", "--key KEY --scheme S --count N --inspectors NAMES --per-target N --period P --due DATE --state FILE [--delay-records N] [--delay-seconds S] [--weight-* N] [--no-wait] [TARGET]", "request a commit-then-reveal draw, then record its result once its randomness exists (operator, regulator)", cmdDrawRequest}, // drawplan.go
+	{"draw request", "--key KEY --scheme S --count N --inspectors NAMES --per-target N --period P --due DATE --state FILE (--co-drawer KEY... [--reveal-by DATE] | --alone) [--delay-records N] [--delay-seconds S] [--weight-* N] [--no-wait] [TARGET]", "request a commit-then-reveal draw, then record its result once its randomness exists (operator, regulator)", cmdDrawRequest}, // drawplan.go
 	{"draw commit", "--key KEY --state FILE [--timeout D] [TARGET]", "record a requested draw's result once its seed tree exists", cmdDrawCommit},
 	{"draw targets", "--state FILE [--json]", "print a draw's targets, inspectors and salts (the drawer's state file: keep it secret)", cmdDrawTargets},
 	{"draw reveal", "--key KEY --state FILE [TARGET]", "publish a draw's secret: everyone can then re-derive its targets", cmdDrawReveal},
+	{"draw contribute", "--key CO-DRAWER.key --draw INDEX --state FILE [TARGET]", "a co-drawer commits to a fresh secret of its own for a draw that names it (drawcontribute.go)", cmdDrawContribute},
+	{"draw reveal-contribution", "--key CO-DRAWER.key --state FILE [--timeout D] [TARGET]", "a co-drawer publishes its secret once the draw's seed tree exists", cmdDrawRevealContribution},
 	{"audit draws", "[--data DIR | --server URL --log-key KEY] [--json]", "replay the whole log and verify every commit-then-reveal draw: skipped targets too", cmdAuditDraws},
 	{"batch recall", "--key KEY --batch ID|INDEX --kind return|recall --reason TEXT [TARGET]", "recall a label batch", cmdBatchRecall},
 	{"batch void", "--key KEY --batch ID|INDEX [--units FIRST-LAST] --reason not_printed|damaged_in_printing|misprinted|lost_before_use [--note TEXT] [TARGET]", "void label units never sold (not a recall)", cmdBatchVoid},

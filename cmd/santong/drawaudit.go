@@ -74,7 +74,7 @@ func cmdAuditDraws(ctx context.Context, c *cli, args []string) error {
 	}
 	bad := 0
 	for _, r := range reps {
-		if len(r.Skipped) > 0 || r.Unrevealed {
+		if len(r.Skipped) > 0 || r.Unrevealed || r.Incomplete {
 			bad++
 		}
 	}
@@ -86,7 +86,7 @@ func cmdAuditDraws(ctx context.Context, c *cli, args []string) error {
 		printDrawReports(c, reps, cp)
 	}
 	if bad > 0 {
-		return &failedError{fmt.Sprintf("AUDIT FAILED: %d of %d draws have targets skipped past their due date or an overdue secret", bad, len(reps))}
+		return &failedError{fmt.Sprintf("AUDIT FAILED: %d of %d draws have targets skipped past their due date, an overdue secret or a step withheld", bad, len(reps))}
 	}
 	return nil
 }
@@ -111,6 +111,7 @@ func printDrawReports(c *cli, reps []cert.DrawReport, cp *ledger.Checkpoint) {
 		if r.Unrevealed {
 			fmt.Fprintf(c.stdout, "  SECRET NOT REVEALED after the due date: the targets cannot be checked\n")
 		}
+		printCoDrawers(c, r) // drawcontribute.go
 	}
 	fmt.Fprintf(c.stdout, "verified: %d draws in %d records against checkpoint %d of %s: every request's population, seed tree, opening and revealed derivation\n",
 		len(reps), cp.Size, cp.Size, cp.Origin)

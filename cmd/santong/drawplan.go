@@ -78,12 +78,17 @@ func readDrawState(path string) (*drawStateFile, error) {
 }
 
 // writeDrawState writes the state file durably, readable by its owner only.
-func writeDrawState(path string, st *drawStateFile) error {
-	b, err := json.MarshalIndent(st, "", " ")
+func writeDrawState(path string, st *drawStateFile) error { return writePrivateJSON(path, st) }
+
+// writePrivateJSON writes v to path durably (write, fsync, rename, fsync the directory),
+// readable by its owner only (0600): a draw's secrets.
+func writePrivateJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
 		return err
 	}
 	tmp := path + ".tmp"
+	os.Remove(tmp) // a leftover keeps its mode: start afresh at 0600
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -194,6 +199,10 @@ func cmdDrawRequest(ctx context.Context, c *cli, args []string) error {
 	statePath := fs.String("state", "", "the drawer's state file to write (the secret and the population; mode 0600)")
 	idFlag := fs.String("id", "", "the draw's id (default: a random UUID)")
 	noWait := fs.Bool("no-wait", false, "record the request only; record the result later with 'santong draw commit'")
+	var coDrawers listFlag
+	fs.Var(&coDrawers, "co-drawer", "a co-drawer: the key id or public key file of another party (the operator, another regulator, a certification body not of this scheme); repeatable, in order: the seed hashes its secret too (santong/draw/v3)")
+	revealBy := fs.String("reveal-by", "", "with --co-drawer: the date YYYY-MM-DD by which every co-drawer reveals its secret and the result is recorded (default: --due)")
+	alone := fs.Bool("alone", false, "draw without co-drawers (santong/draw/v2): the drawer alone could grind the seed tree")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the seed tree")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -212,6 +221,10 @@ func cmdDrawRequest(ctx context.Context, c *cli, args []string) error {
 	}
 	if *statePath == "" {
 		return usagef("--state is required: the file that keeps the draw's secret and population")
+	}
+	co, err := coDrawerFlags(coDrawers, *alone, revealBy, *due) // drawcontribute.go
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(*statePath); err == nil {
 		return withHint(usagef("--state %s exists", *statePath), "a state file holds one draw: choose a new file, or 'santong draw commit --state %s' to go on with it", *statePath)
@@ -239,9 +252,11 @@ func cmdDrawRequest(ctx context.Context, c *cli, args []string) error {
 		st.At, st.Population = at, pop
 		st.Body = event.DrawRequest{Count: *count, DelayRecords: *delayRecords, DelaySeconds: *delaySeconds, Due: *due,
 			Inspectors: pool, PerTarget: *per, Period: *period, Population: int64(len(pop)),
-			PopulationSHA256: cert.PopulationSHA256(pop), Scheme: *scheme, SecretSHA256: cert.SecretHash(secret), Weights: w}
+			PopulationSHA256: cert.PopulationSHA256(pop), Scheme: *scheme, SecretSHA256: cert.SecretHash(secret), Weights: w,
+			CoDrawers: co, RevealBy: *revealBy}
 		if err := st.Body.Validate(); err != nil {
-			return fieldUsage(err, map[string]string{"per_target": "per-target", "delay_records": "delay-records", "delay_seconds": "delay-seconds"})
+			return fieldUsage(err, map[string]string{"per_target": "per-target", "delay_records": "delay-records", "delay_seconds": "delay-seconds",
+				"co_drawers": "co-drawer", "reveal_by": "reveal-by"})
 		}
 		// The secret is on disk before the request is in the log: a crash after it leaves a
 		// draw that can still be completed.
@@ -267,8 +282,17 @@ func cmdDrawRequest(ctx context.Context, c *cli, args []string) error {
 	}
 	res := newResult(event.DrawRequested, rc).id("draw", id)
 	res.fact("population", fmt.Sprintf("%d enterprises certified under %s, sha256 %s", len(st.Population), *scheme, short(st.Body.PopulationSHA256)))
-	res.fact("seed", fmt.Sprintf("the first tree of at least %d records after this one, %d s later", *delayRecords, *delaySeconds))
+	if len(co) > 0 {
+		res.fact("seed", fmt.Sprintf("the first tree of at least %d records after the last of %d co-drawers' contributions, %d s later", *delayRecords, len(co), *delaySeconds))
+	} else {
+		res.fact("seed", fmt.Sprintf("the first tree of at least %d records after this one, %d s later (no co-drawer: the drawer alone)", *delayRecords, *delaySeconds))
+	}
 	res.fact("state", *statePath+" (keep it secret: it holds the draw's secret)")
+	if len(co) > 0 { // the co-drawers act first: nothing to wait for here
+		res.lines = append(res.lines, fmt.Sprintf("next: each co-drawer runs 'santong draw contribute --draw %d --key CO.key --state CO.json', and 'santong draw reveal-contribution --state CO.json' once the seed tree exists, by %s", rc.Index, *revealBy),
+			fmt.Sprintf("then: santong draw commit --state %s --key KEY", *statePath))
+		return s.print(res)
+	}
 	if *noWait {
 		res.lines = append(res.lines, fmt.Sprintf("next: santong draw commit --state %s --key KEY", *statePath))
 		return s.print(res)
@@ -317,12 +341,17 @@ func drawCommit(ctx context.Context, c *cli, s *signer, st *drawStateFile, path 
 			if v.Draw.Commit != nil {
 				return withHint(fmt.Errorf("draw %d already has its result", st.Request), "santong draw targets --state %s", path)
 			}
-			if v.Seed != nil {
+			missing := coMissing(v.Draw) // drawcontribute.go
+			if v.Seed != nil && missing == "" {
 				break
 			}
 			if s.reg != nil || time.Now().After(deadline) {
+				if missing != "" {
+					return withHint(fmt.Errorf("the draw waits for its co-drawers: %s", missing),
+						"run 'santong draw commit --state %s' once each has contributed and, after the seed tree, revealed its secret", path)
+				}
 				return withHint(errors.New("the log has not reached the draw's seed tree yet"),
-					"the tree needs %d records after the request and a record %d s after it; run 'santong draw commit --state %s' later",
+					"the tree needs %d records after the request (or its last contribution) and a record %d s after it; run 'santong draw commit --state %s' later",
 					st.Body.DelayRecords, st.Body.DelaySeconds, path)
 			}
 			select {
@@ -336,7 +365,11 @@ func drawCommit(ctx context.Context, c *cli, s *signer, st *drawStateFile, path 
 		if err1 != nil || err2 != nil || len(leaf) != 32 || len(root) != 32 {
 			return errors.New("malformed seed from the server")
 		}
-		d, err := cert.DeriveReveal(planOfState(st), tlog.Hash(leaf), tlog.Hash(root), st.secret(), st.Population)
+		secrets, err := coSecrets(st.secret(), v.Draw) // drawcontribute.go
+		if err != nil {
+			return err
+		}
+		d, err := cert.DeriveDraw(planOfState(st), tlog.Hash(leaf), tlog.Hash(root), secrets, st.Population)
 		if err != nil {
 			return err
 		}
@@ -362,7 +395,7 @@ func planOfState(st *drawStateFile) *cert.DrawPlan {
 	b := st.Body
 	return &cert.DrawPlan{Scheme: b.Scheme, Count: b.Count, PerTarget: b.PerTarget, Inspectors: b.Inspectors,
 		Weights:      cert.DrawWeights{Returns: b.Weights.Returns, Complaints: b.Weights.Complaints, FailedInspections: b.Weights.FailedInspections, Days: b.Weights.Days},
-		DelayRecords: b.DelayRecords, DelaySeconds: b.DelaySeconds, Period: b.Period, SecretSHA256: b.SecretSHA256}
+		DelayRecords: b.DelayRecords, DelaySeconds: b.DelaySeconds, Period: b.Period, SecretSHA256: b.SecretSHA256, CoDrawers: b.CoDrawers}
 }
 
 func cmdDrawTargets(ctx context.Context, c *cli, args []string) error {

@@ -55,7 +55,7 @@ func TestDrawOverHTTP(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "draw.json")
 	req := func(period, due, st string) []string {
 		return []string{"draw", "--server", server, "--key", rk, "--scheme", "santong", "--count", "2", "--inspectors", "王,李,张",
-			"--per-target", "2", "--period", period, "--due", due, "--delay-records", "2", "--delay-seconds", "0", "--state", st, "--no-wait", "--json"}
+			"--per-target", "2", "--period", period, "--due", due, "--delay-records", "2", "--delay-seconds", "0", "--state", st, "--no-wait", "--json", "--alone"}
 	}
 	out, _ := wantRun(t, 0, req("2026-T1", fixDay(30), state)...)
 	var rc struct{ Index int64 }
