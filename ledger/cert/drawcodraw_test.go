@@ -467,6 +467,20 @@ func TestDrawCoDrawersOnLog(t *testing.T) {
 	if reps, err := rp.DrawReports(); err != nil || len(reps) != 1 || len(reps[0].Drawn) != 4 || reps[0].Alone {
 		t.Fatalf("replay's report: %+v %v", reps, err)
 	}
+	// A target's audit bundle (registry chain and its own) replays the co-drawers' steps too.
+	w.must(w.certK, d.Targets[0].Enterprise, uuid.New(), w.opening(q, 0, d.Targets[0]))
+	bcp, err := w.reg.Log().SignCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := ledger.VerifierKey(origin, pub(testKey(9)))
+	b, err := NewBundle(w.reg.Log(), bcp, vkey, d.Targets[0].Enterprise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(BundleOptions{LogKey: vkey}); err != nil {
+		t.Fatalf("the bundle of a target of a v3 draw: %v", err)
+	}
 	rec := func(i int64) *ledger.Record {
 		r, err := w.reg.Log().Record(i)
 		if err != nil {
@@ -486,7 +500,6 @@ func TestDrawCoDrawersOnLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, _ := ledger.VerifierKey(origin, pub(testKey(9)))
 	run := func(co []string) ([]byte, error) {
 		in, _ := json.Marshal(map[string]any{"log_key": vkey, "checkpoint": string(cp.Note), "request": rec(q).Bytes,
 			"plan": ev.Body, "secret": hex.EncodeToString(secret[:]), "population": pop,
