@@ -73,6 +73,18 @@ func coReveal(q int64, s [32]byte) *event.DrawContributionReveal {
 	return &event.DrawContributionReveal{Request: q, Secret: hex.EncodeToString(s[:])}
 }
 
+// ruleOnly checks body, signed by k as the next record, against the rules alone (what a
+// bundle's replay applies), without the full replay's checks of the seed tree, and keeps nothing.
+func (w *drawWorld) ruleOnly(k ed25519.PrivateKey, subject uuid.UUID, body event.Body) error {
+	w.t.Helper()
+	ev, err := event.Decode(w.sign(k, uuid.Nil, subject, body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	cfg := Config{}.withDefaults()
+	return apply(newHeld(w.rp.st), &cfg, recInfo{Index: w.rp.Size(), Time: w.clock, Chain: ev.Chain}, ev, true)
+}
+
 // TestDrawCoDrawerRequest: who may be a co-drawer. Each refused case fails on its own rule.
 func TestDrawCoDrawerRequest(t *testing.T) {
 	w := memDrawWorld(t, 6)
@@ -156,6 +168,7 @@ func TestDrawCoDrawers(t *testing.T) {
 		w.filler(2) // records c2+1, c2+2 of the three the delay asks for
 		_, err = w.do(customs, nid, draw, coReveal(q, sCustoms))
 		wantCode(t, "a reveal before the seed tree", err, ErrDrawRevealEarly)
+		wantCode(t, "a reveal before the seed tree (the rule alone)", w.ruleOnly(customs, draw, coReveal(q, sCustoms)), ErrDrawRevealEarly)
 		w.filler(1) // the seed tree has c2+1+3 records now
 		if st, _ := w.rp.drawState(q); st.SeedFrom() != c2 {
 			t.Fatalf("seed tree counted from %d, want the last contribution %d", st.SeedFrom(), c2)
@@ -169,7 +182,8 @@ func TestDrawCoDrawers(t *testing.T) {
 		wantCode(t, "a second reveal", err, ErrDrawCoRevealed)
 
 		st, _ := w.rp.drawState(q)
-		early := &event.DrawCommit{Commitments: make([]string, 4), Request: q, SeedRoot: make([]byte, 32), SeedSize: c2 + 4}
+		seedRoot, _ := w.rp.TreeHash(c2 + 4)
+		early := &event.DrawCommit{Commitments: make([]string, 4), Request: q, SeedRoot: seedRoot[:], SeedSize: c2 + 4}
 		for i := range early.Commitments {
 			early.Commitments[i] = fmt.Sprintf("%064x", i)
 		}
@@ -240,6 +254,9 @@ func TestDrawCoRevealBeforeDelaySeconds(t *testing.T) {
 	w.filler(3)
 	_, err := w.do(customs, nid, draw, coReveal(q, sc))
 	wantCode(t, "a reveal before delay_seconds", err, ErrDrawRevealEarly)
+	if err := w.ruleOnly(customs, draw, coReveal(q, sc)); err != nil { // it counts records only
+		t.Fatalf("the rule alone, with enough records: %v", err)
+	}
 	w.clock = w.clock.Add(61 * time.Second)
 	w.filler(1)
 	w.must(customs, nid, draw, coReveal(q, sc))
@@ -537,4 +554,35 @@ func TestDrawCoDrawersOnLog(t *testing.T) {
 		}
 	}
 	t.Logf("independent program agrees on a v3 draw with 2 co-drawers: %d targets", len(got.Targets))
+}
+
+// TestDrawCoRevealSubmitSeconds: Submit holds a co-drawer's reveal back until the seed tree's
+// delay_seconds have passed on the log's clock (the rule alone counts records).
+func TestDrawCoRevealSubmitSeconds(t *testing.T) {
+	w := logDrawWorld(t, 4)
+	nid := uuid.Nil
+	secret, sc := sha256.Sum256([]byte("drawer")), sha256.Sum256([]byte("customs"))
+	customs := w.addRegulator(41, "海关")
+	draw := uuid.New()
+	req := w.request3(secret, "2026-Q3", 2, customs)
+	req.DelaySeconds = 2
+	q := w.must(w.regK, nid, draw, req)
+	c := w.must(customs, nid, draw, contribution(q, sc))
+	w.filler(int(req.DelayRecords))
+	if rec, _ := w.reg.Log().Record(w.reg.Log().Size() - 1); rec.Time.Sub(mustRecord(t, w, c).Time) >= 2*time.Second {
+		t.Skip("the machine took two seconds to append four records: the reveal would be in time")
+	}
+	_, err := w.do(customs, nid, draw, coReveal(q, sc))
+	wantCode(t, "a reveal before delay_seconds (Submit)", err, ErrDrawRevealEarly)
+	time.Sleep(2100 * time.Millisecond)
+	w.filler(1)
+	w.must(customs, nid, draw, coReveal(q, sc))
+}
+
+func mustRecord(t *testing.T, w *drawWorld, i int64) *ledger.Record {
+	r, err := w.reg.Log().Record(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
