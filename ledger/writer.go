@@ -371,8 +371,10 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 // finish waits for a group's commit and acknowledges its appenders.
 func (l *Log) finish(w *writerState, fl *inflight) {
 	if err := <-fl.done; err != nil {
-		l.fail(err, fl.items)
-		return
+		if err = l.resolveUnknown(w, fl, err); err != nil { // leaseoutcome.go
+			l.fail(err, fl.items)
+			return
+		}
 	}
 	l.state.Store(w.tree.clone())
 	if c, ok := l.opts.Hook.(Committer); ok {

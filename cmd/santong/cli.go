@@ -23,6 +23,8 @@ type cli struct {
 	checkpointEvery time.Duration // the log's checkpoint interval (0: the ledger's default)
 	checkpointLock  string        // serve --checkpoint-lock (else $SANTONG_CHECKPOINT_LOCK, else santong.json)
 	ledgerMemory    ledgerMemory  // Badger's memory for the log (zero: the ledger's defaults)
+	store           string        // --store: the log in this PostgreSQL database instead of DIR/db (store.go)
+	lease           *writerLease  // serve's writer lease on that store (storeserve.go)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.
