@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -179,4 +180,18 @@ func (c *cli) checkStoreForInit(ctx context.Context) error {
 			"give --store an empty database; never re-initialise a published log")
 	}
 	return nil
+}
+
+// storeSpacePaths are the paths whose free space serve watches: with --store the log is not in
+// DIR/db, which does not exist; the data directory itself stands for it.
+func (c *cli) storeSpacePaths(dir string, paths []string) []string {
+	if c.store == "" {
+		return paths
+	}
+	for i, p := range paths {
+		if p == filepath.Join(dir, "db") {
+			paths[i] = dir
+		}
+	}
+	return paths
 }
