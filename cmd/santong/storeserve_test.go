@@ -369,3 +369,94 @@ func TestStoreServeFailover(t *testing.T) {
 		len(acked), retried, again, size, len(cps.seen), took.Round(time.Millisecond), firstB.Sub(lastA).Round(time.Millisecond))
 	_ = killed
 }
+
+// TestStoreServePaused: a writer paused past its lease (SIGSTOP) while a write waits for it; the
+// standby takes over and writes. When the old writer resumes (SIGCONT) it appends nothing: the
+// waiting write is refused, not in the log, the old writer exits with the lost lease, the new
+// writer goes on, and there is no fork.
+func TestStoreServePaused(t *testing.T) {
+	sc := newStoreCluster(t)
+	const ttl = 2 * time.Second
+	a := startInstance(t, "A", sc.dirA, sc.dsn, ttl)
+	a.waitStatus(t, "/readyz", 200, 60*time.Second)
+	b := startInstance(t, "B", sc.dirB, sc.dsn, ttl)
+	b.waitStatus(t, "/healthz", 200, 60*time.Second)
+	acked := map[[32]byte]verify.EventReceipt{}
+	cps := &checkpoints{seen: map[int64]ledger.Hash{}}
+	write := func(in *instance, n int) {
+		t.Helper()
+		for range n {
+			ev := sc.newEvent(t)
+			_, rc, _, err := post(in.base, ev)
+			if err != nil {
+				t.Fatalf("write to %s: %v", in.name, err)
+			}
+			acked[sha256.Sum256(ev)] = rc
+		}
+		cps.poll(sc.verifier, a.base, b.base)
+	}
+	write(a, 20)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	zombie := sc.newEvent(t) // sent to the paused writer: it waits in the socket's backlog
+	zres := make(chan error, 1)
+	go func() {
+		c := &http.Client{Timeout: 60 * time.Second}
+		resp, err := c.Post(a.base+"/api/v1/events", "application/json", bytes.NewReader(zombie))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				err = fmt.Errorf("accepted: %d %s", resp.StatusCode, body)
+			} else {
+				err = nil // refused, as it must be
+				t.Logf("the resumed writer answered %d %s", resp.StatusCode, bytes.TrimSpace(body))
+			}
+		} else {
+			err = nil // the resumed writer exited without answering
+		}
+		zres <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	b.waitStatus(t, "/readyz", 200, 3*ttl)
+	write(b, 20)
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-zres:
+		if err != nil {
+			t.Errorf("the paused writer, resumed, took the write: %v", err)
+		}
+	case <-time.After(70 * time.Second):
+		t.Fatal("the write to the resumed writer never ended")
+	}
+	select {
+	case <-a.exited:
+		if a.err == nil || !strings.Contains(a.out.String(), "lost the writer lease") {
+			t.Errorf("the resumed writer exited with %v; its output does not say it lost the lease", a.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the resumed writer did not fail-stop")
+	}
+	write(b, 10)
+	resp, err := httpc.Get(fmt.Sprintf("%s/api/v1/events/%x", b.base, sha256.Sum256(zombie)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the event sent to the paused writer: GET by its hash answers %d, want 404 (not in the log)", resp.StatusCode)
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("B did not stop")
+	}
+	size := sc.checkFinal(t, acked, cps)
+	if size != int64(len(acked))+1 {
+		t.Errorf("log size %d, want the genesis and the %d acknowledged events only", size, len(acked))
+	}
+}
