@@ -56,6 +56,12 @@ func (l *Log) resolveUnknown(w *writerState, fl *inflight, err error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("commit outcome unknown and still unresolved after %s (%v): %w", resolveTimeout, rerr, err)
 		}
+		l.mu.RLock()
+		closing := l.closed
+		l.mu.RUnlock()
+		if closing {
+			return fmt.Errorf("commit outcome unknown and unresolved when the log closed (%v): %w", rerr, err)
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -27,7 +27,13 @@ const storeHelp = "keep the log and its state in this PostgreSQL database (postg
 
 // addStoreFlag adds --store to a command's flags; its value goes to c.store.
 func addStoreFlag(fs *flag.FlagSet, c *cli) {
-	fs.Func("store", storeHelp, func(v string) error { c.store = v; return nil })
+	fs.Func("store", storeHelp, func(v string) error {
+		if err := checkStoreURL(v); err != nil {
+			return errors.New("want a postgres:// URL")
+		}
+		c.store = v
+		return nil
+	})
 	if c.store == "" {
 		c.store = c.getenv("SANTONG_STORE")
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,4 +86,53 @@ func wantFail(t *testing.T, args ...string) string {
 		t.Fatalf("santong %s: exit 0, want failure\nstdout:\n%s", strings.Join(args, " "), out)
 	}
 	return errs
+}
+
+// TestStandbyHandler: a standby answers 503 with the writer's address in a header and a JSON
+// field, and /healthz 200; with no writer known, no header.
+func TestStandbyHandler(t *testing.T) {
+	for _, tc := range []struct {
+		writer, path string
+		code         int
+	}{
+		{"https://a.example.cn", "/api/v1/events", 503},
+		{"https://a.example.cn", "/readyz", 503},
+		{"https://a.example.cn", "/", 503},
+		{"", "/api/v1/events", 503},
+		{"https://a.example.cn", "/healthz", 200},
+	} {
+		w := httptest.NewRecorder()
+		standbyHandler(func() string { return tc.writer }).ServeHTTP(w, httptest.NewRequest("POST", tc.path, nil))
+		var body struct {
+			Error  struct{ Code, Message string }
+			Writer string
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: not JSON: %s", tc.path, w.Body)
+		}
+		if w.Code != tc.code || body.Writer != tc.writer {
+			t.Errorf("%s (writer %q): %d writer %q, want %d", tc.path, tc.writer, w.Code, body.Writer, tc.code)
+		}
+		if tc.code == 503 && (body.Error.Code != "unavailable" || w.Header().Get(writerHeader) != tc.writer) {
+			t.Errorf("%s: error %+v header %q", tc.path, body.Error, w.Header().Get(writerHeader))
+		}
+	}
+}
+
+// TestStoreBadURL: --store and migrate --to take postgres:// URLs only, refused before anything
+// connects.
+func TestStoreBadURL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	for _, args := range [][]string{
+		{"init", "--data", dir, "--store", "/var/lib/x"},
+		{"log", "verify", "--data", dir, "--store", "mysql://x"},
+		{"serve", "--data", dir, "--store", "x", "--addr", "127.0.0.1:0"},
+		{"migrate", "--data", dir, "--to", "badger:///x"},
+		{"migrate", "--data", dir},
+	} {
+		errs := wantFail(t, args...)
+		if !strings.Contains(errs, "postgres://") {
+			t.Errorf("%v: %s", args, errs)
+		}
+	}
 }

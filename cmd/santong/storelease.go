@@ -83,7 +83,9 @@ func (l *writerLease) renew() {
 			last = start
 			l.renewals.Add(1)
 		case errors.Is(err, pgkv.ErrLeaseLost):
-			l.failStop(fmt.Errorf("%w: another instance acquired it (epoch %d moved)", errLeaseLost, l.epoch))
+			// wrapping pgkv.ErrFenced: the epoch moved, so every transaction of ours has ended
+			// (the log may read to settle an unknown outcome, ledger/leaseoutcome.go)
+			l.failStop(fmt.Errorf("%w: another instance acquired it (epoch %d moved): %w", errLeaseLost, l.epoch, pgkv.ErrFenced))
 			return
 		case time.Since(last) > l.ttl:
 			l.failStop(fmt.Errorf("%w: no renewal succeeded for %s, past the lease's TTL %s: %v", errLeaseLost, time.Since(last).Round(time.Millisecond), l.ttl, err))
