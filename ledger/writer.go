@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"runtime"
 	"time"
 
@@ -371,8 +372,10 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 // finish waits for a group's commit and acknowledges its appenders.
 func (l *Log) finish(w *writerState, fl *inflight) {
 	if err := <-fl.done; err != nil {
-		l.fail(err, fl.items)
-		return
+		if err = l.resolveUnknown(w, fl, err); err != nil { // leaseoutcome.go
+			l.fail(err, fl.items)
+			return
+		}
 	}
 	l.state.Store(w.tree.clone())
 	if c, ok := l.opts.Hook.(Committer); ok {
@@ -389,7 +392,7 @@ func (l *Log) finish(w *writerState, fl *inflight) {
 func (l *Log) fail(err error, items []item) {
 	err = storageError(err)
 	l.failed.Store(&err)
-	l.log.Error("storage failure: the log could not write a transaction and takes no more appends until reopened", "err", err)
+	l.log.Error("storage failure: the log could not write a transaction and takes no more appends until reopened", "err", err, "cause", errors.Unwrap(err))
 	if l.opts.Hook != nil {
 		l.opts.Hook.Abort()
 	}

@@ -23,6 +23,8 @@ type cli struct {
 	checkpointEvery time.Duration // the log's checkpoint interval (0: the ledger's default)
 	checkpointLock  string        // serve --checkpoint-lock (else $SANTONG_CHECKPOINT_LOCK, else santong.json)
 	ledgerMemory    ledgerMemory  // Badger's memory for the log (zero: the ledger's defaults)
+	store           string        // --store: the log in this PostgreSQL database instead of DIR/db (store.go)
+	lease           *writerLease  // serve's writer lease on that store (storeserve.go)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.
@@ -94,6 +96,7 @@ var commands = []command{
 	{"dev generate", "--data DIR [--enterprises N] [--products N] [--certificates N] [--batches N]", "fill a fresh data directory with a generated registry, for measurements", cmdDevGenerate},
 	{"backup", "--data DIR --out FILE", "write a consistent backup of a stopped data directory's database", cmdBackup},
 	{"restore", "--in FILE --data NEWDIR [--keys-from DIR]", "restore a backup into a new, empty data directory", cmdRestore},
+	{"migrate", "--data DIR --to postgres://…", "copy a data directory's log into an empty PostgreSQL store, verified (migrate.go)", cmdMigrate},
 	{"export-tiles", "--out DIR [--data DIR | --server URL --log-key VKEY]", "write or update the log's tiles, entry bundles and checkpoint as static files for a web server or CDN", cmdExportTiles},
 	{"deadlines", "[--within 30d] [--enterprise ID] [--json] [--data DIR | --server URL]", "list deadlines: rectify-by days, certificates' ends, follow-up inspections due (overdue first)", cmdDeadlines},
 	{"report annual", "[--year Y] [--out DIR] [--data DIR | --server URL]", "write the annual summary (受理, 评定, 监管, 整改, 退出 per scheme) as CSV and XLSX", cmdReportAnnual},

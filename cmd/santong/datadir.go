@@ -184,7 +184,7 @@ func (c *cli) openRegistryOpts(dir string, mode openMode) (*cert.Registry, *conf
 		return nil, nil, err
 	}
 	dbDir := filepath.Join(dir, "db")
-	if mode != openCreate {
+	if mode != openCreate && c.store == "" {
 		if err := checkDBPresent(dir, dbDir); err != nil {
 			return nil, nil, err
 		}
@@ -211,6 +211,9 @@ func (c *cli) openRegistryOpts(dir string, mode openMode) (*cert.Registry, *conf
 		opts.CheckpointLock = c.lockFor(dir, cfg)
 	}
 	c.ledgerMemory.apply(&opts)
+	if c.store != "" { // the log in PostgreSQL: store.go
+		return c.openStoreRegistry(dir, cfg, mode, opts)
+	}
 	unclean := false
 	if mode == openService {
 		// Check the root of trust on a read-only open first: a read-write open already writes

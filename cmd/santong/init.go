@@ -25,6 +25,7 @@ func cmdInit(ctx context.Context, c *cli, args []string) error {
 	name := fs.String("name", "三同 alliance (demo)", "the operator's name, recorded in the first record")
 	prefix := fs.String("url-prefix", "HTTP://127.0.0.1:8080/Q/", "the URL printed before tokens on labels (upper case)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	addStoreFlag(fs, c) // store.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -62,6 +63,9 @@ func initData(ctx context.Context, c *cli, dir, origin, name, prefix string) (*i
 		return nil, usagef("--origin %q is not a valid key name (no spaces or '+')", origin)
 	}
 	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	if err := c.checkStoreForInit(ctx); err != nil { // store.go
 		return nil, err
 	}
 	pass, err := c.newPassphrase("", "the data directory's keys")

@@ -91,6 +91,7 @@ func cmdLogVerify(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("log verify")
 	data := fs.String("data", "", "the data directory (default $SANTONG_DATA or ./"+defaultData+")")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	addStoreFlag(fs, c) // store.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +22,8 @@ func TestMain(m *testing.M) {
 	kdfParams = keyfile.FastParams // key files in tests open in microseconds, not 100 ms
 	testscript.Main(m, map[string]func(){
 		"santong": func() {
-			os.Exit(run(context.Background(), os.Args[1:], &cli{
+			ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM) // as main does
+			os.Exit(run(ctx, os.Args[1:], &cli{
 				stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
 			}))
 		},

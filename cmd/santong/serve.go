@@ -30,7 +30,7 @@ const ledgerAllocation = 2 * 64 << 20
 const demoPassphrase = "santong-demo"
 
 // cmdServe runs the verification service on a data directory.
-func cmdServe(ctx context.Context, c *cli, args []string) error {
+func cmdServe(ctx context.Context, c *cli, args []string) (rerr error) {
 	if followArg(args) != "" {
 		return cmdFollow(ctx, c, args) // a verification replica: follow.go
 	}
@@ -58,6 +58,8 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	scanIndex := fs.String("scan-index-cache", c.getenv("SANTONG_SCAN_INDEX_CACHE"), "the scan store's index and bloom-filter cache (default 16MiB) ($SANTONG_SCAN_INDEX_CACHE)")
 	c.addLedgerMemoryFlags(fs)
 	rf := addReportFlags(fs, c) // reports.go
+	addStoreFlag(fs, c)         // store.go
+	leaseTTL := fs.Duration("lease-ttl", envDuration(c, "SANTONG_LEASE_TTL", defaultLeaseTTL), "with --store: the writer lease's time to live; a standby takes over within it when the writer dies ($SANTONG_LEASE_TTL)")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -105,6 +107,21 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		base = strings.TrimSuffix(*publicURL, "/")
 	}
 
+	if c.store != "" { // storeserve.go: a standby until this instance holds the writer lease
+		if *demo {
+			return usagef("--demo does not combine with --store")
+		}
+		var stopLease func() error
+		var done bool
+		if ctx, ln, stopLease, done, err = c.awaitLease(ctx, ln, base, *leaseTTL); err != nil || done {
+			return err
+		}
+		defer func() {
+			if lerr := stopLease(); lerr != nil && rerr == nil {
+				rerr = lerr
+			}
+		}()
+	}
 	fresh := false
 	if _, err := os.Stat(filepath.Join(dir, "santong.json")); os.IsNotExist(err) {
 		if !*demo {
@@ -152,7 +169,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer scans.Close() // after Run has drained the requests: the scans queued are recorded
-	space, err := diskspace.New(diskspace.Options{Paths: scanSpacePaths(dir, *scanDBs),
+	space, err := diskspace.New(diskspace.Options{Paths: c.storeSpacePaths(dir, scanSpacePaths(dir, *scanDBs)),
 		Watermark: mark, Floor: mem.Allocation() + ledgerAllocation, Logger: logger})
 	if err != nil {
 		return err
