@@ -136,7 +136,9 @@ func TestPagesInBrowser(t *testing.T) {
 	axe := axeSource(t)
 	w := newWorld(t, "")
 	defer w.close()
-	s := w.server(Config{Clone: CloneRule{MaxClients: 2}})
+	w.server(Config{})           // opens the scan store
+	ex := newBrowserExtras(t, w) // reports and product images (report_browser_test.go)
+	s := ex.server(Config{Clone: CloneRule{MaxClients: 2}})
 	w.viaHandler(s.Handler())
 	w.setup()
 	sc := w.addSchemes()
@@ -198,6 +200,7 @@ func TestPagesInBrowser(t *testing.T) {
 		{"not-found", base + "/no/such/page", "", 404},
 		{"bad-request", base + "/registry?offset=-1", "", 400},
 	}
+	pages = append(pages, ex.pages(t, base, s.Handler())...)
 	for _, v := range Verdicts {
 		found := false
 		for _, p := range pages {

@@ -239,7 +239,7 @@ func (a *CertRegistry) productView(p *cert.Product) (Product, []string) {
 
 // productViewAt is a product's view with the certificates cs that cover it, at now.
 func productViewAt(p *cert.Product, cs []*cert.Certificate, now time.Time) (Product, []string) {
-	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Category: p.Category, Status: CertNone}
+	v := Product{ID: p.ID.String(), Enterprise: p.Enterprise.String(), Name: p.Name, GTIN: p.GTIN, Category: p.Category, Status: CertNone, Image: p.Image}
 	var ids []string
 	for _, cc := range cs {
 		ids = append(ids, cc.ID.String())

@@ -109,6 +109,9 @@ type Product struct {
 	// Schemes lists the schemes (internal/scheme ids) under which a certificate covers the
 	// product validly now, 三同 first.
 	Schemes []string `json:"schemes,omitempty"`
+	// Image is the SHA-256 of the product's image as registered (image.go); the image itself
+	// is at /images/{sha256} once the enterprise has uploaded it.
+	Image string `json:"image_sha256,omitempty"`
 }
 
 // Batch is a label batch: a lot of one product and the unit serials printed for it.

@@ -222,7 +222,7 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) bool 
 		s.logger.Error("verify: page failed", "page", name, "err", err)
 		return false
 	}
-	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'")
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'")
 	setLang(c, p.Lang, p.chosen, strings.HasPrefix(s.cfg.Origin, "https://"))
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 	return true
@@ -243,8 +243,9 @@ type page struct {
 	// Marks are the schemes whose certificates are valid now: their marks are shown.
 	Marks   []*scheme.Scheme
 	Data    any
-	Samples []Sample // demo sample codes, on the home page
-	Reports bool     // the service takes consumers' reports (report.go)
+	Samples []Sample   // demo sample codes, on the home page
+	Reports bool       // the service takes consumers' reports (report.go)
+	Image   *ImageInfo // the product image the page shows (image_http.go); nil: none
 }
 
 func (s *Server) newPage(c *gin.Context, data any) *page {
@@ -252,6 +253,7 @@ func (s *Server) newPage(c *gin.Context, data any) *page {
 	p.Lang, p.chosen = pageLang(c)
 	p.ZHURL, p.ENURL = langLinks(c, s.cfg.Origin)
 	p.Schemes, p.Marks = pageSchemes(data)
+	p.Image = s.pageImage(data)
 	return p
 }
 

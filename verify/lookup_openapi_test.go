@@ -71,8 +71,10 @@ func TestOpenAPILive(t *testing.T) {
 		"/api/v1/draw-candidates?scheme=x":                   "/api/v1/draw-candidates", // 400
 		"/api/v1/draws/3":                                    "/api/v1/draws/{index}",   // 404: no draw
 		"/check":                                             "/check",
-		"/report/R20261203-0000000000":                       "/report/{ref}", // 404: no such report (report.go)
-		"/report?product=x":                                  "/report",       // 404: this server takes no reports
+		"/report/R20261203-0000000000":                       "/report/{ref}",      // 404: no such report (report.go)
+		"/report?product=x":                                  "/report",            // 404: this server takes no reports
+		"/images/" + strings.Repeat("0", 64):                 "/images/{sha256}",   // 404: this server keeps no images (image.go)
+		"/api/v1/complaints":                                 "/api/v1/complaints", // 401: unsigned (report_complaints.go)
 		"/gs1/products/09506000134352":                       "/gs1/products/{gtin}",
 		"/gs1/products/09506000134353":                       "/gs1/products/{gtin}", // 400
 		"/.well-known/gs1resolver":                           "/.well-known/gs1resolver",

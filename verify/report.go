@@ -205,8 +205,13 @@ func (r *Reports) formSig(about, verdict, t, client string) string {
 func (s *Server) newForm(c *gin.Context, about, verdict string) *ReportForm {
 	t := strconv.FormatInt(s.now().Unix(), 10)
 	return &ReportForm{About: about, Verdict: verdict, Time: t, Sig: s.reports.formSig(about, verdict, t, s.reports.clientHash(c)),
-		Whats: ReportWhats}
+		Whats: ReportWhats, Input: ReportInput{What: suggestedWhat[verdict]}}
 }
+
+// suggestedWhat is the choice a verdict's form starts with: what the page itself said (the
+// consumer may pick another; the choice is still required).
+var suggestedWhat = map[string]string{VerdictForged: "counterfeit", VerdictUnknown: "counterfeit",
+	VerdictCloned: "copied_code", VerdictRecalled: "recalled_on_sale"}
 
 var errFormToken = &fieldError{"form", Text{ZH: "表单已过期或来自其他网站：请检查下面的内容后再提交一次", EN: "the form has expired or came from another site: check what is below and send it again"}}
 

@@ -112,6 +112,11 @@ func (s *Server) routes() *gin.Engine {
 	pub.POST("/report", s.postReport)
 	pub.POST("/api/v1/reports", s.postReportJSON)
 	pub.OPTIONS("/api/v1/reports", func(*gin.Context) {})
+	pub.GET("/api/v1/complaints", s.complaintsJSON) // the certifier's queue, signed (report_complaints.go)
+
+	// Product images (image.go): uploads are signed requests.
+	getHead("/images/:sha256", s.getImage)
+	pub.PUT("/api/v1/products/:id/image", s.putProductImage)
 	return r
 }
 

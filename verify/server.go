@@ -118,6 +118,9 @@ type Deps struct {
 	// Reports takes consumers' reports (report.go); nil: the pages show the 12315 hotline only.
 	// Registry must then implement ReportTargets (CertRegistry does).
 	Reports *Reports
+	// Images keeps product images (image.go); nil: none. Uploads are checked by Registry when
+	// it implements ImageUploads (CertRegistry does).
+	Images *Images
 }
 
 // Server is the verification service.
@@ -144,6 +147,8 @@ type Server struct {
 	feed          ChangeFeed
 	reports       *Reports      // consumers' reports (report.go); nil: none
 	targets       ReportTargets // the registry, when it can resolve reports
+	images        *Images       // product images (image.go); nil: none
+	imageAuth     ImageUploads  // the registry, when it can check image uploads
 
 	draining atomic.Bool
 }
@@ -159,6 +164,8 @@ func New(cfg Config, deps Deps) *Server {
 	s.feed = deps.Changes
 	s.reports = deps.Reports
 	s.targets, _ = deps.Registry.(ReportTargets)
+	s.images = deps.Images
+	s.imageAuth, _ = deps.Registry.(ImageUploads)
 	if s.reports != nil {
 		deps.Collectors = append(deps.Collectors, s.reports.counter)
 	}

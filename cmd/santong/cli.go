@@ -52,7 +52,8 @@ var commands = []command{
 	{"enterprise register", "--key OPERATOR.key --name NAME --uscc CODE --export-filing NO --address ADDR [--phone TEL] [--email ADDR] [--website URL] [TARGET]", "register an enterprise", cmdEnterpriseRegister},
 	{"standards compare", "--key CERTIFIER.key --export STD --domestic STD --document FILE [TARGET]", "record that an export and a domestic standard are equivalent (标准比对, certifier)", cmdStandardsCompare},
 	{"enterprise declare", "--key KEY [--enterprise ID|CREDITCODE] --document FILE --products IDS|GTINS --standards STDS [TARGET]", "record a self-declaration of conformity (自我声明)", cmdEnterpriseDeclare},
-	{"product register", "--key KEY [--enterprise ID|CREDITCODE] --name NAME --category food|agricultural|consumer_goods|industrial [--gtin GTIN] --export-standard S --domestic-standard S --line L [TARGET]", "register a product", cmdProductRegister},
+	{"product register", "--key KEY [--enterprise ID|CREDITCODE] --name NAME --category food|agricultural|consumer_goods|industrial [--gtin GTIN] --export-standard S --domestic-standard S --line L [--image FILE] [TARGET]", "register a product", cmdProductRegister},
+	{"product image", "--key KEY --product ID|GTIN --file FILE [TARGET]", "upload the image a product was registered with (PNG, JPEG or WebP, at most 200 KiB)", cmdProductImage}, // image.go
 	{"audit record", "--key KEY --enterprise ID|CREDITCODE [--scheme santong|eco_origin] [--products IDS] --auditors NAMES --result pass|fail|conditional [--date D] [--finding F] [--report FILE] [TARGET]", "record an expert audit (certifier); findings are confidential", cmdAuditRecord},
 	{"cert grant", "--key KEY --audit ID --number NO [--valid-from DATE] --valid-until DATE [--supersedes CERT] [TARGET]", "grant a certification, or renew one (certifier)", cmdCertGrant},
 	{"cert suspend", "--key KEY --cert ID|NUMBER --reason TEXT --rectify-by DATE [--legal-basis TEXT] [TARGET]", "suspend a certification (its certifier; the operator or a regulator with --legal-basis)", cmdCertSuspend},
@@ -60,6 +61,7 @@ var commands = []command{
 	{"cert revoke", "--key KEY --cert ID|NUMBER --reason TEXT [--legal-basis TEXT] [TARGET]", "revoke a certification (its certifier; the operator or a regulator with --legal-basis)", cmdCertRevoke},
 	{"inspect", "--key KEY --cert ID|NUMBER --kind routine|random|complaint|reinspection --result pass|fail [--draw INDEX [--draw-target N --draw-salt S]] [--inspector NAME]... [--finding F] [TARGET]", "record a follow-up or random inspection (certifier)", cmdInspect},
 	{"complaint receive", "--key KEY --enterprise ID|CREDITCODE --channel C [--summary PUBLIC] [--details TEXT] [--contact TEXT] [TARGET]", "record a complaint (certifier); details and contact are confidential", cmdComplaintReceive},
+	{"complaints", "--key CERTIFIER.key [--open] [--public] [--json] [--data DIR | --server URL]", "list the complaints in a certification body's queue (a regulator's key: all), with what the consumer wrote and their contact (confidential: read with the same key)", cmdComplaints}, // complaints.go
 	{"complaint close", "--key KEY --complaint ID --outcome TEXT [TARGET]", "close a complaint (certifier)", cmdComplaintClose},
 	{"attachment get", "--key KEY --server URL SHA256 [--out FILE]", "read a confidential attachment (the roles allowed to)", cmdAttachmentGet},
 	{"attachment check", "FILE SHA256", "check a revealed attachment against the commitment its record names", cmdAttachmentCheck},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -130,6 +131,7 @@ func nationalDir(b *testing.B) (*cert.Registry, *genSpec) {
 		b.Skip("SANTONG_NATIONAL_DIR is not set: see docs/benchmarks.md")
 	}
 	c := &cli{stdin: strings.NewReader(""), stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	c.addLedgerMemoryFlags(flag.NewFlagSet("memory", flag.ContinueOnError)) // $SANTONG_LEDGER_* as serve takes them
 	reg, _, err := c.openRegistry(dir)
 	if err != nil {
 		b.Fatal(err)

@@ -194,6 +194,7 @@ func cmdProductRegister(ctx context.Context, c *cli, args []string) error {
 	fs.Var(&domestic, "domestic-standard", "a standard it is made to for the home market (repeatable, or a comma list)")
 	fs.Var(&lines, "line", "a production line that makes it (repeatable, or a comma list)")
 	idFlag := fs.String("id", "", "the new product's id (default: a random UUID)")
+	imageFile := fs.String("image", "", "a picture of the product (PNG, JPEG or WebP, at most 200 KiB): its SHA-256 goes into the event, the file to the service")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -221,6 +222,10 @@ func cmdProductRegister(ctx context.Context, c *cli, args []string) error {
 	if len(lines) == 0 {
 		return usagef("--line is required: the production lines that make it")
 	}
+	img, imgSHA, err := imageFlag("image", *imageFile) // image.go
+	if err != nil {
+		return err
+	}
 	s, id, err := o.openNew(c, *idFlag)
 	if err != nil {
 		return err
@@ -232,12 +237,20 @@ func cmdProductRegister(ctx context.Context, c *cli, args []string) error {
 	}
 	body := &event.Product{Category: *category, DomesticStandards: domestic, ExportStandards: export,
 		GTIN: *gtin, Lines: lines, Name: *name}
+	body.Image = imgSHA
 	rc, err := s.submit(ctx, entID, id, body, map[string]string{
 		"export_standards": "export-standard", "domestic_standards": "domestic-standard", "lines": "line"})
 	if err != nil {
 		return err
 	}
 	res := newResult(body.EventType(), rc).id("product", id).id("enterprise", entID)
+	if img != nil {
+		if _, err := s.putImage(ctx, id, img); err != nil {
+			return withHint(fmt.Errorf("the product is registered, its image is not kept: %w", err),
+				"upload it again: santong product image --product %s --file %s", id, *imageFile)
+		}
+		res.fact("image_sha256", imgSHA)
+	}
 	if !sameStrings(export, domestic) && !o.json {
 		res.lines = append(res.lines, "note: the export and domestic standards differ: 三同 asks for the same")
 	}

@@ -195,6 +195,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) (rerr error) {
 		return err
 	}
 	deps.Attachments = &verify.CertAttachments{Registry: reg, Files: files}
+	if deps.Images, err = verify.OpenImages(filepath.Join(dir, imagesDir)); err != nil { // image.go
+		return err
+	}
 	if deps.Private, err = openPrivate(dir, reg); err != nil { // console.go
 		return err
 	}

@@ -2,6 +2,7 @@ package patronitest
 
 import (
 	"fmt"
+	"github.com/santong-cn/santong/internal/pgtest"
 	"os"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ func Shared(tb testing.TB) *Cluster {
 // the run.
 func Main(m *testing.M) {
 	code := m.Run()
+	pgtest.StopShared() // the single server of pgtest.NewDatabase, if a test used one
 	if shared != nil {
 		if err := shared.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, err)

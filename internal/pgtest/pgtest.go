@@ -305,8 +305,15 @@ func NewDatabase(tb testing.TB) string {
 // Main runs the package's tests and stops the shared server after them.
 func Main(m *testing.M) {
 	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
+// StopShared stops the server that NewDatabase started, if it did: for a package whose TestMain
+// is not Main (internal/patronitest's).
+func StopShared() {
 	if shared != nil {
 		shared.Stop()
+		shared = nil
 	}
-	os.Exit(code)
 }

@@ -96,3 +96,15 @@ func (r *Registry) InQueue(c *Complaint, certifier uuid.UUID) (bool, error) {
 	}
 	return r.grantedTo(certifier, c.Enterprise)
 }
+
+// complaintCounts says whether a complaint raises its enterprise's risk weight in the draw
+// (DrawFacts.Complaints). A consumer's report made through the service's form (channel web,
+// recorded by an operator key, the report key) does not: anyone can make one, and one client
+// within its rate limit (5 at once, one every 10 minutes: about 150 a day) would otherwise make an
+// enterprise nearly certain to be drawn (docs/threat-model.md, "Consumers' reports"). It lands
+// in the certification body's queue; what the body finds counts (a failed inspection, or a
+// complaint it records itself). Complaints recorded by a certifier or a regulator, or by the
+// operator from another channel, count.
+func (a *applier) complaintCounts(b *event.Complaint) bool {
+	return !(b.Channel == event.ChannelWeb && a.actor != nil && a.actor.Role == event.RoleOperator)
+}

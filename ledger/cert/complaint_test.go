@@ -3,6 +3,7 @@ package cert
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -90,5 +91,41 @@ func TestComplaintReport(t *testing.T) {
 	}
 	if p, err := w.reg.Product(p3); err != nil || p.Image != img {
 		t.Errorf("product image: %+v %v", p, err)
+	}
+}
+
+// TestConsumerReportsDoNotWeighInTheDraw: consumers' reports (channel web, recorded by the
+// operator's report key) do not raise the enterprise's complaints count in the draw's
+// population, however many; a complaint a certification body records does, and so does one the
+// operator records from another channel.
+func TestConsumerReportsDoNotWeighInTheDraw(t *testing.T) {
+	w := logWorld(t, "")
+	w.setup()
+	w.certify()
+	complaints := func() uint32 {
+		t.Helper()
+		pop, err := w.reg.DrawCandidates(event.SchemeSantong, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range pop {
+			if c.Enterprise == w.ent {
+				return c.Complaints
+			}
+		}
+		t.Fatal("the enterprise is not in the population")
+		return 0
+	}
+	for range 20 {
+		w.must(w.root, w.ent, uuid.New(), &event.Complaint{Channel: event.ChannelWeb, Summary: "疑似假冒产品",
+			Certifiers: []uuid.UUID{w.certifier}, Verdict: "forged"})
+	}
+	if n := complaints(); n != 0 {
+		t.Fatalf("20 consumer reports count %d complaints in the draw, want 0", n)
+	}
+	w.must(w.certK, w.ent, uuid.New(), &event.Complaint{Channel: event.ChannelWeb, Summary: "核实的举报"})
+	w.must(w.root, w.ent, uuid.New(), &event.Complaint{Channel: "12315", Summary: "热线转办"})
+	if n := complaints(); n != 2 {
+		t.Fatalf("a certifier's and an operator's hotline complaint count %d, want 2", n)
 	}
 }

@@ -681,7 +681,9 @@ func (a *applier) complaint(b *event.Complaint) error {
 		Products: b.Products, Channel: b.Channel, Summary: b.Summary, Document: b.Document,
 		Received: a.ev.Time, Index: a.rc.Index, Batch: b.Batch, Serial: b.Serial, Certifiers: b.Certifiers,
 		Verdict: b.Verdict, Attachments: b.Attachments})
-	a.drawFact(a.ev.Chain, func(x *DrawFacts) { inc(&x.Complaints) }) // drawplan.go
+	if a.complaintCounts(b) { // complaint.go
+		a.drawFact(a.ev.Chain, func(x *DrawFacts) { inc(&x.Complaints) }) // drawplan.go
+	}
 	return nil
 }
 

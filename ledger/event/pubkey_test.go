@@ -2,6 +2,7 @@ package event
 
 import (
 	"crypto/ed25519"
+	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 )
@@ -55,10 +56,74 @@ func TestVerifyAgreesWithStdlib(t *testing.T) {
 	}
 }
 
+// edgePoints are the encodings on which Ed25519 verifiers are known to differ ("Taming the many
+// EdDSAs", Chalkias et al. 2020): the eight small-order points, and non-canonical encodings
+// (y at or above p, a sign bit on x = 0).
+var edgePoints = []string{
+	"0100000000000000000000000000000000000000000000000000000000000000", // identity
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // order 2
+	"0000000000000000000000000000000000000000000000000000000000000000", // order 4
+	"0000000000000000000000000000000000000000000000000000000000000080", // order 4
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", // order 8
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85", // order 8
+	"0100000000000000000000000000000000000000000000000000000000000080", // identity, x sign set
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // order 2, x sign set
+	"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p
+	"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // y = p, x sign set
+	"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p + 1
+	"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", // y = p + 1, x sign set
+}
+
+// TestVerifyEdgePoints: with small-order and non-canonical points as the key and as R, and S
+// zero, one, the group order L (not canonical) or a valid signature's, verifyEd25519 answers
+// as crypto/ed25519, including the edge cases that crypto/ed25519 accepts.
+func TestVerifyEdgePoints(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	good := priv.Public().(ed25519.PublicKey)
+	msgs := [][]byte{nil, []byte("m"), []byte("HTTPS://santong.example/Q/1")}
+	L, _ := hex.DecodeString("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+	ss := [][]byte{make([]byte, 32), append([]byte{1}, make([]byte, 31)...), L, ed25519.Sign(priv, msgs[1])[32:]}
+	keys := [][]byte{good}
+	for _, e := range edgePoints {
+		b, err := hex.DecodeString(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, b)
+	}
+	accepted := 0
+	for _, pub := range keys {
+		for _, R := range keys {
+			for _, S := range ss {
+				for _, msg := range msgs {
+					sig := append(append([]byte{}, R...), S...)
+					got, want := verifyEd25519(pub, msg, sig), ed25519.Verify(pub, msg, sig)
+					if got != want {
+						t.Fatalf("key %x R %x S %x msg %q: verifyEd25519 %v, crypto/ed25519 %v", pub, R, S, msg, got, want)
+					}
+					if want {
+						accepted++
+					}
+				}
+			}
+		}
+	}
+	if accepted == 0 {
+		t.Fatal("no edge case was accepted by crypto/ed25519: the table tests nothing that differs")
+	}
+	t.Logf("%d edge signatures accepted by both", accepted)
+}
+
 func FuzzVerify(f *testing.F) {
 	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
 	pub := priv.Public().(ed25519.PublicKey)
 	f.Add([]byte(pub), []byte("m"), ed25519.Sign(priv, []byte("m")))
+	for _, e := range edgePoints {
+		b, _ := hex.DecodeString(e)
+		f.Add(b, []byte("m"), append(append([]byte{}, b...), make([]byte, 32)...))
+	}
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
 		if len(pub) != ed25519.PublicKeySize {
 			return
@@ -79,7 +144,7 @@ func BenchmarkVerify(b *testing.B) {
 			ed25519.Verify(pub, msg, sig)
 		}
 	})
-	b.Run("parsed-key", func(b *testing.B) {
+	b.Run("expanded-key", func(b *testing.B) {
 		for b.Loop() {
 			verifyEd25519(pub, msg, sig)
 		}

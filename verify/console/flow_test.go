@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/santong-cn/santong/ledger/attach"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
@@ -200,6 +201,50 @@ func TestConsoleEcoOriginAndOthers(t *testing.T) {
 	b.refused("complaint-close", url.Values{"enterprise": {ent.String()}, "complaint": {cid}, "outcome": {"again"}}, "该投诉已办结")
 	// An enterprise may not record complaints.
 	e.refused("complaint", url.Values{"enterprise": {ent.String()}, "channel": {"x"}, "summary": {"y"}}, "无权操作")
+	// The body's console lists its complaint queue, and shows a complaint with what the
+	// complainant wrote and their contact (confidential attachments, read with its key); the
+	// regulator's lists it too; the enterprise's console shows neither.
+	const said, contact = "内销茶叶气味与出口不同", "13900000000"
+	var refs []event.Attachment
+	for kind, text := range map[string]string{event.AttachComplaint: said, event.AttachContact: contact} {
+		a, err := attach.NewTexts(kind, []string{text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := a.Marshal()
+		req, _ := http.NewRequest("POST", s.url+"/api/v1/attachments", bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		attach.Sign(req, bodyK, raw, time.Now())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("attachment: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		refs = append(refs, a.Ref())
+	}
+	cid2 := uuid.New()
+	submit(bodyK, ent, cid2, &event.Complaint{Channel: "web", Summary: "产品质量", Attachments: refs})
+	if home := b.get("/"); !strings.Contains(home, "/complaints/"+cid) || !strings.Contains(home, "/complaints/"+cid2.String()) ||
+		strings.Index(home, cid2.String()) > strings.Index(home, "/complaints/"+cid) {
+		t.Errorf("the body's home does not list its queue, open first:\n%s", home)
+	}
+	if pg := b.get("/complaints/" + cid2.String()); !strings.Contains(pg, said) || !strings.Contains(pg, contact) || !strings.Contains(pg, `name="complaint" value="`+cid2.String()) {
+		t.Errorf("the complaint page does not show the confidential texts and the closing form:\n%s", pg)
+	}
+	if !strings.Contains(r.get("/"), "/complaints/"+cid2.String()) {
+		t.Error("the regulator's home does not list the complaint")
+	}
+	for _, p := range []string{"/", "/complaints/" + cid2.String()} {
+		resp, err := e.cl.Get(e.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(got), said) || strings.Contains(string(got), contact) || strings.Contains(string(got), "complaint-queue") {
+			t.Errorf("the enterprise's console shows the complaint at %s", p)
+		}
+	}
 
 	if len(rec.sent) < 5 {
 		t.Fatalf("only %d requests recorded", len(rec.sent))

@@ -36,6 +36,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /jobs/{id}", c.jobPage)
 	m.HandleFunc("GET /jobs/{id}/files/{path...}", c.jobFile)
 	m.HandleFunc("GET /jobs/{id}/png.zip", c.jobPNGZip)
+	m.HandleFunc("GET /complaints/{id}", c.complaintPage) // complaints.go
 	m.HandleFunc("POST /do/{action}", c.action)
 	c.mux = m
 }
@@ -93,15 +94,18 @@ type enterpriseHome struct {
 }
 
 type certifierHome struct {
-	Queue []*verify.ApplicationJSON
+	Queue      []*verify.ApplicationJSON
+	Complaints []*cert.Complaint // its complaint queue (complaints.go)
 }
 
 type operatorHome struct {
 	Enrolments []*verify.Enrolment
+	Complaints []*cert.Complaint // none: the operator's key has no queue (the template shares the section)
 }
 
 type regulatorHome struct {
-	Deadlines []verify.Deadline // every enterprise's, 30 days ahead and every overdue one
+	Deadlines  []verify.Deadline // every enterprise's, 30 days ahead and every overdue one
+	Complaints []*cert.Complaint // every complaint (complaints.go)
 }
 
 // deadlines reads the service's deadlines (GET /api/v1/deadlines); none from a service too old
@@ -156,7 +160,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err)
 			return
 		}
-		c.render(w, r, "certifier", me, certifierHome{Queue: l.Applications})
+		c.render(w, r, "certifier", me, certifierHome{Queue: l.Applications, Complaints: c.complaints(ctx)})
 	case event.RoleOperator:
 		var l struct{ Enrolments []*verify.Enrolment }
 		if err := c.get(ctx, "/api/v1/enrolments", true, &l); err != nil {
@@ -165,7 +169,11 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 		}
 		c.render(w, r, "operator", me, operatorHome{Enrolments: l.Enrolments})
 	default: // regulator, label
-		c.render(w, r, "regulator", me, regulatorHome{Deadlines: c.deadlines(ctx, "within=30d")})
+		h := regulatorHome{Deadlines: c.deadlines(ctx, "within=30d")}
+		if me.Role == event.RoleRegulator {
+			h.Complaints = c.complaints(ctx)
+		}
+		c.render(w, r, "regulator", me, h)
 	}
 }
 

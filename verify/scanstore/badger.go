@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Memory sizes the Badger database of a scan store. The zero value of each field takes the
@@ -149,7 +150,11 @@ func Open(dir string, o Options) (*Badger, error) {
 		WithBaseTableSize(tableSize).
 		WithValueThreshold(4 << 10). // every value of the store is far smaller: all stay in the LSM tree
 		WithNumCompactors(2).
-		WithNumGoroutines(2)
+		WithNumGoroutines(2).
+		// No block compression: a compaction's table builders then hold one buffer per block
+		// instead of two (the soak's memory peaks were those buffers), and reads need no
+		// decompression. Scan rows are small binary values that Snappy shrank by about a third.
+		WithCompression(options.None)
 	bo.TableSizeMultiplier = 1 // (no With method)
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
