@@ -146,8 +146,10 @@ type storeCluster struct {
 	verifier        note.Verifier
 }
 
-func newStoreCluster(t *testing.T) *storeCluster {
-	dsn := pgDatabases(t, 1)[0]
+func newStoreCluster(t *testing.T) *storeCluster { return newStoreClusterOn(t, pgDatabases(t, 1)[0]) }
+
+// newStoreClusterOn is newStoreCluster on the database dsn.
+func newStoreClusterOn(t *testing.T, dsn string) *storeCluster {
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	wantRun(t, 0, "init", "--data", dirA, "--store", dsn)
 	if out, err := exec.Command("cp", "-r", dirA, dirB).CombinedOutput(); err != nil {
