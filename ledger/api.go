@@ -130,6 +130,10 @@ type Options struct {
 	// (see FileLock); the log refuses to open or sign a tree that is not an extension of it.
 	CheckpointLock CheckpointLock
 
+	// Follow opens the log as a verification replica (follow_apply.go): no writer, no signer
+	// (Signer may be nil), no appends; records arrive only through ApplyVerified.
+	Follow bool
+
 	Hook   Hook             // optional
 	Clock  func() time.Time // optional, for tests: the wall clock (default time.Now)
 	Logger *slog.Logger     // optional

@@ -120,8 +120,11 @@ func OpenStore(st kv.Store, opts Options) (*Log, error) {
 
 // checkOptions checks opts and fills in the defaults.
 func checkOptions(opts *Options) error {
-	if opts.Origin == "" || opts.Signer == nil || opts.Verifier == nil {
+	if opts.Origin == "" || (opts.Signer == nil && !opts.Follow) || opts.Verifier == nil {
 		return errors.New("ledger: open: Origin, Signer and Verifier are required")
+	}
+	if opts.Follow && opts.Signer == nil {
+		opts.Signer = noSigner{opts.Verifier} // a replica holds no log key (follow_apply.go)
 	}
 	if opts.Signer.Name() != opts.Origin || opts.Verifier.Name() != opts.Origin || opts.Signer.KeyHash() != opts.Verifier.KeyHash() {
 		return errors.New("ledger: open: the log key must be named after the origin and match its verifier")
@@ -167,6 +170,9 @@ func open(st kv.Store, opts Options) (*Log, error) {
 	if opts.Audit || opts.ReadOnly {
 		err := error(ErrAuditOnly)
 		l.failed.Store(&err)
+	}
+	if opts.Follow {
+		return l.openFollower(), nil // follow_apply.go
 	}
 	if opts.ReadOnly {
 		// Nothing may write: no writer, no checkpointer, no final checkpoint.

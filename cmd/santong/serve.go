@@ -31,7 +31,11 @@ const demoPassphrase = "santong-demo"
 
 // cmdServe runs the verification service on a data directory.
 func cmdServe(ctx context.Context, c *cli, args []string) (rerr error) {
+	if followArg(args) != "" {
+		return cmdFollow(ctx, c, args) // a verification replica: follow.go
+	}
 	fs := c.flags("serve")
+	fs.String("follow", "", "run a verification replica of the primary at this URL instead ('santong serve --follow URL -h' lists its flags)")
 	data := fs.String("data", "", "the data directory (default $SANTONG_DATA or ./"+defaultData+")")
 	addr := fs.String("addr", c.env("SANTONG_ADDR", "127.0.0.1:8080"), "the address to listen on ($SANTONG_ADDR)")
 	demo := fs.Bool("demo", false, "on an empty data directory, initialise it and load the demo dataset first")
