@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/santong-cn/santong/internal/patronitest"
+	"github.com/santong-cn/santong/internal/pgtest"
 	"github.com/santong-cn/santong/ledger"
 	"github.com/santong-cn/santong/verify"
 )
@@ -62,9 +66,24 @@ func TestStoreChaosPatroni(t *testing.T) {
 	cur := make([]*instance, 2)
 	var exits []string // the last lines of every instance that exited, in order
 	stopping := false
+	ports := make([]int, 2) // a restarted instance keeps its slot's address, as behind a balancer
 	for i := range cur {
-		cur[i] = startInstance(t, fmt.Sprintf("%c", 'A'+i), dirs[i], dsn, ttl)
+		if ports[i], err = pgtest.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		cur[i] = startInstanceAt(t, fmt.Sprintf("%c", 'A'+i), dirs[i], dsn, ttl, ports[i])
 	}
+	// a verification replica following slot A's address, with a copy of santong.json only
+	rdir := filepath.Join(t.TempDir(), "replica")
+	if err := os.MkdirAll(rdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(sc.dirA, "santong.json")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(filepath.Join(rdir, "santong.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replica := startReplica(t, rdir, fmt.Sprintf("http://127.0.0.1:%d", ports[0]))
 	supDone := make(chan struct{})
 	go func() {
 		defer close(supDone)
@@ -79,7 +98,7 @@ func TestStoreChaosPatroni(t *testing.T) {
 				select {
 				case <-in.exited:
 					exits = append(exits, fmt.Sprintf("%s (%v): %s", in.name, in.err, lastLines(in.out.String(), 3)))
-					cur[i] = startInstance(t, fmt.Sprintf("%c%d", 'A'+i, n), dirs[i], dsn, ttl)
+					cur[i] = startInstanceAt(t, fmt.Sprintf("%c%d", 'A'+i, n), dirs[i], dsn, ttl, ports[i])
 				default:
 				}
 			}
@@ -161,7 +180,7 @@ func TestStoreChaosPatroni(t *testing.T) {
 				imu.Lock()
 				t.Fatalf("%s: only %d events acknowledged within %s, want %d; instances that exited: %q\n%s", what, count(), d, n, exits, c.Logs(20))
 			}
-			cps.poll(sc.verifier, bases()...)
+			cps.poll(sc.verifier, append(bases(), replica.base)...)
 		}
 	}
 	gapSince := func(t0 time.Time) time.Duration { // the longest time without an ack after t0
@@ -237,6 +256,19 @@ func TestStoreChaosPatroni(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	cps.poll(sc.verifier, bases()...)
+	// the replica catches up with the writer's latest checkpoint
+	_, w = writer(30 * time.Second)
+	want := verifiedSize(t, sc, w.base)
+	var got int64
+	for end := time.Now().Add(60 * time.Second); got < want; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the replica is at %d records, the writer at %d, 60 s later\n%s", got, want, lastLines(replica.out.String(), 20))
+		}
+		got = verifiedSize(t, sc, replica.base)
+	}
+	cps.poll(sc.verifier, replica.base)
+	t.Logf("the replica caught up: %d records", got)
+	_ = replica.cmd.Process.Signal(os.Interrupt)
 	imu.Lock()
 	stopping = true
 	final := slices.Clone(cur)
@@ -301,4 +333,57 @@ func chaosDatabase(t *testing.T, c *patronitest.Cluster) string {
 			t.Fatalf("the new database is not reachable through %s: %v", dsn, err)
 		}
 	}
+}
+
+// startReplica runs 'santong serve --follow URL' on dir, a verification replica.
+func startReplica(t *testing.T, dir, url string) *instance {
+	t.Helper()
+	port, err := pgtest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	bin, err := exec.LookPath("santong")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--follow", url, "--data", dir, "--addr", addr, "--follow-interval", "100ms", "--rate-limit", "-1")
+	out := &syncBuf{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{name: "replica", base: "http://" + addr, cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() { in.err = cmd.Wait(); close(in.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-in.exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-in.exited
+		}
+		if t.Failed() {
+			t.Logf("replica output:\n%s", lastLines(out.String(), 40))
+		}
+	})
+	return in
+}
+
+// verifiedSize is the size of the checkpoint base serves (0 when it serves none), verified.
+func verifiedSize(t *testing.T, sc *storeCluster, base string) int64 {
+	resp, err := httpc.Get(base + "/checkpoint")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return 0
+	}
+	cp, err := ledger.OpenCheckpoint(body, sc.verifier)
+	if err != nil {
+		t.Errorf("%s/checkpoint: %v", base, err)
+		return 0
+	}
+	return cp.Size
 }

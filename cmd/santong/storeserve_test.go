@@ -52,6 +52,12 @@ func startInstance(t *testing.T, name, dir, dsn string, ttl time.Duration) *inst
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startInstanceAt(t, name, dir, dsn, ttl, port)
+}
+
+// startInstanceAt is startInstance on a given port (a restarted instance keeps its address).
+func startInstanceAt(t *testing.T, name, dir, dsn string, ttl time.Duration, port int) *instance {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	bin, err := exec.LookPath("santong") // the test binary, as testscript.Main installs it
 	if err != nil {
