@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"runtime"
 	"time"
 
@@ -391,7 +392,7 @@ func (l *Log) finish(w *writerState, fl *inflight) {
 func (l *Log) fail(err error, items []item) {
 	err = storageError(err)
 	l.failed.Store(&err)
-	l.log.Error("storage failure: the log could not write a transaction and takes no more appends until reopened", "err", err)
+	l.log.Error("storage failure: the log could not write a transaction and takes no more appends until reopened", "err", err, "cause", errors.Unwrap(err))
 	if l.opts.Hook != nil {
 		l.opts.Hook.Abort()
 	}

@@ -208,6 +208,11 @@ type WebhookState struct {
 	// Expiries delivered at positions above the cursor (an expiry's position can be the
 	// cursor's next record, or the log's end while it is pending), to deliver each once.
 	Expiries map[string]int64 `json:"expiries,omitempty"`
+	// ExpiryEnds are the delivered expiries' ends (Unix nanoseconds): an expiry's position is
+	// final only once a record after its end is in the log, and until then it is kept even
+	// when the cursor passed the position it had (a later record may turn out to be the first
+	// after its end, and would deliver it again).
+	ExpiryEnds map[string]int64 `json:"expiry_ends,omitempty"`
 	// The last attempt's outcome and the count acknowledged, for santong webhook list.
 	LastError string    `json:"last_error,omitempty"`
 	LastTry   time.Time `json:"last_try,omitzero"`
@@ -515,6 +520,12 @@ func (w *Webhooks) deliverOne(ctx context.Context, log *slog.Logger, s Subscribe
 	st.LastError, st.LastTry = "", w.o.Now().UTC()
 	if ch.Positional() {
 		st.Expiries[ch.ID] = ch.Index
+		if ch.ValidUntil != nil {
+			if st.ExpiryEnds == nil {
+				st.ExpiryEnds = map[string]int64{}
+			}
+			st.ExpiryEnds[ch.ID] = ch.ValidUntil.UnixNano()
+		}
 		return w.save(ctx, log, s.ID, st)
 	}
 	return true
@@ -569,10 +580,25 @@ func (w *Webhooks) save(ctx context.Context, log *slog.Logger, id string, st *We
 
 // prune forgets the delivered expiries the cursor has passed.
 func (w *Webhooks) prune(st *WebhookState) {
+	var at int64 = -1 // the time of the cursor's record, read once
 	for id, pos := range st.Expiries {
-		if pos <= st.Cursor {
-			delete(st.Expiries, id)
+		if pos > st.Cursor {
+			continue
 		}
+		if end, ok := st.ExpiryEnds[id]; ok {
+			if at < 0 {
+				rec, err := w.o.Log.Record(st.Cursor)
+				if err != nil {
+					return // keep them all: pruning is only an economy
+				}
+				at = rec.Time.UnixNano()
+			}
+			if at <= end {
+				continue // no record after its end yet: its position may still move
+			}
+		}
+		delete(st.Expiries, id)
+		delete(st.ExpiryEnds, id)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,6 +143,9 @@ func (c *cli) openStoreRegistry(dir string, cfg *config, mode openMode, opts led
 		ls := newLeasedStore(lease)
 		store = ls
 		opts.CheckpointLock = ledger.StoreLock{Store: ls} // the checkpoint lock lives in the database
+	}
+	if opts.Logger == nil && mode != openReadOnly { // the writer's storage failures and settled outcomes
+		opts.Logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	h := cert.NewHook(cert.Config{})
 	opts.Hook = h

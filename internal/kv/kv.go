@@ -11,8 +11,11 @@
 //
 // Transactions: a View sees one consistent snapshot. A read-write transaction (Update, Begin)
 // sees its snapshot plus its own writes, and its commit fails with ErrConflict when a key it read
-// was written by another transaction that committed after its snapshot was taken (the single
-// writer of the log never meets this; other writers retry). CommitAsync is the writer's
+// was written by another transaction that committed after its snapshot was taken (Badger refuses
+// exactly that; PostgreSQL refuses it when no serial order explains both, and a store may refuse
+// more than that, never less). A transaction that only writes (a blind write: a checkpoint)
+// never makes one that reads and writes other keys fail, so the single writer of the log, whose
+// groups follow one another, never meets a conflict; other writers retry. CommitAsync is the writer's
 // pipelining: it returns at once, and calls done with the commit's outcome later, in commit
 // order of the calls, so that the writer can lay out the next group while this one is made
 // durable. A commit reported as successful is durable (fsync or its replicated equivalent).

@@ -161,22 +161,39 @@ func (s *Store) commitBatch(t *txn, blind bool) (b *pgx.Batch, fenceAt int) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	all := make([][]byte, len(keys))
+	var dels [][]byte
 	sets := make([]any, 0, 2*len(keys))
-	for i, k := range keys {
-		all[i] = []byte(k)
-		if w := t.writes[k]; !w.del {
-			sets = append(sets, all[i], w.v)
+	for _, k := range keys {
+		w := t.writes[k]
+		switch {
+		case w.del:
+			dels = append(dels, []byte(k))
+		case !blind:
+			dels = append(dels, []byte(k))
+			sets = append(sets, []byte(k), w.v)
+		default:
+			sets = append(sets, []byte(k), w.v)
 		}
 	}
-	b.Queue(s.q.del, all)
+	// A transaction that read replaces its keys by DELETE and INSERT. One that only wrote
+	// upserts them instead: a DELETE looks its keys up, which in SERIALIZABLE mode takes
+	// predicate locks on whole index pages, and a write-only transaction (a checkpoint) beside a
+	// group commit over neighbouring keys then made the database refuse one of them as a
+	// serialization failure although no key was shared. The upsert's look-up takes none.
+	if len(dels) > 0 {
+		b.Queue(s.q.del, dels)
+	}
+	ins := &s.q.insert
+	if blind {
+		ins = &s.q.upsert
+	}
 	for len(sets) > 0 {
 		n := len(sets) / 2
 		i := insertSizes - 1
 		for 1<<i > n {
 			i--
 		}
-		b.Queue(s.q.insert[i], sets[:2<<i]...)
+		b.Queue(ins[i], sets[:2<<i]...)
 		sets = sets[2<<i:]
 	}
 	b.Queue("COMMIT")

@@ -23,6 +23,7 @@ type queries struct {
 	scan      [2][2][2]string // [keysOnly][after: k > $1 instead of k >= $1][bounded above]
 	del       string
 	insert    [insertSizes]string // insert[i] has 1<<i rows
+	upsert    [insertSizes]string // upsert[i] has 1<<i rows, replacing values of keys present
 	dropFrom  string
 	dropRange string
 	fence     string
@@ -84,6 +85,7 @@ func newQueries(table string) queries {
 			fmt.Fprintf(&b, "($%d, $%d)", 2*r+1, 2*r+2)
 		}
 		q.insert[i] = b.String()
+		q.upsert[i] = q.insert[i] + " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
 	}
 	return q
 }
