@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/santong-cn/santong/internal/kv/pgkv"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // serve --store: an instance is either the writer (it holds the writer lease, storelease.go) or
@@ -26,7 +27,7 @@ import (
 // drains (/readyz 503) and the process exits with an error, to be restarted as a standby.
 
 // writerHeader carries the lease holder's address in a standby's answers.
-const writerHeader = "X-Santong-Writer"
+const writerHeader = ledger.WriterHeader
 
 // awaitLease serves as a standby on ln until this instance holds the writer lease (or ctx ends:
 // done). It returns the context the service runs in (cancelled when the lease is lost), the
