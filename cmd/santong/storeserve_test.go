@@ -46,17 +46,17 @@ type instance struct {
 }
 
 // startInstance runs 'santong serve' on dir and the store dsn, on a free loopback port.
-func startInstance(t *testing.T, name, dir, dsn string, ttl time.Duration) *instance {
+func startInstance(t *testing.T, name, dir, dsn string, ttl time.Duration, extra ...string) *instance {
 	t.Helper()
 	port, err := pgtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startInstanceAt(t, name, dir, dsn, ttl, port)
+	return startInstanceAt(t, name, dir, dsn, ttl, port, extra...)
 }
 
 // startInstanceAt is startInstance on a given port (a restarted instance keeps its address).
-func startInstanceAt(t *testing.T, name, dir, dsn string, ttl time.Duration, port int) *instance {
+func startInstanceAt(t *testing.T, name, dir, dsn string, ttl time.Duration, port int, extra ...string) *instance {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	bin, err := exec.LookPath("santong") // the test binary, as testscript.Main installs it
@@ -65,6 +65,7 @@ func startInstanceAt(t *testing.T, name, dir, dsn string, ttl time.Duration, por
 	}
 	cmd := exec.Command(bin, "serve", "--data", dir, "--store", dsn, "--addr", addr, "--lease-ttl", ttl.String(),
 		"--rate-limit", "-1", "--checkpoint-interval", "50ms")
+	cmd.Args = append(cmd.Args, extra...)
 	out := &syncBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "SANTONG_PASSPHRASE="+testPass)
