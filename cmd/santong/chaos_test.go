@@ -28,15 +28,19 @@ import (
 // and a standby) kept running by a supervisor that restarts an instance that exits (as systemd's
 // Restart=always would), and 8 clients sending signed events, each retrying an event whose answer
 // it lost (to the same bytes: a retry gets the original receipt) and following the standby's
-// pointer to the writer. Then, in turn:
+// pointer to the writer; a verification replica (serve --follow) following slot A's address
+// (a standby's 503 names the writer, and the replica asks it); and 2 consumers scanning the
+// demo's labels at the replica and the instances, counted into a scan store on the same cluster.
+// Then, in turn:
 //
 //  1. kill -9 of the Patroni leader (its Patroni and PostgreSQL), brought back afterwards;
 //  2. kill -9 of the writer instance;
 //  3. SIGSTOP of the writer instance past its lease, then SIGCONT: it must fail-stop.
 //
 // Afterwards every acknowledged event is the record at the index its receipt named, santong log
-// verify passes on the database, and every checkpoint any client saw is a prefix of the final
-// tree (no fork). The test logs the counts and each fault's write gap (the longest time without an
+// verify passes on the database, every checkpoint any client saw is a prefix of the final tree
+// (no fork), the replica caught up with the writer, and every scan answered as recorded is in the
+// scan store (each label's count at least its recorded scans, at most its scans sent). The test logs the counts and each fault's write gap (the longest time without an
 // acknowledged write). Every wait is bounded; every process is stopped by its id (the cluster's by
 // patronitest, the instances by their cleanups).
 func TestStoreChaosPatroni(t *testing.T) {
@@ -56,8 +60,9 @@ func TestStoreChaosPatroni(t *testing.T) {
 	if err := c.WaitMembers(3, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dsn := chaosDatabase(t, c)
+	dsn, scansDSN := chaosDatabase(t, c, "santong"), chaosDatabase(t, c, "santong_scans")
 	sc := newStoreClusterOn(t, dsn)
+	toks := demoTokens(t, sc.dirA, dsn) // the demo's labels, to scan
 	const ttl = 3 * time.Second
 
 	// the instances, restarted by the supervisor when they exit
@@ -71,19 +76,21 @@ func TestStoreChaosPatroni(t *testing.T) {
 		if ports[i], err = pgtest.FreePort(); err != nil {
 			t.Fatal(err)
 		}
-		cur[i] = startInstanceAt(t, fmt.Sprintf("%c", 'A'+i), dirs[i], dsn, ttl, ports[i])
+		cur[i] = startInstanceAt(t, fmt.Sprintf("%c", 'A'+i), dirs[i], dsn, ttl, ports[i], "--scans", scansDSN)
 	}
 	// a verification replica following slot A's address, with a copy of santong.json only
 	rdir := filepath.Join(t.TempDir(), "replica")
 	if err := os.MkdirAll(rdir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(sc.dirA, "santong.json")); err != nil {
-		t.Fatal(err)
-	} else if err := os.WriteFile(filepath.Join(rdir, "santong.json"), b, 0o600); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"santong.json", "scan.key"} { // scan.key: it counts into the same shards
+		if b, err := os.ReadFile(filepath.Join(sc.dirA, f)); err != nil {
+			t.Fatal(err)
+		} else if err := os.WriteFile(filepath.Join(rdir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	replica := startReplica(t, rdir, fmt.Sprintf("http://127.0.0.1:%d", ports[0]))
+	replica := startReplica(t, rdir, fmt.Sprintf("http://127.0.0.1:%d", ports[0]), "--scans", scansDSN)
 	supDone := make(chan struct{})
 	go func() {
 		defer close(supDone)
@@ -98,13 +105,19 @@ func TestStoreChaosPatroni(t *testing.T) {
 				select {
 				case <-in.exited:
 					exits = append(exits, fmt.Sprintf("%s (%v): %s", in.name, in.err, lastLines(in.out.String(), 3)))
-					cur[i] = startInstanceAt(t, fmt.Sprintf("%c%d", 'A'+i, n), dirs[i], dsn, ttl, ports[i])
+					cur[i] = startInstanceAt(t, fmt.Sprintf("%c%d", 'A'+i, n), dirs[i], dsn, ttl, ports[i], "--scans", scansDSN)
 				default:
 				}
 			}
 			imu.Unlock()
 		}
 	}()
+	t.Cleanup(func() { // before the instances' own cleanups: no restart while they stop
+		imu.Lock()
+		stopping = true
+		imu.Unlock()
+		<-supDone
+	})
 	bases := func() []string {
 		imu.Lock()
 		defer imu.Unlock()
@@ -172,13 +185,33 @@ func TestStoreChaosPatroni(t *testing.T) {
 			}
 		}()
 	}
+	// 2 consumers scanning the demo's labels, at the replica and at the writer's slots in turn
+	scans := newScanTally()
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b := append(bases(), replica.base)
+				scans.scan(b[i%len(b)], toks[i%len(toks)])
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitAcks := func(what string, n int, d time.Duration) {
 		t.Helper()
 		for end := time.Now().Add(d); count() < n; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(end) {
 				imu.Lock()
-				t.Fatalf("%s: only %d events acknowledged within %s, want %d; instances that exited: %q\n%s", what, count(), d, n, exits, c.Logs(20))
+				ex := slices.Clone(exits)
+				imu.Unlock()
+				t.Fatalf("%s: only %d events acknowledged within %s, want %d; instances that exited: %q\n%s", what, count(), d, n, ex, c.Logs(20))
 			}
 			cps.poll(sc.verifier, append(bases(), replica.base)...)
 		}
@@ -268,6 +301,11 @@ func TestStoreChaosPatroni(t *testing.T) {
 	}
 	cps.poll(sc.verifier, replica.base)
 	t.Logf("the replica caught up: %d records", got)
+	srec, ssent, sstored := scans.check(t, replica.base)
+	if srec == 0 {
+		t.Error("no scan was answered as recorded")
+	}
+	t.Logf("scans: %d sent, %d answered as recorded, %d in the scan store (none of the recorded lost)", ssent, srec, sstored)
 	_ = replica.cmd.Process.Signal(os.Interrupt)
 	imu.Lock()
 	stopping = true
@@ -299,9 +337,9 @@ func TestStoreChaosPatroni(t *testing.T) {
 		len(acked), retried, again, size, len(cps.seen), len(exits))
 }
 
-// chaosDatabase creates the database 'santong' on the cluster's leader and returns the
-// multi-host URL that follows the primary.
-func chaosDatabase(t *testing.T, c *patronitest.Cluster) string {
+// chaosDatabase creates the database name on the cluster's leader and returns the multi-host
+// URL that follows the primary.
+func chaosDatabase(t *testing.T, c *patronitest.Cluster, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	lead, err := c.LeaderDSN("postgres")
@@ -312,7 +350,7 @@ func chaosDatabase(t *testing.T, c *patronitest.Cluster) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE santong")
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
 	conn.Close(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +360,7 @@ func chaosDatabase(t *testing.T, c *patronitest.Cluster) string {
 	for i, m := range c.Members {
 		hosts[i] = fmt.Sprintf("127.0.0.1:%d", m.Port)
 	}
-	dsn := fmt.Sprintf("postgres://%s@%s/santong?sslmode=disable&connect_timeout=2&target_session_attrs=read-write", c.User, strings.Join(hosts, ","))
+	dsn := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable&connect_timeout=2&target_session_attrs=read-write", c.User, strings.Join(hosts, ","), name)
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err == nil {
@@ -336,7 +374,7 @@ func chaosDatabase(t *testing.T, c *patronitest.Cluster) string {
 }
 
 // startReplica runs 'santong serve --follow URL' on dir, a verification replica.
-func startReplica(t *testing.T, dir, url string) *instance {
+func startReplica(t *testing.T, dir, url string, extra ...string) *instance {
 	t.Helper()
 	port, err := pgtest.FreePort()
 	if err != nil {
@@ -348,6 +386,7 @@ func startReplica(t *testing.T, dir, url string) *instance {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--follow", url, "--data", dir, "--addr", addr, "--follow-interval", "100ms", "--rate-limit", "-1")
+	cmd.Args = append(cmd.Args, extra...)
 	out := &syncBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -41,6 +41,11 @@ func (c *cli) awaitLease(ctx context.Context, ln net.Listener, base string, ttl 
 		return nil, nil, nil, false, usagef("--lease-ttl must be at least 300ms")
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// A writer paused inside a transaction holds the lease row FOR SHARE, and the next holder's
+	// Acquire waits for it: the server ends such a session once it has been idle for the
+	// lease's TTL, by when the paused writer has lost the lease anyway (without it, a pause
+	// cost pgkv's default of 60 s without a writer).
+	c.storeIdle = ttl
 	st, err := c.openStore(ctx, false)
 	if err != nil {
 		return nil, nil, nil, false, err
