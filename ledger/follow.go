@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -331,15 +332,27 @@ func tilePathN(n int64) string {
 	return s
 }
 
-// get fetches a path of the primary, at most limit bytes.
+// WriterHeader is the header in which a standby of a log on a shared store (serve --store)
+// names the writer instance while it answers 503.
+const WriterHeader = "X-Santong-Writer"
+
+// get fetches a path of the primary, at most limit bytes. A 503 that names the writer
+// (WriterHeader: the address behind the primary's name is a standby of a PostgreSQL store) is
+// asked again once of that writer: what it answers is verified like anything else, so the
+// hint can cost availability, never trust.
 func (f *Follower) get(ctx context.Context, path string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.Primary+path, nil)
+	resp, err := f.fetch(ctx, f.o.Primary+path)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := f.o.Client.Do(req)
-	if err != nil {
-		return nil, err
+	if w := resp.Header.Get(WriterHeader); resp.StatusCode == http.StatusServiceUnavailable && w != "" {
+		if u, perr := url.Parse(w); perr == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp, err = f.fetch(ctx, strings.TrimSuffix(w, "/")+path); err != nil {
+				return nil, err
+			}
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -354,6 +367,14 @@ func (f *Follower) get(ctx context.Context, path string, limit int64) ([]byte, e
 		return nil, fmt.Errorf("GET %s: over %d bytes", path, limit)
 	}
 	return b, nil
+}
+
+func (f *Follower) fetch(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.o.Client.Do(req)
 }
 
 func (f *Follower) fetchFailed(err error) error {

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,5 +491,50 @@ func TestFollowerOfReplica(t *testing.T) {
 	}
 	if !bytes.Equal(second.Checkpoint().Note, primary.Checkpoint().Note) || second.Size() != primary.Size() {
 		t.Fatalf("the replica of a replica holds %d records, checkpoint %q; the primary %d", second.Size(), second.Checkpoint().Note, primary.Size())
+	}
+}
+
+// TestFollowerWriterHint: the replica's primary address reaches a standby of a log on a shared
+// store, which answers 503 naming the writer: the replica asks the writer and catches up. A
+// hint to a liar is refused like any other lie, and a hint that is not an http(s) URL is not
+// followed.
+func TestFollowerWriterHint(t *testing.T) {
+	primary := followLog(t, false)
+	cp := grow(t, primary, 50, "true")
+	writer := &lyingProxy{upstream: serveLog(t, primary)}
+	wsrv := httptest.NewServer(writer)
+	defer wsrv.Close()
+	var hint atomic.Value
+	hint.Store(wsrv.URL)
+	standby := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ledger.WriterHeader, hint.Load().(string))
+		http.Error(w, `{"error":{"code":"unavailable"}}`, http.StatusServiceUnavailable)
+	}))
+	defer standby.Close()
+	replica := followLog(t, true)
+	f, err := ledger.NewFollower(ledger.FollowerOptions{Log: replica, Primary: standby.URL, Chunk: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for more := true; more; {
+		if more, err = f.Step(ctx); err != nil {
+			t.Fatalf("through the standby's hint: %v", err)
+		}
+	}
+	if got := replica.Checkpoint(); got.Size != cp.Size || got.Root != cp.Root {
+		t.Fatalf("replica at size %d, want %d", got.Size, cp.Size)
+	}
+	grow(t, primary, 10, "true")
+	writer.set(writer.upstream, flipIn("/tile/entries/", 3), false)
+	if _, err := f.Step(ctx); !asRefused(err, new(*ledger.Refused)) {
+		t.Errorf("a hinted writer serving a tampered entry bundle: %v, want a refusal", err)
+	}
+	writer.set(writer.upstream, nil, false)
+	for _, bad := range []string{"file:///etc/passwd", "javascript:alert(1)", "127.0.0.1:1", ""} {
+		hint.Store(bad)
+		if _, err := f.Step(ctx); err == nil || !strings.Contains(err.Error(), "503") {
+			t.Errorf("hint %q: %v, want the standby's 503", bad, err)
+		}
 	}
 }

@@ -25,6 +25,7 @@ type cli struct {
 	ledgerMemory    ledgerMemory  // Badger's memory for the log (zero: the ledger's defaults)
 	store           string        // --store: the log in this PostgreSQL database instead of DIR/db (store.go)
 	lease           *writerLease  // serve's writer lease on that store (storeserve.go)
+	storeIdle       time.Duration // the store's idle_in_transaction_session_timeout (0: pgkv's default; serve: the lease's TTL)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.

@@ -28,6 +28,7 @@ func cmdDemo(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("demo")
 	data := fs.String("data", "", "the data directory, initialised and otherwise empty (default $SANTONG_DATA or ./"+defaultData+")")
 	jsonOut := fs.Bool("json", false, "print the result as JSON")
+	addStoreFlag(fs, c) // store.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

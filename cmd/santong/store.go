@@ -53,7 +53,7 @@ func (c *cli) openStore(ctx context.Context, readOnly bool) (*pgkv.Store, error)
 	if err := checkStoreURL(c.store); err != nil {
 		return nil, err
 	}
-	st, err := pgkv.Open(ctx, c.store, pgkv.Options{ReadOnly: readOnly})
+	st, err := pgkv.Open(ctx, c.store, pgkv.Options{ReadOnly: readOnly, IdleInTransaction: c.storeIdle})
 	if err != nil {
 		return nil, withHint(fmt.Errorf("open the store: %w", err), "check --store ($SANTONG_STORE): the server, the database and its user")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/santong-cn/santong/internal/kv/pgkv"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // serve --store: an instance is either the writer (it holds the writer lease, storelease.go) or
@@ -26,7 +27,7 @@ import (
 // drains (/readyz 503) and the process exits with an error, to be restarted as a standby.
 
 // writerHeader carries the lease holder's address in a standby's answers.
-const writerHeader = "X-Santong-Writer"
+const writerHeader = ledger.WriterHeader
 
 // awaitLease serves as a standby on ln until this instance holds the writer lease (or ctx ends:
 // done). It returns the context the service runs in (cancelled when the lease is lost), the
@@ -40,6 +41,11 @@ func (c *cli) awaitLease(ctx context.Context, ln net.Listener, base string, ttl 
 		return nil, nil, nil, false, usagef("--lease-ttl must be at least 300ms")
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// A writer paused inside a transaction holds the lease row FOR SHARE, and the next holder's
+	// Acquire waits for it: the server ends such a session once it has been idle for the
+	// lease's TTL, by when the paused writer has lost the lease anyway (without it, a pause
+	// cost pgkv's default of 60 s without a writer).
+	c.storeIdle = ttl
 	st, err := c.openStore(ctx, false)
 	if err != nil {
 		return nil, nil, nil, false, err

@@ -46,12 +46,18 @@ type instance struct {
 }
 
 // startInstance runs 'santong serve' on dir and the store dsn, on a free loopback port.
-func startInstance(t *testing.T, name, dir, dsn string, ttl time.Duration) *instance {
+func startInstance(t *testing.T, name, dir, dsn string, ttl time.Duration, extra ...string) *instance {
 	t.Helper()
 	port, err := pgtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startInstanceAt(t, name, dir, dsn, ttl, port, extra...)
+}
+
+// startInstanceAt is startInstance on a given port (a restarted instance keeps its address).
+func startInstanceAt(t *testing.T, name, dir, dsn string, ttl time.Duration, port int, extra ...string) *instance {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	bin, err := exec.LookPath("santong") // the test binary, as testscript.Main installs it
 	if err != nil {
@@ -59,6 +65,7 @@ func startInstance(t *testing.T, name, dir, dsn string, ttl time.Duration) *inst
 	}
 	cmd := exec.Command(bin, "serve", "--data", dir, "--store", dsn, "--addr", addr, "--lease-ttl", ttl.String(),
 		"--rate-limit", "-1", "--checkpoint-interval", "50ms")
+	cmd.Args = append(cmd.Args, extra...)
 	out := &syncBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "SANTONG_PASSPHRASE="+testPass)
@@ -151,8 +158,10 @@ type storeCluster struct {
 	verifier        note.Verifier
 }
 
-func newStoreCluster(t *testing.T) *storeCluster {
-	dsn := pgDatabases(t, 1)[0]
+func newStoreCluster(t *testing.T) *storeCluster { return newStoreClusterOn(t, pgDatabases(t, 1)[0]) }
+
+// newStoreClusterOn is newStoreCluster on the database dsn.
+func newStoreClusterOn(t *testing.T, dsn string) *storeCluster {
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 	wantRun(t, 0, "init", "--data", dirA, "--store", dsn)
 	if out, err := exec.Command("cp", "-r", dirA, dirB).CombinedOutput(); err != nil {
