@@ -127,6 +127,12 @@ func (s *Store) commit(t *txn, prev *slot) error {
 			if blind && isConflict(err) && attempt < blindRetries {
 				continue
 			}
+			if !blind && isConflict(err) && !t.reads.off && attempt < rwRetries {
+				if err = s.retryRW(t); err == nil {
+					continue // t.conn is in a new transaction that still reads what t read
+				}
+				return err
+			}
 			return mapErr(fmt.Errorf("pgkv: commit: %w", err))
 		case failIdleEnded:
 			// the server ended the session while it sat idle in this transaction (a paused
@@ -140,6 +146,38 @@ func (s *Store) commit(t *txn, prev *slot) error {
 		default:
 			return fmt.Errorf("%w: %v", ErrCommitUnknown, err)
 		}
+	}
+}
+
+// retryRW opens a new transaction for t whose reads still give what they gave (retry.go) and
+// leaves it in t.conn, or says why it could not: ErrConflict when a read changed.
+func (s *Store) retryRW(t *txn) error {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := s.opCtx()
+		c, err := s.pool.acquire(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("pgkv: connect: %w", err)
+		}
+		failedAt, fenceAt, err := s.revalidate(c, t)
+		switch {
+		case err == nil:
+			t.conn = c
+			return nil
+		case err == errChanged:
+			s.rollback(c)
+			return fmt.Errorf("%w: %v", kv.ErrConflict, err)
+		}
+		switch s.failedBatch(c, err, failedAt, fenceAt) {
+		case failFenced:
+			return ErrFenced
+		case failRefused, failNotSent:
+			if (isConflict(err) || isSafeToRetry(err)) && attempt < rwRetries {
+				continue
+			}
+		}
+		// no COMMIT was in the batch: whatever became of the connection, nothing was written
+		return mapErr(fmt.Errorf("pgkv: commit: retry: nothing was written: %w", err))
 	}
 }
 

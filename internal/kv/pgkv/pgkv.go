@@ -1,8 +1,9 @@
 // Package pgkv is the PostgreSQL implementation of kv.Store, for the cluster mode (a PostgreSQL
 // cluster under Patroni holds the log and its projection; see docs/scaling.md, "PostgreSQL
 // store"). It speaks PostgreSQL's wire protocol with github.com/jackc/pgx/v5 and keeps to SQL that
-// openGauss, PolarDB and YugabyteDB accept too: no extensions, no stored procedures, no ON
-// CONFLICT.
+// openGauss, PolarDB and YugabyteDB accept too: no extensions, no stored procedures; one
+// INSERT ... ON CONFLICT (k) DO UPDATE, for transactions that only write (docs/scaling.md says
+// what an engine without it needs).
 //
 // # Schema
 //
@@ -33,6 +34,13 @@
 // round trip (after the first, which also prepares the statements). A transaction that only wrote
 // (it read nothing) is retried by the store when the server reports a serialization failure:
 // its outcome depends on no snapshot, so blind writers never see ErrConflict, as on Badger.
+//
+// A read-write transaction that the server refuses as a serialization failure is retried too,
+// when what it read still holds: SERIALIZABLE tracks reads by index page, so a read of an absent
+// key conflicts with a neighbour's insert although no key was shared. The store keeps every
+// answer the server gave the transaction (up to 16 MiB), opens a new transaction, reads it all
+// again in one round trip and commits the writes there if every answer is the same; otherwise
+// the commit fails with ErrConflict (retry.go).
 //
 // Iterate reads in pages (ORDER BY k LIMIT n) and calls f only after a page is read completely,
 // so that f may call Get on the same transaction.

@@ -30,13 +30,14 @@ type txn struct {
 	count    int64
 	size     int64
 	finished bool
+	reads    readSet // what the server answered, for the validated retry (retry.go)
 }
 
 func (s *Store) newTxn(readOnly bool, fc *fence) *txn {
 	s.mu.Lock()
 	after := s.tail
 	s.mu.Unlock()
-	return &txn{s: s, readOnly: readOnly, fence: fc, after: after}
+	return &txn{s: s, readOnly: readOnly, fence: fc, after: after, reads: readSet{off: readOnly}}
 }
 
 var errFinished = errors.New("pgkv: transaction already committed or discarded")
@@ -139,6 +140,7 @@ func (t *txn) Get(k []byte) ([]byte, error) {
 		err = t.conn.QueryRow(ctx, t.s.q.get, k).Scan(&v)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
+		t.reads.get(k, nil, false)
 		return nil, kv.ErrNotFound
 	}
 	if err != nil {
@@ -147,6 +149,7 @@ func (t *txn) Get(k []byte) ([]byte, error) {
 	if v == nil {
 		v = []byte{}
 	}
+	t.reads.get(k, v, true)
 	return v, nil
 }
 
@@ -321,6 +324,7 @@ func (t *txn) page(from, hi []byte, after int, keysOnly bool, limit int) ([]row,
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("pgkv: iterate: %w", err))
 	}
+	t.reads.page(sql, args, keysOnly, out)
 	return out, nil
 }
 
