@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,6 +135,43 @@ func TestStoreBadURL(t *testing.T) {
 		errs := wantFail(t, args...)
 		if !strings.Contains(errs, "postgres://") {
 			t.Errorf("%v: %s", args, errs)
+		}
+	}
+}
+
+// TestTransientStoreError: what serve --store waits out at start (nothing listening yet, as
+// while a cluster has no primary) and what it reports at once (a database that does not exist).
+func TestTransientStoreError(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := *u
+	missing.Path = "/no_such_database"
+	down := *u
+	down.Host = closed
+	for _, tc := range []struct {
+		dsn  string
+		want bool
+	}{
+		{down.String() + "&connect_timeout=2", true},
+		{missing.String(), false},
+	} {
+		c := &cli{store: tc.dsn}
+		st, err := c.openStore(context.Background(), false)
+		if err == nil {
+			st.Close()
+			t.Fatalf("%s: opened", tc.dsn)
+		}
+		if got := transientStoreError(err); got != tc.want {
+			t.Errorf("%s: transient %v, want %v (%v)", tc.dsn, got, tc.want, err)
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/santong-cn/santong/internal/kv/pgkv"
 	"github.com/santong-cn/santong/ledger"
 )
@@ -46,10 +48,6 @@ func (c *cli) awaitLease(ctx context.Context, ln net.Listener, base string, ttl 
 	// lease's TTL, by when the paused writer has lost the lease anyway (without it, a pause
 	// cost pgkv's default of 60 s without a writer).
 	c.storeIdle = ttl
-	st, err := c.openStore(ctx, false)
-	if err != nil {
-		return nil, nil, nil, false, err
-	}
 	var id [6]byte
 	rand.Read(id[:])
 	holder := base + "#" + hex.EncodeToString(id[:])
@@ -65,6 +63,13 @@ func (c *cli) awaitLease(ctx context.Context, ln net.Listener, base string, ttl 
 		_ = standby.Shutdown(sctx)
 		cancel()
 		<-served
+	}
+	// The standby answers while it waits for the store too (a cluster without a primary at
+	// this moment, during a failover): a supervisor need not restart it in a loop.
+	st, err := c.waitStore(ctx, logger, ttl)
+	if err != nil || st == nil {
+		endStandby()
+		return nil, nil, nil, st == nil && err == nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	poll := ttl / 5
@@ -97,6 +102,50 @@ func (c *cli) awaitLease(ctx context.Context, ln net.Listener, base string, ttl 
 		case <-time.After(poll):
 		}
 	}
+}
+
+// storeWait bounds how long serve --store waits for its store at start before it gives up.
+var storeWait = time.Minute
+
+// waitStore opens the store, trying again with a growing pause while the failure may pass (no
+// server accepts a read-write session yet: a failover, a cluster starting) and for at most
+// storeWait. A failure that waiting cannot mend (a refused password, a missing database, a
+// schema of another version, a malformed URL) is returned at once. A nil store and nil error:
+// ctx ended.
+func (c *cli) waitStore(ctx context.Context, logger *slog.Logger, ttl time.Duration) (*pgkv.Store, error) {
+	deadline := time.Now().Add(storeWait)
+	pause := min(ttl/4, 250*time.Millisecond)
+	for {
+		st, err := c.openStore(ctx, false)
+		if err == nil || !transientStoreError(err) || time.Now().Add(pause).After(deadline) {
+			return st, err
+		}
+		logger.Warn("standby: the store is not reachable yet; trying again", "in", pause, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// transientStoreError says whether waiting may mend a failure to open the store: a connection
+// that failed, or found only a read-only server, may succeed later; the server's refusals of the
+// user or the database, a malformed URL and the schema checks will not.
+func transientStoreError(err error) bool {
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "28", "3D", "42": // authorisation, missing database, privileges
+			return false
+		}
+	}
+	return true
 }
 
 // standbyHandler answers a standby's requests.
