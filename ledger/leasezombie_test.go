@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -72,6 +73,12 @@ func TestFencedZombie(t *testing.T) {
 	// the old writer wakes up
 	if rc, err := old.Append(ctx, Entry{Chain: chain, Payload: []byte(`{"zombie":true}`)}); err == nil {
 		t.Errorf("the fenced-out writer appended record %d", rc.Index)
+	} else if !errors.Is(err, ErrNotWriter) || errors.Is(err, ErrStorage) {
+		// not "the ledger's storage could not be read: run 'santong log verify'": nothing is wrong with it
+		t.Errorf("the fenced-out writer's append: %v, want ErrNotWriter", err)
+	}
+	if _, err := old.Append(ctx, Entry{Chain: chain, Payload: []byte(`{"zombie":2}`)}); !errors.Is(err, ErrNotWriter) {
+		t.Errorf("the fenced-out writer's next append: %v, want ErrNotWriter", err)
 	}
 	if sc, err := old.SignCheckpoint(ctx); err == nil && sc.Size > 3 {
 		t.Errorf("the fenced-out writer signed a checkpoint of size %d", sc.Size)

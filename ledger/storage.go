@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/santong-cn/santong/internal/kv/pgkv"
 	"runtime/debug"
 	"strings"
 
@@ -19,6 +20,18 @@ import (
 // truncated table, a panic inside Badger. Compare with errors.Is; the wrapped error says more
 // (for the operator's log, not for users).
 var ErrStorage = &fault.Error{Code: fault.Unavailable, Message: "the ledger's storage could not be read: run 'santong log verify' on a copy"}
+
+// ErrNotWriter is the appenders' error, and the log's from then on, when the store refused a
+// group commit because this process no longer holds the writer lease (pgkv.ErrFenced: another
+// instance took it), or ended the writer's transaction after it sat idle past the lease's time to
+// live (pgkv.ErrIdleEnded: the process was paused): nothing of the group was written, and the
+// stored log is sound. It is not a storage failure, and `santong log verify` has nothing to find.
+var ErrNotWriter = &fault.Error{Code: fault.Unavailable, Message: "this instance is no longer the log's writer (its writer lease moved to another instance, or it was paused past the lease): nothing of the append was written; send writes to the writer"}
+
+// notWriter reports whether err means this process lost the right to write (ErrNotWriter).
+func notWriter(err error) bool {
+	return errors.Is(err, ErrNotWriter) || errors.Is(err, pgkv.ErrFenced) || errors.Is(err, pgkv.ErrIdleEnded)
+}
 
 // storageError wraps err as an ErrStorage.
 func storageError(err error) error {

@@ -390,6 +390,21 @@ func (l *Log) finish(w *writerState, fl *inflight) {
 // fail stops the log after a transaction could not be written: the in-memory tree might no
 // longer match the disk. Appenders of items get the error.
 func (l *Log) fail(err error, items []item) {
+	if notWriter(err) {
+		cause := err
+		err = &fault.Error{Code: ErrNotWriter.Code, Message: ErrNotWriter.Message, Err: ErrNotWriter}
+		l.failed.Store(&err)
+		l.log.Error("writer lease lost: the store refused this instance's commit; the log takes no more appends", "cause", cause)
+		if l.opts.Hook != nil {
+			l.opts.Hook.Abort()
+		}
+		for _, it := range items {
+			if it.req.errs[it.i] == nil && it.req.receipts[it.i].Hash == (Hash{}) {
+				it.req.finish(it.i, Receipt{}, err)
+			}
+		}
+		return
+	}
 	err = storageError(err)
 	l.failed.Store(&err)
 	l.log.Error("storage failure: the log could not write a transaction and takes no more appends until reopened", "err", err, "cause", errors.Unwrap(err))

@@ -137,7 +137,7 @@ func (s *Store) commit(t *txn, prev *slot) error {
 		case failIdleEnded:
 			// the server ended the session while it sat idle in this transaction (a paused
 			// writer): the transaction was rolled back before the commit reached it
-			return fmt.Errorf("pgkv: commit: the server ended the idle transaction, nothing was written: %w", err)
+			return fmt.Errorf("%w: %v", ErrIdleEnded, err)
 		case failNotSent:
 			if blind && attempt < blindRetries {
 				continue

@@ -99,6 +99,10 @@ var (
 	// ErrFenced is returned by a fenced transaction's commit when the writer lease's epoch moved
 	// (another holder acquired it): nothing of the transaction was written.
 	ErrFenced = errors.New("pgkv: writer lease lost (its epoch moved); nothing was written")
+	// ErrIdleEnded is a commit's error when the server had ended the session while it sat idle
+	// in the transaction (idle_in_transaction_session_timeout, Options.IdleInTransaction): the
+	// process was paused; nothing was written.
+	ErrIdleEnded = errors.New("pgkv: the server ended the transaction after it sat idle (the process was paused?); nothing was written")
 	// ErrKeyTooLong is returned by Set and Delete for a key over MaxKeySize bytes.
 	ErrKeyTooLong = fmt.Errorf("pgkv: key longer than %d bytes", MaxKeySize)
 	// ErrEmptyKey is returned for the empty key, which kv does not allow.
