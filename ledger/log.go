@@ -243,13 +243,16 @@ func (l *Log) load() error {
 		return fmt.Errorf("ledger: open: read checkpoint: %w", err)
 	}
 	if note == nil {
-		if size > 0 {
+		if size > 0 && !l.beforeFirstCheckpoint(size) {
 			return fmt.Errorf("ledger: open: the log has %d records but no checkpoint: the database was altered", size)
 		}
 		if herr != nil {
 			return l.auditable(fmt.Errorf("ledger: open: %w", herr))
 		}
 		l.cp.Store(&SignedCheckpoint{Checkpoint: Checkpoint{Origin: l.opts.Origin}})
+		if size > 0 {
+			l.kickCheckpoint()
+		}
 		return nil
 	}
 	cp, err := OpenCheckpoint(note, l.opts.Verifier)
@@ -279,6 +282,26 @@ func (l *Log) load() error {
 		l.rememberHeads(cp.Size, s.heads)
 	}
 	return nil
+}
+
+// firstCheckpointWindow bounds the records' span that a crash before the first checkpoint can
+// leave: the checkpointer signs within CheckpointInterval (250 ms by default) of an append.
+const firstCheckpointWindow = time.Minute
+
+// beforeFirstCheckpoint reports whether a log of size records and no checkpoint is what a crash
+// before the first checkpoint leaves: its records span at most firstCheckpointWindow. A log whose
+// records span more had signed checkpoints, and its missing checkpoint was deleted.
+func (l *Log) beforeFirstCheckpoint(size int64) bool {
+	first, err := l.Record(0)
+	if err != nil {
+		return false
+	}
+	last, err := l.Record(size - 1)
+	if err != nil || last.Time.Sub(first.Time) > firstCheckpointWindow {
+		return false
+	}
+	l.log.Warn("the log has records but no signed checkpoint: a crash before its first checkpoint; signing one now", "records", size)
+	return true
 }
 
 // auditable returns err, unless the log is opened for an audit: then it keeps err for Err and
