@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,14 +110,7 @@ func runAppends(b *testing.B, l *ledger.Log) {
 	wg.Wait()
 	el := time.Since(start)
 	b.StopTimer()
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/el.Seconds(), "appends/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	ReportLatencies(b, lat, el, "appends/s")
 }
 
 // BenchmarkScanStore: durable scans from 64 clients (each scan a new unit from a new client) in
@@ -213,12 +205,5 @@ func runScans(b *testing.B, s scanstore.Store) {
 	wg.Wait()
 	el := time.Since(start)
 	b.StopTimer()
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/el.Seconds(), "scans/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	ReportLatencies(b, lat, el, "scans/s")
 }

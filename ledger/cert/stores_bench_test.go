@@ -3,7 +3,6 @@ package cert
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,13 +104,7 @@ func runSubmits(b *testing.B, w *world) {
 	wg.Wait()
 	el := time.Since(start)
 	b.StopTimer()
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return
+	if n := patronitest.ReportLatencies(b, lat, el, "events/s"); n > 0 {
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/event")
 	}
-	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/el.Seconds(), "events/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(len(all)), "cpu-µs/event")
 }
