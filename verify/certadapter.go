@@ -111,14 +111,14 @@ func (a *CertRegistry) LabelKey(batch int64) (ed25519.PublicKey, string, string,
 	if err != nil {
 		return nil, "", "", err
 	}
-	if !info.LabelKey.ValidAt(info.Batch.Issued) {
+	if !info.LabelValidAt(info.Batch.Issued) {
 		return nil, "", "", fault.Field(fault.Unauthorized, "token", "the batch's label key is revoked")
 	}
 	gtin := info.GTIN
 	if g, err := ids.GTIN14(gtin); err == nil {
 		gtin = g
 	}
-	return ed25519.PublicKey(info.LabelKey.Public), gtin, info.Batch.Lot, nil
+	return info.LabelPublic, gtin, info.Batch.Lot, nil
 }
 
 // Batch implements Registry: id is the batch's ledger index (its number in tokens) or its uuid.

@@ -414,6 +414,7 @@ func (a *applier) keyRevoked(b *event.KeyRevocation) error {
 	k.RevokedFrom = &from
 	k.Revocation = &KeyRevoking{Reason: b.Reason, Index: a.rc.Index, Time: a.ev.Time}
 	save(a.st, key('k', b.Key[:]), k)
+	putRevoked(a.st, b.Key, from) // what a scan reads (scan.go)
 	return nil
 }
 
@@ -908,7 +909,7 @@ func (a *applier) batch(b *event.Batch) error {
 		Line: b.Line, Market: b.Market}
 	save(a.st, key('b', uid(a.ev.Subject)), bt)
 	a.st.set(key('i', idx8(a.rc.Index)), uid(a.ev.Subject))
-	putScan(a.st, bt, pr.GTIN, c) // scan.go
+	putScan(a.st, bt, lk, pr.GTIN, c) // scan.go
 	a.touched = append(a.touched, b.Product)
 	return nil
 }

@@ -1,11 +1,13 @@
 package cert
 
 import (
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"time"
 
 	"github.com/santong-cn/santong/internal/fault"
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 // A scan's look-up. A scanned token names a batch by its ledger index; the verdict needs the
@@ -16,17 +18,22 @@ import (
 //
 // The scan record, x j <ledger index 8>, holds in one binary value what of those never changes
 // or changes only with the batch itself: the batch (rewritten by its recall and by its voids,
-// which rewrite x b), its product's GTIN and its certificate's id and validity dates (products
-// and grants are written once). What changes apart from the batch stays in its own keys, read
-// beside the scan record: the label key (x k: a revocation names one key, not its batches) and
-// the certificate's status head (x S: a suspension names one certificate, not its batches;
-// absent for a certificate never suspended, which its bloom filter answers). So a scan reads
-// three keys, two of them of kinds the hook's cache keeps decoded.
+// which rewrite x b), its label key's public key (a key id names one key for good), its
+// product's GTIN and its certificate's id and validity dates (products and grants are written
+// once). What changes apart from the batch stays in its own keys, read beside the scan record,
+// so that a revocation or suspension rewrites one key, not every batch:
+//
+//	x N <key id 8>            revoked from (a time, as below): written by a key's revocation
+//	x S <certificate uuid 16> the certificate's status head (rules.go)
+//
+// Both are absent for a key never revoked and a certificate never suspended, as nearly all
+// are, and Badger's bloom filters answer those reads without reading a block. So a scan reads
+// three keys, and at a national size one block.
 //
 // Encoding (version 1), integers as Go's varints (binary.AppendVarint) unless sized:
 //
 //	1                                   version
-//	id 16, enterprise 16, product 16, certificate 16, label key id 8
+//	id 16, enterprise 16, product 16, certificate 16, label key id 8, label public key 32
 //	produced, issued, valid from, valid until        times
 //	quantity, first serial, voided                   varints
 //	lot, production date, line, market, GTIN         strings: uvarint length, bytes
@@ -44,17 +51,26 @@ var errScanRecord = fault.New(fault.Internal, "corrupt projection value: malform
 // scanKey is the key of the scan record of the batch issued by record i.
 func scanKey(i int64) []byte { return key('j', idx8(i)) }
 
+// revokedKey is the key of a revoked key's revocation time.
+func revokedKey(id event.KeyID) []byte { return key('N', id[:]) }
+
+// putRevoked records that key id is revoked from t.
+func putRevoked(st store, id event.KeyID, t time.Time) { st.set(revokedKey(id), appendTime(nil, t)) }
+
 // scanRecord is what x j holds.
 type scanRecord struct {
 	batch                 Batch
+	labelPublic           [ed25519.PublicKeySize]byte
 	gtin                  string
 	validFrom, validUntil time.Time
 }
 
-// putScan writes the scan record of b (x b's value) with its product's GTIN and its
-// certificate's validity dates.
-func putScan(st store, b *Batch, gtin string, c *Certificate) {
-	st.set(scanKey(b.Index), encodeScan(&scanRecord{batch: *b, gtin: gtin, validFrom: c.ValidFrom, validUntil: c.ValidUntil}))
+// putScan writes the scan record of b (x b's value) with its label key's public key, its
+// product's GTIN and its certificate's validity dates.
+func putScan(st store, b *Batch, label *Key, gtin string, c *Certificate) {
+	r := &scanRecord{batch: *b, gtin: gtin, validFrom: c.ValidFrom, validUntil: c.ValidUntil}
+	copy(r.labelPublic[:], label.Public)
+	st.set(scanKey(b.Index), encodeScan(r))
 }
 
 // rewriteScan writes the scan record of b after its recall or a void: the batch's product and
@@ -75,7 +91,11 @@ func rewriteScan(st store, b *Batch) error {
 		}
 		return err
 	}
-	putScan(st, b, p.GTIN, &c)
+	k, err := lookupKey(st, b.LabelKey)
+	if err != nil {
+		return err
+	}
+	putScan(st, b, k, p.GTIN, &c)
 	return nil
 }
 
@@ -88,6 +108,7 @@ func encodeScan(r *scanRecord) []byte {
 	e = append(e, b.Product[:]...)
 	e = append(e, b.Certificate[:]...)
 	e = append(e, b.LabelKey[:]...)
+	e = append(e, r.labelPublic[:]...)
 	for _, t := range []time.Time{b.Produced, b.Issued, r.validFrom, r.validUntil} {
 		e = appendTime(e, t)
 	}
@@ -202,6 +223,7 @@ func decodeScan(v []byte, r *scanRecord) error {
 	d.fixed(b.Product[:])
 	d.fixed(b.Certificate[:])
 	d.fixed(b.LabelKey[:])
+	d.fixed(r.labelPublic[:])
 	b.Produced, b.Issued, r.validFrom, r.validUntil = d.time(), d.time(), d.time(), d.time()
 	b.Quantity, b.FirstSerial, b.Voided = d.varint(), d.varint(), d.varint()
 	b.Lot, b.ProductionDate, b.Line, b.Market, r.gtin = d.string(), d.string(), d.string(), d.string(), d.string()
@@ -220,9 +242,11 @@ func decodeScan(v []byte, r *scanRecord) error {
 
 // ScanInfo is what a scan's verdict needs of a batch (Registry.ScanInfo).
 type ScanInfo struct {
-	Batch    *Batch
-	LabelKey *Key   // its public key verifies the tokens; check LabelKey.ValidAt(Batch.Issued)
-	GTIN     string // the product's GTIN as registered ("" when it has none)
+	Batch *Batch
+	// The label key's public key verifies the tokens; check LabelValidAt(Batch.Issued).
+	LabelPublic      ed25519.PublicKey
+	LabelRevokedFrom *time.Time // nil: not revoked
+	GTIN             string     // the product's GTIN as registered ("" when it has none)
 	// The batch's certificate's validity dates, and its status now and on the production date
 	// (as BatchInfo gives them: from its dates and status changes).
 	CertValidFrom, CertValidUntil time.Time
@@ -230,16 +254,21 @@ type ScanInfo struct {
 	Recalled                      bool
 }
 
+// LabelValidAt reports whether what the label key signed at t counts (Key.ValidAt).
+func (s *ScanInfo) LabelValidAt(t time.Time) bool {
+	return s.LabelRevokedFrom == nil || t.Before(*s.LabelRevokedFrom)
+}
+
 // errNoScanRecord: the batch has no scan record (a projection written before they existed).
 var errNoScanRecord = errors.New("no scan record")
 
 // ScanInfo reads what a scan needs of the batch issued by record i (the batch number in
-// tokens): its scan record, its label key and its certificate's status head, in one read
-// transaction. On a projection written before scan records existed it reads what BatchInfo
+// tokens): its scan record, its label key's revocation and its certificate's status head, in
+// one read transaction. On a projection written before scan records existed it reads what BatchInfo
 // reads, and answers the same.
 func (r *Registry) ScanInfo(i int64, now time.Time) (*ScanInfo, error) {
 	var rec scanRecord
-	info := &ScanInfo{LabelKey: new(Key)}
+	info := &ScanInfo{}
 	err := r.view(func(v *view) error {
 		st := v.st
 		b, ok, err := st.get(scanKey(i))
@@ -253,11 +282,17 @@ func (r *Registry) ScanInfo(i int64, now time.Time) (*ScanInfo, error) {
 			return err
 		}
 		rec.batch.Index = i // the key holds it
-		if ok, err := load(st, key('k', rec.batch.LabelKey[:]), info.LabelKey); err != nil || !ok {
-			if err == nil {
-				err = fault.New(fault.Internal, "projection misses a batch's reference")
-			}
+		rv, ok, err := st.get(revokedKey(rec.batch.LabelKey))
+		if err != nil {
 			return err
+		}
+		if ok {
+			d := scanDecoder{b: rv}
+			if t := d.time(); !d.bad && len(d.b) == 0 {
+				info.LabelRevokedFrom = &t
+			} else {
+				return errScanRecord
+			}
 		}
 		h, err := loadHead(st, rec.batch.Certificate)
 		if err != nil {
@@ -277,6 +312,7 @@ func (r *Registry) ScanInfo(i int64, now time.Time) (*ScanInfo, error) {
 		return nil, err
 	}
 	info.Batch, info.GTIN = &rec.batch, rec.gtin
+	info.LabelPublic = ed25519.PublicKey(rec.labelPublic[:])
 	info.CertValidFrom, info.CertValidUntil = rec.validFrom, rec.validUntil
 	info.Recalled = rec.batch.Recall != nil
 	return info, nil
@@ -288,7 +324,7 @@ func (r *Registry) scanInfoFromBatch(i int64, now time.Time) (*ScanInfo, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &ScanInfo{Batch: bi.Batch, LabelKey: bi.LabelKey, GTIN: bi.Product.GTIN,
+	return &ScanInfo{Batch: bi.Batch, LabelPublic: bi.LabelKey.Public, LabelRevokedFrom: bi.LabelKey.RevokedFrom, GTIN: bi.Product.GTIN,
 		CertValidFrom: bi.Certificate.ValidFrom, CertValidUntil: bi.Certificate.ValidUntil,
 		StatusNow: bi.StatusNow, StatusMade: bi.StatusMade, Recalled: bi.Recalled}, nil
 }

@@ -45,8 +45,9 @@ func sameScan(t *testing.T, what string, r *Registry, i int64) *ScanInfo {
 	switch {
 	case js(si.Batch) != js(bi.Batch):
 		t.Fatalf("%s: batch\n%s\nwant\n%s", what, js(si.Batch), js(bi.Batch))
-	case js(si.LabelKey) != js(bi.LabelKey):
-		t.Fatalf("%s: label key\n%s\nwant\n%s", what, js(si.LabelKey), js(bi.LabelKey))
+	case !bytes.Equal(si.LabelPublic, bi.LabelKey.Public) || js(si.LabelRevokedFrom) != js(bi.LabelKey.RevokedFrom):
+		t.Fatalf("%s: label key %x revoked from %s, want %x from %s", what, si.LabelPublic, js(si.LabelRevokedFrom),
+			bi.LabelKey.Public, js(bi.LabelKey.RevokedFrom))
 	case si.GTIN != bi.Product.GTIN || !si.CertValidFrom.Equal(bi.Certificate.ValidFrom) || !si.CertValidUntil.Equal(bi.Certificate.ValidUntil):
 		t.Fatalf("%s: GTIN %q, validity %v-%v; want %q, %v-%v", what, si.GTIN, si.CertValidFrom, si.CertValidUntil,
 			bi.Product.GTIN, bi.Certificate.ValidFrom, bi.Certificate.ValidUntil)
@@ -73,7 +74,8 @@ func TestScanInfo(t *testing.T) {
 		t.Fatalf("issued: %+v", si)
 	}
 
-	// three reads on a cold cache: the scan record, the label key, the certificate's head
+	// three reads on a cold cache: the scan record, the label key's revocation, the
+	// certificate's head
 	cs := &countingStore{Store: r.db}
 	cold := &Registry{log: r.log, db: cs}
 	if _, err := cold.ScanInfo(bi, time.Now()); err != nil || cs.gets != 3 {
@@ -97,7 +99,7 @@ func TestScanInfo(t *testing.T) {
 		t.Fatalf("recalled: %+v", si.Batch.Recall)
 	}
 	w.must(w.root, w.ent, w.ent, &event.KeyRevocation{Key: event.KeyIDOf(pub(w.label)), From: ts(w.now().Add(-time.Hour)), Reason: "lost"})
-	if si := sameScan(t, "label key revoked", r, bi); si.LabelKey.ValidAt(si.Batch.Issued) {
+	if si := sameScan(t, "label key revoked", r, bi); si.LabelValidAt(si.Batch.Issued) {
 		t.Fatal("label key revoked: still valid at issuance")
 	}
 
@@ -140,7 +142,7 @@ func TestScanRecordDecode(t *testing.T) {
 		Quantity: 1000, FirstSerial: 1, LabelKey: event.KeyID{1, 2, 3, 4, 5, 6, 7, 8}, Issued: time.Date(2026, 3, 1, 3, 4, 5, 6e6, time.UTC),
 		Line: "line 1", Market: "export", Voided: 12,
 		Recall: &BatchRecall{Kind: "recall", Reason: "r", Time: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), Index: 99}},
-		gtin: "09506000134352", validFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, cst), validUntil: time.Date(2029, 1, 1, 0, 0, 0, 0, cst)}
+		labelPublic: [32]byte{9, 8, 7}, gtin: "09506000134352", validFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, cst), validUntil: time.Date(2029, 1, 1, 0, 0, 0, 0, cst)}
 	v := encodeScan(&rec)
 	var got scanRecord
 	if err := decodeScan(v, &got); err != nil {
@@ -150,9 +152,10 @@ func TestScanRecordDecode(t *testing.T) {
 	js := func(r *scanRecord) string {
 		b, _ := json.Marshal(struct {
 			B        Batch
+			K        [32]byte
 			G        string
 			From, To time.Time
-		}{r.batch, r.gtin, r.validFrom, r.validUntil})
+		}{r.batch, r.labelPublic, r.gtin, r.validFrom, r.validUntil})
 		return string(b)
 	}
 	if js(&got) != js(&rec) {
