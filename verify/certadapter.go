@@ -89,20 +89,20 @@ func (a *CertRegistry) EventReceipt(h [32]byte) (ledger.Receipt, error) { return
 // variable for the tests.)
 var viewTTL = time.Second
 
-// batchInfo reads what a scan needs of a batch.
-func (a *CertRegistry) batchInfo(i int64) (*cert.BatchInfo, error) {
+// batchInfo reads what a scan needs of a batch (cert.Registry.ScanInfo: three keys).
+func (a *CertRegistry) batchInfo(i int64) (*cert.ScanInfo, error) {
 	v, err := a.cache.get("b"+strconv.FormatInt(i, 10), func() (any, error, []string, time.Duration) {
-		info, err := a.reg.BatchInfo(i, a.now())
+		info, err := a.reg.ScanInfo(i, a.now())
 		if err != nil {
 			return nil, err, nil, 0
 		}
 		// what the batch's entry holds: the batch, its label key, its product's GTIN
-		return info, nil, []string{dep(info.Batch.ID.String()), dep(info.Batch.LabelKey.String()), dep(info.Product.ID.String())}, 0
+		return info, nil, []string{dep(info.Batch.ID.String()), dep(info.Batch.LabelKey.String()), dep(info.Batch.Product.String())}, 0
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*cert.BatchInfo), nil
+	return v.(*cert.ScanInfo), nil
 }
 
 // LabelKey implements BatchKeys.
@@ -111,14 +111,14 @@ func (a *CertRegistry) LabelKey(batch int64) (ed25519.PublicKey, string, string,
 	if err != nil {
 		return nil, "", "", err
 	}
-	if !info.LabelKey.ValidAt(info.Batch.Issued) {
+	if !info.LabelValidAt(info.Batch.Issued) {
 		return nil, "", "", fault.Field(fault.Unauthorized, "token", "the batch's label key is revoked")
 	}
-	gtin := info.Product.GTIN
+	gtin := info.GTIN
 	if g, err := ids.GTIN14(gtin); err == nil {
 		gtin = g
 	}
-	return ed25519.PublicKey(info.LabelKey.Public), gtin, info.Batch.Lot, nil
+	return info.LabelPublic, gtin, info.Batch.Lot, nil
 }
 
 // Batch implements Registry: id is the batch's ledger index (its number in tokens) or its uuid.

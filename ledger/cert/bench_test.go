@@ -92,6 +92,19 @@ func BenchmarkBatchInfo(b *testing.B) {
 	}
 }
 
+// BenchmarkScanInfo is the scan's look-up as the service makes it (scan.go): the batch's scan
+// record, its label key and its certificate's head.
+func BenchmarkScanInfo(b *testing.B) {
+	w, last := lookupWorld(b)
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := w.reg.ScanInfo(last-int64(i%4000), now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkEnterpriseByUSCC(b *testing.B) {
 	w, _ := lookupWorld(b)
 	code := usccFor(0)

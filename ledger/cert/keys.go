@@ -28,6 +28,8 @@ import (
 //	x o <complaint uuid 16>             Complaint
 //	x b <batch uuid 16>                 Batch
 //	x i <ledger index 8>                batch uuid (for tokens)
+//	x j <ledger index 8>                scan record (binary): the batch, its label key's public key, its product's GTIN, its certificate's dates (scan.go)
+//	x N <key id 8>                      a revoked key's revocation time (binary, scan.go)
 //	x w <ledger index 8>                Draw
 //	x W <request index 8>               DrawState: a commit-then-reveal draw (drawplan.go)
 //	x M <draw uuid 16>                  its request's ledger index (8)
@@ -53,7 +55,7 @@ import (
 //
 //	v                                   the active generation: 'x' or 'y' (absent: 'x')
 //
-// Values are JSON (integers big-endian where noted). Every event writes a bounded number of
+// Values are JSON (integers big-endian where noted; the scan record binary, as scan.go lays out). Every event writes a bounded number of
 // keys, each of bounded size: lists (an enterprise's products, a certificate's history) are one
 // key per member, never a value that grows and is rewritten.
 const prefix = 'x'

@@ -414,6 +414,7 @@ func (a *applier) keyRevoked(b *event.KeyRevocation) error {
 	k.RevokedFrom = &from
 	k.Revocation = &KeyRevoking{Reason: b.Reason, Index: a.rc.Index, Time: a.ev.Time}
 	save(a.st, key('k', b.Key[:]), k)
+	putRevoked(a.st, b.Key, from) // what a scan reads (scan.go)
 	return nil
 }
 
@@ -902,11 +903,13 @@ func (a *applier) batch(b *event.Batch) error {
 	if !lk.ValidAt(a.ev.Time) || !lk.ValidAt(a.rc.Time) {
 		return fault.Field(fault.Forbidden, "label_key", "label key revoked")
 	}
-	save(a.st, key('b', uid(a.ev.Subject)), &Batch{ID: a.ev.Subject, Index: a.rc.Index, Enterprise: a.ev.Chain,
+	bt := &Batch{ID: a.ev.Subject, Index: a.rc.Index, Enterprise: a.ev.Chain,
 		Product: b.Product, Certificate: c.ID, Lot: b.Lot, ProductionDate: b.ProductionDate, Produced: produced,
 		Quantity: b.Quantity, FirstSerial: b.FirstSerial, LabelKey: b.LabelKey, Issued: a.ev.Time,
-		Line: b.Line, Market: b.Market})
+		Line: b.Line, Market: b.Market}
+	save(a.st, key('b', uid(a.ev.Subject)), bt)
 	a.st.set(key('i', idx8(a.rc.Index)), uid(a.ev.Subject))
+	putScan(a.st, bt, lk, pr.GTIN, c) // scan.go
 	a.touched = append(a.touched, b.Product)
 	return nil
 }
@@ -929,7 +932,7 @@ func (a *applier) recall(b *event.Recall) error {
 	}
 	save(a.st, key('b', uid(bt.ID)), &bt)
 	a.touched = append(a.touched, bt.Product)
-	return nil
+	return rewriteScan(a.st, &bt)
 }
 
 // draw checks a draw's shape against the state; the derivation itself is checked against the

@@ -197,7 +197,7 @@ func (a *applier) void(b *event.Void) error {
 	bt.Voided += b.Units()
 	save(a.st, key('b', uid(bt.ID)), &bt)
 	a.touched = append(a.touched, bt.Product)
-	return nil
+	return rewriteScan(a.st, &bt)
 }
 
 // VoidAt returns the void that holds unit serial of the batch (by its id), or nil when the
