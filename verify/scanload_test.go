@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 var (
@@ -124,6 +126,40 @@ type loadResult struct {
 	retryAfter, wrapped bool
 	sp99                time.Duration // open loop: p99 from the scheduled send time
 	bare                float64       // the bare handler's rate in slices between this phase's
+	cores               float64       // CPU time of the whole process (server and client) per second of the phase
+	groups, grouped     int64         // the scan store's commits in the phase and the scans in them
+	commitTime          time.Duration // their total time (fsyncs included)
+}
+
+// usage is the process's CPU time and the scan store's commit figures at one moment.
+type usage struct {
+	at  time.Time
+	cpu time.Duration
+	c   scanstore.Commits
+}
+
+func (ld *loadData) usage() usage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	u := usage{at: time.Now(), cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	if ld.w.scans != nil {
+		u.c = ld.w.scans.Commits()
+	}
+	return u
+}
+
+// since sets r's CPU and commit figures from u0 to now.
+func (r *loadResult) since(ld *loadData, u0 usage) {
+	r.add(ld, u0)
+	r.cores /= time.Since(u0.at).Seconds()
+}
+
+// add adds the CPU seconds and commits from u0 to now to r's.
+func (r *loadResult) add(ld *loadData, u0 usage) {
+	u := ld.usage()
+	r.cores += (u.cpu - u0.cpu).Seconds()
+	r.groups, r.grouped = r.groups+u.c.Groups-u0.c.Groups, r.grouped+u.c.Scans-u0.c.Scans
+	r.commitTime += u.c.CommitTime - u0.c.CommitTime
 }
 
 func (r loadResult) line(bare []loadResult) string {
@@ -142,6 +178,12 @@ func (r loadResult) line(bare []loadResult) string {
 	}
 	if r.offered > 0 {
 		fmt.Fprintf(&b, "  offered %.0f/s, shed %d (Retry-After %v), p99 from schedule %v, heap max %d MiB", r.offered, r.other, r.retryAfter, r.sp99.Round(10*time.Microsecond), r.heap>>20)
+	}
+	if r.cores > 0 {
+		fmt.Fprintf(&b, "  cpu %.2f cores", r.cores)
+	}
+	if r.groups > 0 {
+		fmt.Fprintf(&b, "  scan store: %d groups, %.1f scans each, %v per commit", r.groups, float64(r.grouped)/float64(r.groups), (r.commitTime / time.Duration(r.groups)).Round(time.Microsecond))
 	}
 	if r.wrapped {
 		b.WriteString("  (tokens wrapped: some scanned twice)")
@@ -380,12 +422,15 @@ func (ld *loadData) closedLoop(addr, path string, rate int, profile, bareAddr st
 			b := ld.drive(bareAddr, "/bare/", time.Second, &bnext, new(atomic.Bool))
 			bn, bel = bn+int64(len(b.lat)), bel+b.el
 		}
+		s0 := ld.usage()
 		sl := ld.drive(addr, path, min(rest, time.Second), &next, &wrapped)
 		all, el, r.other = append(all, sl.lat...), el+sl.el, r.other+sl.other
+		r.add(ld, s0)
 	}
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
+	r.cores /= el.Seconds()
 	close(stop)
 	r.setAppends(appends())
 	slices.Sort(all)
@@ -406,7 +451,9 @@ func (ld *loadData) appendsOnly(rate int) loadResult {
 	r := loadResult{load: loadAvg()}
 	stop := make(chan struct{})
 	appends := ld.writer(rate, stop)
+	u0 := ld.usage()
 	time.Sleep(*scanLoadFor)
+	r.since(ld, u0)
 	close(stop)
 	r.setAppends(appends())
 	return r
@@ -450,6 +497,7 @@ func (ld *loadData) openLoop(addr, path string, rate float64, wrate int) loadRes
 	var retry atomic.Bool
 	var wg sync.WaitGroup
 	start := time.Now()
+	u0 := ld.usage()
 	for range conns {
 		wg.Add(1)
 		go func() {
@@ -482,6 +530,7 @@ func (ld *loadData) openLoop(addr, path string, rate float64, wrate int) loadRes
 	}
 	wg.Wait()
 	el := time.Since(start)
+	r.since(ld, u0)
 	close(stop)
 	r.setAppends(appends())
 	slices.Sort(lat)

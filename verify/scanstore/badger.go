@@ -107,6 +107,7 @@ type Badger struct {
 	linger    time.Duration
 	log       *slog.Logger
 	failed    atomic.Pointer[error] // the last commit's error; nil after a good commit
+	commits   commitCounters
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -317,9 +318,26 @@ func (s *Badger) run() {
 	}
 }
 
+// Commits are what a Badger store's writer did since Open.
+type Commits struct {
+	Groups     int64         // transactions committed (groups of scans)
+	Scans      int64         // scans in them
+	CommitTime time.Duration // time spent writing and committing the groups, their fsyncs included
+}
+
+type commitCounters struct {
+	groups, scans, nanos atomic.Int64
+}
+
+// Commits returns what the writer did since Open (for benchmarks and metrics).
+func (s *Badger) Commits() Commits {
+	return Commits{Groups: s.commits.groups.Load(), Scans: s.commits.scans.Load(), CommitTime: time.Duration(s.commits.nanos.Load())}
+}
+
 // commit writes a batch of scans in one transaction (more if it grows too big) and answers
 // every request of the batch.
 func (s *Badger) commit(batch []*scanReq) {
+	t0 := time.Now()
 	stats := make(map[string]*Stats, len(batch))
 	results := make([]Stats, len(batch))
 	txn := s.db.NewTransaction(true)
@@ -365,6 +383,9 @@ func (s *Badger) commit(batch []*scanReq) {
 	} else {
 		txn.Discard()
 	}
+	s.commits.groups.Add(1)
+	s.commits.scans.Add(int64(len(batch)))
+	s.commits.nanos.Add(int64(time.Since(t0)))
 	if err != nil {
 		s.log.Error("scan store: commit", "scans", len(batch), "err", err)
 		err = fmt.Errorf("record scan: %w", err)
