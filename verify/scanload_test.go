@@ -22,6 +22,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/santong-cn/santong/ledger/event"
 	"github.com/santong-cn/santong/verify/scanstore"
@@ -32,6 +33,7 @@ var (
 	scanLoadReps    = flag.Int("verify.scanload.reps", 2, "rounds of the scan load benchmark's phases")
 	scanLoadTokens  = flag.Int("verify.scanload.tokens", 240000, "distinct tokens signed before the run")
 	scanLoadProfile = flag.String("verify.scanload.cpuprofile", "", "write a CPU profile of the last round's json, 30 appends/s phase to this file")
+	scanLoadClient  = flag.String("verify.scanload.client", "lean", "the load client of the closed-loop phases: lean (raw HTTP/1.1 on 64 connections) or vegeta (github.com/tsenart/vegeta/v12: net/http on 64 connections, 64 workers, no rate limit)")
 	scanLoadPhases  = flag.String("verify.scanload.phases", "bare,json-0,json-30,json-300,html-0,html-30,appends-idle,shed", "phases to run, in order")
 )
 
@@ -355,6 +357,9 @@ type slice struct {
 // next distinct token (next counts them across slices).
 func (ld *loadData) drive(addr, path string, d time.Duration, next *atomic.Int64, wrapped *atomic.Bool) slice {
 	const conns = 64
+	if *scanLoadClient == "vegeta" {
+		return ld.vegeta(addr, path, d, conns, next, wrapped)
+	}
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -392,6 +397,42 @@ func (ld *loadData) drive(addr, path string, d time.Duration, next *atomic.Int64
 		all = append(all, l...)
 	}
 	return slice{lat: all, other: other.Load(), el: time.Since(start)}
+}
+
+// vegeta is drive with vegeta as the client, as `vegeta attack -rate=0 -max-workers=64
+// -connections=64 -max-connections=64` would run it: Go's net/http client, a Result allocated
+// per request, every body read. It costs more per request than the lean client, which slows the
+// bare handler more than the scans (the ratios differ: docs/benchmarks.md).
+func (ld *loadData) vegeta(addr, path string, d time.Duration, conns int, next *atomic.Int64, wrapped *atomic.Bool) slice {
+	tr := &http.Transport{DialContext: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	defer tr.CloseIdleConnections()
+	a := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+		vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)), vegeta.Redirects(vegeta.NoFollow))
+	hdr := http.Header{"Accept": {"*/*"}}
+	n := int64(len(ld.tokens))
+	targets := func(t *vegeta.Target) error {
+		i := next.Add(1) - 1
+		if i >= n {
+			wrapped.Store(true)
+		}
+		t.Method, t.URL, t.Header = "GET", "http://"+addr+path+ld.tokens[i%n]+countSuffix(path), hdr
+		return nil
+	}
+	var sl slice
+	start := time.Now()
+	for r := range a.Attack(targets, vegeta.ConstantPacer{}, d, "scans") {
+		switch {
+		case r.Code == 0:
+			ld.failed.Add(1)
+		case r.Code != http.StatusOK:
+			sl.other++
+		default:
+			sl.lat = append(sl.lat, r.Latency)
+		}
+	}
+	sl.el = time.Since(start)
+	return sl
 }
 
 // closedLoop measures path for the phase's length beside the writer at rate, in slices of a
