@@ -29,12 +29,13 @@ import (
 )
 
 var (
-	scanLoadFor     = flag.Duration("verify.scanload", 0, "run the side-by-side scan load benchmark, each phase this long (e.g. 8s)")
-	scanLoadReps    = flag.Int("verify.scanload.reps", 2, "rounds of the scan load benchmark's phases")
-	scanLoadTokens  = flag.Int("verify.scanload.tokens", 240000, "distinct tokens signed before the run")
-	scanLoadProfile = flag.String("verify.scanload.cpuprofile", "", "write a CPU profile of the last round's json, 30 appends/s phase to this file")
-	scanLoadClient  = flag.String("verify.scanload.client", "lean", "the load client of the closed-loop phases: lean (raw HTTP/1.1 on 64 connections) or vegeta (github.com/tsenart/vegeta/v12: net/http on 64 connections, 64 workers, no rate limit)")
-	scanLoadPhases  = flag.String("verify.scanload.phases", "bare,json-0,json-30,json-300,html-0,html-30,appends-idle,shed", "phases to run, in order")
+	scanLoadFor       = flag.Duration("verify.scanload", 0, "run the side-by-side scan load benchmark, each phase this long (e.g. 8s)")
+	scanLoadReps      = flag.Int("verify.scanload.reps", 2, "rounds of the scan load benchmark's phases")
+	scanLoadTokens    = flag.Int("verify.scanload.tokens", 240000, "distinct tokens signed before the run")
+	scanLoadProfile   = flag.String("verify.scanload.cpuprofile", "", "write a CPU profile of the last round's profiled phase (-verify.scanload.profile) to this file")
+	scanLoadProfPhase = flag.String("verify.scanload.profile", "json-30", "the closed-loop phase that -verify.scanload.cpuprofile profiles")
+	scanLoadClient    = flag.String("verify.scanload.client", "lean", "the load client of the closed-loop phases: lean (raw HTTP/1.1 on 64 connections) or vegeta (github.com/tsenart/vegeta/v12: net/http on 64 connections, 64 workers, no rate limit)")
+	scanLoadPhases    = flag.String("verify.scanload.phases", "bare,json-0,json-30,json-300,html-0,html-30,appends-idle,shed", "phases to run, in order")
 )
 
 // TestScanLoad is the scan path's load benchmark (issue 18, docs/benchmarks.md "Scan path beside
@@ -57,7 +58,7 @@ func TestScanLoad(t *testing.T) {
 	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
-	ld := newLoadData(w)
+	ld := newLoadData(w, *scanLoadTokens)
 
 	// the bare handler: the same JSON bytes, from a handler that does nothing else
 	sample := do(t, s.Handler(), "GET", "/api/v1/verify/"+ld.tokens[0]).body
@@ -88,7 +89,7 @@ func TestScanLoad(t *testing.T) {
 					path = "/q/"
 				}
 				prof := ""
-				if ph == "json-30" && rep == *scanLoadReps-1 {
+				if ph == *scanLoadProfPhase && rep == *scanLoadReps-1 {
 					prof = *scanLoadProfile
 				}
 				r = ld.closedLoop(addr, path, rate, prof, bln.Addr().String())
@@ -211,7 +212,7 @@ type loadEnt struct {
 // newLoadData adds six enterprises to the world's two (one revoked): each with a certified
 // product and a batch; one certificate is then suspended and one batch recalled. Tokens are
 // spread over the eight batches, most of them over the good ones.
-func newLoadData(w *world) *loadData {
+func newLoadData(w *world, n int) *loadData {
 	ld := &loadData{w: w}
 	ld.ents = append(ld.ents, loadEnt{w.ent, w.entK}, loadEnt{w.ent2, w.ent2K})
 	ld.batches = append(ld.batches, w.batch1, w.batch2)
@@ -245,7 +246,6 @@ func newLoadData(w *world) *loadData {
 	}
 	// batch weights: the good batches (0 and 2-5) most, the others a few percent each
 	pick := []int{0, 2, 3, 4, 5, 0, 2, 3, 4, 5, 0, 2, 3, 4, 5, 1, 6, 7}
-	n := *scanLoadTokens
 	ld.tokens = make([]string, n)
 	var wg sync.WaitGroup
 	for g := range runtime.GOMAXPROCS(0) {
