@@ -230,11 +230,11 @@ func (s *Server) scanPageFromParts(c *gin.Context, v *Verdict) bool {
 		case holeRegions:
 			buf.Write(strconv.AppendInt(num[:0], int64(v.Scans.Regions), 10))
 		case holeFirst:
-			writeEscaped(buf, textTemplate, dt(v.Scans.First))
+			writeText(buf, dt(v.Scans.First))
 		case holeSerial:
 			buf.Write(strconv.AppendUint(num[:0], v.Token.Serial, 10))
 		case holeChecked:
-			writeEscaped(buf, textTemplate, dt(v.CheckedAt))
+			writeText(buf, dt(v.CheckedAt))
 		}
 	}
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'")
@@ -412,6 +412,25 @@ func escapedText(s string) string {
 	var b bytes.Buffer
 	writeEscaped(&b, textTemplate, s)
 	return b.String()
+}
+
+// writeText writes s escaped as html/template escapes text: of what a time prints, only "+"
+// (as "&#43;"); anything else it escapes goes through the template.
+func writeText(buf *bytes.Buffer, s string) {
+	if strings.ContainsAny(s, "\x00\"&'<>") {
+		writeEscaped(buf, textTemplate, s)
+		return
+	}
+	for {
+		i := strings.IndexByte(s, '+')
+		if i < 0 {
+			buf.WriteString(s)
+			return
+		}
+		buf.WriteString(s[:i])
+		buf.WriteString("&#43;")
+		s = s[i+1:]
+	}
 }
 
 // writeEscaped writes s escaped as t escapes it between its fixed prefix and suffix.
