@@ -138,6 +138,7 @@ type Badger struct {
 	linger    time.Duration
 	log       *slog.Logger
 	failed    atomic.Pointer[error] // the last commit's error; nil after a good commit
+	syncFail  atomic.Pointer[error] // the last background fsync's error; nil after a good one
 	commits   commitCounters
 
 	mu     sync.RWMutex // guards closed against sends on queue
@@ -294,13 +295,17 @@ func (s *Badger) Stats(_ context.Context, batch string, serial uint64) (Stats, e
 	return st, nil
 }
 
-// Health implements Store: an error when the store is closed or its last commit failed.
+// Health implements Store: an error when the store is closed or its last commit or background
+// fsync failed.
 func (s *Badger) Health(context.Context) error {
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed || s.db.IsClosed() {
 		return ErrClosed
+	}
+	if p := s.syncFail.Load(); p != nil {
+		return fmt.Errorf("scan store: last fsync failed: %w", *p)
 	}
 	if p := s.failed.Load(); p != nil {
 		return fmt.Errorf("scan store: last commit failed: %w", *p)
@@ -490,7 +495,9 @@ func (s *Badger) syncOnce() {
 	if err != nil {
 		s.log.Error("scan store: fsync", "err", err)
 		err = fmt.Errorf("sync scans: %w", err)
-		s.failed.Store(&err)
+		s.syncFail.Store(&err)
+	} else if s.syncFail.Load() != nil {
+		s.syncFail.Store(nil)
 	}
 }
 

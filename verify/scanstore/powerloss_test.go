@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -259,5 +260,56 @@ func TestOpenAfterEmptyWAL(t *testing.T) {
 	defer s.Close()
 	if st, err := s.Stats(ctx, "5", 2); err != nil || st.Count != 1 {
 		t.Fatalf("after reopen: %+v %v", st, err)
+	}
+}
+
+// TestSyncFailure: when the background fsync fails (here: the store's directory is moved away),
+// scans are answered as recorded for at most SyncEvery, then with the fsync's error, and Health
+// says so until an fsync succeeds again.
+func TestSyncFailure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "scans")
+	s, err := Open(dir, Options{Key: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Record(ctx, Scan{Batch: "F", Serial: 1, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, dir+".away"); err != nil { // Badger's open files stay; the fsyncs find no directory
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var first, last time.Time // the first and last scans answered as recorded after the removal
+	for time.Since(start) < 2*time.Second {
+		_, err = s.Record(ctx, Scan{Batch: "F", Serial: 1, Time: time.Now()})
+		if err != nil {
+			break
+		}
+		if first.IsZero() {
+			first = time.Now()
+		}
+		last = time.Now()
+	}
+	if err == nil {
+		t.Fatalf("scans still answered as recorded %v after the store's directory was removed", time.Since(start))
+	}
+	if span := last.Sub(first); span > DefaultSyncEvery+powerLossSlack {
+		t.Errorf("scans answered as recorded for %v after the fsyncs began to fail (bound %v)", span, DefaultSyncEvery)
+	}
+	if h := s.Health(ctx); h == nil || !strings.Contains(h.Error(), "fsync") {
+		t.Errorf("Health = %v, want the fsync's failure", h)
+	}
+	t.Logf("after the removal: answered as recorded for %v, then %v", last.Sub(first).Round(time.Millisecond), err)
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Health(ctx) != nil && time.Now().Before(deadline) {
+		s.Record(ctx, Scan{Batch: "F", Serial: 1, Time: time.Now()})
+	}
+	if h := s.Health(ctx); h != nil {
+		t.Errorf("Health = %v after the directory is back", h)
 	}
 }
