@@ -18,5 +18,7 @@
 // it from ?lang=, a cookie and Accept-Language; the fixed words are resolved when the templates
 // are parsed), with a header and footer that name the schemes the page rests on (internal/scheme)
 // or, on neutral pages, the operator. A verdict opens with its advice (verdict.go). Browsers get
-// errors as pages (pagefail.go); manual.go takes a code typed by hand.
+// errors as pages (pagefail.go); manual.go takes a code typed by hand. The scan page and the
+// JSON verdict are written from parts precomputed per answer shape, with the scan's own counts,
+// serial, time and links between them (scanpage.go): the template runs once per shape.
 package verify

@@ -144,9 +144,13 @@ func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Vary", "Accept")
 	if asJSON {
-		c.JSON(http.StatusOK, v)
+		if !s.scanJSONFromParts(c, v) { // scanpage.go
+			c.JSON(http.StatusOK, v)
+		}
 		return
 	}
-	s.offerReport(c, v) // report.go
-	s.html(c, http.StatusOK, "scan", v)
+	s.offerReport(c, v)             // report.go
+	if !s.scanPageFromParts(c, v) { // scanpage.go
+		s.html(c, http.StatusOK, "scan", v)
+	}
 }

@@ -16,21 +16,26 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/santong-cn/santong/ledger/event"
+	"github.com/santong-cn/santong/verify/scanstore"
 )
 
 var (
-	scanLoadFor     = flag.Duration("verify.scanload", 0, "run the side-by-side scan load benchmark, each phase this long (e.g. 8s)")
-	scanLoadReps    = flag.Int("verify.scanload.reps", 2, "rounds of the scan load benchmark's phases")
-	scanLoadTokens  = flag.Int("verify.scanload.tokens", 240000, "distinct tokens signed before the run")
-	scanLoadProfile = flag.String("verify.scanload.cpuprofile", "", "write a CPU profile of the last round's json, 30 appends/s phase to this file")
-	scanLoadPhases  = flag.String("verify.scanload.phases", "bare,json-0,json-30,json-300,html-0,html-30,appends-idle,shed", "phases to run, in order")
+	scanLoadFor       = flag.Duration("verify.scanload", 0, "run the side-by-side scan load benchmark, each phase this long (e.g. 8s)")
+	scanLoadReps      = flag.Int("verify.scanload.reps", 2, "rounds of the scan load benchmark's phases")
+	scanLoadTokens    = flag.Int("verify.scanload.tokens", 240000, "distinct tokens signed before the run")
+	scanLoadProfile   = flag.String("verify.scanload.cpuprofile", "", "write a CPU profile of the last round's profiled phase (-verify.scanload.profile) to this file")
+	scanLoadProfPhase = flag.String("verify.scanload.profile", "json-30", "the closed-loop phase that -verify.scanload.cpuprofile profiles")
+	scanLoadClient    = flag.String("verify.scanload.client", "lean", "the load client of the closed-loop phases: lean (raw HTTP/1.1 on 64 connections) or vegeta (github.com/tsenart/vegeta/v12: net/http on 64 connections, 64 workers, no rate limit)")
+	scanLoadPhases    = flag.String("verify.scanload.phases", "bare,json-0,json-30,json-300,html-0,html-30,appends-idle,shed", "phases to run, in order")
 )
 
 // TestScanLoad is the scan path's load benchmark (issue 18, docs/benchmarks.md "Scan path beside
@@ -53,7 +58,7 @@ func TestScanLoad(t *testing.T) {
 	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
-	ld := newLoadData(w)
+	ld := newLoadData(w, *scanLoadTokens)
 
 	// the bare handler: the same JSON bytes, from a handler that does nothing else
 	sample := do(t, s.Handler(), "GET", "/api/v1/verify/"+ld.tokens[0]).body
@@ -84,7 +89,7 @@ func TestScanLoad(t *testing.T) {
 					path = "/q/"
 				}
 				prof := ""
-				if ph == "json-30" && rep == *scanLoadReps-1 {
+				if ph == *scanLoadProfPhase && rep == *scanLoadReps-1 {
 					prof = *scanLoadProfile
 				}
 				r = ld.closedLoop(addr, path, rate, prof, bln.Addr().String())
@@ -124,6 +129,40 @@ type loadResult struct {
 	retryAfter, wrapped bool
 	sp99                time.Duration // open loop: p99 from the scheduled send time
 	bare                float64       // the bare handler's rate in slices between this phase's
+	cores               float64       // CPU time of the whole process (server and client) per second of the phase
+	groups, grouped     int64         // the scan store's commits in the phase and the scans in them
+	commitTime          time.Duration // their total time (fsyncs included)
+}
+
+// usage is the process's CPU time and the scan store's commit figures at one moment.
+type usage struct {
+	at  time.Time
+	cpu time.Duration
+	c   scanstore.Commits
+}
+
+func (ld *loadData) usage() usage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	u := usage{at: time.Now(), cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	if ld.w.scans != nil {
+		u.c = ld.w.scans.Commits()
+	}
+	return u
+}
+
+// since sets r's CPU and commit figures from u0 to now.
+func (r *loadResult) since(ld *loadData, u0 usage) {
+	r.add(ld, u0)
+	r.cores /= time.Since(u0.at).Seconds()
+}
+
+// add adds the CPU seconds and commits from u0 to now to r's.
+func (r *loadResult) add(ld *loadData, u0 usage) {
+	u := ld.usage()
+	r.cores += (u.cpu - u0.cpu).Seconds()
+	r.groups, r.grouped = r.groups+u.c.Groups-u0.c.Groups, r.grouped+u.c.Scans-u0.c.Scans
+	r.commitTime += u.c.CommitTime - u0.c.CommitTime
 }
 
 func (r loadResult) line(bare []loadResult) string {
@@ -142,6 +181,12 @@ func (r loadResult) line(bare []loadResult) string {
 	}
 	if r.offered > 0 {
 		fmt.Fprintf(&b, "  offered %.0f/s, shed %d (Retry-After %v), p99 from schedule %v, heap max %d MiB", r.offered, r.other, r.retryAfter, r.sp99.Round(10*time.Microsecond), r.heap>>20)
+	}
+	if r.cores > 0 {
+		fmt.Fprintf(&b, "  cpu %.2f cores", r.cores)
+	}
+	if r.groups > 0 {
+		fmt.Fprintf(&b, "  scan store: %d groups, %.1f scans each, %v per commit", r.groups, float64(r.grouped)/float64(r.groups), (r.commitTime / time.Duration(r.groups)).Round(time.Microsecond))
 	}
 	if r.wrapped {
 		b.WriteString("  (tokens wrapped: some scanned twice)")
@@ -167,7 +212,7 @@ type loadEnt struct {
 // newLoadData adds six enterprises to the world's two (one revoked): each with a certified
 // product and a batch; one certificate is then suspended and one batch recalled. Tokens are
 // spread over the eight batches, most of them over the good ones.
-func newLoadData(w *world) *loadData {
+func newLoadData(w *world, n int) *loadData {
 	ld := &loadData{w: w}
 	ld.ents = append(ld.ents, loadEnt{w.ent, w.entK}, loadEnt{w.ent2, w.ent2K})
 	ld.batches = append(ld.batches, w.batch1, w.batch2)
@@ -201,7 +246,6 @@ func newLoadData(w *world) *loadData {
 	}
 	// batch weights: the good batches (0 and 2-5) most, the others a few percent each
 	pick := []int{0, 2, 3, 4, 5, 0, 2, 3, 4, 5, 0, 2, 3, 4, 5, 1, 6, 7}
-	n := *scanLoadTokens
 	ld.tokens = make([]string, n)
 	var wg sync.WaitGroup
 	for g := range runtime.GOMAXPROCS(0) {
@@ -313,6 +357,9 @@ type slice struct {
 // next distinct token (next counts them across slices).
 func (ld *loadData) drive(addr, path string, d time.Duration, next *atomic.Int64, wrapped *atomic.Bool) slice {
 	const conns = 64
+	if *scanLoadClient == "vegeta" {
+		return ld.vegeta(addr, path, d, conns, next, wrapped)
+	}
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -352,6 +399,42 @@ func (ld *loadData) drive(addr, path string, d time.Duration, next *atomic.Int64
 	return slice{lat: all, other: other.Load(), el: time.Since(start)}
 }
 
+// vegeta is drive with vegeta as the client, as `vegeta attack -rate=0 -max-workers=64
+// -connections=64 -max-connections=64` would run it: Go's net/http client, a Result allocated
+// per request, every body read. It costs more per request than the lean client, which slows the
+// bare handler more than the scans (the ratios differ: docs/benchmarks.md).
+func (ld *loadData) vegeta(addr, path string, d time.Duration, conns int, next *atomic.Int64, wrapped *atomic.Bool) slice {
+	tr := &http.Transport{DialContext: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	defer tr.CloseIdleConnections()
+	a := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: tr, Timeout: 30 * time.Second}),
+		vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)), vegeta.Redirects(vegeta.NoFollow))
+	hdr := http.Header{"Accept": {"*/*"}}
+	n := int64(len(ld.tokens))
+	targets := func(t *vegeta.Target) error {
+		i := next.Add(1) - 1
+		if i >= n {
+			wrapped.Store(true)
+		}
+		t.Method, t.URL, t.Header = "GET", "http://"+addr+path+ld.tokens[i%n]+countSuffix(path), hdr
+		return nil
+	}
+	var sl slice
+	start := time.Now()
+	for r := range a.Attack(targets, vegeta.ConstantPacer{}, d, "scans") {
+		switch {
+		case r.Code == 0:
+			ld.failed.Add(1)
+		case r.Code != http.StatusOK:
+			sl.other++
+		default:
+			sl.lat = append(sl.lat, r.Latency)
+		}
+	}
+	sl.el = time.Since(start)
+	return sl
+}
+
 // closedLoop measures path for the phase's length beside the writer at rate, in slices of a
 // second alternating with slices of the bare handler at bareAddr (bareAddr "": path alone), so
 // that both see the same load of the shared machine; after a 1 s warm-up. The result's bare
@@ -380,12 +463,15 @@ func (ld *loadData) closedLoop(addr, path string, rate int, profile, bareAddr st
 			b := ld.drive(bareAddr, "/bare/", time.Second, &bnext, new(atomic.Bool))
 			bn, bel = bn+int64(len(b.lat)), bel+b.el
 		}
+		s0 := ld.usage()
 		sl := ld.drive(addr, path, min(rest, time.Second), &next, &wrapped)
 		all, el, r.other = append(all, sl.lat...), el+sl.el, r.other+sl.other
+		r.add(ld, s0)
 	}
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
+	r.cores /= el.Seconds()
 	close(stop)
 	r.setAppends(appends())
 	slices.Sort(all)
@@ -406,7 +492,9 @@ func (ld *loadData) appendsOnly(rate int) loadResult {
 	r := loadResult{load: loadAvg()}
 	stop := make(chan struct{})
 	appends := ld.writer(rate, stop)
+	u0 := ld.usage()
 	time.Sleep(*scanLoadFor)
+	r.since(ld, u0)
 	close(stop)
 	r.setAppends(appends())
 	return r
@@ -450,6 +538,7 @@ func (ld *loadData) openLoop(addr, path string, rate float64, wrate int) loadRes
 	var retry atomic.Bool
 	var wg sync.WaitGroup
 	start := time.Now()
+	u0 := ld.usage()
 	for range conns {
 		wg.Add(1)
 		go func() {
@@ -482,6 +571,7 @@ func (ld *loadData) openLoop(addr, path string, rate float64, wrate int) loadRes
 	}
 	wg.Wait()
 	el := time.Since(start)
+	r.since(ld, u0)
 	close(stop)
 	r.setAppends(appends())
 	slices.Sort(lat)

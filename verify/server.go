@@ -131,6 +131,7 @@ type Server struct {
 	tokens      Tokens
 	events      Submitter
 	scans       scanstore.Store
+	pages       *scanPages // the scan page's parts (scanpage.go)
 	space       DiskSpace
 	attachments Attachments
 	logger      *slog.Logger
@@ -161,6 +162,7 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, log: deps.Log, reg: deps.Registry, tokens: deps.Tokens, events: deps.Events,
 		scans: deps.Scans, space: deps.Space, attachments: deps.Attachments, logger: deps.Logger, ready: deps.Ready, now: deps.Now}
 	s.private = deps.Private
+	s.pages = newScanPages()
 	s.feed = deps.Changes
 	s.reports = deps.Reports
 	s.targets, _ = deps.Registry.(ReportTargets)

@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,10 +80,18 @@ type Options struct {
 	// Linger is how long the writer waits for more scans before committing a batch smaller
 	// than MaxBatch (default 0: commit at once; the batch is what queued during the previous
 	// commit). Fewer, larger commits cost fewer syncs but add latency.
-	Linger   time.Duration
-	Memory   Memory
-	InMemory bool // no directory: for tests
-	Logger   *slog.Logger
+	Linger time.Duration
+	// SyncEvery is what a power loss or an OS crash may lose. A scan is answered once its group
+	// is committed to Badger, before any fsync: its write-ahead file's pages are then in the OS
+	// page cache, so a crash of the process (kill -9, a panic) loses nothing answered. A
+	// background fsync runs every SyncEvery/2, and no scan is answered while one answered more
+	// than SyncEvery ago is not yet fsynced (the writer then waits for the fsync), so a power
+	// loss loses at most the scans answered within one SyncEvery. Default DefaultSyncEvery;
+	// negative: each group is answered only after its own fsync (Badger's SyncWrites).
+	SyncEvery time.Duration
+	Memory    Memory
+	InMemory  bool // no directory: for tests
+	Logger    *slog.Logger
 }
 
 const (
@@ -93,12 +104,32 @@ const (
 	prefix         = 'q'
 )
 
+// DefaultSyncEvery is the default Options.SyncEvery: a power loss loses at most the scans
+// answered in the last 25 ms.
+const DefaultSyncEvery = 25 * time.Millisecond
+
 // Badger is the scan store on a Badger database of its own. Writes go through one writer that
 // commits many scans per transaction (group commit) from a bounded queue; past the queue's
-// bound Record fails at once with ErrPushback. Scan rows carry a Badger TTL (ExpiresAt = scan
-// time + retention); Badger stops returning them then and drops them at compaction.
+// bound Record fails at once with ErrPushback. Groups are committed and answered in order, each
+// scan with the unit's exact counts including it; they reach the disk by a background fsync
+// (Options.SyncEvery: what a power loss may lose). Scan rows carry a Badger TTL (ExpiresAt =
+// scan time + retention); Badger stops returning them then and drops them at compaction.
 type Badger struct {
 	db        *badger.DB
+	dir       string        // "" in memory
+	syncEvery time.Duration // < 0: Badger syncs each commit
+	// The background fsync: the writer kicks it after each commit; committed is the writer's
+	// count of groups, synced (under syncMu) the groups a finished fsync covered, syncErr the
+	// last fsync's error, and syncEnd is closed when the fsync in progress ends.
+	committed atomic.Uint64
+	kick      chan struct{}
+	syncMu    sync.Mutex
+	synced    uint64
+	syncErr   error
+	syncEnd   chan struct{}
+	stopSync  chan struct{}
+	syncDone  chan struct{}
+	unsynced  []answered // the writer's groups answered since the last fsync it saw, oldest first
 	key       []byte
 	retention time.Duration
 	window    time.Duration
@@ -107,6 +138,8 @@ type Badger struct {
 	linger    time.Duration
 	log       *slog.Logger
 	failed    atomic.Pointer[error] // the last commit's error; nil after a good commit
+	syncFail  atomic.Pointer[error] // the last background fsync's error; nil after a good one
+	commits   commitCounters
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -135,8 +168,16 @@ func Open(dir string, o Options) (*Badger, error) {
 			return nil, fmt.Errorf("scan store: %w", err)
 		}
 	}
+	if o.SyncEvery == 0 {
+		o.SyncEvery = DefaultSyncEvery
+	}
+	if !o.InMemory {
+		if err := dropEmptyWAL(dir, o.Logger); err != nil {
+			return nil, fmt.Errorf("scan store: %w", err)
+		}
+	}
 	bo := badger.DefaultOptions(dir).
-		WithSyncWrites(true).
+		WithSyncWrites(o.SyncEvery < 0).
 		WithDetectConflicts(false).
 		WithMetricsEnabled(false).
 		WithLogger(badgerLogger{o.Logger}).
@@ -163,10 +204,19 @@ func Open(dir string, o Options) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan store: open %s: %w", dir, err)
 	}
-	return start(db, o), nil
+	if o.InMemory {
+		dir = ""
+	} else if o.SyncEvery > 0 {
+		s := &Badger{dir: dir}
+		if err := s.syncFiles(); err != nil { // the files Open created: their size durable before any scan
+			db.Close()
+			return nil, fmt.Errorf("scan store: sync %s: %w", dir, err)
+		}
+	}
+	return start(db, dir, o), nil
 }
 
-func start(db *badger.DB, o Options) *Badger {
+func start(db *badger.DB, dir string, o Options) *Badger {
 	if len(o.Key) == 0 {
 		o.Key = make([]byte, 32)
 		rand.Read(o.Key)
@@ -186,8 +236,17 @@ func start(db *badger.DB, o Options) *Badger {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Badger{db: db, key: o.Key, retention: o.Retention, window: o.Window, queue: make(chan *scanReq, o.Queue),
-		maxBatch: o.MaxBatch, linger: o.Linger, log: o.Logger, done: make(chan struct{})}
+	if o.SyncEvery == 0 {
+		o.SyncEvery = DefaultSyncEvery
+	}
+	s := &Badger{db: db, dir: dir, syncEvery: o.SyncEvery, key: o.Key, retention: o.Retention, window: o.Window,
+		queue: make(chan *scanReq, o.Queue), maxBatch: o.MaxBatch, linger: o.Linger, log: o.Logger, done: make(chan struct{}),
+		kick: make(chan struct{}, 1), syncEnd: make(chan struct{}), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+	if s.syncEvery > 0 {
+		go s.syncLoop()
+	} else {
+		close(s.syncDone)
+	}
 	go s.run()
 	return s
 }
@@ -236,13 +295,17 @@ func (s *Badger) Stats(_ context.Context, batch string, serial uint64) (Stats, e
 	return st, nil
 }
 
-// Health implements Store: an error when the store is closed or its last commit failed.
+// Health implements Store: an error when the store is closed or its last commit or background
+// fsync failed.
 func (s *Badger) Health(context.Context) error {
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed || s.db.IsClosed() {
 		return ErrClosed
+	}
+	if p := s.syncFail.Load(); p != nil {
+		return fmt.Errorf("scan store: last fsync failed: %w", *p)
 	}
 	if p := s.failed.Load(); p != nil {
 		return fmt.Errorf("scan store: last commit failed: %w", *p)
@@ -262,6 +325,10 @@ func (s *Badger) Close() error {
 	close(s.queue)
 	s.mu.Unlock()
 	<-s.done
+	if s.syncEvery > 0 {
+		close(s.stopSync)
+		<-s.syncDone
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("scan store: close: %w", err)
 	}
@@ -317,9 +384,185 @@ func (s *Badger) run() {
 	}
 }
 
+// Commits are what a Badger store's writer and its background fsync did since Open.
+type Commits struct {
+	Groups     int64         // transactions committed (groups of scans)
+	Scans      int64         // scans in them
+	CommitTime time.Duration // time spent writing and committing the groups (with SyncEvery < 0, their fsyncs)
+	Syncs      int64         // background fsyncs
+	SyncTime   time.Duration // their time
+	Waits      int64         // groups held back until an fsync because one answered SyncEvery ago was not yet synced
+}
+
+type commitCounters struct {
+	groups, scans, nanos, syncs, syncNanos, waits atomic.Int64
+}
+
+// Commits returns what the writer did since Open (for benchmarks and metrics).
+func (s *Badger) Commits() Commits {
+	c := &s.commits
+	return Commits{Groups: c.groups.Load(), Scans: c.scans.Load(), CommitTime: time.Duration(c.nanos.Load()),
+		Syncs: c.syncs.Load(), SyncTime: time.Duration(c.syncNanos.Load()), Waits: c.waits.Load()}
+}
+
+// answered is a group answered before its fsync: its number and when.
+type answered struct {
+	seq uint64
+	at  time.Time
+}
+
+// bound runs in the writer after a group's commit, before it is answered: it holds the group
+// back while a group answered more than SyncEvery ago is not yet fsynced (waiting for the
+// background fsync), then kicks that fsync. An error is the failed fsync's: the group is then
+// answered as not recorded (it may still be counted: an overcount, never a loss).
+func (s *Badger) bound() error {
+	seq := s.committed.Add(1)
+	now := time.Now()
+	for waited := false; len(s.unsynced) > 0; {
+		s.syncMu.Lock()
+		synced, serr, end := s.synced, s.syncErr, s.syncEnd
+		s.syncMu.Unlock()
+		i := 0
+		for i < len(s.unsynced) && s.unsynced[i].seq <= synced {
+			i++
+		}
+		s.unsynced = s.unsynced[i:]
+		if len(s.unsynced) == 0 || now.Sub(s.unsynced[0].at) < s.syncEvery {
+			break
+		}
+		if waited && serr != nil {
+			return fmt.Errorf("record scan: %w", serr)
+		}
+		if !waited {
+			s.commits.waits.Add(1)
+		}
+		s.kickSync()
+		<-end
+		waited, now = true, time.Now()
+	}
+	s.kickSync()
+	s.unsynced = append(s.unsynced, answered{seq, now})
+	return nil
+}
+
+func (s *Badger) kickSync() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// syncLoop is the background fsync: after a kick, it syncs what the writer committed, at most
+// once per SyncEvery/2.
+func (s *Badger) syncLoop() {
+	defer close(s.syncDone)
+	every := s.syncEvery / 2
+	t := time.NewTimer(every)
+	t.Stop()
+	for {
+		select {
+		case <-s.kick:
+		case <-s.stopSync:
+			return
+		}
+		t0 := time.Now()
+		s.syncOnce()
+		if d := every - time.Since(t0); d > 0 {
+			t.Reset(d)
+			select {
+			case <-t.C:
+			case <-s.stopSync:
+				return
+			}
+		}
+	}
+}
+
+func (s *Badger) syncOnce() {
+	target := s.committed.Load()
+	t0 := time.Now()
+	err := s.syncFiles()
+	s.commits.syncs.Add(1)
+	s.commits.syncNanos.Add(int64(time.Since(t0)))
+	s.syncMu.Lock()
+	if err == nil {
+		s.synced = target
+	}
+	s.syncErr = err
+	close(s.syncEnd)
+	s.syncEnd = make(chan struct{})
+	s.syncMu.Unlock()
+	if err != nil {
+		s.log.Error("scan store: fsync", "err", err)
+		err = fmt.Errorf("sync scans: %w", err)
+		s.syncFail.Store(&err)
+	} else if s.syncFail.Load() != nil {
+		s.syncFail.Store(nil)
+	}
+}
+
+// dropEmptyWAL removes the empty write-ahead (*.mem) and value-log (*.vlog) files of dir.
+// Badger creates such a file when it starts a memtable (or at Open, a value log) and only the
+// fsync after makes its size durable; a power cut in between leaves it empty, and Badger then
+// refuses to open the database. An empty file holds nothing: what was written to it had not
+// been fsynced, within the bound of SyncEvery.
+func dropEmptyWAL(dir string, log *slog.Logger) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if n := e.Name(); !strings.HasSuffix(n, ".mem") && !strings.HasSuffix(n, ".vlog") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			log.Warn("scan store: removing an empty log file (a power cut right after it was created)", "file", e.Name())
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// syncFiles fsyncs the store's write-ahead files (*.mem), value-log files (*.vlog) and
+// directory. Badger's DB.Sync syncs only the current memtable's write-ahead file, but the one
+// it just replaced, still waiting for its flush to a table, holds scans answered before.
+func (s *Badger) syncFiles() error {
+	if s.dir == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog") {
+			f, err := os.Open(filepath.Join(s.dir, n))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // flushed and removed meanwhile
+			} else if err != nil {
+				return err
+			}
+			err = f.Sync()
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // commit writes a batch of scans in one transaction (more if it grows too big) and answers
 // every request of the batch.
 func (s *Badger) commit(batch []*scanReq) {
+	t0 := time.Now()
 	stats := make(map[string]*Stats, len(batch))
 	results := make([]Stats, len(batch))
 	txn := s.db.NewTransaction(true)
@@ -365,11 +608,17 @@ func (s *Badger) commit(batch []*scanReq) {
 	} else {
 		txn.Discard()
 	}
+	s.commits.groups.Add(1)
+	s.commits.scans.Add(int64(len(batch)))
+	s.commits.nanos.Add(int64(time.Since(t0)))
 	if err != nil {
 		s.log.Error("scan store: commit", "scans", len(batch), "err", err)
 		err = fmt.Errorf("record scan: %w", err)
 		s.failed.Store(&err)
-	} else if s.failed.Load() != nil {
+	} else if s.syncEvery > 0 {
+		err = s.bound()
+	}
+	if err == nil && s.failed.Load() != nil {
 		s.failed.Store(nil)
 	}
 	for i, r := range batch {

@@ -21,7 +21,17 @@
 //	'q' 'u' len(batch) batch serial(8)             → unit stats (see Stats.MarshalBinary)
 //	'q' 's' len(batch) batch serial(8) seq(8)      → one scan: time(8) ip-hash(16) len(region) region
 //
-// Integers are big-endian; seq is the unit's count at that scan. The 'q' prefix is the one
+// Integers are big-endian; seq is the unit's count at that scan.
+//
+// # What a crash may lose
+//
+// The Badger store answers a group of scans once Badger has committed it, before its fsync:
+// a crash of the process loses nothing answered (the write-ahead file's pages are in the OS
+// page cache). A background fsync runs every SyncEvery/2 and no scan is answered while one
+// answered more than SyncEvery ago waits for its fsync, so that a power loss or an OS crash
+// loses at most the scans answered within one SyncEvery (25 ms by default) before it; each
+// unit's count then resumes from what was synced. TestPowerLossScans (lazyfs) and
+// TestKill9Scans check both. The 'q' prefix is the one
 // these keys had in the ledger's database before the scan store had its own; Migrate copies
 // such keys over once.
 package scanstore
@@ -56,8 +66,11 @@ const DefaultWindow = 24 * time.Hour
 
 // Store records scans and reads a unit's counts.
 type Store interface {
-	// Record records one scan of a unit durably and returns the unit's counts including it.
-	// It fails with ErrPushback at once when the store is overloaded, and with ErrClosed after
+	// Record records one scan of a unit and returns the unit's exact counts including it,
+	// scans answered in the order they were recorded. What a crash may then lose is each
+	// implementation's: Badger nothing on a crash of the process and at most Options.SyncEvery
+	// (25 ms) of scans on a power loss; PostgreSQL nothing (it answers after the commit). It
+	// fails with ErrPushback at once when the store is overloaded, and with ErrClosed after
 	// Close.
 	Record(ctx context.Context, s Scan) (Stats, error)
 	// Stats reads a unit's counts (zero for a unit never scanned).
