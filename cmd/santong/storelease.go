@@ -11,6 +11,7 @@ import (
 
 	"github.com/santong-cn/santong/internal/kv"
 	"github.com/santong-cn/santong/internal/kv/pgkv"
+	"github.com/santong-cn/santong/ledger"
 )
 
 // The writer lease (docs/operations.md, "PostgreSQL store"): exactly one process appends to and
@@ -88,7 +89,9 @@ func (l *writerLease) renew() {
 			l.failStop(fmt.Errorf("%w: another instance acquired it (epoch %d moved): %w", errLeaseLost, l.epoch, pgkv.ErrFenced))
 			return
 		case time.Since(last) > l.ttl:
-			l.failStop(fmt.Errorf("%w: no renewal succeeded for %s, past the lease's TTL %s: %v", errLeaseLost, time.Since(last).Round(time.Millisecond), l.ttl, err))
+			// ErrNotWriter: the log tells its appenders that it is no longer the writer, not
+			// that its storage failed
+			l.failStop(fmt.Errorf("%w: no renewal succeeded for %s, past the lease's TTL %s: %v: %w", errLeaseLost, time.Since(last).Round(time.Millisecond), l.ttl, err, ledger.ErrNotWriter))
 			return
 		default:
 			l.log.Warn("writer lease: renewal failed; retrying", "err", err, "since_last", time.Since(last).Round(time.Millisecond))

@@ -133,6 +133,32 @@ func (in *instance) waitStatus(t *testing.T, path string, code int, d time.Durat
 	return 0
 }
 
+// waitWriter waits until the standby in names writer in its /healthz (it answers as soon as it
+// starts, and learns the writer once it has reached the store and tried the lease).
+func (in *instance) waitWriter(t *testing.T, writer string, d time.Duration) {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < d {
+		select {
+		case <-in.exited:
+			t.Fatalf("%s exited (%v) waiting to name the writer %s", in.name, in.err, writer)
+		default:
+		}
+		if resp, err := httpc.Get(in.base + "/healthz"); err == nil {
+			var h struct{ Status, Writer string }
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if err == nil && h.Status == "standby" && h.Writer == writer {
+				return
+			}
+			last = h.Status + " " + h.Writer
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: /healthz did not name the writer %s within %s (last: %q)", in.name, writer, d, last)
+}
+
 // post submits a signed event; it returns the status, the receipt of a 2xx and the writer header.
 func post(base string, ev []byte) (int, verify.EventReceipt, string, error) {
 	var rc verify.EventReceipt
@@ -277,7 +303,7 @@ func TestStoreServeFailover(t *testing.T) {
 	a := startInstance(t, "A", sc.dirA, sc.dsn, ttl)
 	a.waitStatus(t, "/readyz", 200, 60*time.Second)
 	b := startInstance(t, "B", sc.dirB, sc.dsn, ttl)
-	b.waitStatus(t, "/healthz", 200, 60*time.Second)
+	b.waitWriter(t, a.base, 60*time.Second)
 
 	// the standby refuses writes and names the writer
 	st, _, writer, _ := post(b.base, sc.newEvent(t))
@@ -394,7 +420,7 @@ func TestStoreServePaused(t *testing.T) {
 	a := startInstance(t, "A", sc.dirA, sc.dsn, ttl)
 	a.waitStatus(t, "/readyz", 200, 60*time.Second)
 	b := startInstance(t, "B", sc.dirB, sc.dsn, ttl)
-	b.waitStatus(t, "/healthz", 200, 60*time.Second)
+	b.waitWriter(t, a.base, 60*time.Second)
 	acked := map[[32]byte]verify.EventReceipt{}
 	cps := &checkpoints{seen: map[int64]ledger.Hash{}}
 	write := func(in *instance, n int) {
