@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type cli struct {
 	store           string        // --store: the log in this PostgreSQL database instead of DIR/db (store.go)
 	lease           *writerLease  // serve's writer lease on that store (storeserve.go)
 	storeIdle       time.Duration // the store's idle_in_transaction_session_timeout (0: pgkv's default; serve: the lease's TTL)
+	ledgerLog       *slog.Logger  // the log's logger (serve: the service's; nil: discarded)
 }
 
 // command is one subcommand: its words ("cert grant"), what it does, and its function.

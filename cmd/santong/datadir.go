@@ -206,7 +206,8 @@ func (c *cli) openRegistryOpts(dir string, mode openMode) (*cert.Registry, *conf
 			"keys/ and santong.json must come from the same 'santong init' (or the same backup)")
 	}
 	opts := ledger.Options{Dir: dbDir, Origin: cfg.Origin, Signer: signer, Verifier: verifier,
-		ReadOnly: mode == openReadOnly, Audit: mode == openReadOnly, CheckpointInterval: c.checkpointEvery}
+		ReadOnly: mode == openReadOnly, Audit: mode == openReadOnly, CheckpointInterval: c.checkpointEvery,
+		Logger: c.ledgerLog}
 	if mode != openReadOnly {
 		opts.CheckpointLock = c.lockFor(dir, cfg)
 	}

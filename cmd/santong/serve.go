@@ -137,6 +137,8 @@ func cmdServe(ctx context.Context, c *cli, args []string) (rerr error) {
 		}
 		fresh = true
 	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c.ledgerLog = logger // the log's own warnings (its clock, the checkpoint lock, storage) go to the service's output
 	reg, cfg, err := c.openRegistry(dir)
 	if errors.Is(err, ledger.ErrStorage) && !*demo {
 		return c.serveDegraded(ctx, ln, dir, base, err)
@@ -163,7 +165,6 @@ func cmdServe(ctx context.Context, c *cli, args []string) (rerr error) {
 		}
 	}
 
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	scans, err := openScanStore(ctx, dir, reg, *scanDBs, scanstore.Options{Retention: *retention, Memory: mem}, logger)
 	if err != nil {
 		return err
