@@ -15,12 +15,13 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/santong-cn/santong/internal/keyfile"
+	"github.com/santong-cn/santong/internal/pgtest"
 	"github.com/santong-cn/santong/ledger/event"
 )
 
 func TestMain(m *testing.M) {
 	kdfParams = keyfile.FastParams // key files in tests open in microseconds, not 100 ms
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopServers{m}, map[string]func(){
 		"santong": func() {
 			ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM) // as main does
 			os.Exit(run(ctx, os.Args[1:], &cli{
@@ -28,6 +29,16 @@ func TestMain(m *testing.M) {
 			}))
 		},
 	})
+}
+
+// stopServers runs the tests, then stops the PostgreSQL server that pgtest.NewDatabase shares
+// among them, which would otherwise outlive the test binary.
+type stopServers struct{ m *testing.M }
+
+func (s stopServers) Run() int {
+	code := s.m.Run()
+	pgtest.StopShared()
+	return code
 }
 
 // TestScripts runs the CLI scripts in testdata/*.txtar: each command's success and main errors.
