@@ -243,15 +243,13 @@ func (s *Server) scanPageFromParts(c *gin.Context, v *Verdict) bool {
 	return true
 }
 
-// cutPage renders the page of v's shape with the sentinels in its holes and cuts it there; nil
-// when the template failed or a sentinel shows where the parts cannot account for it.
-func (s *Server) cutPage(p *page, v *Verdict) *pageParts {
+// withSentinels returns a copy of v (its scan counts and token copied too) with the sentinels in
+// the holes that the page and the JSON body share: regions, first scan, serial and check time.
+// The count fields are the caller's: the two shapes differ there.
+func withSentinels(v *Verdict) *Verdict {
 	sv := *v
 	scans := *v.Scans
 	sv.Scans = &scans
-	if scans.Count != 1 {
-		scans.Count = sentinelCount
-	}
 	if scans.Regions != 0 {
 		scans.Regions = sentinelRegions
 	}
@@ -264,8 +262,18 @@ func (s *Server) cutPage(p *page, v *Verdict) *pageParts {
 		sv.Token = &u
 	}
 	sv.CheckedAt = sentinelChecked
+	return &sv
+}
+
+// cutPage renders the page of v's shape with the sentinels in its holes and cuts it there; nil
+// when the template failed or a sentinel shows where the parts cannot account for it.
+func (s *Server) cutPage(p *page, v *Verdict) *pageParts {
+	sv := withSentinels(v)
+	if sv.Scans.Count != 1 { // the page says "first scan" for a count of 1: part of the shape
+		sv.Scans.Count = sentinelCount
+	}
 	sp := *p
-	sp.Data, sp.ZHURL, sp.ENURL = &sv, sentinelZHURL, sentinelENURL
+	sp.Data, sp.ZHURL, sp.ENURL = sv, sentinelZHURL, sentinelENURL
 	var b strings.Builder
 	if err := templates[sp.Lang].ExecuteTemplate(&b, "scan", &sp); err != nil {
 		return nil
@@ -370,9 +378,8 @@ func writeTimeJSON(buf *bytes.Buffer, b []byte, t time.Time) {
 // cutJSON encodes v's shape with the sentinels in its holes, with the service's JSON codec,
 // and cuts it there.
 func cutJSON(v *Verdict) *pageParts {
-	sv := *v
-	scans := *v.Scans
-	sv.Scans = &scans
+	sv := withSentinels(v)
+	scans := sv.Scans
 	if scans.Count != 0 {
 		scans.Count = sentinelCount
 	}
@@ -382,19 +389,7 @@ func cutJSON(v *Verdict) *pageParts {
 	if scans.Clients != 0 {
 		scans.Clients = sentinelClients
 	}
-	if scans.Regions != 0 {
-		scans.Regions = sentinelRegions
-	}
-	if !scans.First.IsZero() {
-		scans.First = sentinelFirst
-	}
-	if v.Token != nil {
-		u := *v.Token
-		u.Serial = sentinelSerial
-		sv.Token = &u
-	}
-	sv.CheckedAt = sentinelChecked
-	b, err := ginjson.API.Marshal(&sv)
+	b, err := ginjson.API.Marshal(sv)
 	if err != nil {
 		return nil
 	}
