@@ -70,23 +70,28 @@ type Head struct {
 // derived state in the same Badger transaction that commits it.
 type Hook interface {
 	// Apply is called by the log's single writer for each record about to be appended, in log
-	// order, inside the group's transaction; txn reads what is committed and what earlier records
-	// of the group wrote. Apply returns an error to refuse the record (the appender gets it, and
-	// nothing Apply wrote is kept), or nil to accept it with the writes it made in txn (under its
-	// own key prefixes, see docs/ledger.md). The writes of an accepted record may still go into
-	// the next group when the transaction is full: Apply is then called again for it there, with
-	// its new index.
+	// order, inside the group's transaction; txn reads what is committed, what the group before
+	// (which may still be committing) wrote, and what earlier records of the group wrote. Apply
+	// returns an error to refuse the record (the appender gets it, and nothing Apply wrote is
+	// kept), or nil to accept it with the writes it made in txn (under its own key prefixes, see
+	// docs/ledger.md). The writes of an accepted record may still go into the next group when the
+	// transaction is full: Apply is then called again for it there, with its new index. Apply
+	// may be called for a group's records before the group before it is reported committed (the
+	// writer checks one group while the previous one is made durable): what a hook caches from a
+	// record belongs to its group (Txn.Group) until that group is reported.
 	Apply(txn *Txn, rec *Record) error
 	// Abort is called when a transaction into which Apply wrote failed to commit: whatever the
-	// hook cached from the records of that transaction must be forgotten.
+	// hook cached from the records of groups not reported committed must be forgotten (the log
+	// takes no more appends after it). A group whose records were all refused is neither
+	// committed nor aborted: nothing of it was kept.
 	Abort()
 }
 
 // Committer is a Hook that wants to know when the writes of its Apply calls are durable: the
-// writer calls Committed after each group's transaction has committed, before it acknowledges
-// the group's appenders.
+// writer calls Committed with the group's Txn.Group() after each group's transaction has
+// committed, in commit order, before it acknowledges the group's appenders.
 type Committer interface {
-	Committed()
+	Committed(group any)
 }
 
 // Options configure a Log.

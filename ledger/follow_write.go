@@ -134,7 +134,7 @@ func (l *Log) followTxn(recs []followRec, limit int, cp *SignedCheckpoint) (int,
 	}
 	l.state.Store(tree)
 	if c, ok := l.opts.Hook.(Committer); ok {
-		c.Committed()
+		c.Committed(txn)
 	}
 	return n, nil
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Txn is the transaction a Hook reads and writes for one record. Reads see what the log has
-// committed, what earlier records of the same group wrote, and this record's own writes. Writes
+// committed, what the group before wrote (it may still be committing), what earlier records of
+// the same group wrote, and this record's own writes. Writes
 // are held back: they reach the store's transaction only when Apply returns nil and the group's
 // transaction has room for them beside the record. A refused record therefore leaves nothing of
 // itself in the transaction, whatever the hook wrote before refusing, and a record whose writes
@@ -69,7 +70,8 @@ func (t *Txn) Iterate(prefix []byte, f func(k, v []byte) (bool, error)) error {
 }
 
 // Group identifies the group's transaction: the same value for every record of one group, and
-// a new one for the next group (whose transaction opens only after this one committed).
+// a new one for the next group (whose records may be applied while this one commits). It is the
+// value Committer.Committed reports.
 func (t *Txn) Group() any { return t.txn }
 
 // OnAccept registers f to run once the record's writes are in the group's transaction (not yet

@@ -33,7 +33,7 @@ var errNotCommitted = errors.New("the commit did not happen (the connection was 
 
 // resolveUnknown returns nil when err is an unknown outcome and the group fl turns out to be
 // committed; otherwise the error for fl's appenders.
-func (l *Log) resolveUnknown(w *writerState, fl *inflight, err error) error {
+func (l *Log) resolveUnknown(fl *inflight, err error) error {
 	if !errors.Is(err, pgkv.ErrCommitUnknown) || len(fl.items) == 0 {
 		return err
 	}
@@ -43,14 +43,14 @@ func (l *Log) resolveUnknown(w *writerState, fl *inflight, err error) error {
 		size, rec, rerr := l.settle(last.Index)
 		if rerr == nil {
 			switch {
-			case size == w.tree.size && rec != nil && bytes.Equal(rec, last.Bytes):
+			case size == fl.tree.size && rec != nil && bytes.Equal(rec, last.Bytes):
 				l.log.Warn("commit outcome was unknown: re-read, the group is durable", "from", first.Index, "to", last.Index)
 				return nil
 			case size == first.Index && rec == nil:
 				l.log.Warn("commit outcome was unknown: re-read, nothing of the group was written", "from", first.Index, "to", last.Index)
 				return fmt.Errorf("%w: %v", errNotCommitted, err)
 			default:
-				return fmt.Errorf("commit outcome unknown, and the log re-read at size %d matches neither %d (not written) nor %d (written): %v", size, first.Index, w.tree.size, err)
+				return fmt.Errorf("commit outcome unknown, and the log re-read at size %d matches neither %d (not written) nor %d (written): %v", size, first.Index, fl.tree.size, err)
 			}
 		}
 		if time.Now().After(deadline) {

@@ -58,9 +58,10 @@ type Log struct {
 	lastTime time.Time  // the last record's time when the log was opened
 	clock    clockState // the clock against the records' times
 
-	openErr error                     // with Options.Audit: why the log would not have opened
-	state   atomic.Pointer[treeState] // the committed tree
-	failed  atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
+	openErr    error                     // with Options.Audit: why the log would not have opened
+	state      atomic.Pointer[treeState] // the committed tree
+	failed     atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
+	overlapped atomic.Int64              // groups checked while the group before them committed
 
 	cpMu   sync.Mutex // serialises signing
 	cp     atomic.Pointer[SignedCheckpoint]

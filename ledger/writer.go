@@ -11,12 +11,15 @@ import (
 )
 
 // The writer is the log's single writer. It takes the appends waiting in the queue as a group,
-// prepares their records (layout and leaf hash) speculatively, then, once the previous group's
-// transaction is durable, opens a transaction, runs the hook on each record, writes the records,
-// chain index, heads, completed tiles and size, and commits it without waiting: the fsync of
-// group k overlaps with the preparation of group k+1. A group's transaction is opened only after
-// the previous one committed, so the hook always sees the state of every record before it, and
-// a failed commit can leave no later transaction on disk.
+// prepares their records (layout and leaf hash) speculatively, runs the hook on each record and
+// lays out the records, chain index, heads, completed tiles and size in a staged transaction
+// (staged.go), and then, once the previous group's commit is durable, copies those writes into
+// the store's transaction and commits it without waiting. With a store that holds snapshots
+// (Badger), all of that overlaps with the previous group's commit: the staged transaction reads
+// the previous group's writes over a snapshot taken before its commit began, so the hook sees the
+// state of every record before it although that state is not yet on disk. A group's commit starts
+// only after the previous one succeeded, so a failed commit can leave no later transaction on
+// disk, and nothing of a later group is acknowledged or promoted before its own commit.
 
 // cursor is a request and the next of its entries to take.
 type cursor struct {
@@ -61,8 +64,19 @@ const maxHeadCache = 1 << 16
 
 // inflight is a group whose transaction is committing.
 type inflight struct {
-	items []item
-	done  chan error
+	items  []item
+	tree   *treeState  // the tree after the group
+	group  any         // the hook's Txn.Group() of the group's records
+	writes *writeSet   // what the group wrote, for the next group's reads
+	snap   kv.Snapshot // the store as it was before the commit (nil: the store holds none)
+	done   chan error
+}
+
+// stagedGroup is a group checked and written into its staged transaction, to be committed.
+type stagedGroup struct {
+	st    *staged
+	items []item // the records accepted
+	tree  *treeState
 }
 
 func (l *Log) writer() {
@@ -73,27 +87,56 @@ func (l *Log) writer() {
 	open := true
 	for {
 		if len(pending) == 0 && len(w.carry) == 0 {
-			if fl != nil {
-				l.finish(w, fl)
-				fl = nil
-			}
 			if !open {
+				if fl != nil {
+					l.finish(fl, <-fl.done)
+				}
 				return
 			}
-			req, ok := <-l.queue
-			if !ok {
-				open = false
-				continue
+			// Wait for an append or for the commit in flight, whichever comes first: appends that
+			// come while it commits are checked over it.
+			var done <-chan error
+			if fl != nil {
+				done = fl.done
 			}
-			pending = append(pending, cursor{req: req})
+			select {
+			case err := <-done:
+				l.finish(fl, err)
+				fl = nil
+				continue
+			case req, ok := <-l.queue:
+				if !ok {
+					open = false
+					continue
+				}
+				pending = append(pending, cursor{req: req})
+			}
 		}
 		open = l.collect(&pending, open)
-		g := l.prepare(w, &pending)
+		// The group's reads: over the group still committing, or the store's transaction.
+		var st *staged
+		if fl != nil && fl.snap != nil {
+			st = &staged{base: fl.snap, prev: fl.writes}
+			l.overlapped.Add(1)
+		}
+		g := l.prepare(w, &pending, st)
+		var txn kv.Txn
+		if st == nil {
+			if fl != nil {
+				l.finish(fl, <-fl.done)
+				fl = nil
+			}
+			if len(g.items) > 0 {
+				txn = l.store.Begin()
+				st = &staged{base: txn}
+			}
+		}
+		sg := l.apply(w, g, st)
 		if fl != nil {
-			l.finish(w, fl)
+			l.finish(fl, <-fl.done)
 			fl = nil
 		}
-		fl = l.apply(w, g)
+		fl = l.commit(sg, txn)
 	}
 }
 
@@ -129,7 +172,7 @@ func (l *Log) collect(pending *[]cursor, open bool) bool {
 // most MaxBatch and about the transaction's byte budget, and lays out their records as if every
 // one were accepted. Payloads over the limit are refused here, and so is the whole group while
 // the clock is behind the last record's time.
-func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
+func (l *Log) prepare(w *writerState, pending *[]cursor, st *staged) *group {
 	g := &group{tree: w.tree.clone()}
 	var items []item
 	heads := make(map[uuid.UUID]Head)
@@ -164,7 +207,7 @@ func (l *Log) prepare(w *writerState, pending *[]cursor) *group {
 		}
 		head, ok := heads[e.Chain]
 		if !ok {
-			head = l.knownHead(w, e.Chain)
+			head = l.knownHead(w, e.Chain, st)
 		}
 		rec := &Record{Index: size, Time: now, Chain: e.Chain, Prev: head.Hash, Version: RecordVersion, Seq: head.Len, Decoded: e.Decoded}
 		layOut(rec, e.Payload)
@@ -196,13 +239,20 @@ func layOut(rec *Record, payload []byte) {
 	rec.Payload = rec.Bytes[recordHeader:]
 }
 
-// knownHead is a chain's head as of the groups applied so far, or zero if it cannot be read (the
-// transaction reads it again).
-func (l *Log) knownHead(w *writerState, chain uuid.UUID) Head {
+// knownHead is a chain's head as of the groups applied so far, read from st (or the store when
+// st is nil), or zero if it cannot be read (the transaction reads it again).
+func (l *Log) knownHead(w *writerState, chain uuid.UUID, st *staged) Head {
 	if h, ok := w.heads[chain]; ok {
 		return h
 	}
 	var h Head
+	if st != nil {
+		var err error
+		if h, err = readHead(st, chain); err != nil {
+			return Head{Chain: chain, Index: -1}
+		}
+		return h
+	}
 	if err := l.store.View(func(r kv.Reader) error {
 		var err error
 		h, err = readHead(r, chain)
@@ -213,12 +263,12 @@ func (l *Log) knownHead(w *writerState, chain uuid.UUID) Head {
 	return h
 }
 
-// apply writes a prepared group in one transaction and starts its commit. Records are checked
+// apply writes a prepared group into its staged transaction st. Records are checked
 // against the real state as it goes. While every record is accepted as laid out, the prepared
 // tree and tiles stand; after the first refused record, the rest are laid out again and the tree
 // is recomputed from the records accepted. Records whose writes (theirs and the hook's) would
 // take the transaction past the store's limits are carried over to the next group.
-func (l *Log) apply(w *writerState, g *group) *inflight {
+func (l *Log) apply(w *writerState, g *group, st *staged) *stagedGroup {
 	items := g.items
 	if len(items) == 0 {
 		return nil
@@ -232,7 +282,7 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 	if len(w.heads) > maxHeadCache {
 		clear(w.heads)
 	}
-	txn := l.store.Begin()
+	txn := st
 	room := newBudget(l.limits)
 	heads := make(map[uuid.UUID]Head) // heads written by this transaction
 	diverged := false                 // false while the prepared layout stands
@@ -348,38 +398,69 @@ func (l *Log) apply(w *writerState, g *group) *inflight {
 		err = txn.Set(metaSize, putInt64(tree.size))
 	}
 	if err != nil {
-		txn.Discard()
 		l.fail(storageError(err), items)
 		return nil
 	}
 	if len(accepted) == 0 {
-		txn.Discard()
-		if l.opts.Hook != nil {
-			l.opts.Hook.Abort()
-		}
-		return nil
+		return nil // nothing of the group was kept: the hook cached nothing of it
 	}
 	w.tree = tree
 	for c, h := range heads {
 		w.heads[c] = h
 	}
 	w.lastTime = accepted[len(accepted)-1].rec.Time
-	fl := &inflight{items: accepted, done: make(chan error, 1)}
+	return &stagedGroup{st: st, items: accepted, tree: tree}
+}
+
+// commit copies a staged group's writes into the store's transaction (txn, or a new one when
+// nil) and starts its commit, unless the log failed meanwhile (the group before it did not
+// commit): then nothing of it is written and its appenders get the log's error.
+func (l *Log) commit(sg *stagedGroup, txn kv.Txn) *inflight {
+	if sg == nil {
+		if txn != nil {
+			txn.Discard()
+		}
+		return nil
+	}
+	if p := l.failed.Load(); p != nil {
+		if txn != nil {
+			txn.Discard()
+		}
+		for _, it := range sg.items {
+			it.req.finish(it.i, Receipt{}, *p)
+		}
+		return nil
+	}
+	if txn == nil {
+		txn = l.store.Begin()
+	}
+	if err := sg.st.own.writeTo(txn); err != nil {
+		txn.Discard()
+		l.fail(storageError(err), sg.items)
+		return nil
+	}
+	fl := &inflight{items: sg.items, tree: sg.tree, group: kv.Txn(sg.st), writes: &sg.st.own, done: make(chan error, 1)}
+	if ss, ok := l.store.(kv.Snapshotter); ok {
+		fl.snap = ss.Snapshot() // the state before this commit, under the next group's reads
+	}
 	txn.CommitAsync(func(err error) { fl.done <- err })
 	return fl
 }
 
-// finish waits for a group's commit and acknowledges its appenders.
-func (l *Log) finish(w *writerState, fl *inflight) {
-	if err := <-fl.done; err != nil {
-		if err = l.resolveUnknown(w, fl, err); err != nil { // leaseoutcome.go
+// finish takes a group's commit outcome and acknowledges its appenders.
+func (l *Log) finish(fl *inflight, err error) {
+	if fl.snap != nil {
+		fl.snap.Close()
+	}
+	if err != nil {
+		if err = l.resolveUnknown(fl, err); err != nil { // leaseoutcome.go
 			l.fail(err, fl.items)
 			return
 		}
 	}
-	l.state.Store(w.tree.clone())
+	l.state.Store(fl.tree.clone())
 	if c, ok := l.opts.Hook.(Committer); ok {
-		c.Committed() // before the acknowledgements: readers of the hook's state see every acknowledged write
+		c.Committed(fl.group) // before the acknowledgements: readers of the hook's state see every acknowledged write
 	}
 	for _, it := range fl.items {
 		it.req.finish(it.i, Receipt{Index: it.rec.Index, Hash: it.leaf, Time: it.rec.Time, ChainSeq: it.seq}, nil)

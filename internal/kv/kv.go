@@ -63,6 +63,22 @@ type Limits struct {
 	Overhead int64
 }
 
+// Snapshotter is a Store that can hold a read snapshot open while commits go on. The log's
+// writer takes one just before it starts a group's commit, and reads the next group's state from
+// it beside that group's writes, so that the next group's checks run while the first is made
+// durable (a store without it gets the groups one after the other).
+type Snapshotter interface {
+	// Snapshot opens a read-only snapshot of what is committed now, which stays readable (and
+	// unchanged) while later transactions commit. The caller closes it.
+	Snapshot() Snapshot
+}
+
+// Snapshot is a read-only snapshot held open until Close.
+type Snapshot interface {
+	Reader
+	Close()
+}
+
 // Reader reads a snapshot.
 type Reader interface {
 	// Get returns a copy of the value of k, or ErrNotFound.

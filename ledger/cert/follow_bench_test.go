@@ -112,7 +112,7 @@ type serialHook struct{ h *Hook }
 
 func (s serialHook) Apply(txn *ledger.Txn, rec *ledger.Record) error { return s.h.Apply(txn, rec) }
 func (s serialHook) Abort()                                          { s.h.Abort() }
-func (s serialHook) Committed()                                      { s.h.Committed() }
+func (s serialHook) Committed(g any)                                 { s.h.Committed(g) }
 
 // tileServer serves a log's C2SP endpoints: /checkpoint, /tile/<L>/<N>[.p/<W>] and
 // /tile/entries/<N>[.p/<W>].

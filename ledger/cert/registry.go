@@ -74,9 +74,9 @@ func (h *Hook) Apply(txn *ledger.Txn, rec *ledger.Record) error {
 }
 
 // Committed implements ledger.Committer: the group's decoded values are committed state now.
-func (h *Hook) Committed() {
+func (h *Hook) Committed(group any) {
 	h.applyMu.Lock()
-	h.objs.promote()
+	h.objs.promote(group)
 	h.applyMu.Unlock()
 }
 
@@ -146,11 +146,18 @@ func (r *Registry) Submit(ctx context.Context, b []byte) (ledger.Receipt, error)
 	if err != nil {
 		return ledger.Receipt{}, err
 	}
-	if rc, err := r.EventReceipt(EventHash(ev.Bytes())); err == nil { // a retry (recorded.go)
-		return rc, &RecordedError{Receipt: rc}
-	} else if fault.CodeOf(err) != fault.NotFound {
-		return ledger.Receipt{}, err
+	rc, err := r.submit(ctx, b, ev)
+	if err != nil {
+		// A retry (recorded.go) is looked up only when the append failed: a read of the store
+		// waits for the log's commit in progress, which a new event need not do.
+		if rc, rerr := r.EventReceipt(EventHash(ev.Bytes())); rerr == nil {
+			return rc, &RecordedError{Receipt: rc}
+		}
 	}
+	return rc, err
+}
+
+func (r *Registry) submit(ctx context.Context, b []byte, ev *event.Event) (ledger.Receipt, error) {
 	if ev.Type == event.LogInitialised {
 		if r.log.Size() != 0 {
 			return ledger.Receipt{}, ErrGenesisOnce

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/santong-cn/santong/internal/fault"
@@ -37,43 +38,66 @@ func cached(k []byte) bool {
 const maxCached = 1 << 18
 
 // objCache holds decoded projection values: committed ones, and those written by the accepted
-// records of the group in progress (promoted when the log says the group committed, dropped by
-// Abort). The writer (the hook) reads and fills both; readers (queries) read the committed ones
-// and may add what they read, unless a commit was promoted since their read transaction began
-// (seq), so that a value older than an acknowledged write never enters the cache.
+// records of the groups applied whose commit the log has not reported yet (the writer applies a
+// group while the one before it commits: at most two), each promoted when the log says its group
+// committed and dropped by Abort. The writer (the hook) reads and fills both; readers (queries)
+// read the committed ones and may add what they read, unless a commit was promoted since their
+// read transaction began (seq), so that a value older than an acknowledged write never enters
+// the cache.
 type objCache struct {
-	txn     any            // the group's transaction the pending values belong to
-	pending map[string]any // the writer's only
+	groups []pendingGroup // the writer's only, oldest first
 
 	mu        sync.RWMutex
 	committed map[string]any
 	seq       uint64 // promotions so far
 }
 
+// pendingGroup is what the accepted records of one group wrote.
+type pendingGroup struct {
+	group any // the group's ledger.Txn.Group()
+	vals  map[string]any
+}
+
 func newObjCache() *objCache {
-	return &objCache{pending: map[string]any{}, committed: map[string]any{}}
+	return &objCache{committed: map[string]any{}}
 }
 
 // begin notes the group of the next Apply.
 func (c *objCache) begin(group any) {
-	if group != c.txn {
-		c.promote() // a group whose commit was not reported (Rebuild's own transactions)
-		c.txn = group
+	if n := len(c.groups); n == 0 || c.groups[n-1].group != group {
+		c.groups = append(c.groups, pendingGroup{group: group, vals: map[string]any{}})
 	}
 }
 
-// promote moves the pending values into the committed ones: their group has committed.
-func (c *objCache) promote() {
+// pending returns the newest value of k written by a group not yet committed.
+func (c *objCache) pending(k string) (any, bool) {
+	for i := len(c.groups) - 1; i >= 0; i-- {
+		if v, ok := c.groups[i].vals[k]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// promote moves the pending values of group, and of any group applied before it (a group whose
+// records were all refused is never reported), into the committed ones: group has committed.
+func (c *objCache) promote(group any) {
+	n := slices.IndexFunc(c.groups, func(g pendingGroup) bool { return g.group == group })
+	if n < 0 {
+		return // forgotten by an abort
+	}
 	c.mu.Lock()
 	if len(c.committed) > maxCached {
 		clear(c.committed)
 	}
-	for k, v := range c.pending {
-		c.committed[k] = v
+	for _, g := range c.groups[:n+1] {
+		for k, v := range g.vals {
+			c.committed[k] = v
+		}
 	}
 	c.seq++
 	c.mu.Unlock()
-	clear(c.pending)
+	c.groups = slices.Delete(c.groups, 0, n+1)
 }
 
 func (c *objCache) get(k string) (any, bool) {
@@ -113,15 +137,14 @@ func (c *objCache) currentSeq() uint64 {
 	return c.seq
 }
 
-func (c *objCache) abort() { clear(c.pending); c.txn = nil }
+func (c *objCache) abort() { c.groups = nil }
 
 func (c *objCache) reset() {
-	clear(c.pending)
+	c.groups = nil
 	c.mu.Lock()
 	clear(c.committed)
 	c.seq++
 	c.mu.Unlock()
-	c.txn = nil
 }
 
 // hookStore is the projection in the log's transaction, for the hook. The ledger holds its
@@ -154,7 +177,7 @@ func (s *hookStore) obj(k []byte) (any, bool) {
 	if s.wrote[string(k)] {
 		return nil, false
 	}
-	if v, ok := s.cache.pending[string(k)]; ok {
+	if v, ok := s.cache.pending(string(k)); ok {
 		return v, true
 	}
 	return s.cache.get(string(k))
@@ -169,17 +192,23 @@ func (s *hookStore) objSet(k []byte, v any, written bool) {
 		if s.objs == nil {
 			s.objs = make(map[string]any, 4)
 			s.txn.OnAccept(func() {
+				vals := s.cache.groups[len(s.cache.groups)-1].vals
 				for k, v := range s.objs {
-					s.cache.pending[k] = v
+					vals[k] = v
 				}
 			})
 		}
 		s.objs[string(k)] = v
-	case !s.wrote[string(k)] && s.cache.pending[string(k)] == nil:
-		// Read from the transaction, written neither by this record nor by the group's earlier
-		// ones (those are in pending): committed state.
+	case !s.wrote[string(k)] && !s.pendingKey(string(k)):
+		// Read from the transaction, written neither by this record nor by an earlier one of
+		// this group or of the group still committing (those are pending): committed state.
 		s.cache.put(string(k), v)
 	}
+}
+
+func (s *hookStore) pendingKey(k string) bool {
+	_, ok := s.cache.pending(k)
+	return ok
 }
 
 // readStore is the projection in a transaction of the log's store, for queries and rebuilds.

@@ -129,7 +129,10 @@ type Store struct {
 	last chan struct{} // closed once the last CommitAsync's callback has returned
 }
 
-var _ kv.Store = (*Store)(nil)
+var (
+	_ kv.Store       = (*Store)(nil)
+	_ kv.Snapshotter = (*Store)(nil)
+)
 
 // DB returns the Badger database under s, for what only Badger does (backups, maintenance).
 func (s *Store) DB() *badger.DB { return s.db }
@@ -157,6 +160,14 @@ func (s *Store) Update(f func(kv.Txn) error) error {
 func (s *Store) Begin() kv.Txn {
 	return &tx{reader: reader{s.db.NewTransaction(true)}, s: s}
 }
+
+// Snapshot opens a read-only Badger transaction. Badger's own transactions wait for commits that
+// are in progress when they open; the log's writer takes its snapshot between its commits.
+func (s *Store) Snapshot() kv.Snapshot { return snapshot{reader{s.db.NewTransaction(false)}} }
+
+type snapshot struct{ reader }
+
+func (s snapshot) Close() { s.txn.Discard() }
 
 func (s *Store) DropPrefix(prefix []byte) error {
 	if s.db.Opts().ReadOnly {
