@@ -32,6 +32,9 @@ func TestPowerLossScanChild(t *testing.T) {
 	}
 	// 1 MiB memtables: the write-ahead files are replaced and flushed within a round
 	o := Options{Key: []byte("k"), Memory: Memory{MemTableSize: 1 << 20}}
+	if os.Getenv("SCANSTORE_NOSYNC") != "" { // to see TestPowerLossScans fail
+		o.SyncEvery = time.Hour
+	}
 	if os.Getenv("SCANSTORE_DURABLE") != "" {
 		o.SyncEvery = -1
 	}
@@ -62,8 +65,10 @@ func TestPowerLossScanChild(t *testing.T) {
 }
 
 // powerLossSlack is how much later than the store's answer the child may note the time of an
-// acknowledgement (scheduling on a busy machine).
-const powerLossSlack = 25 * time.Millisecond
+// acknowledgement, and how late the background fsync may run: scheduling on a busy machine
+// (with CI's packages tested in parallel on 2 cores, 51 ms against a slack of 25 ms was seen).
+// Without the background fsync, scans acknowledged for the whole round are lost, far past it.
+const powerLossSlack = 75 * time.Millisecond
 
 // TestPowerLossScans records scans from many goroutines in a child process on a lazyfs mount,
 // kills it at random moments and cuts the power (every write not fsynced is dropped), then
