@@ -12,9 +12,12 @@ import (
 // A group is checked and written into a staged transaction first: its writes are held in memory,
 // and its reads see them over those of the group still committing (if any) over a snapshot of
 // the store taken before that group's commit began. So the writer can run the next group's hook
-// while the previous group's commit is made durable, and only then open the store's transaction,
-// copy the writes in and commit. A store that cannot hold a snapshot (kv.Snapshotter) gets the
-// groups one after the other: the staged transaction then reads the store's own transaction.
+// while the previous group's commit is made durable. The writes also go through, as they are
+// made, to the store's transaction for the group, opened beside the snapshot (Badger's
+// transactions wait for a commit in progress when they open; one opened before it only writes, so
+// its old snapshot does not matter); it is committed once the previous commit succeeded. A store
+// that cannot hold a snapshot (kv.Snapshotter) gets the groups one after the other: the staged
+// transaction then reads and writes the store's own transaction.
 
 // wval is one write: a value, or a deletion.
 type wval struct {
@@ -38,28 +41,15 @@ func (w *writeSet) put(k string, v wval) {
 	w.m[k] = v
 }
 
-// writeTo makes the writes in txn.
-func (w *writeSet) writeTo(txn kv.Txn) error {
-	for _, k := range w.order {
-		var err error
-		if v := w.m[k]; v.del {
-			err = txn.Delete([]byte(k))
-		} else {
-			err = txn.Set([]byte(k), v.v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // staged is a kv.Txn whose writes stay in memory (own), read over prev (the writes of the group
-// still committing, nil if none) over base. It is never committed itself.
+// still committing, nil if none) over base. It is never committed itself: its writes go through
+// to the store's transaction as they are made (through), or are copied into it later.
 type staged struct {
-	base kv.Reader
-	prev *writeSet
-	own  writeSet
+	base    kv.Reader
+	prev    *writeSet
+	own     writeSet
+	through kv.Txn // nil: none yet
+	err     error  // the first write through that failed
 }
 
 var errStagedCommit = errors.New("ledger: a staged transaction is copied into the store's, not committed")
@@ -148,12 +138,18 @@ func (s *staged) Iterate(prefix, start []byte, keysOnly bool, f func(k, v []byte
 
 func (s *staged) Set(k, v []byte) error {
 	s.own.put(string(k), wval{v: v})
-	return nil
+	if s.through != nil && s.err == nil {
+		s.err = s.through.Set(k, v)
+	}
+	return s.err
 }
 
 func (s *staged) Delete(k []byte) error {
 	s.own.put(string(k), wval{del: true})
-	return nil
+	if s.through != nil && s.err == nil {
+		s.err = s.through.Delete(k)
+	}
+	return s.err
 }
 
 func (s *staged) Commit() error { return errStagedCommit }

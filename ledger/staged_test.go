@@ -83,14 +83,13 @@ func TestStagedReadsAsTheStore(t *testing.T) {
 		}
 		snap := st.Snapshot()
 		defer snap.Close()
-		var ws writeSet
-		pt := &staged{base: snap}
-		do(pt, prev)
-		ws = pt.own
 		ptxn := st.Begin()
-		if err := ws.writeTo(ptxn); err != nil || ptxn.Commit() != nil {
+		pt := &staged{base: snap, through: ptxn}
+		do(pt, prev)
+		if err := ptxn.Commit(); err != nil {
 			t.Fatal("commit prev", err)
 		}
+		ws := pt.own
 		got := &staged{base: snap, prev: &ws}
 		do(got, own)
 

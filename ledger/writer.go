@@ -69,6 +69,7 @@ type inflight struct {
 	group  any         // the hook's Txn.Group() of the group's records
 	writes *writeSet   // what the group wrote, for the next group's reads
 	snap   kv.Snapshot // the store as it was before the commit (nil: the store holds none)
+	next   kv.Txn      // the store's transaction for the next group, opened beside snap
 	done   chan error
 }
 
@@ -115,12 +116,13 @@ func (l *Log) writer() {
 		open = l.collect(&pending, open)
 		// The group's reads: over the group still committing, or the store's transaction.
 		var st *staged
+		var txn kv.Txn
 		if fl != nil && fl.snap != nil {
-			st = &staged{base: fl.snap, prev: fl.writes}
+			txn, fl.next = fl.next, nil
+			st = &staged{base: fl.snap, prev: fl.writes, through: txn}
 			l.overlapped.Add(1)
 		}
 		g := l.prepare(w, &pending, st)
-		var txn kv.Txn
 		if st == nil {
 			if fl != nil {
 				l.finish(fl, <-fl.done)
@@ -128,7 +130,7 @@ func (l *Log) writer() {
 			}
 			if len(g.items) > 0 {
 				txn = l.store.Begin()
-				st = &staged{base: txn}
+				st = &staged{base: txn, through: txn}
 			}
 		}
 		sg := l.apply(w, g, st)
@@ -412,9 +414,9 @@ func (l *Log) apply(w *writerState, g *group, st *staged) *stagedGroup {
 	return &stagedGroup{st: st, items: accepted, tree: tree}
 }
 
-// commit copies a staged group's writes into the store's transaction (txn, or a new one when
-// nil) and starts its commit, unless the log failed meanwhile (the group before it did not
-// commit): then nothing of it is written and its appenders get the log's error.
+// commit starts the commit of a staged group's transaction txn (its writes went through to it),
+// unless the log failed meanwhile (the group before it did not commit): then nothing of it is
+// written and its appenders get the log's error.
 func (l *Log) commit(sg *stagedGroup, txn kv.Txn) *inflight {
 	if sg == nil {
 		if txn != nil {
@@ -431,17 +433,16 @@ func (l *Log) commit(sg *stagedGroup, txn kv.Txn) *inflight {
 		}
 		return nil
 	}
-	if txn == nil {
-		txn = l.store.Begin()
-	}
-	if err := sg.st.own.writeTo(txn); err != nil {
+	if err := sg.st.err; err != nil { // a write through to txn failed
 		txn.Discard()
 		l.fail(storageError(err), sg.items)
 		return nil
 	}
 	fl := &inflight{items: sg.items, tree: sg.tree, group: kv.Txn(sg.st), writes: &sg.st.own, done: make(chan error, 1)}
 	if ss, ok := l.store.(kv.Snapshotter); ok {
-		fl.snap = ss.Snapshot() // the state before this commit, under the next group's reads
+		// The state before this commit, under the next group's reads, and the next group's
+		// transaction: neither could open while the commit is in progress.
+		fl.snap, fl.next = ss.Snapshot(), l.store.Begin()
 	}
 	txn.CommitAsync(func(err error) { fl.done <- err })
 	return fl
@@ -451,6 +452,9 @@ func (l *Log) commit(sg *stagedGroup, txn kv.Txn) *inflight {
 func (l *Log) finish(fl *inflight, err error) {
 	if fl.snap != nil {
 		fl.snap.Close()
+	}
+	if fl.next != nil {
+		fl.next.Discard()
 	}
 	if err != nil {
 		if err = l.resolveUnknown(fl, err); err != nil { // leaseoutcome.go
