@@ -62,6 +62,7 @@ type Log struct {
 	state      atomic.Pointer[treeState] // the committed tree
 	failed     atomic.Pointer[error]     // set when a commit failed: the log takes no more appends
 	overlapped atomic.Int64              // groups checked while the group before them committed
+	commits    atomic.Int64              // group commits started
 
 	cpMu   sync.Mutex // serialises signing
 	cp     atomic.Pointer[SignedCheckpoint]
@@ -443,6 +444,10 @@ func readHead(r kv.Reader, chain uuid.UUID) (Head, error) {
 	}
 	return decodeHead(chain, v)
 }
+
+// Commits is the number of group commits the writer has started: records appended over commits
+// is the mean group size (one fsync each).
+func (l *Log) Commits() int64 { return l.commits.Load() }
 
 // Size is the number of acknowledged records.
 func (l *Log) Size() int64 { return l.state.Load().size }

@@ -132,8 +132,12 @@ func TestStagedReadsAsTheStore(t *testing.T) {
 }
 
 // counter is a hook whose every record depends on the one before: it reads the count, writes
-// count+1, and notes the count it read under the record's index.
+// count+1, and notes the count it read under the record's index. It also reads the note of a
+// record far back (committed long before: read from the store's snapshot) and refuses the record
+// if it is not there.
 type counter struct{}
+
+const counterBack = 300
 
 var counterKey = []byte("xcount")
 
@@ -146,6 +150,15 @@ func (counter) Apply(txn *Txn, rec *Record) error {
 	if ok {
 		n = binary.BigEndian.Uint64(v)
 	}
+	if old := rec.Index - counterBack; old >= 0 {
+		v, ok, err := txn.Get(append([]byte("xn"), recordKey(old)...))
+		if err != nil {
+			return err
+		}
+		if !ok || binary.BigEndian.Uint64(v) != uint64(old) {
+			return fmt.Errorf("record %d's note is %x, want %d", old, v, old)
+		}
+	}
 	txn.Set(counterKey, binary.BigEndian.AppendUint64(nil, n+1))
 	txn.Set(append([]byte("xn"), recordKey(rec.Index)...), binary.BigEndian.AppendUint64(nil, n))
 	return nil
@@ -154,8 +167,10 @@ func (counter) Apply(txn *Txn, rec *Record) error {
 func (counter) Abort() {}
 
 // TestPipelinedGroupsSeeTheOneBefore: under concurrent appends to a log on disk, groups are
-// checked while the group before them commits (the writer counts them), and still every record's
-// hook read the state after every record before it: record i read the count i.
+// checked while the group before them commits (the writer counts them) and grow after it ended
+// (lingering, still reading the snapshot taken before it), and still every record's hook read
+// the state after every record before it: record i read the count i, and found the note of
+// record i-300.
 func TestPipelinedGroupsSeeTheOneBefore(t *testing.T) {
 	dir := t.TempDir()
 	opts := testOptions(t, dir)

@@ -59,6 +59,14 @@ type writerState struct {
 	carry    []cursor           // entries of the last group that did not fit its transaction
 }
 
+// A group that was checked while the commit before it ran waits, once that commit has ended,
+// for the appends of the appenders it acknowledged: while they come at most lingerGap apart, for
+// at most lingerMax in all.
+const (
+	lingerGap = 200 * time.Microsecond
+	lingerMax = 2 * time.Millisecond
+)
+
 // maxHeadCache bounds writerState.heads; past it the cache is dropped between groups.
 const maxHeadCache = 1 << 16
 
@@ -86,6 +94,8 @@ func (l *Log) writer() {
 	var pending []cursor
 	var fl *inflight
 	open := true
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		if len(pending) == 0 && len(w.carry) == 0 {
 			if !open {
@@ -117,9 +127,11 @@ func (l *Log) writer() {
 		// The group's reads: over the group still committing, or the store's transaction.
 		var st *staged
 		var txn kv.Txn
+		var snap kv.Snapshot // the group reads it until its commit starts
 		if fl != nil && fl.snap != nil {
-			txn, fl.next = fl.next, nil
-			st = &staged{base: fl.snap, prev: fl.writes, through: txn}
+			snap, txn = fl.snap, fl.next
+			fl.snap, fl.next = nil, nil
+			st = &staged{base: snap, prev: fl.writes, through: txn}
 			l.overlapped.Add(1)
 		}
 		g := l.prepare(w, &pending, st)
@@ -133,10 +145,57 @@ func (l *Log) writer() {
 				st = &staged{base: txn, through: txn}
 			}
 		}
-		sg := l.apply(w, g, st)
+		sg := &stagedGroup{st: st}
+		room := newBudget(l.limits) // the transaction's, over every part of the group
+		l.apply(w, g, st, room, sg)
+		// While the commit before is in flight, appends that come are checked into the same
+		// transaction: the group grows instead of waiting for the next one. When that commit
+		// ends, its appenders (just acknowledged) are about to send their next appends: the group
+		// waits for them while they keep coming (lingerGap apart, for at most lingerMax), so that
+		// one fsync carries them too instead of the next.
+		var linger time.Time // when the lingering ends; zero: not lingering
+		for (fl != nil || !linger.IsZero()) && len(w.carry) == 0 && len(sg.items) < l.opts.MaxBatch && l.failed.Load() == nil {
+			if len(pending) == 0 {
+				if !open {
+					break
+				}
+				var done <-chan error
+				var gap <-chan time.Time
+				if fl != nil {
+					done = fl.done
+				} else {
+					if time.Now().After(linger) {
+						break
+					}
+					timer.Reset(lingerGap)
+					gap = timer.C
+				}
+				select {
+				case err := <-done:
+					l.finish(fl, err)
+					fl = nil
+					linger = time.Now().Add(lingerMax)
+					continue
+				case <-gap:
+					linger = time.Time{}
+					continue
+				case req, ok := <-l.queue:
+					if !ok {
+						open = false
+						continue
+					}
+					pending = append(pending, cursor{req: req})
+					open = l.collect(&pending, open)
+				}
+			}
+			l.apply(w, l.prepare(w, &pending, st), st, room, sg)
+		}
 		if fl != nil {
 			l.finish(fl, <-fl.done)
 			fl = nil
+		}
+		if snap != nil {
+			snap.Close()
 		}
 		fl = l.commit(sg, txn)
 	}
@@ -270,22 +329,21 @@ func (l *Log) knownHead(w *writerState, chain uuid.UUID, st *staged) Head {
 // tree and tiles stand; after the first refused record, the rest are laid out again and the tree
 // is recomputed from the records accepted. Records whose writes (theirs and the hook's) would
 // take the transaction past the store's limits are carried over to the next group.
-func (l *Log) apply(w *writerState, g *group, st *staged) *stagedGroup {
+func (l *Log) apply(w *writerState, g *group, st *staged, room *budget, sg *stagedGroup) {
 	items := g.items
 	if len(items) == 0 {
-		return nil
+		return
 	}
 	if p := l.failed.Load(); p != nil {
 		for _, it := range items {
 			it.req.finish(it.i, Receipt{}, *p)
 		}
-		return nil
+		return
 	}
 	if len(w.heads) > maxHeadCache {
 		clear(w.heads)
 	}
 	txn := st
-	room := newBudget(l.limits)
 	heads := make(map[uuid.UUID]Head) // heads written by this transaction
 	diverged := false                 // false while the prepared layout stands
 	var err error
@@ -330,7 +388,7 @@ func (l *Log) apply(w *writerState, g *group, st *staged) *stagedGroup {
 		}
 		if !room.take(n, cost) {
 			diverged = true
-			if len(accepted) == 0 {
+			if len(accepted) == 0 && len(sg.items) == 0 {
 				it.req.finish(it.i, Receipt{}, errTooBigAlone)
 				continue
 			}
@@ -401,24 +459,25 @@ func (l *Log) apply(w *writerState, g *group, st *staged) *stagedGroup {
 	}
 	if err != nil {
 		l.fail(storageError(err), items)
-		return nil
+		return
 	}
 	if len(accepted) == 0 {
-		return nil // nothing of the group was kept: the hook cached nothing of it
+		return // nothing of this part was kept: the hook cached nothing of it
 	}
 	w.tree = tree
 	for c, h := range heads {
 		w.heads[c] = h
 	}
 	w.lastTime = accepted[len(accepted)-1].rec.Time
-	return &stagedGroup{st: st, items: accepted, tree: tree}
+	sg.items = append(sg.items, accepted...)
+	sg.tree = tree
 }
 
 // commit starts the commit of a staged group's transaction txn (its writes went through to it),
 // unless the log failed meanwhile (the group before it did not commit): then nothing of it is
 // written and its appenders get the log's error.
 func (l *Log) commit(sg *stagedGroup, txn kv.Txn) *inflight {
-	if sg == nil {
+	if sg == nil || len(sg.items) == 0 {
 		if txn != nil {
 			txn.Discard()
 		}
@@ -444,6 +503,7 @@ func (l *Log) commit(sg *stagedGroup, txn kv.Txn) *inflight {
 		// transaction: neither could open while the commit is in progress.
 		fl.snap, fl.next = ss.Snapshot(), l.store.Begin()
 	}
+	l.commits.Add(1)
 	txn.CommitAsync(func(err error) { fl.done <- err })
 	return fl
 }

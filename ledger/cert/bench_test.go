@@ -42,7 +42,7 @@ func BenchmarkSubmit(b *testing.B) {
 	evs := presign(b, w, b.N)
 	var next atomic.Int64
 	b.SetParallelism(submitters / runtime.GOMAXPROCS(0))
-	cpu0 := cpuTime()
+	cpu0, commits0 := cpuTime(), w.reg.log.Commits()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -54,6 +54,7 @@ func BenchmarkSubmit(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
+	b.ReportMetric(float64(b.N)/float64(w.reg.log.Commits()-commits0), "events/commit")
 }
 
 // cpuTime is the process's user and system CPU time: on a shared machine, CPU per event says
