@@ -171,6 +171,22 @@ func TestWebhooks(t *testing.T) {
 	}
 	waitFor(all, want)
 	waitFor(some, filter(want))
+	// Delivery is at least once (docs/operations.md): a change whose acknowledgement is not yet
+	// saved when the dispatcher stops is delivered again. Stop once both saved the expiry.
+	expiry := strings.TrimPrefix(want[len(want)-1], ChangeExpired+"#")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a, _, _ := ReadWebhookState(dir, subs[0].ID)
+		b, _, _ := ReadWebhookState(dir, subs[1].ID)
+		if _, ok := a.Expiries[expiry]; ok {
+			if _, ok := b.Expiries[expiry]; ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the expiry %s was delivered but never saved as delivered", expiry)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	stop()
 
 	// a record follows (the expiry takes its place before it); a restarted dispatcher delivers

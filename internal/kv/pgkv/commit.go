@@ -128,6 +128,7 @@ func (s *Store) commit(t *txn, prev *slot) error {
 				continue
 			}
 			if !blind && isConflict(err) && !t.reads.off && attempt < rwRetries {
+				retryPause(attempt)
 				if err = s.retryRW(t); err == nil {
 					continue // t.conn is in a new transaction that still reads what t read
 				}

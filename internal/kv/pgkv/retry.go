@@ -3,6 +3,7 @@ package pgkv
 import (
 	"bytes"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -21,8 +22,19 @@ import (
 // read, and the commit fails with ErrConflict. A transaction that read more than maxReadSet
 // bytes is not retried.
 
-// rwRetries bounds the validated retries of one read-write commit.
-const rwRetries = 5
+// rwRetries bounds the validated retries of one read-write commit. Every retry is validated, so
+// many are safe; after the first two they pause (retryPause), so that a burst of neighbouring
+// commits (a loaded server, a small table whose every key shares a few index pages) can pass:
+// five retries back to back were seen to fail together under load.
+const rwRetries = 20
+
+// retryPause waits before the validated retry after attempt failures: none for the first two,
+// then attempt milliseconds, at most 10.
+func retryPause(attempt int) {
+	if attempt >= 2 {
+		time.Sleep(time.Duration(min(attempt, 10)) * time.Millisecond)
+	}
+}
 
 // maxReadSet bounds the answers a transaction keeps for its retry (keys, values, rows).
 const maxReadSet = 16 << 20
