@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/santong-cn/santong/internal/fault"
 	"github.com/santong-cn/santong/ledger"
+	"github.com/santong-cn/santong/ledger/event"
 )
 
 // TestRecordedRetry: the same signed event sent again, in sequence or at the same time, is
@@ -97,5 +98,57 @@ func TestRecordedRetry(t *testing.T) {
 	}
 	if rep, err := VerifyProjection(w.reg.db, rp, nil); err != nil || rep.Total != 0 {
 		t.Fatalf("projection against replay: %+v, %v", rep, err)
+	}
+}
+
+// TestRecordedRetryEveryKind: a retry is answered with the first receipt whichever rule refuses
+// it (the retry is looked up only once the rules refused the event): an event that creates its
+// subject (a batch), one that changes state once (a recall), a repeatable one (a suspension,
+// remembered by its signature), and one after which its chain moved on.
+func TestRecordedRetryEveryKind(t *testing.T) {
+	w := logWorld(t, t.TempDir())
+	w.setup()
+	w.certify()
+	ctx := context.Background()
+	batch := uuid.New()
+	head, err := w.reg.Log().ChainHead(w.ent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := event.New(w.ent, uuid.New(), product("09506000134383")).At(w.now())
+	p := [32]byte(head.Hash)
+	bound.Prev = &p // bound to the chain's head: once the chain moves on, the writer refuses it
+	boundBytes, err := bound.Sign(w.entK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		b    []byte
+	}{
+		{"a registration bound to its chain's head, the chain moved on since", boundBytes},
+		{"a batch", w.sign(w.entK, w.ent, batch, w.batchBody())},
+		{"its recall", w.sign(w.certK, w.ent, batch, &event.Recall{Kind: event.RecallRecall, Reason: "抽检"})},
+		{"a suspension", w.sign(w.certK, w.ent, w.cert, &event.Suspension{Reason: "不合格", RectifyBy: w.date(30 * day)})},
+	}
+	firsts := make([]ledger.Receipt, len(cases))
+	for i, c := range cases {
+		rc, err := w.reg.Submit(ctx, c.b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		firsts[i] = rc
+	}
+	w.must(w.entK, w.ent, uuid.New(), product("09506000134390")) // the enterprise's chain moves on
+	size := w.reg.Log().Size()
+	for i, c := range cases {
+		rc, err := w.reg.Submit(ctx, c.b)
+		var re *RecordedError
+		if !errors.As(err, &re) || rc != firsts[i] || re.Receipt != firsts[i] {
+			t.Errorf("%s again: %+v, %v; want a RecordedError with %+v", c.name, rc, err, firsts[i])
+		}
+	}
+	if n := w.reg.Log().Size(); n != size {
+		t.Fatalf("the retries grew the log by %d", n-size)
 	}
 }

@@ -105,12 +105,19 @@ type applier struct {
 // apply checks ev (carried by the record rc) against the state in st and, when it is allowed,
 // writes its effects to st. verify says whether the signature still has to be checked.
 func apply(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) error {
-	// The same bytes again: a client's retry, answered with where the first went (recorded.go).
-	if at, ok, err := recordedAt(st, ev); err != nil {
-		return err
-	} else if ok {
-		return errRecordedAt(at)
+	err := applyRules(st, cfg, rc, ev, verify)
+	if err != nil {
+		// The same bytes again, which the rules always refuse (below): a client's retry, answered
+		// with where the first went (recorded.go). Looked up only for a refused event, so that a
+		// new one costs no read of its (absent) hash.
+		if at, ok, rerr := recordedAt(st, ev); rerr == nil && ok {
+			return errRecordedAt(at)
+		}
 	}
+	return err
+}
+
+func applyRules(st store, cfg *Config, rc recInfo, ev *event.Event, verify bool) error {
 	if rc.Chain != ev.Chain {
 		return ErrChainMismatch
 	}
