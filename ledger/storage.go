@@ -33,10 +33,15 @@ func notWriter(err error) bool {
 	return errors.Is(err, ErrNotWriter) || errors.Is(err, pgkv.ErrFenced) || errors.Is(err, pgkv.ErrIdleEnded)
 }
 
-// storageError wraps err as an ErrStorage.
+// storageError wraps err as an ErrStorage, or as ErrNotWriter when the store refused because
+// this process lost the right to write (a read in a transaction begun after the writer lease
+// was lost): that is no damage for 'santong log verify' to find.
 func storageError(err error) error {
-	if err == nil || errors.Is(err, ErrStorage) {
+	if err == nil || errors.Is(err, ErrStorage) || errors.Is(err, ErrNotWriter) {
 		return err
+	}
+	if notWriter(err) {
+		return &fault.Error{Code: ErrNotWriter.Code, Message: ErrNotWriter.Message, Err: ErrNotWriter}
 	}
 	return &fault.Error{Code: ErrStorage.Code, Message: ErrStorage.Message, Err: err}
 }
