@@ -141,8 +141,8 @@ func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
 	if v.RecordURL != "" {
 		v.RecordURL = s.cfg.Origin + v.RecordURL
 	}
-	c.Header("Cache-Control", "no-store")
-	c.Header("Vary", "Accept")
+	h := c.Writer.Header()
+	h["Cache-Control"], h["Vary"] = hdrNoStore, hdrVaryAccept
 	if asJSON {
 		if !s.scanJSONFromParts(c, v) { // scanpage.go
 			c.JSON(http.StatusOK, v)
