@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -53,7 +52,7 @@ func (s *Server) observe() gin.HandlerFunc {
 		}
 		st := c.Writer.Status()
 		method := methodLabel(c.Request.Method)
-		s.metrics.latency.WithLabelValues(route, method, strconv.Itoa(st)).Observe(d.Seconds())
+		s.metrics.observer(route, method, st).Observe(d.Seconds())
 		lvl := slog.LevelDebug
 		if st >= 500 {
 			lvl = slog.LevelWarn

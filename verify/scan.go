@@ -137,7 +137,7 @@ func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
 		}
 		return
 	}
-	s.metrics.scans.WithLabelValues(v.Verdict).Inc()
+	s.metrics.scanned(v.Verdict)
 	if v.RecordURL != "" {
 		v.RecordURL = s.cfg.Origin + v.RecordURL
 	}
