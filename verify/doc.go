@@ -20,5 +20,7 @@
 // or, on neutral pages, the operator. A verdict opens with its advice (verdict.go). Browsers get
 // errors as pages (pagefail.go); manual.go takes a code typed by hand. The scan page and the
 // JSON verdict are written from parts precomputed per answer shape, with the scan's own counts,
-// serial, time and links between them (scanpage.go): the template runs once per shape.
+// serial, time and links between them (scanpage.go): the template runs once per shape. The
+// headers a scan carries are values made once (middleware.go), and the page is sent with its
+// Content-Length, not chunked.
 package verify

@@ -90,9 +90,13 @@ func acceptLanguage(h string) string {
 // langLinks are the switch's links: the page itself with ?lang=zh and ?lang=en, its other
 // query parameters kept.
 func langLinks(c *gin.Context, origin string) (zh, en string) {
-	q := c.Request.URL.Query()
 	// one leading slash: a path such as //evil.example/x must not become a link to another host
-	p := "/" + strings.TrimLeft(c.Request.URL.EscapedPath(), "/")
+	p := strings.TrimLeft(c.Request.URL.EscapedPath(), "/")
+	if c.Request.URL.RawQuery == "" { // a scan: what q.Encode gives for lang alone
+		return origin + "/" + p + "?lang=" + langZH, origin + "/" + p + "?lang=" + langEN
+	}
+	q := c.Request.URL.Query()
+	p = "/" + p
 	link := func(l string) string {
 		q.Set("lang", l)
 		return origin + p + "?" + q.Encode()
@@ -105,7 +109,14 @@ func langLinks(c *gin.Context, origin string) (zh, en string) {
 // answer that sets the cookie is not stored by shared caches.
 func setLang(c *gin.Context, lang string, chosen, secure bool) {
 	h := c.Writer.Header()
-	h.Set("Content-Language", map[string]string{langZH: "zh-CN", langEN: "en"}[lang])
+	switch lang {
+	case langZH:
+		h["Content-Language"] = hdrContentLangZH
+	case langEN:
+		h["Content-Language"] = hdrContentLangEN
+	default:
+		h.Set("Content-Language", "")
+	}
 	h.Add("Vary", "Accept-Language, Cookie")
 	if chosen {
 		http.SetCookie(c.Writer, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,

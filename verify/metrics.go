@@ -1,16 +1,21 @@
 package verify
 
 import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"net/http"
-	"time"
 )
 
 type metrics struct {
 	reg          *prometheus.Registry
 	scans        *prometheus.CounterVec
+	byVerdict    map[string]prometheus.Counter // scans' counters of the known verdicts, made once
+	observers    sync.Map                      // latencyKey -> prometheus.Observer
 	appends      *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	scansDropped *prometheus.CounterVec
@@ -91,11 +96,39 @@ func newMetrics(s *Server) *metrics {
 	for _, r := range []string{notRecordedBusy, notRecordedDiskFull} {
 		m.scansDropped.WithLabelValues(r)
 	}
+	m.byVerdict = map[string]prometheus.Counter{}
 	for _, v := range Verdicts {
-		m.scans.WithLabelValues(v)
+		m.byVerdict[v] = m.scans.WithLabelValues(v)
 	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
+}
+
+// latencyKey is a request's latency series: its route, method (methodLabel) and status.
+type latencyKey struct {
+	route, method string
+	status        int
+}
+
+// observer is the latency histogram of a route, method and status, looked up in the
+// histogram vector once and then kept (routes, methods and statuses are bounded): a request
+// then costs no label hashing and no strconv of its status (issue 18).
+func (m *metrics) observer(route, method string, status int) prometheus.Observer {
+	k := latencyKey{route, method, status}
+	if o, ok := m.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.observers.LoadOrStore(k, m.latency.WithLabelValues(route, method, strconv.Itoa(status)))
+	return o.(prometheus.Observer)
+}
+
+// scanned counts a scan answered with verdict v.
+func (m *metrics) scanned(v string) {
+	if c, ok := m.byVerdict[v]; ok {
+		c.Inc()
+		return
+	}
+	m.scans.WithLabelValues(v).Inc()
 }
 
 // Metrics is the service's Prometheus registry (served at /metrics).

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -53,7 +52,7 @@ func (s *Server) observe() gin.HandlerFunc {
 		}
 		st := c.Writer.Status()
 		method := methodLabel(c.Request.Method)
-		s.metrics.latency.WithLabelValues(route, method, strconv.Itoa(st)).Observe(d.Seconds())
+		s.metrics.observer(route, method, st).Observe(d.Seconds())
 		lvl := slog.LevelDebug
 		if st >= 500 {
 			lvl = slog.LevelWarn
@@ -77,11 +76,29 @@ func methodLabel(m string) string {
 	return "other"
 }
 
+// Header values that every answer (or every scan) carries, each a slice made once: putting
+// one in a header map costs nothing, where Header.Set makes a slice at each call (issue 18:
+// eight of a scan's allocations). net/http and Gin only read the values or replace them; each
+// slice has its length as its capacity, so that an Add beside one copies it.
+var (
+	hdrNosniff       = []string{"nosniff"}
+	hdrNoReferrer    = []string{"no-referrer"}
+	hdrAnyOrigin     = []string{"*"}
+	hdrExpose        = []string{"Retry-After, Location, Link, ETag"}
+	hdrNoStore       = []string{"no-store"}
+	hdrVaryAccept    = []string{"Accept"}
+	hdrJSON          = []string{"application/json; charset=utf-8"}
+	hdrHTML          = []string{"text/html; charset=utf-8"}
+	hdrScanPageCSP   = []string{"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'"}
+	hdrContentLangZH = []string{"zh-CN"}
+	hdrContentLangEN = []string{"en"}
+)
+
 // headers sets the headers every answer carries.
 func headers(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["Referrer-Policy"] = hdrNoReferrer
 	c.Next()
 }
 
@@ -89,10 +106,10 @@ func headers(c *gin.Context) {
 // must support CORS) and answers preflight requests.
 func cors(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
+	h["Access-Control-Allow-Origin"] = hdrAnyOrigin
 	// beside the safelisted headers, scripts may read these (a 429's Retry-After, a 201's
 	// Location, a Digital Link's Link)
-	h.Set("Access-Control-Expose-Headers", "Retry-After, Location, Link, ETag")
+	h["Access-Control-Expose-Headers"] = hdrExpose
 	if c.Request.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, If-None-Match")

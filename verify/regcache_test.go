@@ -47,8 +47,47 @@ func TestCacheKeptAcrossUnrelatedAppends(t *testing.T) {
 	w.must(w.certK, w.ent, uuid.New(), &event.Inspection{Certificate: w.cert1, Date: date(0), Kind: "routine", Result: "pass"})
 	before = c.misses.Load()
 	scan()
-	if n := c.misses.Load() - before; n < 1 || n > 3 {
-		t.Fatalf("after an append naming the certificate: %d look-ups read, want the certificate's and its enterprise's", n)
+	if n := c.misses.Load() - before; n < 1 || n > 4 {
+		t.Fatalf("after an append naming the certificate: %d look-ups read, want the certificate's, its enterprise's and the batch's current certificate", n)
+	}
+}
+
+// TestRenewalThenScan: the certificate a batch rests on (its own or its renewal: cached since
+// issue 18) follows a renewal at once: the scan right after the renewal's acknowledgement names
+// the renewal, the one after a revocation of the renewal says revoked; scans in between read
+// nothing again.
+func TestRenewalThenScan(t *testing.T) {
+	defer func(d time.Duration) { viewTTL = d }(viewTTL)
+	viewTTL = time.Hour // only a touch may drop an entry
+	w := newWorld(t, "")
+	defer w.close()
+	s := w.server(Config{})
+	w.viaHandler(s.Handler())
+	w.setup()
+	tok := w.token(w.labelK, w.batch1, 9)
+	scan := func() Verdict { return decode[Verdict](t, do(t, s.Handler(), "GET", "/api/v1/verify/"+tok)) }
+	if v := scan(); v.Verdict != VerdictGenuine || v.Certificate == nil || v.Certificate.ID != w.cert1.String() {
+		t.Fatalf("before the renewal: %s, %+v", v.Verdict, v.Certificate)
+	}
+	c := w.adapter.cache
+	before := c.misses.Load()
+	scan()
+	if n := c.misses.Load() - before; n != 0 {
+		t.Fatalf("a repeated scan read the registry %d times", n)
+	}
+	const dayD = 24 * time.Hour
+	audit, renewal := uuid.New(), uuid.New()
+	w.must(w.certK, w.ent, audit, &event.Audit{Scheme: event.SchemeSantong, Scope: event.ScopeProducts,
+		Products: []uuid.UUID{w.prod}, Auditors: []string{"王"}, Date: date(-dayD), Result: event.ResultPass})
+	w.must(w.certK, w.ent, renewal, &event.Grant{Audit: audit, Number: "STC-2026-0001-R", Scheme: event.SchemeSantong,
+		Scope: event.ScopeProducts, Products: []uuid.UUID{w.prod}, ValidFrom: date(-dayD), ValidUntil: date(400 * dayD),
+		Supersedes: []uuid.UUID{w.cert1}})
+	if v := scan(); v.Certificate == nil || v.Certificate.ID != renewal.String() || v.Batch.Certificate != renewal.String() {
+		t.Fatalf("the scan right after the renewal: %s, certificate %+v, batch %+v", v.Verdict, v.Certificate, v.Batch)
+	}
+	w.must(w.certK, w.ent, renewal, &event.Revocation{Reason: "撤销 renewal revoked"})
+	if v := scan(); v.Verdict != VerdictRevoked || v.Certificate.ID != renewal.String() {
+		t.Fatalf("the scan right after the renewal's revocation: %s, certificate %+v", v.Verdict, v.Certificate)
 	}
 }
 

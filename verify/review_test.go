@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -41,6 +42,41 @@ func TestMetricsMethodLabelBounded(t *testing.T) {
 		if mf.GetName() == "santong_http_request_duration_seconds" && len(mf.GetMetric()) > 4 {
 			t.Fatalf("%d latency series after 100 requests with invented methods", len(mf.GetMetric()))
 		}
+	}
+}
+
+// TestLatencySeriesByStatus: the latency histogram keeps a series per route, method and status
+// (its observers are kept once looked up): answers of one route with two statuses, and of two
+// methods, each count in their own series.
+func TestLatencySeriesByStatus(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, Config{})
+	for range 3 {
+		do(t, s.Handler(), "GET", "/api/v1/proof/consistency?from=1&to=1") // 200
+	}
+	do(t, s.Handler(), "GET", "/api/v1/proof/consistency?from=0") // 400
+	do(t, s.Handler(), "HEAD", "/api/v1/proof/consistency?from=1&to=1")
+	mfs, err := s.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "santong_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["route"] == "/api/v1/proof/consistency" {
+				got[l["method"]+" "+l["status"]] = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if want := map[string]uint64{"GET 200": 3, "GET 400": 1, "HEAD 200": 1}; !maps.Equal(got, want) {
+		t.Errorf("latency series of the route: %v, want %v", got, want)
 	}
 }
 

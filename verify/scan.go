@@ -137,12 +137,12 @@ func (s *Server) answerScan(c *gin.Context, in scanInput, asJSON bool) {
 		}
 		return
 	}
-	s.metrics.scans.WithLabelValues(v.Verdict).Inc()
+	s.metrics.scanned(v.Verdict)
 	if v.RecordURL != "" {
 		v.RecordURL = s.cfg.Origin + v.RecordURL
 	}
-	c.Header("Cache-Control", "no-store")
-	c.Header("Vary", "Accept")
+	h := c.Writer.Header()
+	h["Cache-Control"], h["Vary"] = hdrNoStore, hdrVaryAccept
 	if asJSON {
 		if !s.scanJSONFromParts(c, v) { // scanpage.go
 			c.JSON(http.StatusOK, v)

@@ -54,7 +54,12 @@ func TestScanLoad(t *testing.T) {
 	}
 	w := newWorld(t, t.TempDir())
 	s := w.server(Config{})
-	addr, stop := runLoopback(t, s)
+	// the profile's samples are labelled by side (go tool pprof -tags): the scan server's and
+	// the bare handler's connections, each client, the writer; the rest (the scan store's
+	// writer, Badger's goroutines, the runtime's) carry none
+	var addr string
+	var stop func() error
+	pprof.Do(context.Background(), pprof.Labels("side", "scan server"), func(context.Context) { addr, stop = runLoopback(t, s) })
 	defer func() { stop(); w.close() }()
 	w.viaHandler(s.Handler())
 	w.setup()
@@ -69,7 +74,7 @@ func TestScanLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	bsrv := &http.Server{Handler: bare, ReadHeaderTimeout: 5 * time.Second}
-	go bsrv.Serve(bln)
+	go pprof.Do(context.Background(), pprof.Labels("side", "bare server"), func(context.Context) { bsrv.Serve(bln) })
 	defer bsrv.Close()
 	t.Logf("data: %d batches over %d enterprises, %d tokens; JSON body %d bytes", len(ld.batches), len(ld.ents), len(ld.tokens), len(sample))
 
@@ -444,8 +449,10 @@ func (ld *loadData) closedLoop(addr, path string, rate int, profile, bareAddr st
 	var next, bnext atomic.Int64
 	var wrapped atomic.Bool
 	stop := make(chan struct{})
-	appends := ld.writer(rate, stop)
-	ld.drive(addr, path, time.Second, &next, &wrapped)
+	var appends func() []time.Duration
+	pprof.Do(context.Background(), pprof.Labels("side", "appends"), func(context.Context) { appends = ld.writer(rate, stop) })
+	scanSide, bareSide := pprof.Labels("side", "scan client"), pprof.Labels("side", "bare client")
+	pprof.Do(context.Background(), scanSide, func(context.Context) { ld.drive(addr, path, time.Second, &next, &wrapped) })
 	next.Store(0)
 	wrapped.Store(false)
 	if profile != "" {
@@ -460,11 +467,13 @@ func (ld *loadData) closedLoop(addr, path string, rate int, profile, bareAddr st
 	var bn int64
 	for rest := *scanLoadFor; rest > 0; rest -= time.Second {
 		if bareAddr != "" {
-			b := ld.drive(bareAddr, "/bare/", time.Second, &bnext, new(atomic.Bool))
+			var b slice
+			pprof.Do(context.Background(), bareSide, func(context.Context) { b = ld.drive(bareAddr, "/bare/", time.Second, &bnext, new(atomic.Bool)) })
 			bn, bel = bn+int64(len(b.lat)), bel+b.el
 		}
 		s0 := ld.usage()
-		sl := ld.drive(addr, path, min(rest, time.Second), &next, &wrapped)
+		var sl slice
+		pprof.Do(context.Background(), scanSide, func(context.Context) { sl = ld.drive(addr, path, min(rest, time.Second), &next, &wrapped) })
 		all, el, r.other = append(all, sl.lat...), el+sl.el, r.other+sl.other
 		r.add(ld, s0)
 	}

@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"html/template"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,9 +223,9 @@ func (s *Server) scanPageFromParts(c *gin.Context, v *Verdict) bool {
 		}
 		switch pp.holes[i] {
 		case holeZHURL:
-			writeEscaped(buf, hrefTemplate, p.ZHURL)
+			writeHref(buf, p.ZHURL)
 		case holeENURL:
-			writeEscaped(buf, hrefTemplate, p.ENURL)
+			writeHref(buf, p.ENURL)
 		case holeCount:
 			buf.Write(strconv.AppendInt(num[:0], v.Scans.Count, 10))
 		case holeRegions:
@@ -237,9 +238,9 @@ func (s *Server) scanPageFromParts(c *gin.Context, v *Verdict) bool {
 			writeText(buf, dt(v.CheckedAt))
 		}
 	}
-	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'")
+	c.Writer.Header()["Content-Security-Policy"] = hdrScanPageCSP
 	setLang(c, p.Lang, p.chosen, strings.HasPrefix(s.cfg.Origin, "https://"))
-	c.Data(200, "text/html; charset=utf-8", buf.Bytes())
+	writeAnswer(c, hdrHTML, buf.Bytes())
 	return true
 }
 
@@ -359,8 +360,24 @@ func (s *Server) scanJSONFromParts(c *gin.Context, v *Verdict) bool {
 			writeTimeJSON(buf, num[:0], v.CheckedAt)
 		}
 	}
-	c.Data(200, "application/json; charset=utf-8", buf.Bytes())
+	writeAnswer(c, hdrJSON, buf.Bytes())
 	return true
+}
+
+// writeAnswer answers 200 with body, of content type ctype (one of the hdr values), as c.Data
+// does but for its allocations; with a Content-Length when the body is longer than what
+// net/http holds back to find it (2048 bytes), so that the page is not sent chunked.
+func writeAnswer(c *gin.Context, ctype []string, body []byte) {
+	h := c.Writer.Header()
+	h["Content-Type"] = ctype
+	if len(body) > 2048 {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	c.Status(http.StatusOK)
+	if _, err := c.Writer.Write(body); err != nil {
+		_ = c.Error(err)
+		c.Abort()
+	}
 }
 
 // writeTimeJSON writes t in UTC as encoding/json does (the service's times are UTC: lookup_utc.go).
@@ -426,6 +443,51 @@ func writeText(buf *bytes.Buffer, s string) {
 		buf.WriteString("&#43;")
 		s = s[i+1:]
 	}
+}
+
+// writeHref writes s as html/template writes it at the start of an href="..." attribute (its
+// URL filter and normalisation, then the attribute's escaping) without running the template,
+// for the URLs the language links are (an http(s) origin or none, a path, a query, all of
+// letters, digits and URL punctuation): of those, only & and + are escaped. Anything else goes
+// through the template (TestWriteHref compares the two).
+func writeHref(buf *bytes.Buffer, s string) {
+	if !plainURL(s) {
+		writeEscaped(buf, hrefTemplate, s)
+		return
+	}
+	for {
+		i := strings.IndexAny(s, "&+")
+		if i < 0 {
+			buf.WriteString(s)
+			return
+		}
+		buf.WriteString(s[:i])
+		if s[i] == '&' {
+			buf.WriteString("&amp;")
+		} else {
+			buf.WriteString("&#43;")
+		}
+		s = s[i+1:]
+	}
+}
+
+// plainURL reports whether html/template's URL filter passes s and its normaliser leaves it
+// as it is: an http or https URL or a path, each byte unreserved or reserved in RFC 3986 but
+// for ' ( ) (which the normaliser encodes), or a valid percent escape.
+func plainURL(s string) bool {
+	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "/") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!#$&*+,/:;=?@[]", c) >= 0:
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // writeEscaped writes s escaped as t escapes it between its fixed prefix and suffix.

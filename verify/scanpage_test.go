@@ -1,8 +1,11 @@
 package verify
 
 import (
+	"bytes"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +146,45 @@ func TestScanPageKeyFields(t *testing.T) {
 		for i := range c.typ.NumField() {
 			if c.typ.Field(i).Name != c.key.Field(i).Name {
 				t.Errorf("%v field %d is %s, its key's %s", c.typ, i, c.typ.Field(i).Name, c.key.Field(i).Name)
+			}
+		}
+	}
+}
+
+// TestWriteHref: the language links written without the template are what html/template
+// writes in an href attribute, for the links a scan page has and for URLs it must leave to the
+// template (a space, quotes, parentheses, a bad percent escape, another scheme, non-ASCII).
+func TestWriteHref(t *testing.T) {
+	for _, s := range []string{
+		"https://verify.example.cn/q/SAN1.ABC-def_~123?lang=zh",
+		"http://127.0.0.1:8080/q/T?lang=en&x=1+2",
+		"/q/abc?lang=zh&count=1",
+		"/registry?lang=en&q=%E5%9B%9B%E5%B7%9D",
+		"https://a.example/q/x?y=!$*,;:@[]#frag",
+		"https://a.example/q/x y", "https://a.example/q/x'y", "https://a.example/q/(x)", `https://a.example/"x"`,
+		"https://a.example/q/%zz", "https://a.example/q/%4", "https://a.example/q/<x>", "/q/四川",
+		"javascript:alert(1)", "JAVASCRIPT:alert(1)", "HTTPS://A.EXAMPLE/x", "mailto:a@b.c", "data:text/html,x", "q/rel", "", "/\x00",
+	} {
+		var fast, tmpl bytes.Buffer
+		writeHref(&fast, s)
+		writeEscaped(&tmpl, hrefTemplate, s)
+		if fast.String() != tmpl.String() {
+			t.Errorf("%q: written %q, the template writes %q", s, fast.String(), tmpl.String())
+		}
+	}
+}
+
+// TestLangLinksWithoutQuery: a page's language links when its address has no query (a scan)
+// are those of the general case: the path with one leading slash and lang alone.
+func TestLangLinksWithoutQuery(t *testing.T) {
+	for _, path := range []string{"/q/SAN1.ABC", "//evil.example/x", "/", "/q/%E5%9B%9B"} {
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = httptest.NewRequest("GET", path, nil)
+		zh, en := langLinks(c, "https://o.example")
+		p := "/" + strings.TrimLeft(c.Request.URL.EscapedPath(), "/")
+		for l, got := range map[string]string{langZH: zh, langEN: en} {
+			if want := "https://o.example" + p + "?" + (url.Values{"lang": {l}}).Encode(); got != want {
+				t.Errorf("%s, %s: %q, want %q", path, l, got, want)
 			}
 		}
 	}

@@ -2,7 +2,10 @@
 
 package scanstore
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // allocated is the bytes of disk a file takes.
 func allocated(path string) int64 {
@@ -11,4 +14,11 @@ func allocated(path string) int64 {
 		return 0
 	}
 	return st.Blocks * 512
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,10 +2,13 @@ package scanstore
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -137,9 +140,16 @@ type Badger struct {
 	maxBatch  int
 	linger    time.Duration
 	log       *slog.Logger
-	failed    atomic.Pointer[error] // the last commit's error; nil after a good commit
-	syncFail  atomic.Pointer[error] // the last background fsync's error; nil after a good one
-	commits   commitCounters
+	// the writer's own, reused from commit to commit: the IP hash's HMAC, its input and sum,
+	// the group's units and answers
+	mac      hash.Hash
+	macIn    []byte
+	macSum   []byte
+	units    map[string]*Stats
+	results  []Stats
+	failed   atomic.Pointer[error] // the last commit's error; nil after a good commit
+	syncFail atomic.Pointer[error] // the last background fsync's error; nil after a good one
+	commits  commitCounters
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -241,7 +251,8 @@ func start(db *badger.DB, dir string, o Options) *Badger {
 	}
 	s := &Badger{db: db, dir: dir, syncEvery: o.SyncEvery, key: o.Key, retention: o.Retention, window: o.Window,
 		queue: make(chan *scanReq, o.Queue), maxBatch: o.MaxBatch, linger: o.Linger, log: o.Logger, done: make(chan struct{}),
-		kick: make(chan struct{}, 1), syncEnd: make(chan struct{}), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+		kick: make(chan struct{}, 1), syncEnd: make(chan struct{}), stopSync: make(chan struct{}), syncDone: make(chan struct{}),
+		mac: hmac.New(sha256.New, o.Key), units: map[string]*Stats{}}
 	if s.syncEvery > 0 {
 		go s.syncLoop()
 	} else {
@@ -337,6 +348,17 @@ func (s *Badger) Close() error {
 
 // HashIP is the keyed hash of a client IP that the store keeps instead of the IP.
 func (s *Badger) HashIP(ip string) [16]byte { return HashIP(s.key, ip) }
+
+// hashIP is HashIP for the writer, with its own HMAC (no allocation).
+func (s *Badger) hashIP(ip string) [16]byte {
+	s.mac.Reset()
+	s.macIn = append(s.macIn[:0], ip...)
+	s.mac.Write(s.macIn)
+	s.macSum = s.mac.Sum(s.macSum[:0])
+	var h [16]byte
+	copy(h[:], s.macSum)
+	return h
+}
 
 func (s *Badger) run() {
 	defer close(s.done)
@@ -563,8 +585,12 @@ func (s *Badger) syncFiles() error {
 // every request of the batch.
 func (s *Badger) commit(batch []*scanReq) {
 	t0 := time.Now()
-	stats := make(map[string]*Stats, len(batch))
-	results := make([]Stats, len(batch))
+	stats := s.units
+	clear(stats)
+	if cap(s.results) < len(batch) {
+		s.results = make([]Stats, len(batch))
+	}
+	results := s.results[:len(batch)]
 	txn := s.db.NewTransaction(true)
 	var err error
 	for i, r := range batch {
@@ -584,7 +610,7 @@ func (s *Badger) commit(batch []*scanReq) {
 			}
 			stats[string(uk)] = st
 		}
-		ip := s.HashIP(r.s.IP)
+		ip := s.hashIP(r.s.IP)
 		var client [8]byte
 		if r.s.IP != "" {
 			copy(client[:], ip[:])
@@ -623,6 +649,7 @@ func (s *Badger) commit(batch []*scanReq) {
 	}
 	for i, r := range batch {
 		r.res <- scanRes{st: results[i], err: err}
+		results[i] = Stats{} // the answer is the caller's: the writer keeps no reference to it
 	}
 }
 

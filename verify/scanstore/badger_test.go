@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,4 +352,19 @@ func dirBytes(t testing.TB, dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// TestWriterHashIP: the writer's reused HMAC gives what HashIP gives, IP after IP (a state
+// left over from the previous IP would change every hash after the first).
+func TestWriterHashIP(t *testing.T) {
+	s, err := Open("", Options{InMemory: true, Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, ip := range []string{"10.0.0.1", "", "2001:db8::/64", "10.0.0.1", "203.0.113.255", strings.Repeat("9", 300)} {
+		if got, want := s.hashIP(ip), HashIP(testKey, ip); got != want {
+			t.Errorf("%q: %x, want %x", ip, got, want)
+		}
+	}
 }

@@ -43,8 +43,12 @@ func benchRecord(b *testing.B, s Store) {
 	var wg sync.WaitGroup
 	ctx := context.Background()
 	now := time.Now()
+	var g0 int64
+	if bs, ok := s.(*Badger); ok {
+		g0 = bs.Commits().Groups
+	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(c int) {
@@ -74,7 +78,7 @@ func benchRecord(b *testing.B, s Store) {
 		}(c)
 	}
 	wg.Wait()
-	el := time.Since(start)
+	el, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	all := slices.Concat(lat...)
 	slices.Sort(all)
@@ -85,4 +89,9 @@ func benchRecord(b *testing.B, s Store) {
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(pushback.Load()), "pushbacks")
+	// the process's CPU a scan (the clients' loop included), and the scans a commit (Badger)
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/scan")
+	if bs, ok := s.(*Badger); ok {
+		b.ReportMetric(float64(len(all))/float64(bs.Commits().Groups-g0), "scans/group")
+	}
 }
