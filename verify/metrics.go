@@ -77,6 +77,15 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(s.log.Size())
 	})
+	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "santong_log_commits_total",
+		Help: "Group commits the log's writer started (one fsync each); santong_log_size over it is the mean group size.",
+	}, func() float64 {
+		if c, ok := s.log.(interface{ Commits() int64 }); ok {
+			return float64(c.Commits())
+		}
+		return 0
+	})
 	cpSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "santong_checkpoint_size", Help: "Size of the latest signed checkpoint.",
 	}, func() float64 {
@@ -89,7 +98,7 @@ func newMetrics(s *Server) *metrics {
 		return 0
 	})
 	m.reg.MustRegister(witnessCollector{s})
-	m.reg.MustRegister(clockBehind)
+	m.reg.MustRegister(clockBehind, commits)
 	m.reg.MustRegister(m.scans, m.appends, m.latency, m.scansDropped, m.rateLimited, m.scansShed, logSize, cpSize, diskLow, diskFree, diskMark,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.appends.WithLabelValues("ok")

@@ -260,6 +260,9 @@ func TestFollowReplica(t *testing.T) {
 	}
 	waitUntil(t, "the restarted replica to catch up", caughtUp)
 	// It applied only what it lacked: the records past its stored position.
+	if n, size := metricValue(t, primary.url, "santong_log_commits_total"), checkpointSize(t, primary.url); n < 1 || n > size {
+		t.Errorf("the primary's santong_log_commits_total is %d for %d records", n, size)
+	}
 	if got, want := metricValue(t, replica.url, "santong_replica_applied_records_total"), checkpointSize(t, primary.url)-held; got != want {
 		t.Errorf("the restarted replica applied %d records, want %d (those past its stored %d)", got, want, held)
 	}
