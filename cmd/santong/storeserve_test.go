@@ -439,6 +439,9 @@ func TestStoreServePaused(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill returns before the process has stopped: on a loaded machine A was seen to take the
+	// next write and commit it (under its still valid lease) after SIGSTOP was sent
+	waitStopped(t, a.cmd.Process.Pid)
 	zombie := sc.newEvent(t) // sent to the paused writer: it waits in the socket's backlog
 	zres := make(chan error, 1)
 	go func() {
@@ -501,5 +504,30 @@ func TestStoreServePaused(t *testing.T) {
 	size := sc.checkFinal(t, acked, cps)
 	if size != int64(len(acked))+1 {
 		t.Errorf("log size %d, want the genesis and the %d acknowledged events only", size, len(acked))
+	}
+}
+
+// waitStopped waits until every thread of process pid is stopped (state T in /proc).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// the state is the field after the command's closing parenthesis
+			if i := bytes.LastIndexByte(b, ')'); err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 10 s of SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
