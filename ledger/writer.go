@@ -106,20 +106,15 @@ func (l *Log) writer() {
 			}
 			// Wait for an append or for the commit in flight, whichever comes first: appends that
 			// come while it commits are checked over it.
-			var done <-chan error
-			if fl != nil {
-				done = fl.done
-			}
-			select {
-			case err := <-done:
+			switch what, req, err := l.await(fl, nil); what {
+			case committed:
 				l.finish(fl, err)
 				fl = nil
 				continue
-			case req, ok := <-l.queue:
-				if !ok {
-					open = false
-					continue
-				}
+			case closed:
+				open = false
+				continue
+			default:
 				pending = append(pending, cursor{req: req})
 			}
 		}
@@ -159,31 +154,27 @@ func (l *Log) writer() {
 				if !open {
 					break
 				}
-				var done <-chan error
 				var gap <-chan time.Time
-				if fl != nil {
-					done = fl.done
-				} else {
+				if fl == nil {
 					if time.Now().After(linger) {
 						break
 					}
 					timer.Reset(lingerGap)
 					gap = timer.C
 				}
-				select {
-				case err := <-done:
+				switch what, req, err := l.await(fl, gap); what {
+				case committed:
 					l.finish(fl, err)
 					fl = nil
 					linger = time.Now().Add(lingerMax)
 					continue
-				case <-gap:
+				case gapped:
 					linger = time.Time{}
 					continue
-				case req, ok := <-l.queue:
-					if !ok {
-						open = false
-						continue
-					}
+				case closed:
+					open = false
+					continue
+				default:
 					pending = append(pending, cursor{req: req})
 					open = l.collect(&pending, open)
 				}
@@ -198,6 +189,33 @@ func (l *Log) writer() {
 			snap.Close()
 		}
 		fl = l.commit(sg, txn)
+	}
+}
+
+// What await saw first.
+const (
+	appended  = iota // an append came
+	committed        // the commit in flight ended (with err)
+	closed           // the queue was closed
+	gapped           // gap fired
+)
+
+// await waits for the first of: an append, the end of fl's commit (fl non-nil), gap (non-nil).
+func (l *Log) await(fl *inflight, gap <-chan time.Time) (what int, req *request, err error) {
+	var done <-chan error
+	if fl != nil {
+		done = fl.done
+	}
+	select {
+	case err := <-done:
+		return committed, nil, err
+	case <-gap:
+		return gapped, nil, nil
+	case req, ok := <-l.queue:
+		if !ok {
+			return closed, nil, nil
+		}
+		return appended, req, nil
 	}
 }
 

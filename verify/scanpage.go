@@ -433,16 +433,7 @@ func writeText(buf *bytes.Buffer, s string) {
 		writeEscaped(buf, textTemplate, s)
 		return
 	}
-	for {
-		i := strings.IndexByte(s, '+')
-		if i < 0 {
-			buf.WriteString(s)
-			return
-		}
-		buf.WriteString(s[:i])
-		buf.WriteString("&#43;")
-		s = s[i+1:]
-	}
+	writeEntities(buf, s, "+")
 }
 
 // writeHref writes s as html/template writes it at the start of an href="..." attribute (its
@@ -455,8 +446,13 @@ func writeHref(buf *bytes.Buffer, s string) {
 		writeEscaped(buf, hrefTemplate, s)
 		return
 	}
+	writeEntities(buf, s, "&+")
+}
+
+// writeEntities writes s with each of the bytes in set ('&' or '+') as its HTML entity.
+func writeEntities(buf *bytes.Buffer, s, set string) {
 	for {
-		i := strings.IndexAny(s, "&+")
+		i := strings.IndexAny(s, set)
 		if i < 0 {
 			buf.WriteString(s)
 			return
